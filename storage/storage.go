@@ -1,0 +1,194 @@
+// Package storage defines the records the provider keeps and the Store
+// interface every backend (bbolt today, PostgreSQL later) implements.
+//
+// The package holds no policy: it does not hash, expire or authorise. Records
+// are plain values; callers hash secrets before they arrive here and decide
+// what "expired" means for a flow. The only time-based behaviour a backend
+// owns is GarbageCollect, which removes records whose ExpiresAt has passed.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them; callers test with errors.Is.
+var (
+	// ErrNotFound means no record has the given key.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a Create met a record with the same key
+	// (or, for users, the same username).
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInactive is returned by DeactivateToken when the token was already
+	// inactive: the caller lost a race or is replaying a used token.
+	ErrInactive = errors.New("already inactive")
+)
+
+// TokenKind names a family of token request records.
+type TokenKind string
+
+const (
+	KindAuthorizeCode TokenKind = "code"
+	KindAccessToken   TokenKind = "access"
+	KindRefreshToken  TokenKind = "refresh"
+	KindOIDC          TokenKind = "oidc"
+	KindPKCE          TokenKind = "pkce"
+	KindPAR           TokenKind = "par"
+)
+
+// TokenKinds lists every kind, in a stable order.
+var TokenKinds = []TokenKind{KindAuthorizeCode, KindAccessToken, KindRefreshToken, KindOIDC, KindPKCE, KindPAR}
+
+// User is a person who can sign in. ID is the OIDC `sub`: random, stable,
+// never the username, so renaming a user does not change who they are to
+// relying parties.
+type User struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	GivenName     string    `json:"given_name,omitempty"`
+	FamilyName    string    `json:"family_name,omitempty"`
+	Groups        []string  `json:"groups,omitempty"`
+	PasswordHash  string    `json:"password_hash,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// Client is an OAuth 2.0 client (relying party).
+type Client struct {
+	ID                      string    `json:"id"`
+	SecretHash              string    `json:"secret_hash,omitempty"`
+	Name                    string    `json:"name,omitempty"`
+	RedirectURIs            []string  `json:"redirect_uris,omitempty"`
+	GrantTypes              []string  `json:"grant_types,omitempty"`
+	ResponseTypes           []string  `json:"response_types,omitempty"`
+	Scopes                  []string  `json:"scopes,omitempty"`
+	Audience                []string  `json:"audience,omitempty"`
+	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method,omitempty"`
+	Public                  bool      `json:"public,omitempty"`
+	// Source says who owns the record: "config" for clients declared in the
+	// config file (reconciled at every start), "" or "cli" for the rest.
+	Source    string    `json:"source,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TokenRequest is one stored grant artefact of any kind: an authorization
+// code, an access or refresh token, an OIDC or PKCE session, a pushed
+// authorization request. Signature is the lookup key within its kind;
+// RequestID ties together everything one grant produced (its "family").
+type TokenRequest struct {
+	Kind            TokenKind           `json:"kind"`
+	Signature       string              `json:"signature"`
+	RequestID       string              `json:"request_id"`
+	ClientID        string              `json:"client_id"`
+	Subject         string              `json:"subject,omitempty"`
+	RequestedAt     time.Time           `json:"requested_at"`
+	Scopes          []string            `json:"scopes,omitempty"`
+	GrantedScopes   []string            `json:"granted_scopes,omitempty"`
+	Audience        []string            `json:"audience,omitempty"`
+	GrantedAudience []string            `json:"granted_audience,omitempty"`
+	Form            map[string][]string `json:"form,omitempty"`
+	// Session is the serialised protocol session (claims, expiries); opaque
+	// to storage.
+	Session []byte `json:"session,omitempty"`
+	// Active is false once a code was redeemed or a refresh token rotated;
+	// the record stays so that a replay can be detected.
+	Active bool `json:"active"`
+	// AccessSignature links a refresh token to the access token issued with it.
+	AccessSignature string    `json:"access_signature,omitempty"`
+	ExpiresAt       time.Time `json:"expires_at"`
+}
+
+// BrowserSession is a login session behind a browser cookie. ID is a hash
+// of the cookie value, never the value itself.
+type BrowserSession struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"user_id"`
+	AuthTime  time.Time `json:"auth_time"`
+	Remember  bool      `json:"remember,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Consent is a remembered consent decision of one user for one client.
+type Consent struct {
+	UserID    string    `json:"user_id"`
+	ClientID  string    `json:"client_id"`
+	Scopes    []string  `json:"scopes"`
+	GrantedAt time.Time `json:"granted_at"`
+	// ExpiresAt is zero for a consent that does not expire.
+	ExpiresAt time.Time `json:"expires_at,omitempty"`
+}
+
+// JTI records a JWT ID seen in an assertion, so a replay is refused until
+// the assertion would have expired anyway.
+type JTI struct {
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Store is everything the provider keeps. Every method is safe for concurrent
+// use. Records are returned by value: mutating one never changes the store.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser applies fn to the current record atomically; an error from
+	// fn aborts the update and is returned as is. Changing the username
+	// to one that is taken fails with ErrAlreadyExists.
+	UpdateUser(ctx context.Context, id string, fn func(User) (User, error)) error
+	DeleteUser(ctx context.Context, id string) error
+
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateToken stores r under (r.Kind, r.Signature); ErrAlreadyExists if taken.
+	CreateToken(ctx context.Context, r TokenRequest) error
+	GetToken(ctx context.Context, kind TokenKind, signature string) (TokenRequest, error)
+	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateToken marks an active token inactive in one atomic step and
+	// returns ErrInactive if it already was, so exactly one of two racing
+	// callers wins.
+	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// RevokeByRequestID deletes every token of kind that belongs to the
+	// request family reqID. Deleting nothing is not an error.
+	RevokeByRequestID(ctx context.Context, kind TokenKind, reqID string) error
+
+	CreateBrowserSession(ctx context.Context, s BrowserSession) error
+	GetBrowserSession(ctx context.Context, id string) (BrowserSession, error)
+	DeleteBrowserSession(ctx context.Context, id string) error
+
+	// SaveConsent creates or replaces the consent of (c.UserID, c.ClientID).
+	SaveConsent(ctx context.Context, c Consent) error
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+
+	// CreateJTI records j; ErrAlreadyExists if a record with the same ID has
+	// not expired yet (an expired one is replaced).
+	CreateJTI(ctx context.Context, j JTI) error
+	GetJTI(ctx context.Context, id string) (JTI, error)
+
+	// GarbageCollect removes token requests, browser sessions, consents and
+	// JTIs whose ExpiresAt (when set) is before now, and reports how many.
+	GarbageCollect(ctx context.Context, now time.Time) (int, error)
+
+	// BeginTx returns a context that carries a write transaction: every
+	// Store call made with it joins the transaction until CommitTx or
+	// RollbackTx. Writes from other contexts wait for it; reads from other
+	// contexts see the state before it. Nesting is an error. A transaction
+	// must never span network or template I/O.
+	BeginTx(ctx context.Context) (context.Context, error)
+	CommitTx(ctx context.Context) error
+	RollbackTx(ctx context.Context) error
+
+	Close() error
+}
