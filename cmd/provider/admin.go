@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/bolt"
+)
+
+// lockWait is how long an admin command waits for the database lock before
+// it concludes a server holds it and uses the admin socket instead.
+const lockWait = 250 * time.Millisecond
+
+// openAdmin returns an Admin for the configured database: the database
+// itself when no server holds it, else the running server's admin socket.
+func openAdmin(ctx context.Context, cfg *fileConfig) (provider.Admin, func(), error) {
+	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{Timeout: lockWait})
+	if err == nil {
+		return &provider.LocalAdmin{Store: store}, func() { store.Close() }, nil
+	}
+	if !errors.Is(err, bolt.ErrLocked) {
+		return nil, nil, err
+	}
+	client := provider.DialAdmin(cfg.adminSocket())
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := client.ListClients(pingCtx); err != nil {
+		return nil, nil, fmt.Errorf("database %s is locked by another process and its admin socket does not answer (%v)", cfg.Storage.Bolt, err)
+	}
+	return client, func() {}, nil
+}
+
+// describe turns storage sentinels into plain words for the operator.
+func describe(err error, what string) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%s does not exist", what)
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return fmt.Errorf("%s already exists", what)
+	default:
+		return err
+	}
+}

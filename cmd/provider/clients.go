@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smallsso/provider/provider"
+)
+
+func newClientsCmd(e *env) *cobra.Command {
+	return group("clients", "Manage the applications that use sign-in",
+		newClientsAddCmd(e), newClientsListCmd(e), newClientsDeleteCmd(e))
+}
+
+func newClientsAddCmd(e *env) *cobra.Command {
+	var (
+		configPath  string
+		spec        provider.ClientSpec
+		secretStdin bool
+	)
+	c := &cobra.Command{
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--public] [--secret-stdin]",
+		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if spec.ID == "" {
+				return usageError{fmt.Errorf("--id is required")}
+			}
+			if secretStdin {
+				if spec.Public {
+					return usageError{fmt.Errorf("--secret-stdin and --public exclude each other")}
+				}
+				if spec.Secret, err = readSecret(e.stdin, "secret"); err != nil {
+					return err
+				}
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			client, secret, err := admin.AddClient(cmd.Context(), spec)
+			if err != nil {
+				return describe(err, fmt.Sprintf("client %q", spec.ID))
+			}
+			fmt.Fprintf(e.stdout, "added client %s\n", client.ID)
+			if secret != "" {
+				fmt.Fprintf(e.stdout, "client secret: %s\n(shown once; store it now)\n", secret)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&configPath, "config", "", "config file")
+	f.StringVar(&spec.ID, "id", "", "client ID (required)")
+	f.StringVar(&spec.Name, "name", "", "name shown on the consent page")
+	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match (repeat or comma-separate)")
+	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials (default authorization_code)")
+	f.StringSliceVar(&spec.ResponseTypes, "response-type", nil, "response types (default code)")
+	f.StringSliceVar(&spec.Scopes, "scope", nil, "scopes the client may request (default openid,profile,email)")
+	f.StringSliceVar(&spec.Audience, "audience", nil, "audiences the client may request")
+	f.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", "", "client_secret_basic (default), client_secret_post, or none for public clients")
+	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
+	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
+	return c
+}
+
+func newClientsListCmd(e *env) *cobra.Command {
+	var (
+		configPath string
+		asJSON     bool
+	)
+	c := &cobra.Command{
+		Use:   "list --config FILE [--json]",
+		Short: "List clients",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			clients, err := admin.ListClients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(clients)
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tAUTH\tGRANTS\tSOURCE\tREDIRECT URIS")
+			for _, c := range clients {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(c.Name), c.TokenEndpointAuthMethod,
+					strings.Join(c.GrantTypes, ","), dash(c.Source), dash(strings.Join(c.RedirectURIs, " ")))
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newClientsDeleteCmd(e *env) *cobra.Command {
+	var configPath string
+	c := &cobra.Command{
+		Use:   "delete ID --config FILE",
+		Short: "Delete a client",
+		Args:  exactArgs(1, "one client ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := admin.DeleteClient(cmd.Context(), args[0]); err != nil {
+				return describe(err, fmt.Sprintf("client %q", args[0]))
+			}
+			fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	return c
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/smallsso/provider/provider"
+)
+
+// fileConfig is config.yaml as written by the operator. Relative paths are
+// relative to the config file, so `serve` works from any directory.
+type fileConfig struct {
+	Issuer  string `yaml:"issuer"`
+	Listen  string `yaml:"listen"`
+	Storage struct {
+		Bolt string `yaml:"bolt"`
+	} `yaml:"storage"`
+	Keys struct {
+		Dir string `yaml:"dir"`
+	} `yaml:"keys"`
+	Tokens struct {
+		AccessTokenLifespan  duration `yaml:"access_token_lifespan"`
+		RefreshTokenLifespan duration `yaml:"refresh_token_lifespan"`
+		IDTokenLifespan      duration `yaml:"id_token_lifespan"`
+		AuthCodeLifespan     duration `yaml:"authorization_code_lifespan"`
+	} `yaml:"tokens"`
+	Sessions struct {
+		LoginLifespan   duration `yaml:"login_lifespan"`
+		ConsentLifespan duration `yaml:"consent_lifespan"`
+	} `yaml:"sessions"`
+	UI struct {
+		OrgName string `yaml:"org_name"`
+	} `yaml:"ui"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	Clients []provider.ClientSpec `yaml:"clients"`
+	Users   []provider.UserSpec   `yaml:"users"`
+
+	dir string // the config file's directory
+}
+
+// duration accepts Go durations ("15m", "720h").
+type duration time.Duration
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration like 15m or 720h", n.Line, n.Value)
+	}
+	*d = duration(v)
+	return nil
+}
+
+// loadConfig reads and validates the file. All problems are collected and
+// reported on one line, each with its key path.
+func loadConfig(path string) (*fileConfig, error) {
+	if path == "" {
+		return nil, errors.New("--config is required")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg := &fileConfig{}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.dir = filepath.Dir(abs)
+	cfg.defaults()
+	if problems := cfg.validate(); len(problems) > 0 {
+		return nil, fmt.Errorf("config %s: %s", path, strings.Join(problems, "; "))
+	}
+	return cfg, nil
+}
+
+func (c *fileConfig) defaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Storage.Bolt == "" {
+		c.Storage.Bolt = "./data/provider.db"
+	}
+	if c.Keys.Dir == "" {
+		c.Keys.Dir = "./data/keys"
+	}
+	c.Storage.Bolt = c.resolve(c.Storage.Bolt)
+	c.Keys.Dir = c.resolve(c.Keys.Dir)
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+}
+
+func (c *fileConfig) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c *fileConfig) validate() []string {
+	var problems []string
+	add := func(key, format string, args ...any) {
+		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
+	}
+	if c.Issuer == "" {
+		add("issuer", "is required (the URL relying parties use, e.g. https://sso.example.org)")
+	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		add("issuer", "%q must be an http(s) URL without query or fragment", c.Issuer)
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		add("issuer", "%q must use https unless the host is loopback (OpenID Connect Discovery §3)", c.Issuer)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "%q must be host:port", c.Listen)
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		add("log.format", "%q must be text or json", c.Log.Format)
+	}
+	seen := map[string]bool{}
+	for i, spec := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if _, err := spec.Validate(); err != nil {
+			add(key, "%v", err)
+		}
+		if seen[spec.ID] {
+			add(key+".id", "%q is declared twice", spec.ID)
+		}
+		seen[spec.ID] = true
+	}
+	seen = map[string]bool{}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Username == "":
+			add(key+".username", "is required")
+		case seen[u.Username]:
+			add(key+".username", "%q is declared twice", u.Username)
+		}
+		seen[u.Username] = true
+		switch {
+		case u.Password != "" && u.PasswordHash != "":
+			add(key, "give password or password_hash, not both")
+		case u.Password == "" && u.PasswordHash == "":
+			add(key, "password or password_hash is required")
+		case u.PasswordHash != "":
+			if err := provider.ValidHash(u.PasswordHash); err != nil {
+				add(key+".password_hash", "%v", err)
+			}
+		}
+	}
+	return problems
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *fileConfig) providerConfig() provider.Config {
+	return provider.Config{
+		Issuer:               c.Issuer,
+		AccessTokenLifespan:  time.Duration(c.Tokens.AccessTokenLifespan),
+		RefreshTokenLifespan: time.Duration(c.Tokens.RefreshTokenLifespan),
+		IDTokenLifespan:      time.Duration(c.Tokens.IDTokenLifespan),
+		AuthCodeLifespan:     time.Duration(c.Tokens.AuthCodeLifespan),
+		LoginSessionLifespan: time.Duration(c.Sessions.LoginLifespan),
+		ConsentLifespan:      time.Duration(c.Sessions.ConsentLifespan),
+		OrgName:              c.UI.OrgName,
+	}.Defaults()
+}
+
+// adminSocket is the admin socket beside the database file.
+func (c *fileConfig) adminSocket() string { return c.Storage.Bolt + ".sock" }
+
+// verifyFor is how long a retired signing key must stay published: as long
+// as the longest-lived token it may have signed.
+func (c *fileConfig) verifyFor() time.Duration {
+	pc := c.providerConfig()
+	return max(pc.IDTokenLifespan, pc.AccessTokenLifespan)
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smallsso/provider/keys"
+)
+
+func newKeysCmd(e *env) *cobra.Command {
+	return group("keys", "Manage the token signing keys",
+		newKeysListCmd(e), newKeysRotateCmd(e))
+}
+
+// openKeys opens the key directory. It needs no database lock: a running
+// server notices a rotation by itself within a second.
+func openKeys(cfg *fileConfig) (*keys.Manager, error) {
+	return keys.Open(cfg.Keys.Dir, keys.Options{VerifyFor: cfg.verifyFor()})
+}
+
+func newKeysListCmd(e *env) *cobra.Command {
+	var configPath string
+	c := &cobra.Command{
+		Use:   "list --config FILE",
+		Short: "List signing keys",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			m, err := openKeys(cfg)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
+			for _, k := range m.List() {
+				until := "-"
+				if !k.VerifyUntil.IsZero() {
+					until = k.VerifyUntil.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.State, k.Created.UTC().Format(time.RFC3339), until)
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	return c
+}
+
+func newKeysRotateCmd(e *env) *cobra.Command {
+	var configPath string
+	c := &cobra.Command{
+		Use:   "rotate --config FILE",
+		Short: "Make a new signing key active; old keys stay published until their tokens expire",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			m, err := openKeys(cfg)
+			if err != nil {
+				return err
+			}
+			fresh, err := m.Rotate()
+			if err != nil {
+				return err
+			}
+			for _, k := range fresh {
+				fmt.Fprintf(e.stdout, "new active %s key %s\n", k.Alg, k.ID)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	return c
+}

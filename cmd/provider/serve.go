@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/storage/bolt"
+	"github.com/smallsso/provider/templates"
+)
+
+// gcInterval is how often expired records are collected.
+const gcInterval = 10 * time.Minute
+
+func newServeCmd(e *env) *cobra.Command {
+	var configPath string
+	c := &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the provider",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, e, nil)
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	return c
+}
+
+// serve runs until ctx ends. ready, if set, receives the listening address
+// (tests use it to find a random port).
+func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) error {
+	log := newLogger(cfg, e)
+
+	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{})
+	if errors.Is(err, bolt.ErrLocked) {
+		return fmt.Errorf("database %s is in use by another process (is a server already running?)", cfg.Storage.Bolt)
+	}
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	km, err := openKeys(cfg)
+	if err != nil {
+		return err
+	}
+	secret, err := km.Secret("provider")
+	if err != nil {
+		return err
+	}
+	pages, err := templates.New(templates.Embedded())
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if err := provider.SyncClients(ctx, store, cfg.Clients, log, now); err != nil {
+		return err
+	}
+	if err := provider.SyncUsers(ctx, store, cfg.Users, now); err != nil {
+		return err
+	}
+	p, err := provider.New(cfg.providerConfig(), provider.Deps{
+		Store: store, Keys: km, Templates: pages, Logger: log, Secret: secret,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	adminLn, err := provider.ListenAdmin(cfg.adminSocket())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store}), ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	go collectGarbage(ctx, store, log)
+
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
+	warnExampleCredentials(cfg, log)
+	if len(cfg.Clients) > 0 {
+		fmt.Fprintf(e.stderr, "\nTry it: open %s\n\n", tryURL(cfg))
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		log.Error("server stopped", "err", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx)
+	adminSrv.Shutdown(shutdownCtx)
+	log.Info("stopped")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type gcStore interface {
+	GarbageCollect(ctx context.Context, now time.Time) (int, error)
+}
+
+func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger) {
+	t := time.NewTicker(gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := store.GarbageCollect(ctx, time.Now())
+			if err != nil {
+				log.Error("garbage collection", "err", err)
+			} else if n > 0 {
+				log.Info("garbage collection", "removed", n)
+			}
+		}
+	}
+}
+
+func newLogger(cfg *fileConfig, e *env) *slog.Logger {
+	level := slog.LevelInfo
+	level.UnmarshalText([]byte(cfg.Log.Level)) // validated in loadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// The example credentials documented in README.md and config.example.yaml.
+const (
+	exampleClientSecret = "example-secret"
+	exampleUserPassword = "alice-example-password"
+)
+
+// warnExampleCredentials shouts when the documented example secrets are in
+// use on an issuer other people can reach.
+func warnExampleCredentials(cfg *fileConfig, log *slog.Logger) {
+	u, _ := url.Parse(cfg.Issuer)
+	if u == nil || isLoopback(u.Hostname()) {
+		return
+	}
+	for _, c := range cfg.Clients {
+		if c.Secret == exampleClientSecret {
+			log.Warn("EXAMPLE CREDENTIALS IN USE on a public issuer: client secret is the documented example; change it", "client_id", c.ID)
+		}
+	}
+	for _, us := range cfg.Users {
+		if us.Password == exampleUserPassword || (us.PasswordHash != "" && provider.CheckSecret(us.PasswordHash, exampleUserPassword) == nil) {
+			log.Warn("EXAMPLE CREDENTIALS IN USE on a public issuer: user password is the documented example; change it", "user", us.Username)
+		}
+	}
+}
+
+// tryURL is an authorization request for the first configured client, so
+// a newcomer can sign in straight away.
+func tryURL(cfg *fileConfig) string {
+	c := cfg.Clients[0]
+	q := url.Values{
+		"client_id":     {c.ID},
+		"response_type": {"code"},
+		"scope":         {"openid profile email"},
+		"state":         {"try-it-" + fmt.Sprint(time.Now().Unix())},
+	}
+	if len(c.RedirectURIs) > 0 {
+		q.Set("redirect_uri", c.RedirectURIs[0])
+	}
+	return cfg.Issuer + "/authorize?" + q.Encode()
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smallsso/provider/provider"
+)
+
+func newUsersCmd(e *env) *cobra.Command {
+	return group("users", "Manage the people who can sign in",
+		newUsersAddCmd(e), newUsersListCmd(e), newUsersDeleteCmd(e), newUsersSetPasswordCmd(e))
+}
+
+func newUsersAddCmd(e *env) *cobra.Command {
+	var (
+		configPath, passwordNote string
+		n                        provider.NewUser
+		passwordStdin            bool
+	)
+	c := &cobra.Command{
+		Use:   "add --config FILE --username U --email E [--name N] [--groups a,b] [--password-stdin]",
+		Short: "Add a user; without --password-stdin a password is generated and printed once",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if n.Username == "" {
+				return usageError{fmt.Errorf("--username is required")}
+			}
+			if passwordStdin {
+				if n.Password, err = readSecret(e.stdin, "password"); err != nil {
+					return err
+				}
+			} else {
+				n.Password = provider.NewPassword()
+				passwordNote = n.Password
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			u, err := admin.AddUser(cmd.Context(), n)
+			if err != nil {
+				return describe(err, fmt.Sprintf("user %q", n.Username))
+			}
+			fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
+			if passwordNote != "" {
+				fmt.Fprintf(e.stdout, "password: %s\n(shown once; store it now)\n", passwordNote)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&configPath, "config", "", "config file")
+	f.StringVar(&n.Username, "username", "", "login name (required)")
+	f.StringVar(&n.Email, "email", "", "email address")
+	f.BoolVar(&n.EmailVerified, "email-verified", false, "mark the email address as verified")
+	f.StringVar(&n.Name, "name", "", "full name")
+	f.StringVar(&n.GivenName, "given-name", "", "given name")
+	f.StringVar(&n.FamilyName, "family-name", "", "family name")
+	f.StringSliceVar(&n.Groups, "groups", nil, "groups, comma-separated")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	return c
+}
+
+func newUsersListCmd(e *env) *cobra.Command {
+	var (
+		configPath string
+		asJSON     bool
+	)
+	c := &cobra.Command{
+		Use:   "list --config FILE [--json]",
+		Short: "List users",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			users, err := admin.ListUsers(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(users)
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "USERNAME\tEMAIL\tNAME\tGROUPS\tSUB")
+			for _, u := range users {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(u.Name), dash(strings.Join(u.Groups, ",")), u.ID)
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newUsersDeleteCmd(e *env) *cobra.Command {
+	var configPath string
+	c := &cobra.Command{
+		Use:   "delete USERNAME --config FILE",
+		Short: "Delete a user",
+		Args:  exactArgs(1, "one USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := admin.DeleteUser(cmd.Context(), args[0]); err != nil {
+				return describe(err, fmt.Sprintf("user %q", args[0]))
+			}
+			fmt.Fprintf(e.stdout, "deleted user %s\n", args[0])
+			return nil
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	return c
+}
+
+func newUsersSetPasswordCmd(e *env) *cobra.Command {
+	var (
+		configPath    string
+		passwordStdin bool
+	)
+	c := &cobra.Command{
+		Use:   "set-password USERNAME --config FILE [--password-stdin]",
+		Short: "Set a user's password; without --password-stdin one is generated and printed once",
+		Args:  exactArgs(1, "one USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			password, generated := "", false
+			if passwordStdin {
+				if password, err = readSecret(e.stdin, "password"); err != nil {
+					return err
+				}
+			} else {
+				password, generated = provider.NewPassword(), true
+			}
+			admin, done, err := openAdmin(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := admin.SetPassword(cmd.Context(), args[0], password); err != nil {
+				return describe(err, fmt.Sprintf("user %q", args[0]))
+			}
+			fmt.Fprintf(e.stdout, "password set for %s\n", args[0])
+			if generated {
+				fmt.Fprintf(e.stdout, "password: %s\n(shown once; store it now)\n", password)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&configPath, "config", "", "config file")
+	c.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,192 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Manager serves the keys in one directory. All methods are safe for
+// concurrent use. Reads work on an immutable snapshot and take the
+// RWMutex only to copy a pointer; they stat the manifest at most once per
+// ReloadInterval to pick up rotations made by another process.
+type Manager struct {
+	dir  string
+	opts Options
+
+	// diskMu serialises writes and reloads within this process; lockDir
+	// does the same across processes for writes.
+	diskMu sync.Mutex
+
+	mu      sync.RWMutex
+	st      *state
+	stamp   os.FileInfo // the manifest st came from; nil if none
+	checked time.Time   // when the manifest was last stat'ed
+
+	secretMu sync.Mutex
+	secrets  map[string][]byte
+}
+
+// Open loads the keys in dir, creating the directory (0700) if needed and
+// generating an active key for each configured algorithm that lacks one.
+func Open(dir string, opts Options) (*Manager, error) {
+	if dir == "" {
+		return nil, errors.New("keys: empty directory")
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("keys: create %s: %w", dir, err)
+	}
+	m := &Manager{
+		dir:     dir,
+		opts:    opts,
+		st:      newState(nil, nil),
+		secrets: make(map[string][]byte),
+	}
+	// The first load goes through update so it happens under the
+	// directory lock and never sees a rotation half done.
+	if _, err := m.update(nil, false); err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, alg := range opts.Algorithms {
+		if m.snapshot().active[alg] == nil {
+			missing = append(missing, alg)
+		}
+	}
+	if len(missing) > 0 {
+		fresh, err := generateAll(missing)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := m.update(fresh, false); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Active returns the key that signs new tokens with alg.
+func (m *Manager) Active(alg string) (Key, error) {
+	k := m.current(m.opts.Now()).active[alg]
+	if k == nil {
+		return Key{}, fmt.Errorf("%w for %s", ErrNoActiveKey, alg)
+	}
+	return k.key(), nil
+}
+
+// JWKS returns the public halves of every active key and of every retired
+// key still inside its verify period, newest first.
+func (m *Manager) JWKS() jose.JSONWebKeySet {
+	now := m.opts.Now()
+	st := m.current(now)
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(st.keys))}
+	for _, k := range st.keys {
+		if k.published(now) {
+			set.Keys = append(set.Keys, k.public)
+		}
+	}
+	return set
+}
+
+// PublicKey returns the public half of kid if it is in the JWKS.
+func (m *Manager) PublicKey(kid string) (jose.JSONWebKey, bool) {
+	now := m.opts.Now()
+	k := m.current(now).byKID[kid]
+	if k == nil || !k.published(now) {
+		return jose.JSONWebKey{}, false
+	}
+	return k.public, true
+}
+
+// List describes every key in the manifest, newest first, including
+// retired keys past verify_until that the next Rotate will delete.
+func (m *Manager) List() []KeyInfo {
+	st := m.current(m.opts.Now())
+	out := make([]KeyInfo, 0, len(st.keys))
+	for _, k := range st.keys {
+		out = append(out, k.info())
+	}
+	return out
+}
+
+func (m *Manager) snapshot() *state {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.st
+}
+
+// current returns the snapshot to serve, reloading it first if the check
+// is due and the manifest changed.
+func (m *Manager) current(now time.Time) *state {
+	m.mu.RLock()
+	st, checked := m.st, m.checked
+	m.mu.RUnlock()
+	if m.opts.ReloadInterval > 0 && now.Sub(checked) < m.opts.ReloadInterval {
+		return st
+	}
+	// One goroutine pays for the stat; the others keep serving what they
+	// have rather than queue behind disk I/O. If a write holds the lock,
+	// it publishes a fresh snapshot itself.
+	if !m.diskMu.TryLock() {
+		return st
+	}
+	defer m.diskMu.Unlock()
+	return m.refresh(now)
+}
+
+// refresh reloads the manifest if it differs from the one last loaded.
+// On failure it keeps serving the last good keys, which are still valid,
+// and remembers the bad version so the error is logged once per change
+// rather than once per interval. The caller holds diskMu.
+func (m *Manager) refresh(now time.Time) *state {
+	m.mu.RLock()
+	st, last := m.st, m.stamp
+	m.mu.RUnlock()
+	path := filepath.Join(m.dir, manifestName)
+	info, err := os.Stat(path)
+	if err != nil {
+		info = nil
+	}
+	if sameVersion(last, info) {
+		m.publish(st, last, now)
+		return st
+	}
+	if err != nil {
+		m.opts.Logger.Error("keys: manifest unreadable, serving previously loaded keys", "path", path, "err", err)
+		m.publish(st, nil, now)
+		return st
+	}
+	next, info, err := load(m.dir, st)
+	if err != nil {
+		m.opts.Logger.Error("keys: reload failed, serving previously loaded keys", "err", err)
+		m.publish(st, info, now)
+		return st
+	}
+	m.publish(next, info, now)
+	return next
+}
+
+func (m *Manager) publish(st *state, stamp os.FileInfo, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.st, m.stamp, m.checked = st, stamp, now
+}
+
+// sameVersion compares manifest versions. Every write renames a new file
+// into place, so the inode changes too, which catches two writes within
+// one mtime tick that happen to produce the same size.
+func sameVersion(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
+}

@@ -1,0 +1,165 @@
+package keys
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Rotate gives every configured algorithm a new active key and retires
+// every previously active key, including those of algorithms no longer
+// configured. Retired keys stay in the JWKS for VerifyFor so tokens they
+// signed still verify; keys past that are deleted. It returns the new keys.
+func (m *Manager) Rotate() ([]Key, error) {
+	fresh, err := generateAll(m.opts.Algorithms)
+	if err != nil {
+		return nil, err
+	}
+	added, err := m.update(fresh, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Key, len(added))
+	for i, k := range added {
+		out[i] = k.key()
+	}
+	return out, nil
+}
+
+// generateAll runs before any lock is taken: an RSA key costs tens of
+// milliseconds, which readers and other writers should not wait for.
+func generateAll(algs []string) ([]*key, error) {
+	out := make([]*key, 0, len(algs))
+	for _, alg := range algs {
+		signer, err := generate(alg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, newKey(entry{ID: newKID(), Alg: alg}, signer))
+	}
+	return out, nil
+}
+
+// update applies fresh keys to the manifest as it is on disk now, holding
+// the in-process and the directory lock, so neither this process nor
+// another loses an update. Without rotate it only fills algorithms that
+// still lack an active key: two processes opening an empty directory
+// together end up with one key per algorithm, not two.
+//
+// Files are ordered for crash safety: new key files before the manifest
+// that names them, and deletions after the manifest that drops them.
+func (m *Manager) update(fresh []*key, rotate bool) ([]*key, error) {
+	m.diskMu.Lock()
+	defer m.diskMu.Unlock()
+	unlock, err := lockDir(m.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	cur, info, err := load(m.dir, m.snapshot())
+	if errors.Is(err, errNoManifest) {
+		cur, info, err = newState(nil, nil), nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := m.opts.Now().UTC()
+	entries := append([]entry(nil), cur.entries...)
+	material := make(map[string]*key, len(cur.byKID)+len(fresh))
+	for kid, k := range cur.byKID {
+		material[kid] = k
+	}
+	var retired []entry
+	if rotate {
+		for i, e := range entries {
+			if e.active() {
+				entries[i].RetiredAt = now
+				entries[i].VerifyUntil = now.Add(m.opts.VerifyFor)
+				retired = append(retired, entries[i])
+			}
+		}
+	}
+	var added []*key
+	for _, k := range fresh {
+		if !rotate && cur.active[k.Alg] != nil {
+			continue
+		}
+		k.Created = now
+		added = append(added, k)
+		entries = append(entries, k.entry)
+		material[k.ID] = k
+	}
+	var pruned []entry
+	if rotate {
+		entries, pruned = prune(entries, now)
+	}
+	if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 {
+		m.publish(cur, info, m.opts.Now())
+		return nil, nil
+	}
+
+	if err := m.persist(entries, added); err != nil {
+		return nil, err
+	}
+	for _, e := range pruned {
+		// The manifest no longer names the file, so a failure only leaves
+		// an orphan behind.
+		if err := os.Remove(filepath.Join(m.dir, keyFileName(e.ID))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			m.opts.Logger.Warn("keys: remove pruned key", "kid", e.ID, "err", err)
+		}
+	}
+	info, err = os.Stat(filepath.Join(m.dir, manifestName))
+	if err != nil {
+		// Leaves the stamp empty, so the next read reloads from disk.
+		info = nil
+	}
+	m.publish(newState(entries, material), info, m.opts.Now())
+
+	for _, k := range added {
+		m.opts.Logger.Info("keys: key generated", "kid", k.ID, "alg", k.Alg)
+	}
+	for _, e := range retired {
+		m.opts.Logger.Info("keys: key retired", "kid", e.ID, "alg", e.Alg, "verify_until", e.VerifyUntil)
+	}
+	for _, e := range pruned {
+		m.opts.Logger.Info("keys: key pruned", "kid", e.ID, "alg", e.Alg)
+	}
+	return added, nil
+}
+
+// persist writes the new key files, then the manifest. If that fails the
+// key files are removed again, since nothing names them.
+func (m *Manager) persist(entries []entry, added []*key) error {
+	var written []string
+	err := func() error {
+		for _, k := range added {
+			if err := writeKeyFile(m.dir, k); err != nil {
+				return err
+			}
+			written = append(written, filepath.Join(m.dir, keyFileName(k.ID)))
+		}
+		return writeManifest(m.dir, entries)
+	}()
+	if err != nil {
+		for _, path := range written {
+			os.Remove(path)
+		}
+	}
+	return err
+}
+
+// prune splits off retired keys whose verify period is over: no token they
+// signed can still be accepted.
+func prune(entries []entry, now time.Time) ([]entry, []entry) {
+	var keep, gone []entry
+	for _, e := range entries {
+		if e.published(now) {
+			keep = append(keep, e)
+		} else {
+			gone = append(gone, e)
+		}
+	}
+	return keep, gone
+}

@@ -1,0 +1,250 @@
+package keys
+
+import (
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+const (
+	manifestName    = "keys.json"
+	manifestVersion = 1
+)
+
+// errNoManifest lets a writer treat an empty directory as "no keys yet",
+// while a reader treats the same thing as damage.
+var errNoManifest = errors.New("manifest missing")
+
+type manifest struct {
+	Version int     `json:"version"`
+	Keys    []entry `json:"keys"`
+}
+
+// entry is one key's line in the manifest. A key is retired once RetiredAt
+// is set; it stays published until VerifyUntil.
+type entry struct {
+	ID          string    `json:"kid"`
+	Alg         string    `json:"alg"`
+	Created     time.Time `json:"created"`
+	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	VerifyUntil time.Time `json:"verify_until,omitzero"`
+}
+
+func (e entry) active() bool { return e.RetiredAt.IsZero() }
+
+// published reports whether a token signed by e may still be presented.
+func (e entry) published(now time.Time) bool {
+	return e.active() || now.Before(e.VerifyUntil)
+}
+
+func (e entry) info() KeyInfo {
+	st := StateActive
+	if !e.active() {
+		st = StateRetired
+	}
+	return KeyInfo{ID: e.ID, Alg: e.Alg, State: st, Created: e.Created, RetiredAt: e.RetiredAt, VerifyUntil: e.VerifyUntil}
+}
+
+type key struct {
+	entry
+	signer crypto.Signer
+	public jose.JSONWebKey
+}
+
+func (k *key) key() Key {
+	return Key{ID: k.ID, Alg: k.Alg, Signer: k.signer, Created: k.Created}
+}
+
+// state is one consistent view of the directory. It is never modified once
+// built, so readers use it without holding a lock.
+type state struct {
+	entries []entry // manifest order, as written back to disk
+	keys    []*key  // newest first, the order of JWKS and List
+	byKID   map[string]*key
+	active  map[string]*key // by alg
+}
+
+// newState pairs each entry with its key material, taken from material by
+// kid; the caller guarantees every kid is present.
+func newState(entries []entry, material map[string]*key) *state {
+	st := &state{
+		entries: entries,
+		byKID:   make(map[string]*key, len(entries)),
+		active:  make(map[string]*key),
+	}
+	for _, e := range entries {
+		m := material[e.ID]
+		k := &key{entry: e, signer: m.signer, public: m.public}
+		st.keys = append(st.keys, k)
+		st.byKID[e.ID] = k
+		if e.active() {
+			st.active[e.Alg] = k
+		}
+	}
+	slices.SortFunc(st.keys, func(a, b *key) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return st
+}
+
+// load reads the manifest and the key files it names. Key files never
+// change once written, so material already in prev is reused, which keeps
+// a reload after a rotation down to one new file. The returned FileInfo is
+// the manifest that was read, even when it turned out to be invalid.
+func load(dir string, prev *state) (*state, os.FileInfo, error) {
+	man, info, err := readManifest(dir)
+	if err != nil {
+		return nil, info, err
+	}
+	material := make(map[string]*key, len(man.Keys))
+	for _, e := range man.Keys {
+		if k, ok := prev.byKID[e.ID]; ok && k.Alg == e.Alg {
+			material[e.ID] = k
+			continue
+		}
+		k, err := readKeyFile(dir, e)
+		if err != nil {
+			return nil, info, err
+		}
+		material[e.ID] = k
+	}
+	return newState(man.Keys, material), info, nil
+}
+
+func readManifest(dir string) (manifest, os.FileInfo, error) {
+	path := filepath.Join(dir, manifestName)
+	data, info, err := readFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return manifest{}, nil, fmt.Errorf("keys: %s: %w", path, errNoManifest)
+	}
+	if err != nil {
+		return manifest{}, info, err
+	}
+	var man manifest
+	if err := json.Unmarshal(data, &man); err != nil {
+		return manifest{}, info, fmt.Errorf("keys: parse %s: %w", path, err)
+	}
+	if err := man.validate(); err != nil {
+		return manifest{}, info, fmt.Errorf("keys: %s: %w", path, err)
+	}
+	return man, info, nil
+}
+
+func (man manifest) validate() error {
+	if man.Version != manifestVersion {
+		return fmt.Errorf("unsupported version %d", man.Version)
+	}
+	seen := make(map[string]bool, len(man.Keys))
+	active := make(map[string]bool)
+	for _, e := range man.Keys {
+		switch {
+		case !validName(e.ID) || e.ID == "keys":
+			return fmt.Errorf("invalid kid %q", e.ID)
+		case seen[e.ID]:
+			return fmt.Errorf("kid %q listed twice", e.ID)
+		case !supported(e.Alg):
+			return fmt.Errorf("key %s: unsupported algorithm %q", e.ID, e.Alg)
+		case e.Created.IsZero():
+			return fmt.Errorf("key %s: missing created", e.ID)
+		case e.RetiredAt.IsZero() != e.VerifyUntil.IsZero():
+			return fmt.Errorf("key %s: retired_at and verify_until must be set together", e.ID)
+		case e.active() && active[e.Alg]:
+			return fmt.Errorf("two active %s keys", e.Alg)
+		}
+		seen[e.ID] = true
+		if e.active() {
+			active[e.Alg] = true
+		}
+	}
+	return nil
+}
+
+func writeManifest(dir string, entries []entry) error {
+	data, err := json.MarshalIndent(manifest{Version: manifestVersion, Keys: entries}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("keys: encode manifest: %w", err)
+	}
+	return writeFileAtomic(dir, manifestName, append(data, '\n'))
+}
+
+func keyFileName(kid string) string { return kid + ".json" }
+
+func readKeyFile(dir string, e entry) (*key, error) {
+	path := filepath.Join(dir, keyFileName(e.ID))
+	data, _, err := readPrivateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var jwk jose.JSONWebKey
+	if err := json.Unmarshal(data, &jwk); err != nil {
+		return nil, fmt.Errorf("keys: parse %s: %w", path, err)
+	}
+	switch {
+	case jwk.KeyID != e.ID:
+		return nil, fmt.Errorf("keys: %s: kid %q, manifest says %q", path, jwk.KeyID, e.ID)
+	case jwk.Algorithm != e.Alg:
+		return nil, fmt.Errorf("keys: %s: alg %q, manifest says %q", path, jwk.Algorithm, e.Alg)
+	}
+	if err := checkKeyType(e.Alg, jwk.Key); err != nil {
+		return nil, fmt.Errorf("keys: %s: %w", path, err)
+	}
+	return newKey(e, jwk.Key.(crypto.Signer)), nil
+}
+
+func newKey(e entry, signer crypto.Signer) *key {
+	private := jose.JSONWebKey{Key: signer, KeyID: e.ID, Algorithm: e.Alg, Use: "sig"}
+	return &key{entry: e, signer: signer, public: private.Public()}
+}
+
+func writeKeyFile(dir string, k *key) error {
+	private := jose.JSONWebKey{Key: k.signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}
+	data, err := json.MarshalIndent(private, "", "  ")
+	if err != nil {
+		return fmt.Errorf("keys: encode key %s: %w", k.ID, err)
+	}
+	return writeFileAtomic(dir, keyFileName(k.ID), append(data, '\n'))
+}
+
+// readFile returns the content and the FileInfo of the same open file, so
+// the stamp recorded for a manifest matches the bytes that were parsed.
+func readFile(path string) ([]byte, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keys: read %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("keys: stat %s: %w", path, err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, info, fmt.Errorf("keys: read %s: %w", path, err)
+	}
+	return data, info, nil
+}
+
+// readPrivateFile is readFile for files holding secrets: it refuses one that
+// group or others can read.
+func readPrivateFile(path string) ([]byte, os.FileInfo, error) {
+	data, info, err := readFile(path)
+	if err != nil {
+		return nil, info, err
+	}
+	if err := checkPrivate(path, info); err != nil {
+		return nil, info, err
+	}
+	return data, info, nil
+}
