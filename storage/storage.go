@@ -59,16 +59,16 @@ type User struct {
 
 // Client is an OAuth 2.0 client (relying party).
 type Client struct {
-	ID                      string    `json:"id"`
-	SecretHash              string    `json:"secret_hash,omitempty"`
-	Name                    string    `json:"name,omitempty"`
-	RedirectURIs            []string  `json:"redirect_uris,omitempty"`
-	GrantTypes              []string  `json:"grant_types,omitempty"`
-	ResponseTypes           []string  `json:"response_types,omitempty"`
-	Scopes                  []string  `json:"scopes,omitempty"`
-	Audience                []string  `json:"audience,omitempty"`
-	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method,omitempty"`
-	Public                  bool      `json:"public,omitempty"`
+	ID                      string   `json:"id"`
+	SecretHash              string   `json:"secret_hash,omitempty"`
+	Name                    string   `json:"name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	Scopes                  []string `json:"scopes,omitempty"`
+	Audience                []string `json:"audience,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	Public                  bool     `json:"public,omitempty"`
 	// Source says who owns the record: "config" for clients declared in the
 	// config file (reconciled at every start), "" or "cli" for the rest.
 	Source    string    `json:"source,omitempty"`

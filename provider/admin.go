@@ -1,0 +1,290 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// Admin is what an operator can do to users and clients. LocalAdmin works
+// on an open store; the admin socket client does the same through a running
+// server, so the CLI works whether or not a server holds the database.
+type Admin interface {
+	AddUser(ctx context.Context, u NewUser) (storage.User, error)
+	ListUsers(ctx context.Context) ([]storage.User, error)
+	DeleteUser(ctx context.Context, username string) error
+	SetPassword(ctx context.Context, username, password string) error
+	// AddClient returns the generated secret when the spec had none and the
+	// client is confidential; it is shown once and never stored in clear.
+	AddClient(ctx context.Context, c ClientSpec) (storage.Client, string, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// NewUser is a user to create.
+type NewUser struct {
+	Username      string   `json:"username"`
+	Email         string   `json:"email,omitempty"`
+	EmailVerified bool     `json:"email_verified,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	GivenName     string   `json:"given_name,omitempty"`
+	FamilyName    string   `json:"family_name,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
+	Password      string   `json:"password,omitempty"`
+}
+
+// ClientSpec is a client as an operator declares it (config or CLI).
+type ClientSpec struct {
+	ID                      string   `json:"id" yaml:"id"`
+	Secret                  string   `json:"secret,omitempty" yaml:"secret"`
+	SecretHash              string   `json:"secret_hash,omitempty" yaml:"secret_hash"`
+	Name                    string   `json:"name,omitempty" yaml:"name"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty" yaml:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types,omitempty" yaml:"grant_types"`
+	ResponseTypes           []string `json:"response_types,omitempty" yaml:"response_types"`
+	Scopes                  []string `json:"scopes,omitempty" yaml:"scopes"`
+	Audience                []string `json:"audience,omitempty" yaml:"audience"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty" yaml:"token_endpoint_auth_method"`
+	Public                  bool     `json:"public,omitempty" yaml:"public"`
+}
+
+// InvalidError is an operator mistake, worded for the operator.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return e.Msg }
+
+func invalid(format string, args ...any) error {
+	return &InvalidError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Supported client settings; anything else is refused when declared, so a
+// client never believes it has a grant that does not work.
+var (
+	supportedGrants      = []string{"authorization_code", "refresh_token", "client_credentials"}
+	supportedResponses   = []string{"code"}
+	supportedAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+	defaultClientScopes  = []string{"openid", "profile", "email"}
+)
+
+// Validate checks the spec and fills defaults. It does not hash.
+func (c ClientSpec) Validate() (ClientSpec, error) {
+	if c.ID == "" {
+		return c, invalid("id is required")
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	if len(c.ResponseTypes) == 0 && slices.Contains(c.GrantTypes, "authorization_code") {
+		c.ResponseTypes = []string{"code"}
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = slices.Clone(defaultClientScopes)
+	}
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = defaultAuthMethod(c.Public)
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(supportedGrants, g) {
+			return c, invalid("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrants, ", "))
+		}
+	}
+	for _, rt := range c.ResponseTypes {
+		if !slices.Contains(supportedResponses, rt) {
+			return c, invalid("response type %q is not supported (supported: %s)", rt, strings.Join(supportedResponses, ", "))
+		}
+	}
+	if !slices.Contains(supportedAuthMethods, c.TokenEndpointAuthMethod) {
+		return c, invalid("token_endpoint_auth_method %q is not supported (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(supportedAuthMethods, ", "))
+	}
+	if c.Public != (c.TokenEndpointAuthMethod == "none") {
+		return c, invalid("a public client must use token_endpoint_auth_method none, and only a public client may")
+	}
+	if c.Public && (c.Secret != "" || c.SecretHash != "") {
+		return c, invalid("a public client has no secret")
+	}
+	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {
+		return c, invalid("a public client cannot use client_credentials")
+	}
+	if c.Secret != "" && c.SecretHash != "" {
+		return c, invalid("give secret or secret_hash, not both")
+	}
+	if c.SecretHash != "" {
+		if err := ValidHash(c.SecretHash); err != nil {
+			return c, invalid("secret_hash: %v", err)
+		}
+	}
+	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
+		return c, invalid("redirect_uris is required for the authorization_code grant")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return c, invalid("redirect URI %q: %v", u, err)
+		}
+	}
+	return c, nil
+}
+
+func validRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return errors.New("must be an absolute URI")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("must not have a fragment")
+	}
+	return nil
+}
+
+// record turns a validated spec into a stored client, hashing a clear
+// secret. keepHash is the hash already stored, reused when it still matches
+// so a restart does not rewrite every client.
+func (c ClientSpec) record(keepHash string) (storage.Client, error) {
+	hash := c.SecretHash
+	if c.Secret != "" {
+		if keepHash != "" && CheckSecret(keepHash, c.Secret) == nil {
+			hash = keepHash
+		} else {
+			h, err := HashSecret(c.Secret)
+			if err != nil {
+				return storage.Client{}, err
+			}
+			hash = h
+		}
+	}
+	return storage.Client{
+		ID:                      c.ID,
+		SecretHash:              hash,
+		Name:                    c.Name,
+		RedirectURIs:            c.RedirectURIs,
+		GrantTypes:              c.GrantTypes,
+		ResponseTypes:           c.ResponseTypes,
+		Scopes:                  c.Scopes,
+		Audience:                c.Audience,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		Public:                  c.Public,
+	}, nil
+}
+
+// LocalAdmin runs admin commands on a store this process has open.
+type LocalAdmin struct {
+	Store storage.Store
+	Now   func() time.Time
+}
+
+var _ Admin = (*LocalAdmin)(nil)
+
+func (a *LocalAdmin) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a *LocalAdmin) AddUser(ctx context.Context, n NewUser) (storage.User, error) {
+	if n.Username == "" || strings.ContainsAny(n.Username, " \t\r\n") {
+		return storage.User{}, invalid("username is required and must not contain spaces")
+	}
+	if n.Password == "" {
+		return storage.User{}, invalid("password must not be empty")
+	}
+	hash, err := HashSecret(n.Password)
+	if err != nil {
+		return storage.User{}, err
+	}
+	now := a.now().UTC()
+	u := storage.User{
+		ID: newSubject(), Username: n.Username, Email: n.Email, EmailVerified: n.EmailVerified,
+		Name: n.Name, GivenName: n.GivenName, FamilyName: n.FamilyName, Groups: n.Groups,
+		PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := a.Store.CreateUser(ctx, u); err != nil {
+		return storage.User{}, err
+	}
+	return u, nil
+}
+
+// ListUsers leaves out password hashes: listings are for reading.
+func (a *LocalAdmin) ListUsers(ctx context.Context) ([]storage.User, error) {
+	us, err := a.Store.ListUsers(ctx)
+	for i := range us {
+		us[i].PasswordHash = ""
+	}
+	return us, err
+}
+
+func (a *LocalAdmin) DeleteUser(ctx context.Context, username string) error {
+	u, err := a.Store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return err
+	}
+	return a.Store.DeleteUser(ctx, u.ID)
+}
+
+func (a *LocalAdmin) SetPassword(ctx context.Context, username, password string) error {
+	if password == "" {
+		return invalid("password must not be empty")
+	}
+	u, err := a.Store.GetUserByUsername(ctx, username)
+	if err != nil {
+		return err
+	}
+	hash, err := HashSecret(password)
+	if err != nil {
+		return err
+	}
+	return a.Store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
+		u.PasswordHash, u.UpdatedAt = hash, a.now().UTC()
+		return u, nil
+	})
+}
+
+func (a *LocalAdmin) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {
+	generated := ""
+	if !spec.Public && spec.Secret == "" && spec.SecretHash == "" {
+		generated = randomToken()
+		spec.Secret = generated
+	}
+	spec, err := spec.Validate()
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	c, err := spec.record("")
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	c.Source = "cli"
+	c.CreatedAt, c.UpdatedAt = a.now().UTC(), a.now().UTC()
+	if err := a.Store.CreateClient(ctx, c); err != nil {
+		return storage.Client{}, "", err
+	}
+	return c, generated, nil
+}
+
+// ListClients leaves out secret hashes: listings are for reading.
+func (a *LocalAdmin) ListClients(ctx context.Context) ([]storage.Client, error) {
+	cs, err := a.Store.ListClients(ctx)
+	for i := range cs {
+		cs[i].SecretHash = ""
+	}
+	return cs, err
+}
+
+func (a *LocalAdmin) DeleteClient(ctx context.Context, id string) error {
+	return a.Store.DeleteClient(ctx, id)
+}
+
+// newSubject makes a user's stable, opaque `sub`.
+func newSubject() string { return uuid.NewString() }
+
+// NewPassword returns a random password for a person to copy once
+// (crypto/rand.Text: 26 base32 characters, 130 bits).
+func NewPassword() string { return rand.Text() }

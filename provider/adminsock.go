@@ -1,0 +1,212 @@
+package provider
+
+// The admin socket lets the CLI manage users and clients while `serve`
+// holds the bbolt file lock. It is plain HTTP+JSON over a unix socket that
+// only the owner can open (mode 0600); possession of the socket is the
+// authorization, as with the Docker socket.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// ListenAdmin opens the admin socket at path. A stale socket left by a
+// crashed server is removed; a live one means another server runs.
+func ListenAdmin(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another server is listening", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	return l, nil
+}
+
+type adminError struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}
+
+// AdminHandler serves a on the admin socket.
+func AdminHandler(a Admin) http.Handler {
+	r := mux.NewRouter()
+	r.HandleFunc("/users", func(w http.ResponseWriter, r *http.Request) {
+		var n NewUser
+		if !decode(w, r, &n) {
+			return
+		}
+		u, err := a.AddUser(r.Context(), n)
+		reply(w, u, err)
+	}).Methods("POST")
+	r.HandleFunc("/users", func(w http.ResponseWriter, r *http.Request) {
+		us, err := a.ListUsers(r.Context())
+		reply(w, us, err)
+	}).Methods("GET")
+	r.HandleFunc("/users/{name}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, a.DeleteUser(r.Context(), mux.Vars(r)["name"]))
+	}).Methods("DELETE")
+	r.HandleFunc("/users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Password string }
+		if !decode(w, r, &body) {
+			return
+		}
+		reply(w, nil, a.SetPassword(r.Context(), mux.Vars(r)["name"], body.Password))
+	}).Methods("PUT")
+	r.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
+		var spec ClientSpec
+		if !decode(w, r, &spec) {
+			return
+		}
+		c, secret, err := a.AddClient(r.Context(), spec)
+		reply(w, addedClient{Client: c, Secret: secret}, err)
+	}).Methods("POST")
+	r.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
+		cs, err := a.ListClients(r.Context())
+		reply(w, cs, err)
+	}).Methods("GET")
+	r.HandleFunc("/clients/{id}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, a.DeleteClient(r.Context(), mux.Vars(r)["id"]))
+	}).Methods("DELETE")
+	return r
+}
+
+type addedClient struct {
+	Client storage.Client `json:"client"`
+	Secret string         `json:"secret,omitempty"`
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{Error: "malformed request: " + err.Error(), Kind: "invalid"})
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	var inv *InvalidError
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, v)
+	case errors.Is(err, storage.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, adminError{Error: err.Error(), Kind: "not_found"})
+	case errors.Is(err, storage.ErrAlreadyExists):
+		writeJSON(w, http.StatusConflict, adminError{Error: err.Error(), Kind: "exists"})
+	case errors.As(err, &inv):
+		writeJSON(w, http.StatusBadRequest, adminError{Error: inv.Msg, Kind: "invalid"})
+	default:
+		writeJSON(w, http.StatusInternalServerError, adminError{Error: err.Error(), Kind: "internal"})
+	}
+}
+
+// AdminClient is an Admin that talks to a running server's admin socket.
+type AdminClient struct {
+	hc *http.Client
+}
+
+var _ Admin = (*AdminClient)(nil)
+
+// DialAdmin returns a client for the socket at path. It does not connect
+// until the first call; every call has a timeout, so the CLI never hangs.
+func DialAdmin(path string) *AdminClient {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &AdminClient{hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://admin"+path, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e adminError
+		if json.NewDecoder(resp.Body).Decode(&e) != nil {
+			return fmt.Errorf("admin socket: HTTP %d", resp.StatusCode)
+		}
+		switch e.Kind {
+		case "not_found":
+			return fmt.Errorf("%s: %w", e.Error, storage.ErrNotFound)
+		case "exists":
+			return fmt.Errorf("%s: %w", e.Error, storage.ErrAlreadyExists)
+		case "invalid":
+			return &InvalidError{Msg: e.Error}
+		default:
+			return errors.New(e.Error)
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func (c *AdminClient) AddUser(ctx context.Context, n NewUser) (storage.User, error) {
+	var u storage.User
+	return u, c.do(ctx, "POST", "/users", n, &u)
+}
+
+func (c *AdminClient) ListUsers(ctx context.Context) ([]storage.User, error) {
+	var us []storage.User
+	return us, c.do(ctx, "GET", "/users", nil, &us)
+}
+
+func (c *AdminClient) DeleteUser(ctx context.Context, username string) error {
+	return c.do(ctx, "DELETE", "/users/"+url.PathEscape(username), nil, nil)
+}
+
+func (c *AdminClient) SetPassword(ctx context.Context, username, password string) error {
+	return c.do(ctx, "PUT", "/users/"+url.PathEscape(username)+"/password", struct{ Password string }{password}, nil)
+}
+
+func (c *AdminClient) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {
+	var out addedClient
+	err := c.do(ctx, "POST", "/clients", spec, &out)
+	return out.Client, out.Secret, err
+}
+
+func (c *AdminClient) ListClients(ctx context.Context) ([]storage.Client, error) {
+	var cs []storage.Client
+	return cs, c.do(ctx, "GET", "/clients", nil, &cs)
+}
+
+func (c *AdminClient) DeleteClient(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/clients/"+url.PathEscape(id), nil, nil)
+}

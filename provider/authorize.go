@@ -1,0 +1,230 @@
+package provider
+
+// The authorization endpoint, OAuth 2.0 (RFC 6749 §4.1) and OpenID Connect
+// Core §3.1.2: parse with fosite, make sure a person is signed in and has
+// consented, then issue the code. Login and consent pages post back to
+// /login and /consent, which resume here with the sealed interaction.
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/templates"
+)
+
+func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	ar, err := p.oauth2.NewAuthorizeRequest(r.Context(), r)
+	if err == nil {
+		err = checkPKCE(ar)
+	}
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	p.proceed(w, r, ar, interaction{Params: ar.GetRequestForm(), RequestedAt: p.now().Unix()}, false)
+}
+
+// proceed takes a validated request as far as it can go: to the login page,
+// the consent page, or the redirect back to the client.
+func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, consented bool) {
+	ctx := r.Context()
+	form := ar.GetRequestForm()
+	prompts := fosite.Arguments(splitSpace(form.Get("prompt")))
+	requestedAt := time.Unix(it.RequestedAt, 0)
+
+	userID, authTime := it.UserID, time.Unix(it.AuthTime, 0)
+	if userID == "" {
+		s, ok, err := p.currentSession(ctx, r)
+		if err != nil {
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		}
+		if ok {
+			userID, authTime = s.UserID, s.AuthTime
+		}
+	}
+	var user storage.User
+	if userID != "" {
+		u, err := p.store.GetUser(ctx, userID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			userID = "" // deleted since they signed in
+		case err != nil:
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		default:
+			user = u
+		}
+	}
+
+	freshLogin := it.UserID != "" && !authTime.Before(requestedAt)
+	if userID == "" || (prompts.Has("login") && !freshLogin) || maxAgeExceeded(form, authTime, p.now()) {
+		if prompts.Has("none") {
+			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			return
+		}
+		p.showLogin(w, r, ar, it, form.Get("login_hint"), "", http.StatusOK)
+		return
+	}
+
+	if !consented {
+		remembered, err := p.consentCovers(r, userID, ar)
+		if err != nil {
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		}
+		if prompts.Has("consent") || !remembered {
+			if prompts.Has("none") {
+				p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not consented to this client."))
+				return
+			}
+			it.UserID, it.AuthTime = userID, authTime.Unix()
+			p.showConsent(w, r, ar, it, user)
+			return
+		}
+	}
+
+	p.issueCode(w, r, ar, user, authTime, requestedAt)
+}
+
+// issueCode grants what was asked (fosite has already checked it against
+// the client's registration) and redirects back with the code.
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, authTime, requestedAt time.Time) {
+	ctx := r.Context()
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	sess := userSession(p.cfg.Issuer, user.ID, user.Username, authTime, requestedAt)
+	// Profile claims go into the ID token as well as userinfo: Grafana,
+	// GitLab and oauth2-proxy read email and groups from the ID token.
+	for k, v := range userClaims(user, ar.GetGrantedScopes()) {
+		if k != "sub" {
+			sess.Claims.Extra[k] = v
+		}
+	}
+	resp, err := p.oauth2.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	resp.AddParameter("iss", p.cfg.Issuer) // RFC 9207
+	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, username, problem string, status int) {
+	it.CSRF = p.csrfToken(w, r)
+	it.UserID, it.AuthTime = "", 0
+	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
+		Brand:       p.brand(),
+		Action:      p.path("/login"),
+		Interaction: p.seal(it),
+		CSRF:        it.CSRF,
+		ClientName:  clientName(ar),
+		Username:    username,
+		Error:       problem,
+	})
+}
+
+func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User) {
+	it.CSRF = p.csrfToken(w, r)
+	p.render(w, r, http.StatusOK, templates.PageConsent, templates.ConsentPage{
+		Brand:       p.brand(),
+		Action:      p.path("/consent"),
+		Interaction: p.seal(it),
+		CSRF:        it.CSRF,
+		ClientName:  clientName(ar),
+		Username:    user.Username,
+		Scopes:      scopeLines(ar.GetRequestedScopes()),
+	})
+}
+
+// consentCovers reports whether the user remembered a consent for this
+// client that includes every requested scope.
+func (p *Provider) consentCovers(r *http.Request, userID string, ar fosite.AuthorizeRequester) (bool, error) {
+	c, err := p.store.GetConsent(r.Context(), userID, ar.GetClient().GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !c.ExpiresAt.IsZero() && p.now().After(c.ExpiresAt) {
+		return false, nil
+	}
+	return fosite.Arguments(c.Scopes).Has(ar.GetRequestedScopes()...), nil
+}
+
+// resume rebuilds and re-validates the authorization request an interaction
+// carries, exactly as if the client had sent it again.
+func (p *Provider) resume(r *http.Request, it interaction) (fosite.AuthorizeRequester, error) {
+	r2 := r.Clone(r.Context())
+	r2.Method = http.MethodGet
+	r2.URL = &url.URL{Path: p.path("/authorize"), RawQuery: it.Params.Encode()}
+	r2.Body = http.NoBody
+	r2.Form, r2.PostForm, r2.MultipartForm = nil, nil, nil
+	r2.Header = r.Header.Clone()
+	r2.Header.Del("Content-Type")
+	return p.oauth2.NewAuthorizeRequest(r.Context(), r2)
+}
+
+// authorizeError sends the error to the client when its redirect URI is
+// known to be valid, and shows a page to the person otherwise: never
+// redirect to an unverified URI (RFC 6749 §4.1.2.1).
+func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	p.logProtocolError(r, "authorize", err)
+	if ar != nil && ar.IsRedirectURIValid() {
+		p.oauth2.WriteAuthorizeError(r.Context(), w, ar, err)
+		return
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	msg := msgBadAuthorize
+	if d := rfc.GetDescription(); d != "" {
+		msg += " " + d
+	}
+	p.renderError(w, r, pageError{Status: rfc.CodeField, Title: "Sign-in request rejected", Message: msg, Code: rfc.ErrorField})
+}
+
+// checkPKCE refuses a bad PKCE request before anyone is asked to sign in;
+// fosite checks the same when it issues the code, which is too late to
+// spare the person a pointless login (RFC 7636 §4.4.1, RFC 9700 §2.1.1).
+func checkPKCE(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && ar.GetClient().IsPublic():
+		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE: code_challenge is required.")
+	case challenge == "" && method != "":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
+	}
+	return nil
+}
+
+func maxAgeExceeded(form url.Values, authTime, now time.Time) bool {
+	v := form.Get("max_age")
+	if v == "" {
+		return false
+	}
+	maxAge, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || maxAge < 0 {
+		return false
+	}
+	return now.Sub(authTime) > time.Duration(maxAge)*time.Second
+}
+
+func clientName(ar fosite.AuthorizeRequester) string {
+	if c, ok := ar.GetClient().(*client); ok {
+		return c.displayName()
+	}
+	return ar.GetClient().GetID()
+}

@@ -1,0 +1,53 @@
+package provider
+
+import (
+	"github.com/ory/fosite"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// client is the fosite view of a stored client.
+type client struct {
+	*fosite.DefaultOpenIDConnectClient
+	name string
+}
+
+var _ fosite.OpenIDConnectClient = (*client)(nil)
+
+func newClient(c storage.Client) *client {
+	method := c.TokenEndpointAuthMethod
+	if method == "" {
+		method = defaultAuthMethod(c.Public)
+	}
+	return &client{
+		name: c.Name,
+		DefaultOpenIDConnectClient: &fosite.DefaultOpenIDConnectClient{
+			DefaultClient: &fosite.DefaultClient{
+				ID:            c.ID,
+				Secret:        []byte(c.SecretHash),
+				RedirectURIs:  c.RedirectURIs,
+				GrantTypes:    c.GrantTypes,
+				ResponseTypes: c.ResponseTypes,
+				Scopes:        c.Scopes,
+				Audience:      c.Audience,
+				Public:        c.Public,
+			},
+			TokenEndpointAuthMethod: method,
+		},
+	}
+}
+
+func defaultAuthMethod(public bool) string {
+	if public {
+		return "none"
+	}
+	return "client_secret_basic"
+}
+
+// displayName is what people see for the client on the consent page.
+func (c *client) displayName() string {
+	if c.name != "" {
+		return c.name
+	}
+	return c.ID
+}

@@ -1,0 +1,112 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// Cookie names get the __Host- prefix over https, which pins them to this
+// host and path "/" and forbids a Domain attribute.
+func (p *Provider) cookieName(base string) string {
+	if p.secure {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     p.cookieName(name),
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   p.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sessionID is what the store keeps for a session cookie: its hash, so a
+// copy of the database cannot be replayed as cookies.
+func sessionID(cookie string) string {
+	sum := sha256.Sum256([]byte(cookie))
+	return hex.EncodeToString(sum[:])
+}
+
+// csrfToken returns the browser's CSRF token, creating the cookie if the
+// browser has none yet (double-submit: a cross-site form cannot read it).
+func (p *Provider) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(p.cookieName("csrf")); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	t := randomToken()
+	p.setCookie(w, "csrf", t, 0)
+	return t
+}
+
+// checkCSRF compares the form's token with the cookie in constant time.
+func (p *Provider) checkCSRF(r *http.Request) (string, bool) {
+	c, err := r.Cookie(p.cookieName("csrf"))
+	if err != nil || len(c.Value) < 32 {
+		return "", false
+	}
+	form := r.PostFormValue("csrf")
+	return c.Value, subtle.ConstantTimeCompare([]byte(form), []byte(c.Value)) == 1
+}
+
+// currentSession returns the signed-in user's browser session, if any.
+func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage.BrowserSession, bool, error) {
+	c, err := r.Cookie(p.cookieName("session"))
+	if err != nil || c.Value == "" {
+		return storage.BrowserSession{}, false, nil
+	}
+	s, err := p.store.GetBrowserSession(ctx, sessionID(c.Value))
+	if errors.Is(err, storage.ErrNotFound) {
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
+	if !s.ExpiresAt.IsZero() && p.now().After(s.ExpiresAt) {
+		return s, false, nil
+	}
+	return s, true, nil
+}
+
+// startSession signs the browser in. Any previous session is deleted and a
+// fresh ID issued, so a session fixed before login is worthless after it.
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) error {
+	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
+		if err := p.store.DeleteBrowserSession(ctx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	token := randomToken()
+	err := p.store.CreateBrowserSession(ctx, storage.BrowserSession{
+		ID:        sessionID(token),
+		UserID:    userID,
+		AuthTime:  authTime,
+		CreatedAt: authTime,
+		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
+	})
+	if err != nil {
+		return err
+	}
+	p.setCookie(w, "session", token, 0)
+	return nil
+}

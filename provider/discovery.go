@@ -1,0 +1,72 @@
+package provider
+
+// Discovery metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2. It
+// advertises exactly what handlerFactories composes, nothing more.
+
+import (
+	"net/http"
+)
+
+type discoveryDoc struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (p *Provider) discovery() discoveryDoc {
+	secretMethods := []string{"client_secret_basic", "client_secret_post"}
+	return discoveryDoc{
+		Issuer:                                 p.cfg.Issuer,
+		AuthorizationEndpoint:                  p.url("/authorize"),
+		TokenEndpoint:                          p.url("/token"),
+		UserinfoEndpoint:                       p.url("/userinfo"),
+		JWKSURI:                                p.url("/jwks"),
+		RevocationEndpoint:                     p.url("/revoke"),
+		IntrospectionEndpoint:                  p.url("/introspect"),
+		ScopesSupported:                        []string{"openid", "profile", "email", "groups", "offline_access"},
+		ResponseTypesSupported:                 []string{"code"},
+		ResponseModesSupported:                 []string{"query"},
+		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		SubjectTypesSupported:                  []string{"public"},
+		IDTokenSigningAlgValuesSupported:       []string{signingAlg},
+		TokenEndpointAuthMethodsSupported:      append(secretMethods, "none"),
+		RevocationEndpointAuthMethodsSupported: append(secretMethods, "none"),
+		// RFC 7662 §2.1: introspection needs an authenticated client.
+		IntrospectionEndpointAuthMethodsSupported:  secretMethods,
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		ClaimsSupported:                            claimsSupported(),
+		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		AuthorizationResponseIssParameterSupported: true,
+	}
+}
+
+func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, p.discovery())
+}
+
+func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	// Short caching: a rotation must reach relying parties quickly.
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	writeJSON(w, http.StatusOK, p.keys.JWKS())
+}

@@ -1,0 +1,302 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// fositeStore adapts storage.Store to the storage interfaces fosite's
+// handlers need. It is the only place that knows both worlds: it turns
+// storage sentinels into fosite's, and fosite requesters into records.
+type fositeStore struct {
+	store storage.Store
+	now   func() time.Time
+}
+
+var (
+	_ fosite.Storage                     = (*fositeStore)(nil)
+	_ oauth2.CoreStorage                 = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage      = (*fositeStore)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
+	_ fosite.PARStorage                  = (*fositeStore)(nil)
+	_ fositestorage.Transactional        = (*fositeStore)(nil)
+)
+
+// GetClient implements fosite.ClientManager.
+func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, fositeErr(err)
+	}
+	return newClient(c), nil
+}
+
+// ClientAssertionJWTValid implements fosite.ClientManager: a JTI seen before
+// and not yet expired is a replay.
+func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	j, err := s.store.GetJTI(ctx, jti)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fositeErr(err)
+	}
+	if j.ExpiresAt.After(s.now()) {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+// SetClientAssertionJWT implements fosite.ClientManager.
+func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	err := s.store.CreateJTI(ctx, storage.JTI{ID: jti, ExpiresAt: exp})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return fosite.ErrJTIKnown
+	}
+	return fositeErr(err)
+}
+
+func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindAuthorizeCode, sig, r, fosite.AuthorizeCode, "")
+}
+
+// GetAuthorizeCodeSession returns ErrInvalidatedAuthorizeCode together with
+// the request for a redeemed code, so fosite can revoke what it issued.
+func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	rec, req, err := s.get(ctx, storage.KindAuthorizeCode, sig, sess)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Active {
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+// InvalidateAuthorizeCodeSession deactivates atomically: of two concurrent
+// redemptions exactly one gets past this point.
+func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
+	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	if errors.Is(err, storage.ErrInactive) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return fositeErr(err)
+}
+
+func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindAccessToken, sig, r, fosite.AccessToken, "")
+}
+
+func (s *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	_, req, err := s.get(ctx, storage.KindAccessToken, sig, sess)
+	return req, err
+}
+
+func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindAccessToken, sig))
+}
+
+func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindRefreshToken, sig, r, fosite.RefreshToken, accessSig)
+}
+
+// GetRefreshTokenSession returns ErrInactiveToken with the request for a
+// rotated token, which is how fosite detects reuse and revokes the family.
+func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	rec, req, err := s.get(ctx, storage.KindRefreshToken, sig, sess)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindRefreshToken, sig))
+}
+
+// RotateRefreshToken retires the presented refresh token and the access
+// tokens of its family. A token that is already inactive here lost a race
+// with a concurrent refresh: that is reuse too (RFC 9700 §4.14.2), so the
+// whole family is revoked.
+func (s *fositeStore) RotateRefreshToken(ctx context.Context, reqID, sig string) error {
+	err := s.store.DeactivateToken(ctx, storage.KindRefreshToken, sig)
+	if errors.Is(err, storage.ErrInactive) {
+		_ = s.RevokeRefreshToken(ctx, reqID)
+		_ = s.RevokeAccessToken(ctx, reqID)
+		return fosite.ErrInactiveToken
+	}
+	if err != nil {
+		return fositeErr(err)
+	}
+	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID))
+}
+
+func (s *fositeStore) RevokeRefreshToken(ctx context.Context, reqID string) error {
+	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindRefreshToken, reqID))
+}
+
+func (s *fositeStore) RevokeAccessToken(ctx context.Context, reqID string) error {
+	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID))
+}
+
+// The OIDC handler keys its session by the raw authorization code, so the
+// key is hashed here: a copy of the database must not yield usable codes.
+func oidcKey(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindOIDC, oidcKey(code), r, fosite.AuthorizeCode, "")
+}
+
+func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	_, req, err := s.get(ctx, storage.KindOIDC, oidcKey(code), r.GetSession())
+	return req, err
+}
+
+func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindOIDC, oidcKey(code)))
+}
+
+func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindPKCE, sig, r, fosite.AuthorizeCode, "")
+}
+
+func (s *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	_, req, err := s.get(ctx, storage.KindPKCE, sig, sess)
+	return req, err
+}
+
+func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
+}
+
+func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
+	return s.create(ctx, storage.KindPAR, requestURI, r, fosite.PushedAuthorizeRequestContext, "")
+}
+
+func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	rec, req, err := s.get(ctx, storage.KindPAR, requestURI, nil)
+	if err != nil {
+		return nil, err
+	}
+	ar := fosite.NewAuthorizeRequest()
+	ar.Request = *req
+	ar.State = req.Form.Get("state")
+	ar.ResponseMode = fosite.ResponseModeType(req.Form.Get("response_mode"))
+	ar.ResponseTypes = fosite.RemoveEmpty(splitSpace(req.Form.Get("response_type")))
+	if u, err := url.Parse(req.Form.Get("redirect_uri")); err == nil {
+		ar.RedirectURI = u
+	}
+	_ = rec
+	return ar, nil
+}
+
+func (s *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindPAR, requestURI))
+}
+
+// BeginTX, Commit and Rollback implement fosite's storage.Transactional,
+// so each token grant is one commit instead of one per record.
+func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
+	return s.store.BeginTx(ctx)
+}
+func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }
+func (s *fositeStore) Rollback(ctx context.Context) error { return s.store.RollbackTx(ctx) }
+
+func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester, tt fosite.TokenType, accessSig string) error {
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	rec := storage.TokenRequest{
+		Kind:            kind,
+		Signature:       sig,
+		RequestID:       r.GetID(),
+		ClientID:        r.GetClient().GetID(),
+		RequestedAt:     r.GetRequestedAt(),
+		Scopes:          r.GetRequestedScopes(),
+		GrantedScopes:   r.GetGrantedScopes(),
+		Audience:        r.GetRequestedAudience(),
+		GrantedAudience: r.GetGrantedAudience(),
+		Form:            r.GetRequestForm(),
+		Session:         sess,
+		Active:          true,
+		AccessSignature: accessSig,
+	}
+	if r.GetSession() != nil {
+		rec.Subject = r.GetSession().GetSubject()
+		rec.ExpiresAt = r.GetSession().GetExpiresAt(tt)
+	}
+	return fositeErr(s.store.CreateToken(ctx, rec))
+}
+
+// get loads a record and rebuilds the fosite request around sess (a fresh
+// session when fosite passes none). A token whose client was deleted is
+// treated as not found.
+func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig string, sess fosite.Session) (storage.TokenRequest, *fosite.Request, error) {
+	rec, err := s.store.GetToken(ctx, kind, sig)
+	if err != nil {
+		return rec, nil, fositeErr(err)
+	}
+	if sess == nil {
+		sess = newSession()
+	}
+	if len(rec.Session) > 0 {
+		if err := json.Unmarshal(rec.Session, sess); err != nil {
+			return rec, nil, fmt.Errorf("decode session: %w", err)
+		}
+	}
+	client, err := s.GetClient(ctx, rec.ClientID)
+	if err != nil {
+		return rec, nil, err
+	}
+	req := &fosite.Request{
+		ID:                rec.RequestID,
+		RequestedAt:       rec.RequestedAt,
+		Client:            client,
+		RequestedScope:    rec.Scopes,
+		GrantedScope:      rec.GrantedScopes,
+		RequestedAudience: rec.Audience,
+		GrantedAudience:   rec.GrantedAudience,
+		Form:              url.Values(rec.Form),
+		Session:           sess,
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	return rec, req, nil
+}
+
+// fositeErr maps storage sentinels to fosite's and passes the rest through.
+func fositeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return fosite.ErrNotFound.WithWrap(err)
+	case errors.Is(err, storage.ErrInactive):
+		return fosite.ErrInactiveToken.WithWrap(err)
+	default:
+		return err
+	}
+}

@@ -1,0 +1,213 @@
+package provider_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/providertest"
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/bolt"
+	"github.com/smallsso/provider/templates"
+)
+
+const (
+	webRedirect = "http://127.0.0.1:5555/callback"
+	spaRedirect = "http://127.0.0.1:5556/spa"
+	alicePass   = "correct horse battery staple"
+)
+
+// testServer is the real provider on a random loopback port, over a bolt
+// database and key directory in a temp dir.
+type testServer struct {
+	URL   string
+	Store storage.Store
+	Keys  *keys.Manager
+	srv   *httptest.Server
+	alice storage.User
+}
+
+func newTestServer(t *testing.T, mutate ...func(*provider.Config)) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := bolt.Open(filepath.Join(dir, "provider.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := km.Secret("provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := templates.New(templates.Embedded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	cfg := provider.Config{Issuer: issuer, OrgName: "Test Org"}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	err = provider.SyncClients(ctx, store, []provider.ClientSpec{
+		{ID: "web", Secret: "web-secret", Name: "Web App", RedirectURIs: []string{webRedirect},
+			GrantTypes: []string{"authorization_code", "refresh_token"},
+			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}},
+		{ID: "post", Secret: "post-secret", RedirectURIs: []string{webRedirect},
+			TokenEndpointAuthMethod: "client_secret_post", Scopes: []string{"openid"}},
+		{ID: "spa", Public: true, RedirectURIs: []string{spaRedirect},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "offline_access"}},
+		{ID: "svc", Secret: "svc-secret", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read", "api:write"}},
+	}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &provider.LocalAdmin{Store: store}
+	alice, err := admin.AddUser(ctx, provider.NewUser{
+		Username: "alice", Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell",
+		GivenName: "Alice", FamilyName: "Liddell", Groups: []string{"admins", "staff"}, Password: alicePass,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := provider.New(cfg, provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = p.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice}
+}
+
+// rp is a relying party: go-oidc for discovery and verification, x/oauth2
+// for the protocol.
+type rp struct {
+	provider *oidc.Provider
+	oauth2   oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+func newRP(t *testing.T, ts *testServer, clientID, secret, redirect string, scopes ...string) *rp {
+	t.Helper()
+	p, err := oidc.NewProvider(context.Background(), ts.URL)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	return &rp{
+		provider: p,
+		oauth2:   oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: redirect, Scopes: scopes},
+		verifier: p.Verifier(&oidc.Config{ClientID: clientID}),
+	}
+}
+
+// flow is one finished authorization request.
+type flow struct {
+	state, nonce, verifier string
+	redirect               *url.URL
+}
+
+// authorize signs alice in through the browser and returns the redirect.
+func (r *rp) authorize(t *testing.T, b *providertest.Browser, password, decision string, opts ...oauth2.AuthCodeOption) flow {
+	t.Helper()
+	f := flow{state: randomString(), nonce: randomString(), verifier: oauth2.GenerateVerifier()}
+	opts = append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.verifier), oidc.Nonce(f.nonce)}, opts...)
+	loc, err := b.SignIn(context.Background(), r.oauth2.AuthCodeURL(f.state, opts...), "alice", password, decision)
+	if err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	f.redirect = loc
+	return f
+}
+
+// code checks the redirect is a successful one for f and returns the code.
+func (f flow) code(t *testing.T, issuer string) string {
+	t.Helper()
+	q := f.redirect.Query()
+	if e := q.Get("error"); e != "" {
+		t.Fatalf("authorization error %s: %s", e, q.Get("error_description"))
+	}
+	if q.Get("state") != f.state {
+		t.Fatalf("state = %q, want %q", q.Get("state"), f.state)
+	}
+	if q.Get("iss") != issuer {
+		t.Fatalf("iss = %q, want %q (RFC 9207)", q.Get("iss"), issuer)
+	}
+	if q.Get("code") == "" {
+		t.Fatal("no code in redirect")
+	}
+	return q.Get("code")
+}
+
+func randomString() string { return rand.Text() }
+
+// postForm sends a form, optionally with HTTP Basic client credentials, and
+// decodes the JSON answer.
+func postForm(t *testing.T, endpoint string, form url.Values, user, pass string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(url.QueryEscape(user), url.QueryEscape(pass))
+	}
+	return doJSON(t, req)
+}
+
+func doJSON(t *testing.T, req *http.Request) (int, http.Header, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatalf("%s %s: HTTP %d, body is not JSON: %q", req.Method, req.URL, resp.StatusCode, body)
+		}
+	}
+	return resp.StatusCode, resp.Header, out
+}
+
+// introspect asks whether a token is active, as client web.
+func (ts *testServer) introspect(t *testing.T, token string) map[string]any {
+	t.Helper()
+	status, _, body := postForm(t, ts.URL+"/introspect", url.Values{"token": {token}}, "web", "web-secret")
+	if status != http.StatusOK {
+		t.Fatalf("introspect: HTTP %d %v", status, body)
+	}
+	return body
+}
+
+func (ts *testServer) refresh(t *testing.T, refreshToken string) (int, map[string]any) {
+	t.Helper()
+	status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}, "web", "web-secret")
+	return status, body
+}
+
+func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
+	return errors.As(err, target)
+}

@@ -1,0 +1,65 @@
+package provider
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// interaction is the state of one authorization request while a person
+// signs in and consents. It travels in the page's form, sealed with an HMAC,
+// so the login and consent pages need no database write and a server
+// restart does not break a sign-in in progress. It is bound to the
+// browser's CSRF cookie, so it is useless in another browser.
+type interaction struct {
+	Params      url.Values `json:"p"`
+	RequestedAt int64      `json:"t"`
+	CSRF        string     `json:"c"`
+	// UserID and AuthTime are set once the person has signed in.
+	UserID   string `json:"u,omitempty"`
+	AuthTime int64  `json:"a,omitempty"`
+	Expires  int64  `json:"e"`
+}
+
+// interactionTTL is how long a person may take on the login and consent pages.
+const interactionTTL = 30 * time.Minute
+
+var errBadInteraction = errors.New("interaction state is invalid or expired")
+
+func (p *Provider) seal(it interaction) string {
+	it.Expires = p.now().Add(interactionTTL).Unix()
+	body, _ := json.Marshal(it) // only strings, numbers and url.Values
+	payload := base64.RawURLEncoding.EncodeToString(body)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(p.mac(payload))
+}
+
+func (p *Provider) unseal(s, csrf string) (interaction, error) {
+	var it interaction
+	payload, sig, ok := strings.Cut(s, ".")
+	if !ok {
+		return it, errBadInteraction
+	}
+	want, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(want, p.mac(payload)) {
+		return it, errBadInteraction
+	}
+	body, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil || json.Unmarshal(body, &it) != nil {
+		return it, errBadInteraction
+	}
+	if p.now().Unix() > it.Expires || csrf == "" || !hmac.Equal([]byte(it.CSRF), []byte(csrf)) {
+		return it, errBadInteraction
+	}
+	return it, nil
+}
+
+func (p *Provider) mac(payload string) []byte {
+	m := hmac.New(sha256.New, p.sealKey)
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}

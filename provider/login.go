@@ -1,0 +1,124 @@
+package provider
+
+// The login and consent form handlers. Both verify the CSRF token and the
+// sealed interaction, rebuild the authorization request, and hand it back
+// to proceed.
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/smallsso/provider/storage"
+)
+
+var errBadCredentials = errors.New("bad credentials")
+
+func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	it, ar, ok := p.resumeForm(w, r)
+	if !ok {
+		return
+	}
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	password := r.PostFormValue("password")
+	if username == "" || password == "" {
+		p.showLogin(w, r, ar, it, username, msgMissingCredential, http.StatusBadRequest)
+		return
+	}
+	user, err := p.authenticate(r, username, password)
+	if errors.Is(err, errBadCredentials) {
+		p.log.WarnContext(ctx, "login failed", "request_id", requestID(ctx), "client_id", ar.GetClient().GetID())
+		p.showLogin(w, r, ar, it, username, msgBadLogin, http.StatusUnauthorized)
+		return
+	}
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	now := p.now()
+	if err := p.startSession(ctx, w, r, user.ID, now); err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	p.log.InfoContext(ctx, "login", "request_id", requestID(ctx), "user_id", user.ID, "client_id", ar.GetClient().GetID())
+	it.UserID, it.AuthTime = user.ID, now.Unix()
+	p.proceed(w, r, ar, it, false)
+}
+
+func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	it, ar, ok := p.resumeForm(w, r)
+	if !ok {
+		return
+	}
+	// The person must still be signed in as the user who saw the page.
+	s, signedIn, err := p.currentSession(ctx, r)
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	if it.UserID == "" || !signedIn || s.UserID != it.UserID {
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return
+	}
+	switch r.PostFormValue("decision") {
+	case "allow":
+		if r.PostFormValue("remember") != "" {
+			c := storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: ar.GetRequestedScopes(), GrantedAt: p.now()}
+			if p.cfg.ConsentLifespan > 0 {
+				c.ExpiresAt = c.GrantedAt.Add(p.cfg.ConsentLifespan)
+			}
+			if err := p.store.SaveConsent(ctx, c); err != nil {
+				p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+				return
+			}
+		}
+		p.proceed(w, r, ar, it, true)
+	case "deny":
+		p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+	default:
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+	}
+}
+
+// resumeForm checks the CSRF token and the sealed interaction of a posted
+// form and rebuilds its authorization request. On failure it has already
+// answered.
+func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request) (interaction, fosite.AuthorizeRequester, bool) {
+	csrf, ok := p.checkCSRF(r)
+	if !ok {
+		p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCSRF})
+		return interaction{}, nil, false
+	}
+	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return it, nil, false
+	}
+	ar, err := p.resume(r, it)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return it, nil, false
+	}
+	return it, ar, true
+}
+
+// authenticate checks a username and password. An unknown user costs the
+// same hash as a wrong password, so timing does not reveal who exists.
+func (p *Provider) authenticate(r *http.Request, username, password string) (storage.User, error) {
+	u, err := p.store.GetUserByUsername(r.Context(), username)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.PasswordHash == "") {
+		_ = CheckSecret(p.dummyHash, password)
+		return storage.User{}, errBadCredentials
+	}
+	if err != nil {
+		return storage.User{}, err
+	}
+	if CheckSecret(u.PasswordHash, password) != nil {
+		return storage.User{}, errBadCredentials
+	}
+	return u, nil
+}

@@ -1,0 +1,132 @@
+// Package provider is the HTTP surface of the OpenID provider: the fosite
+// composition, the storage adapter, the login and consent interaction,
+// discovery, JWKS and userinfo.
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite"
+
+	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/templates"
+)
+
+// Config is the provider's behaviour, already validated by the caller.
+type Config struct {
+	// Issuer is the exact issuer URL; every endpoint lives below it.
+	Issuer               string
+	AccessTokenLifespan  time.Duration
+	RefreshTokenLifespan time.Duration
+	IDTokenLifespan      time.Duration
+	AuthCodeLifespan     time.Duration
+	// LoginSessionLifespan is how long a browser stays signed in.
+	LoginSessionLifespan time.Duration
+	// ConsentLifespan is how long a remembered consent lasts; 0 is forever.
+	ConsentLifespan time.Duration
+	// OrgName is shown on every page.
+	OrgName string
+}
+
+// Defaults fills zero durations with the provider's defaults.
+func (c Config) Defaults() Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.AccessTokenLifespan, time.Hour)
+	set(&c.RefreshTokenLifespan, 30*24*time.Hour)
+	set(&c.IDTokenLifespan, time.Hour)
+	set(&c.AuthCodeLifespan, 5*time.Minute)
+	set(&c.LoginSessionLifespan, 24*time.Hour)
+	return c
+}
+
+// KeySource is what the provider needs of the signing keys.
+type KeySource interface {
+	Active(alg string) (keys.Key, error)
+	JWKS() jose.JSONWebKeySet
+}
+
+// Deps are the provider's collaborators, built by the caller.
+type Deps struct {
+	Store     storage.Store
+	Keys      KeySource
+	Templates *templates.Set
+	Logger    *slog.Logger
+	// Secret (at least 32 random bytes, stable across restarts) keys the
+	// HMAC of opaque tokens and of interaction state.
+	Secret []byte
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Provider serves the OpenID Connect and OAuth 2.0 endpoints.
+type Provider struct {
+	cfg       Config
+	store     storage.Store
+	keys      KeySource
+	pages     *templates.Set
+	log       *slog.Logger
+	now       func() time.Time
+	oauth2    fosite.OAuth2Provider
+	sealKey   []byte
+	secure    bool // cookies get Secure and the __Host- prefix
+	basePath  string
+	dummyHash string // verified against when a username is unknown
+}
+
+// New wires a provider. It does no I/O beyond hashing one dummy password.
+func New(cfg Config, d Deps) (*Provider, error) {
+	cfg = cfg.Defaults()
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("provider: issuer %q is not an http(s) URL", cfg.Issuer)
+	}
+	if d.Store == nil || d.Keys == nil || d.Templates == nil {
+		return nil, errors.New("provider: store, keys and templates are required")
+	}
+	if len(d.Secret) < 32 {
+		return nil, errors.New("provider: secret must be at least 32 bytes")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	dummy, err := HashSecret("dummy password for unknown users")
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{
+		cfg:       cfg,
+		store:     d.Store,
+		keys:      d.Keys,
+		pages:     d.Templates,
+		log:       d.Logger,
+		now:       d.Now,
+		sealKey:   deriveKey(d.Secret, "interaction"),
+		secure:    u.Scheme == "https",
+		basePath:  strings.TrimSuffix(u.Path, "/"),
+		dummyHash: dummy,
+	}
+	p.oauth2 = newOAuth2(cfg, &fositeStore{store: d.Store, now: d.Now}, d.Keys, d.Secret)
+	return p, nil
+}
+
+// url returns the absolute URL of an endpoint below the issuer.
+func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
+
+// path returns the request path of an endpoint below the issuer.
+func (p *Provider) path(path string) string { return p.basePath + path }
+
+func splitSpace(s string) []string { return strings.Fields(s) }

@@ -1,0 +1,118 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// Handler returns the provider's HTTP surface. Every route is listed here.
+func (p *Provider) Handler() http.Handler {
+	r := mux.NewRouter()
+	if p.basePath != "" {
+		r = r.PathPrefix(p.basePath).Subrouter()
+	}
+	routes := []struct {
+		methods []string
+		path    string
+		handler http.HandlerFunc
+		noStore bool
+	}{
+		{[]string{"GET"}, "/.well-known/openid-configuration", p.handleDiscovery, false},
+		{[]string{"GET"}, "/.well-known/oauth-authorization-server", p.handleDiscovery, false},
+		{[]string{"GET"}, "/jwks", p.handleJWKS, false},
+		{[]string{"GET", "POST"}, "/authorize", p.handleAuthorize, true},
+		{[]string{"POST"}, "/login", p.handleLogin, true},
+		{[]string{"POST"}, "/consent", p.handleConsent, true},
+		{[]string{"POST"}, "/token", p.handleToken, true},
+		{[]string{"GET", "POST"}, "/userinfo", p.handleUserinfo, true},
+		{[]string{"POST"}, "/revoke", p.handleRevoke, true},
+		{[]string{"POST"}, "/introspect", p.handleIntrospect, true},
+		{[]string{"GET"}, "/healthz", p.handleHealth, true},
+	}
+	for _, rt := range routes {
+		var h http.Handler = rt.handler
+		if rt.noStore {
+			h = noStore(h)
+		}
+		r.Handle(rt.path, h).Methods(rt.methods...)
+	}
+	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), cacheFor(time.Hour, p.pages.Static())))
+	r.NotFoundHandler = http.HandlerFunc(p.handleNotFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(p.handleMethodNotAllowed)
+	return p.withRequestID(securityHeaders(p.recoverer(r)))
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// withRequestID gives every request an ID that appears in logs and on error
+// pages, so a person can quote it to support.
+func (p *Provider) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// recoverer turns a panic into a plain 500 page, never a Go stack in the
+// response, and logs it with the request ID.
+func (p *Provider) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				p.log.ErrorContext(r.Context(), "panic", slog.Any("err", v), slog.String("request_id", requestID(r.Context())))
+				p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheFor(d time.Duration, next http.Handler) http.Handler {
+	v := "public, max-age=" + itoa(int(d.Seconds()))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", v)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (p *Provider) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

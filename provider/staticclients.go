@@ -1,0 +1,119 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// SyncClients makes the store match the clients declared in the config:
+// each is created or updated, and a client that came from the config
+// earlier but is no longer declared is deleted. Clients added with the CLI
+// are left alone unless the config declares the same ID, in which case the
+// config wins (and says so).
+func SyncClients(ctx context.Context, store storage.Store, specs []ClientSpec, log *slog.Logger, now time.Time) error {
+	declared := map[string]bool{}
+	for _, spec := range specs {
+		spec, err := spec.Validate()
+		if err != nil {
+			return fmt.Errorf("client %q: %w", spec.ID, err)
+		}
+		declared[spec.ID] = true
+		old, err := store.GetClient(ctx, spec.ID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			c, err := spec.record("")
+			if err != nil {
+				return err
+			}
+			c.Source, c.CreatedAt, c.UpdatedAt = "config", now, now
+			if err := store.CreateClient(ctx, c); err != nil {
+				return fmt.Errorf("client %q: %w", spec.ID, err)
+			}
+		case err != nil:
+			return fmt.Errorf("client %q: %w", spec.ID, err)
+		default:
+			if old.Source != "config" && log != nil {
+				log.Warn("config client replaces a client added with the CLI", "client_id", spec.ID)
+			}
+			c, err := spec.record(old.SecretHash)
+			if err != nil {
+				return err
+			}
+			err = store.UpdateClient(ctx, spec.ID, func(cur storage.Client) (storage.Client, error) {
+				c.Source, c.CreatedAt, c.UpdatedAt = "config", cur.CreatedAt, now
+				return c, nil
+			})
+			if err != nil {
+				return fmt.Errorf("client %q: %w", spec.ID, err)
+			}
+		}
+	}
+	all, err := store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range all {
+		if c.Source == "config" && !declared[c.ID] {
+			if err := store.DeleteClient(ctx, c.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("remove client %q: %w", c.ID, err)
+			}
+			if log != nil {
+				log.Info("removed client no longer in config", "client_id", c.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// UserSpec is a user declared in the config.
+type UserSpec struct {
+	Username      string   `yaml:"username"`
+	Password      string   `yaml:"password"`
+	PasswordHash  string   `yaml:"password_hash"`
+	Email         string   `yaml:"email"`
+	EmailVerified bool     `yaml:"email_verified"`
+	Name          string   `yaml:"name"`
+	GivenName     string   `yaml:"given_name"`
+	FamilyName    string   `yaml:"family_name"`
+	Groups        []string `yaml:"groups"`
+}
+
+// SyncUsers creates each declared user that is missing and updates the
+// profile and password of those that exist; their `sub` never changes.
+func SyncUsers(ctx context.Context, store storage.Store, specs []UserSpec, now time.Time) error {
+	for _, spec := range specs {
+		old, err := store.GetUserByUsername(ctx, spec.Username)
+		exists := err == nil
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("user %q: %w", spec.Username, err)
+		}
+		hash := spec.PasswordHash
+		if spec.Password != "" {
+			if old.PasswordHash != "" && CheckSecret(old.PasswordHash, spec.Password) == nil {
+				hash = old.PasswordHash
+			} else if hash, err = HashSecret(spec.Password); err != nil {
+				return err
+			}
+		}
+		apply := func(u storage.User) storage.User {
+			u.Username, u.Email, u.EmailVerified = spec.Username, spec.Email, spec.EmailVerified
+			u.Name, u.GivenName, u.FamilyName, u.Groups = spec.Name, spec.GivenName, spec.FamilyName, spec.Groups
+			u.PasswordHash, u.UpdatedAt = hash, now
+			return u
+		}
+		if !exists {
+			err = store.CreateUser(ctx, apply(storage.User{ID: newSubject(), CreatedAt: now}))
+		} else {
+			err = store.UpdateUser(ctx, old.ID, func(u storage.User) (storage.User, error) { return apply(u), nil })
+		}
+		if err != nil {
+			return fmt.Errorf("user %q: %w", spec.Username, err)
+		}
+	}
+	return nil
+}

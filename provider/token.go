@@ -1,0 +1,104 @@
+package provider
+
+// The token endpoint, RFC 6749 §3.2: authorization_code (with PKCE, RFC
+// 7636), refresh_token (rotating, RFC 9700 §4.14) and client_credentials.
+// fosite authenticates the client and runs the grant; this file decides
+// what a client-credentials grant may be given.
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/smallsso/provider/storage"
+)
+
+func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := newSession()
+	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		err = refineTokenError(r, err)
+		p.logProtocolError(r, "token", err)
+		p.oauth2.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// fosite has checked the scopes and audience against the client's
+		// registration; the client acts for itself, so it is the subject.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		sess.Subject = ar.GetClient().GetID()
+	}
+	if ar.GetGrantTypes().ExactOne("refresh_token") {
+		// A deleted user's refresh tokens must stop working at once.
+		// fosite replaced the session with the stored one: read it from ar.
+		if _, err := p.store.GetUser(ctx, ar.GetSession().GetSubject()); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				err = fosite.ErrInvalidGrant.WithHint("The user of this refresh token no longer exists.").WithWrap(err)
+			} else {
+				err = fosite.ErrServerError.WithWrap(err)
+			}
+			p.logProtocolError(r, "token", err)
+			p.oauth2.WriteAccessError(ctx, w, ar, err)
+			return
+		}
+	}
+	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.logProtocolError(r, "token", err)
+		p.oauth2.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// supportedGrantTypes mirrors handlerFactories.
+var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token", "client_credentials"}
+
+// refineTokenError gives the RFC 6749 §5.2 code where fosite answers with a
+// generic invalid_request: a grant type nobody handles is
+// unsupported_grant_type, and a request without any client authentication
+// is invalid_client.
+func refineTokenError(r *http.Request, err error) error {
+	if !errors.Is(err, fosite.ErrInvalidRequest) {
+		return err
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !supportedGrantTypes.Has(gt) {
+		return fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt)
+	}
+	if _, _, basic := r.BasicAuth(); !basic && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+		return fosite.ErrInvalidClient.WithHint("No client authentication was included.")
+	}
+	return err
+}
+
+// handleRevoke is RFC 7009 token revocation. fosite answers 200 for unknown
+// tokens, as §2.2 requires.
+func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	err := p.oauth2.NewRevocationRequest(r.Context(), r)
+	if err != nil {
+		p.logProtocolError(r, "revoke", err)
+	}
+	p.oauth2.WriteRevocationResponse(r.Context(), w, err)
+}
+
+// handleIntrospect is RFC 7662 token introspection for authenticated
+// clients; an unknown, expired or revoked token is {"active": false}.
+func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ir, err := p.oauth2.NewIntrospectionRequest(ctx, r, newSession())
+	if err != nil {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField != fosite.ErrInactiveToken.ErrorField {
+			p.logProtocolError(r, "introspect", err)
+		}
+		p.oauth2.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	p.oauth2.WriteIntrospectionResponse(ctx, w, ir)
+}
