@@ -133,17 +133,12 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string)
 }
 
 // RotateRefreshToken retires the presented refresh token and the access
-// tokens of its family. A token that is already inactive here lost a race
-// with a concurrent refresh: that is reuse too (RFC 9700 §4.14.2), so the
-// whole family is revoked.
+// tokens of its family. It runs inside fosite's transaction, and the
+// deactivation is atomic: of two concurrent refreshes with one token exactly
+// one succeeds; the other is told to retry, and its retry is then caught as
+// reuse, which revokes the family (RFC 9700 §4.14.2).
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, reqID, sig string) error {
-	err := s.store.DeactivateToken(ctx, storage.KindRefreshToken, sig)
-	if errors.Is(err, storage.ErrInactive) {
-		_ = s.RevokeRefreshToken(ctx, reqID)
-		_ = s.RevokeAccessToken(ctx, reqID)
-		return fosite.ErrInactiveToken
-	}
-	if err != nil {
+	if err := s.store.DeactivateToken(ctx, storage.KindRefreshToken, sig); err != nil {
 		return fositeErr(err)
 	}
 	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID))
@@ -195,7 +190,7 @@ func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r
 }
 
 func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
-	rec, req, err := s.get(ctx, storage.KindPAR, requestURI, nil)
+	_, req, err := s.get(ctx, storage.KindPAR, requestURI, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +202,6 @@ func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fos
 	if u, err := url.Parse(req.Form.Get("redirect_uri")); err == nil {
 		ar.RedirectURI = u
 	}
-	_ = rec
 	return ar, nil
 }
 

@@ -41,7 +41,7 @@ type testServer struct {
 	alice storage.User
 }
 
-func newTestServer(t *testing.T, mutate ...func(*provider.Config)) *testServer {
+func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -1,0 +1,95 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestHashSecretRoundTrip(t *testing.T) {
+	h, err := HashSecret("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("hash %q is not argon2id in PHC format", h)
+	}
+	if err := ValidHash(h); err != nil {
+		t.Fatal(err)
+	}
+	if CheckSecret(h, "s3cret") != nil {
+		t.Error("the right secret does not match")
+	}
+	if CheckSecret(h, "s3cret ") == nil || CheckSecret(h, "") == nil {
+		t.Error("a wrong secret matches")
+	}
+	other, _ := HashSecret("s3cret")
+	if other == h {
+		t.Error("two hashes of one secret are equal: no salt")
+	}
+}
+
+func TestCheckSecretAcceptsBcryptAndRefusesJunk(t *testing.T) {
+	b, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if CheckSecret(string(b), "pw") != nil || CheckSecret(string(b), "px") == nil {
+		t.Error("bcrypt hashes are not checked correctly")
+	}
+	for _, junk := range []string{"", "plain", "$argon2id$v=19$m=0,t=0,p=0$AA$AA", "$argon2id$v=19$bad", "$2y$10$short"} {
+		if CheckSecret(junk, "x") == nil {
+			t.Errorf("junk hash %q matched", junk)
+		}
+		if ValidHash(junk) == nil {
+			t.Errorf("ValidHash accepted %q", junk)
+		}
+	}
+}
+
+func TestSecretHasherCachesOnlySuccess(t *testing.T) {
+	ctx := context.Background()
+	h := newSecretHasher()
+	hash, _ := HashSecret("right")
+	if h.Compare(ctx, []byte(hash), []byte("wrong")) == nil {
+		t.Fatal("wrong secret accepted")
+	}
+	if len(h.known) != 0 {
+		t.Fatal("a failed check was cached")
+	}
+	if h.Compare(ctx, []byte(hash), []byte("right")) != nil || len(h.known) != 1 {
+		t.Fatal("right secret not accepted and cached")
+	}
+	if h.Compare(ctx, []byte(hash), []byte("right")) != nil {
+		t.Fatal("cached secret not accepted")
+	}
+	if h.Compare(ctx, []byte(hash), []byte("wrong")) == nil {
+		t.Fatal("wrong secret accepted after a cached success")
+	}
+	// A rotated secret has a new hash: the old secret must not match it.
+	rotated, _ := HashSecret("new")
+	if h.Compare(ctx, []byte(rotated), []byte("right")) == nil {
+		t.Fatal("old secret accepted against the new hash")
+	}
+}
+
+// BenchmarkClientSecretCheck compares what a token request pays for client
+// authentication with and without the verification cache.
+func BenchmarkClientSecretCheck(b *testing.B) {
+	ctx := context.Background()
+	hash, _ := HashSecret("svc-secret")
+	b.Run("argon2id", func(b *testing.B) {
+		for b.Loop() {
+			if CheckSecret(hash, "svc-secret") != nil {
+				b.Fatal("mismatch")
+			}
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		h := newSecretHasher()
+		for b.Loop() {
+			if h.Compare(ctx, []byte(hash), []byte("svc-secret")) != nil {
+				b.Fatal("mismatch")
+			}
+		}
+	})
+}
