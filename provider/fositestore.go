@@ -108,7 +108,7 @@ func (s *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, ses
 }
 
 func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
-	return fositeErr(s.store.DeleteToken(ctx, storage.KindAccessToken, sig))
+	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindAccessToken, sig))
 }
 
 func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
@@ -129,7 +129,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, se
 }
 
 func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
-	return fositeErr(s.store.DeleteToken(ctx, storage.KindRefreshToken, sig))
+	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindRefreshToken, sig))
 }
 
 // RotateRefreshToken retires the presented refresh token and the access
@@ -169,7 +169,7 @@ func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, 
 }
 
 func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return fositeErr(s.store.DeleteToken(ctx, storage.KindOIDC, oidcKey(code)))
+	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindOIDC, oidcKey(code)))
 }
 
 func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
@@ -182,7 +182,7 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, ses
 }
 
 func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return fositeErr(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
+	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
 }
 
 func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
@@ -206,7 +206,7 @@ func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fos
 }
 
 func (s *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
-	return fositeErr(s.store.DeleteToken(ctx, storage.KindPAR, requestURI))
+	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPAR, requestURI))
 }
 
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional,
@@ -279,6 +279,14 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 		req.Form = url.Values{}
 	}
 	return rec, req, nil
+}
+
+// ignoreNotFound makes deletes idempotent, as fosite's handlers expect.
+func ignoreNotFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return fositeErr(err)
 }
 
 // fositeErr maps storage sentinels to fosite's and passes the rest through.

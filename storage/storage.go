@@ -121,7 +121,7 @@ type Consent struct {
 	Scopes    []string  `json:"scopes"`
 	GrantedAt time.Time `json:"granted_at"`
 	// ExpiresAt is zero for a consent that does not expire.
-	ExpiresAt time.Time `json:"expires_at,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // JTI records a JWT ID seen in an assertion, so a replay is refused until

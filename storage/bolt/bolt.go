@@ -1,0 +1,148 @@
+// Package bolt keeps the provider's records in one bbolt file.
+//
+// Bucket layout (values are JSON envelopes {"v":1,"data":<record>}):
+//
+//	meta               "schema" → layout version
+//	users              ID → User
+//	users_by_name      username → ID
+//	clients            ID → Client
+//	tokens/<kind>      signature → TokenRequest, one nested bucket per kind
+//	token_request_ids  key(kind, requestID, signature) → empty
+//	sessions           ID → BrowserSession
+//	consents           key(userID, clientID) → Consent
+//	jti                ID → JTI
+//	expiry             8-byte big-endian unix nanos ‖ key(family, ...) → empty
+//
+// key (keys.go) length-prefixes every part, so the index and consent
+// buckets answer "all of one user" or "all of one request" with a prefix
+// seek, and the expiry bucket turns GarbageCollect into a range scan from
+// the start of the bucket up to now.
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// ErrLocked means another process holds the database file open. The CLI
+// tells it apart so it can go through the running server instead.
+var ErrLocked = errors.New("database is locked by another process")
+
+const (
+	schemaVersion  = "1"
+	defaultTimeout = time.Second
+)
+
+const (
+	bucketMeta       = "meta"
+	bucketUsers      = "users"
+	bucketUserNames  = "users_by_name"
+	bucketClients    = "clients"
+	bucketTokens     = "tokens"
+	bucketRequestIDs = "token_request_ids"
+	bucketSessions   = "sessions"
+	bucketConsents   = "consents"
+	bucketJTIs       = "jti"
+	bucketExpiry     = "expiry"
+
+	keySchema = "schema"
+)
+
+// Options tunes Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock. Zero means one second.
+	// bbolt's own zero means "wait forever", which would hang a CLI command
+	// behind a running server, so it is never passed through.
+	Timeout time.Duration
+}
+
+// Store is a storage.Store over one bbolt file. Every write outside a
+// transaction context is its own bbolt Update, committed and synced before
+// the method returns.
+//
+// Update closures (UpdateUser, UpdateClient) run while the store's single
+// write lock is held: they must be quick and must not call the Store with a
+// context other than the one they were given.
+type Store struct {
+	db *bbolt.DB
+}
+
+// Open opens or creates the database at path, creating its directory with
+// mode 0700 and the file with mode 0600. If another process holds the file,
+// Open fails with an error matching ErrLocked after opts.Timeout.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open bolt: %w", err)
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		return nil, fmt.Errorf("open bolt %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open bolt %s: %w", path, err)
+	}
+	if err := db.Update(initSchema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open bolt %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close releases the file. It waits for an open transaction to finish.
+func (s *Store) Close() error {
+	return wrap("close bolt", s.db.Close())
+}
+
+// initSchema creates every bucket a fresh file needs and refuses a file
+// written with another layout rather than misreading it.
+func initSchema(tx *bbolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
+	if err != nil {
+		return err
+	}
+	switch v := meta.Get([]byte(keySchema)); {
+	case v == nil:
+		if err := meta.Put([]byte(keySchema), []byte(schemaVersion)); err != nil {
+			return err
+		}
+	case string(v) != schemaVersion:
+		return fmt.Errorf("schema version %q, this build reads %q", v, schemaVersion)
+	}
+	for _, name := range []string{
+		bucketUsers, bucketUserNames, bucketClients, bucketTokens, bucketRequestIDs,
+		bucketSessions, bucketConsents, bucketJTIs, bucketExpiry,
+	} {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	tokens := tx.Bucket([]byte(bucketTokens))
+	for _, kind := range storage.TokenKinds {
+		if _, err := tokens.CreateBucketIfNotExists([]byte(kind)); err != nil {
+			return fmt.Errorf("create bucket %s/%s: %w", bucketTokens, kind, err)
+		}
+	}
+	return nil
+}
+
+// wrap prefixes err with the operation, keeping it matchable by errors.Is.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+var _ storage.Store = (*Store)(nil)

@@ -1,0 +1,46 @@
+package bolt
+
+import (
+	"context"
+
+	"github.com/smallsso/provider/storage"
+)
+
+func (s *Store) CreateBrowserSession(ctx context.Context, sess storage.BrowserSession) error {
+	return wrap("create browser session", s.update(ctx, func(t *txn) error {
+		if t.sessions.Get([]byte(sess.ID)) != nil {
+			return storage.ErrAlreadyExists
+		}
+		if err := put(t.sessions, []byte(sess.ID), sess); err != nil {
+			return err
+		}
+		return t.setExpiry(sess.ExpiresAt, familySession, sess.ID)
+	}))
+}
+
+func (s *Store) GetBrowserSession(ctx context.Context, id string) (storage.BrowserSession, error) {
+	var sess storage.BrowserSession
+	err := s.view(ctx, func(t *txn) error {
+		var err error
+		sess, err = get[storage.BrowserSession](t.sessions, []byte(id))
+		return err
+	})
+	return sess, wrap("get browser session", err)
+}
+
+func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
+	return wrap("delete browser session", s.update(ctx, func(t *txn) error {
+		sess, err := get[storage.BrowserSession](t.sessions, []byte(id))
+		if err != nil {
+			return err
+		}
+		return t.removeSession(sess)
+	}))
+}
+
+func (t *txn) removeSession(sess storage.BrowserSession) error {
+	if err := t.sessions.Delete([]byte(sess.ID)); err != nil {
+		return err
+	}
+	return t.clearExpiry(sess.ExpiresAt, familySession, sess.ID)
+}

@@ -1,0 +1,151 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/smallsso/provider/storage"
+)
+
+func testGarbageCollect(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	gcAt := now()
+	past, future := gcAt.Add(-time.Hour), gcAt.Add(time.Hour)
+
+	expiredCode := token(storage.KindAuthorizeCode, "expired-code", "r1")
+	expiredCode.ExpiresAt = past
+	usedAccess := token(storage.KindAccessToken, "expired-used", "r1")
+	usedAccess.ExpiresAt = past
+	atCutoff := token(storage.KindAccessToken, "expires-at-cutoff", "r2")
+	atCutoff.ExpiresAt = gcAt // not before now, so kept
+	live := token(storage.KindRefreshToken, "live", "r1")
+	live.ExpiresAt = future
+	forever := token(storage.KindAccessToken, "no-expiry", "r3")
+	forever.ExpiresAt = time.Time{}
+	for _, r := range []storage.TokenRequest{expiredCode, usedAccess, atCutoff, live, forever} {
+		ok(t, s.CreateToken(ctx, r), "create token "+r.Signature)
+	}
+	ok(t, s.DeactivateToken(ctx, usedAccess.Kind, usedAccess.Signature), "deactivate expired-used")
+
+	expiredSess, liveSess := session("sess-expired", "u1"), session("sess-live", "u1")
+	expiredSess.ExpiresAt = past
+	liveSess.ExpiresAt = future
+	expiredCons, liveCons, foreverCons := consent("u1", "c-expired"), consent("u1", "c-live"), consent("u1", "c-forever")
+	expiredCons.ExpiresAt = past
+	liveCons.ExpiresAt = future
+	expiredJTI := storage.JTI{ID: "jti-expired", ExpiresAt: past}
+	liveJTI := storage.JTI{ID: "jti-live", ExpiresAt: future}
+	ok(t, s.CreateBrowserSession(ctx, expiredSess), "create expired session")
+	ok(t, s.CreateBrowserSession(ctx, liveSess), "create live session")
+	for _, c := range []storage.Consent{expiredCons, liveCons, foreverCons} {
+		ok(t, s.SaveConsent(ctx, c), "save consent "+c.ClientID)
+	}
+	ok(t, s.CreateJTI(ctx, expiredJTI), "create expired jti")
+	ok(t, s.CreateJTI(ctx, liveJTI), "create live jti")
+
+	n, err := s.GarbageCollect(ctx, gcAt)
+	ok(t, err, "garbage collect")
+	if n != 5 {
+		t.Errorf("garbage collect removed %d records, want 5", n)
+	}
+
+	for _, r := range []storage.TokenRequest{expiredCode, usedAccess} {
+		_, err := s.GetToken(ctx, r.Kind, r.Signature)
+		isErr(t, err, storage.ErrNotFound, "collected token "+r.Signature)
+	}
+	for _, r := range []storage.TokenRequest{atCutoff, live, forever} {
+		got, err := s.GetToken(ctx, r.Kind, r.Signature)
+		ok(t, err, "kept token "+r.Signature)
+		same(t, got, r, "kept token "+r.Signature)
+	}
+	_, err = s.GetBrowserSession(ctx, expiredSess.ID)
+	isErr(t, err, storage.ErrNotFound, "collected session")
+	_, err = s.GetBrowserSession(ctx, liveSess.ID)
+	ok(t, err, "kept session")
+	_, err = s.GetConsent(ctx, expiredCons.UserID, expiredCons.ClientID)
+	isErr(t, err, storage.ErrNotFound, "collected consent")
+	list, err := s.ListConsents(ctx, "u1")
+	ok(t, err, "list consents after garbage collect")
+	sortConsents(list)
+	same(t, list, []storage.Consent{foreverCons, liveCons}, "consents after garbage collect")
+	_, err = s.GetJTI(ctx, expiredJTI.ID)
+	isErr(t, err, storage.ErrNotFound, "collected jti")
+	_, err = s.GetJTI(ctx, liveJTI.ID)
+	ok(t, err, "kept jti")
+
+	n, err = s.GarbageCollect(ctx, gcAt)
+	ok(t, err, "garbage collect again")
+	if n != 0 {
+		t.Errorf("second garbage collect removed %d records, want 0", n)
+	}
+}
+
+// testGarbageCollectCleansIndexes checks that collected and deleted
+// records leave nothing behind that a later record could trip over.
+func testGarbageCollectCleansIndexes(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	past := now().Add(-time.Hour)
+	old := token(storage.KindAccessToken, "sig", "r-old")
+	old.ExpiresAt = past
+	deleted := token(storage.KindAccessToken, "deleted", "r-old")
+	deleted.ExpiresAt = past
+	sess := session("sess", "u1")
+	sess.ExpiresAt = past
+	ok(t, s.CreateToken(ctx, old), "create expired token")
+	ok(t, s.CreateToken(ctx, deleted), "create expired token to delete")
+	ok(t, s.DeleteToken(ctx, deleted.Kind, deleted.Signature), "delete it before collection")
+	ok(t, s.CreateBrowserSession(ctx, sess), "create expired session")
+
+	n, err := s.GarbageCollect(ctx, now())
+	ok(t, err, "garbage collect")
+	if n != 2 {
+		t.Fatalf("garbage collect removed %d records, want 2 (a deleted record is not counted)", n)
+	}
+
+	reborn := token(storage.KindAccessToken, "sig", "r-new")
+	ok(t, s.CreateToken(ctx, reborn), "create under a collected signature")
+	ok(t, s.RevokeByRequestID(ctx, reborn.Kind, "r-old"), "revoke the collected request id")
+	got, err := s.GetToken(ctx, reborn.Kind, reborn.Signature)
+	ok(t, err, "new token after revoking the collected request id")
+	same(t, got, reborn, "new token after revoking the collected request id")
+	ok(t, s.RevokeByRequestID(ctx, reborn.Kind, "r-new"), "revoke the new request id")
+	_, err = s.GetToken(ctx, reborn.Kind, reborn.Signature)
+	isErr(t, err, storage.ErrNotFound, "new token after revoking its request id")
+
+	ok(t, s.CreateBrowserSession(ctx, session(sess.ID, "u2")), "create under a collected session id")
+}
+
+// testGarbageCollectSkipsReplaced checks that replacing a record drops its
+// old expiry, so collection goes by the record as it is now.
+func testGarbageCollectSkipsReplaced(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	past, future := now().Add(-time.Hour), now().Add(time.Hour)
+
+	extended := consent("u1", "c-extended")
+	extended.ExpiresAt = past
+	ok(t, s.SaveConsent(ctx, extended), "save expired consent")
+	extended.ExpiresAt = future
+	ok(t, s.SaveConsent(ctx, extended), "extend it")
+
+	unbounded := consent("u1", "c-unbounded")
+	unbounded.ExpiresAt = past
+	ok(t, s.SaveConsent(ctx, unbounded), "save expired consent")
+	unbounded.ExpiresAt = time.Time{}
+	ok(t, s.SaveConsent(ctx, unbounded), "make it never expire")
+
+	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: past}), "create expired jti")
+	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: future}), "reuse its id")
+
+	n, err := s.GarbageCollect(ctx, now())
+	ok(t, err, "garbage collect")
+	if n != 0 {
+		t.Errorf("garbage collect removed %d records, want 0", n)
+	}
+	for _, c := range []storage.Consent{extended, unbounded} {
+		got, err := s.GetConsent(ctx, c.UserID, c.ClientID)
+		ok(t, err, "replaced consent "+c.ClientID)
+		same(t, got, c, "replaced consent "+c.ClientID)
+	}
+	_, err = s.GetJTI(ctx, "jti")
+	ok(t, err, "replaced jti")
+}
