@@ -64,15 +64,17 @@ func AdminHandler(a Admin) http.Handler {
 		us, err := a.ListUsers(r.Context())
 		reply(w, us, err)
 	}).Methods("GET")
-	r.HandleFunc("/users/{name}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, nil, a.DeleteUser(r.Context(), mux.Vars(r)["name"]))
+	// Names travel in the query or body, never in the path: a username
+	// may contain "/" or be "..".
+	r.HandleFunc("/users", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, a.DeleteUser(r.Context(), r.URL.Query().Get("username")))
 	}).Methods("DELETE")
-	r.HandleFunc("/users/{name}/password", func(w http.ResponseWriter, r *http.Request) {
-		var body struct{ Password string }
+	r.HandleFunc("/users/password", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Username, Password string }
 		if !decode(w, r, &body) {
 			return
 		}
-		reply(w, nil, a.SetPassword(r.Context(), mux.Vars(r)["name"], body.Password))
+		reply(w, nil, a.SetPassword(r.Context(), body.Username, body.Password))
 	}).Methods("PUT")
 	r.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
 		var spec ClientSpec
@@ -86,9 +88,12 @@ func AdminHandler(a Admin) http.Handler {
 		cs, err := a.ListClients(r.Context())
 		reply(w, cs, err)
 	}).Methods("GET")
-	r.HandleFunc("/clients/{id}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, nil, a.DeleteClient(r.Context(), mux.Vars(r)["id"]))
+	r.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, a.DeleteClient(r.Context(), r.URL.Query().Get("id")))
 	}).Methods("DELETE")
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, adminError{Error: "unknown admin request " + r.Method + " " + r.URL.Path + " (is the server older than this CLI?)", Kind: "internal"})
+	})
 	return r
 }
 
@@ -189,11 +194,11 @@ func (c *AdminClient) ListUsers(ctx context.Context) ([]storage.User, error) {
 }
 
 func (c *AdminClient) DeleteUser(ctx context.Context, username string) error {
-	return c.do(ctx, "DELETE", "/users/"+url.PathEscape(username), nil, nil)
+	return c.do(ctx, "DELETE", "/users?"+url.Values{"username": {username}}.Encode(), nil, nil)
 }
 
 func (c *AdminClient) SetPassword(ctx context.Context, username, password string) error {
-	return c.do(ctx, "PUT", "/users/"+url.PathEscape(username)+"/password", struct{ Password string }{password}, nil)
+	return c.do(ctx, "PUT", "/users/password", struct{ Username, Password string }{username, password}, nil)
 }
 
 func (c *AdminClient) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {
@@ -208,5 +213,5 @@ func (c *AdminClient) ListClients(ctx context.Context) ([]storage.Client, error)
 }
 
 func (c *AdminClient) DeleteClient(ctx context.Context, id string) error {
-	return c.do(ctx, "DELETE", "/clients/"+url.PathEscape(id), nil, nil)
+	return c.do(ctx, "DELETE", "/clients?"+url.Values{"id": {id}}.Encode(), nil, nil)
 }

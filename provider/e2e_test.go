@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -470,4 +471,37 @@ func BenchmarkClientCredentialsHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Deleting a user ends their grants everywhere: introspection, userinfo,
+// refresh, and their browser session.
+func TestDeletedUserTokensStopWorking(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "offline_access")
+	b := providertest.NewBrowser(ts.URL)
+	f := rp.authorize(t, b, alicePass, "allow")
+	tok, err := rp.oauth2.Exchange(ctx, f.code(t, ts.URL), oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&provider.LocalAdmin{Store: ts.Store}).DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ts.introspect(t, tok.AccessToken)["active"] != false {
+		t.Error("introspection says a deleted user's token is active")
+	}
+	if _, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Error("userinfo answered for a deleted user")
+	}
+	if status, body := ts.refresh(t, tok.RefreshToken); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("refresh for a deleted user: HTTP %d %v", status, body)
+	}
+	page, err := b.Get(ctx, rp.oauth2.AuthCodeURL("state-after-delete", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form, err := page.ParseForm(); err != nil || !form.Values.Has("password") {
+		t.Errorf("a deleted user's browser session still signs in: HTTP %d %v", page.Status, page.Location)
+	}
 }

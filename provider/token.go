@@ -100,5 +100,20 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.oauth2.WriteIntrospectionError(ctx, w, err)
 		return
 	}
+	// A token issued to a person dies with the person: a deleted user's
+	// tokens are inactive, as at userinfo and refresh. (Client-credentials
+	// tokens have no username.)
+	if sess := ir.GetAccessRequester().GetSession(); sess.GetUsername() != "" {
+		if _, err := p.store.GetUser(ctx, sess.GetSubject()); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				err = fosite.ErrInactiveToken
+			} else {
+				err = fosite.ErrServerError.WithWrap(err)
+				p.logProtocolError(r, "introspect", err)
+			}
+			p.oauth2.WriteIntrospectionError(ctx, w, err)
+			return
+		}
+	}
 	p.oauth2.WriteIntrospectionResponse(ctx, w, ir)
 }

@@ -66,7 +66,7 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 // reported on one line, each with its key path.
 func loadConfig(path string) (*fileConfig, error) {
 	if path == "" {
-		return nil, errors.New("--config is required")
+		return nil, usageError{errors.New("--config is required")}
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -16,9 +17,10 @@ func newKeysCmd(e *env) *cobra.Command {
 }
 
 // openKeys opens the key directory. It needs no database lock: a running
-// server notices a rotation by itself within a second.
-func openKeys(cfg *fileConfig) (*keys.Manager, error) {
-	return keys.Open(cfg.Keys.Dir, keys.Options{VerifyFor: cfg.verifyFor()})
+// server notices a rotation by itself within a second. log receives key
+// events and reload failures; nil discards them (CLI commands).
+func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
+	return keys.Open(cfg.Keys.Dir, keys.Options{VerifyFor: cfg.verifyFor(), Logger: log})
 }
 
 func newKeysListCmd(e *env) *cobra.Command {
@@ -32,7 +34,7 @@ func newKeysListCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := openKeys(cfg)
+			m, err := openKeys(cfg, nil)
 			if err != nil {
 				return err
 			}
@@ -63,7 +65,7 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := openKeys(cfg)
+			m, err := openKeys(cfg, nil)
 			if err != nil {
 				return err
 			}

@@ -64,6 +64,10 @@ func newRootCmd(e *env) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          noArgs,
+		// A mistyped command followed by flags (`provider user list
+		// --config F`) is reported as the unknown command, not as an
+		// unknown --config.
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("missing command (serve, users, clients, keys); see provider --help")}
 		},
@@ -79,9 +83,10 @@ func newRootCmd(e *env) *cobra.Command {
 // group is a noun command (users, clients, keys) that needs a verb.
 func group(use, short string, verbs ...*cobra.Command) *cobra.Command {
 	c := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  noArgs,
+		Use:                use,
+		Short:              short,
+		Args:               noArgs,
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true}, // see newRootCmd
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := make([]string, 0, len(verbs))
 			for _, v := range verbs {

@@ -52,7 +52,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	defer store.Close()
 
-	km, err := openKeys(cfg)
+	km, err := openKeys(cfg, log)
 	if err != nil {
 		return err
 	}
