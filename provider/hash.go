@@ -9,11 +9,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // Argon2id parameters from the OWASP password storage cheat sheet (19 MiB,
@@ -30,6 +32,18 @@ const (
 
 var errMismatch = errors.New("hash: secret does not match")
 
+// argonSlots bounds how many argon2id runs happen at once. Each takes
+// argonMemoryKiB of memory; without a bound, a burst of sign-ins on a small
+// VM allocates 19 MiB per request at once and thrashes. Queuing costs the
+// same CPU and keeps memory flat.
+var argonSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+
+func argonKey(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	return argon2.IDKey(secret, salt, t, m, p, n)
+}
+
 // HashSecret hashes a password or client secret with argon2id into the PHC
 // string format ($argon2id$v=19$m=…,t=…,p=…$salt$hash). x/crypto/argon2 has
 // no PHC encoder, so the few lines of formatting are ours.
@@ -38,7 +52,7 @@ func HashSecret(secret string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash: %w", err)
 	}
-	key := argon2.IDKey([]byte(secret), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
+	key := argonKey([]byte(secret), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemoryKiB, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -110,7 +124,7 @@ func checkArgon2id(hash, secret string) error {
 	if err != nil {
 		return fmt.Errorf("hash: %w", err)
 	}
-	got := argon2.IDKey([]byte(secret), salt, p.time, p.memory, p.threads, uint32(len(key)))
+	got := argonKey([]byte(secret), salt, p.time, p.memory, p.threads, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return errMismatch
 	}
@@ -124,8 +138,11 @@ func checkArgon2id(hash, secret string) error {
 // still holds only the slow hash, the memory holds a keyed digest that is
 // useless outside this process, and a changed secret (a new hash) misses the
 // cache. Failures are never cached, so guessing still pays the full price.
+// Concurrent checks of the same secret share one run (singleflight), so a
+// client that opens 16 connections at once costs one hash, not 16.
 type secretHasher struct {
-	key []byte
+	key    []byte
+	flight singleflight.Group
 
 	mu    sync.Mutex
 	known map[[32]byte]struct{}
@@ -160,7 +177,10 @@ func (h *secretHasher) Compare(_ context.Context, hash, secret []byte) error {
 	if ok {
 		return nil
 	}
-	if err := CheckSecret(string(hash), string(secret)); err != nil {
+	_, err, _ := h.flight.Do(string(d[:]), func() (any, error) {
+		return nil, CheckSecret(string(hash), string(secret))
+	})
+	if err != nil {
 		return err
 	}
 	h.mu.Lock()
