@@ -185,6 +185,12 @@ func TestClientCredentials(t *testing.T) {
 		}
 	}
 
+	t.Run("introspection needs client authentication", func(t *testing.T) {
+		status, _, body := postForm(t, ts.URL+"/introspect", url.Values{"token": {tok.AccessToken}}, "", "")
+		if status != http.StatusUnauthorized || body["active"] != nil {
+			t.Fatalf("unauthenticated introspection: HTTP %d %v, want 401 without an answer", status, body)
+		}
+	})
 	t.Run("wrong secret", func(t *testing.T) {
 		bad := cc
 		bad.ClientSecret = "not-the-secret"
