@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/storage"
@@ -44,4 +48,25 @@ func describe(err error, what string) error {
 	default:
 		return err
 	}
+}
+
+// withAdmin loads the config, opens an Admin for it and runs fn.
+func withAdmin(cmd *cobra.Command, configPath string, fn func(provider.Admin) error) error {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	admin, done, err := openAdmin(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(admin)
+}
+
+// printJSON writes v as indented JSON, for --json listings.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

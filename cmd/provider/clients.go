@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -27,10 +26,6 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
 			if spec.ID == "" {
 				return usageError{fmt.Errorf("--id is required")}
 			}
@@ -38,24 +33,22 @@ func newClientsAddCmd(e *env) *cobra.Command {
 				if spec.Public {
 					return usageError{fmt.Errorf("--secret-stdin and --public exclude each other")}
 				}
+				var err error
 				if spec.Secret, err = readSecret(e.stdin, "secret"); err != nil {
 					return err
 				}
 			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			client, secret, err := admin.AddClient(cmd.Context(), spec)
-			if err != nil {
-				return describe(err, fmt.Sprintf("client %q", spec.ID))
-			}
-			fmt.Fprintf(e.stdout, "added client %s\n", client.ID)
-			if secret != "" {
-				fmt.Fprintf(e.stdout, "client secret: %s\n(shown once; store it now)\n", secret)
-			}
-			return nil
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				client, secret, err := admin.AddClient(cmd.Context(), spec)
+				if err != nil {
+					return describe(err, fmt.Sprintf("client %q", spec.ID))
+				}
+				fmt.Fprintf(e.stdout, "added client %s\n", client.ID)
+				if secret != "" {
+					fmt.Fprintf(e.stdout, "client secret: %s\n(shown once; store it now)\n", secret)
+				}
+				return nil
+			})
 		},
 	}
 	f := c.Flags()
@@ -83,31 +76,22 @@ func newClientsListCmd(e *env) *cobra.Command {
 		Short: "List clients",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			clients, err := admin.ListClients(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(clients)
-			}
-			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tAUTH\tGRANTS\tSOURCE\tREDIRECT URIS")
-			for _, c := range clients {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(c.Name), c.TokenEndpointAuthMethod,
-					strings.Join(c.GrantTypes, ","), dash(c.Source), dash(strings.Join(c.RedirectURIs, " ")))
-			}
-			return w.Flush()
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				clients, err := admin.ListClients(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, clients)
+				}
+				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "ID\tNAME\tAUTH\tGRANTS\tSOURCE\tREDIRECT URIS")
+				for _, c := range clients {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, dash(c.Name), c.TokenEndpointAuthMethod,
+						strings.Join(c.GrantTypes, ","), dash(c.Source), dash(strings.Join(c.RedirectURIs, " ")))
+				}
+				return w.Flush()
+			})
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")
@@ -122,20 +106,13 @@ func newClientsDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a client",
 		Args:  exactArgs(1, "one client ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := admin.DeleteClient(cmd.Context(), args[0]); err != nil {
-				return describe(err, fmt.Sprintf("client %q", args[0]))
-			}
-			fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])
-			return nil
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				if err := admin.DeleteClient(cmd.Context(), args[0]); err != nil {
+					return describe(err, fmt.Sprintf("client %q", args[0]))
+				}
+				fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")

@@ -23,6 +23,15 @@ func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
 	return keys.Open(cfg.Keys.Dir, keys.Options{VerifyFor: cfg.verifyFor(), Logger: log})
 }
 
+// loadKeys opens the key directory of the config at configPath.
+func loadKeys(configPath string) (*keys.Manager, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return openKeys(cfg, nil)
+}
+
 func newKeysListCmd(e *env) *cobra.Command {
 	var configPath string
 	c := &cobra.Command{
@@ -30,11 +39,7 @@ func newKeysListCmd(e *env) *cobra.Command {
 		Short: "List signing keys",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			m, err := openKeys(cfg, nil)
+			m, err := loadKeys(configPath)
 			if err != nil {
 				return err
 			}
@@ -61,11 +66,7 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 		Short: "Make a new signing key active; old keys stay published until their tokens expire",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			m, err := openKeys(cfg, nil)
+			m, err := loadKeys(configPath)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -27,14 +26,11 @@ func newUsersAddCmd(e *env) *cobra.Command {
 		Short: "Add a user; without --password-stdin a password is generated and printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
 			if n.Username == "" {
 				return usageError{fmt.Errorf("--username is required")}
 			}
 			if passwordStdin {
+				var err error
 				if n.Password, err = readSecret(e.stdin, "password"); err != nil {
 					return err
 				}
@@ -42,20 +38,17 @@ func newUsersAddCmd(e *env) *cobra.Command {
 				n.Password = provider.NewPassword()
 				passwordNote = n.Password
 			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			u, err := admin.AddUser(cmd.Context(), n)
-			if err != nil {
-				return describe(err, fmt.Sprintf("user %q", n.Username))
-			}
-			fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
-			if passwordNote != "" {
-				fmt.Fprintf(e.stdout, "password: %s\n(shown once; store it now)\n", passwordNote)
-			}
-			return nil
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				u, err := admin.AddUser(cmd.Context(), n)
+				if err != nil {
+					return describe(err, fmt.Sprintf("user %q", n.Username))
+				}
+				fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", u.Username, u.ID)
+				if passwordNote != "" {
+					fmt.Fprintf(e.stdout, "password: %s\n(shown once; store it now)\n", passwordNote)
+				}
+				return nil
+			})
 		},
 	}
 	f := c.Flags()
@@ -81,30 +74,21 @@ func newUsersListCmd(e *env) *cobra.Command {
 		Short: "List users",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			users, err := admin.ListUsers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(users)
-			}
-			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "USERNAME\tEMAIL\tNAME\tGROUPS\tSUB")
-			for _, u := range users {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(u.Name), dash(strings.Join(u.Groups, ",")), u.ID)
-			}
-			return w.Flush()
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				users, err := admin.ListUsers(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(e.stdout, users)
+				}
+				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "USERNAME\tEMAIL\tNAME\tGROUPS\tSUB")
+				for _, u := range users {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(u.Name), dash(strings.Join(u.Groups, ",")), u.ID)
+				}
+				return w.Flush()
+			})
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")
@@ -119,20 +103,13 @@ func newUsersDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a user",
 		Args:  exactArgs(1, "one USERNAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := admin.DeleteUser(cmd.Context(), args[0]); err != nil {
-				return describe(err, fmt.Sprintf("user %q", args[0]))
-			}
-			fmt.Fprintf(e.stdout, "deleted user %s\n", args[0])
-			return nil
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				if err := admin.DeleteUser(cmd.Context(), args[0]); err != nil {
+					return describe(err, fmt.Sprintf("user %q", args[0]))
+				}
+				fmt.Fprintf(e.stdout, "deleted user %s\n", args[0])
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")
@@ -149,11 +126,8 @@ func newUsersSetPasswordCmd(e *env) *cobra.Command {
 		Short: "Set a user's password; without --password-stdin one is generated and printed once",
 		Args:  exactArgs(1, "one USERNAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(configPath)
-			if err != nil {
-				return err
-			}
 			password, generated := "", false
+			var err error
 			if passwordStdin {
 				if password, err = readSecret(e.stdin, "password"); err != nil {
 					return err
@@ -161,19 +135,16 @@ func newUsersSetPasswordCmd(e *env) *cobra.Command {
 			} else {
 				password, generated = provider.NewPassword(), true
 			}
-			admin, done, err := openAdmin(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer done()
-			if err := admin.SetPassword(cmd.Context(), args[0], password); err != nil {
-				return describe(err, fmt.Sprintf("user %q", args[0]))
-			}
-			fmt.Fprintf(e.stdout, "password set for %s\n", args[0])
-			if generated {
-				fmt.Fprintf(e.stdout, "password: %s\n(shown once; store it now)\n", password)
-			}
-			return nil
+			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
+				if err := admin.SetPassword(cmd.Context(), args[0], password); err != nil {
+					return describe(err, fmt.Sprintf("user %q", args[0]))
+				}
+				fmt.Fprintf(e.stdout, "password set for %s\n", args[0])
+				if generated {
+					fmt.Fprintf(e.stdout, "password: %s\n(shown once; store it now)\n", password)
+				}
+				return nil
+			})
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")
