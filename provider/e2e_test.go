@@ -2,9 +2,11 @@ package provider_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -468,12 +470,14 @@ func BenchmarkClientCredentialsHTTP(b *testing.B) {
 			req.SetBasicAuth("svc", "svc-secret")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				b.Fatal(err)
+				b.Error(err)
+				return
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
-				b.Fatalf("HTTP %d", resp.StatusCode)
+				b.Errorf("HTTP %d", resp.StatusCode)
+				return
 			}
 		}
 	})
@@ -510,4 +514,45 @@ func TestDeletedUserTokensStopWorking(t *testing.T) {
 	if form, err := page.ParseForm(); err != nil || !form.Values.Has("password") {
 		t.Errorf("a deleted user's browser session still signs in: HTTP %d %v", page.Status, page.Location)
 	}
+}
+
+// BenchmarkRefreshHTTP measures refresh-token rotation over HTTP: each
+// worker chains its own rotated token, as a long-lived client does.
+func BenchmarkRefreshHTTP(b *testing.B) {
+	ts := newTestServer(b)
+	rp := newRP(b, ts, "web", "web-secret", webRedirect, "openid", "offline_access")
+	seeds := make(chan string, runtime.GOMAXPROCS(0))
+	for range cap(seeds) {
+		f := rp.authorize(b, providertest.NewBrowser(ts.URL), alicePass, "allow")
+		tok, err := rp.oauth2.Exchange(context.Background(), f.code(b, ts.URL), oauth2.VerifierOption(f.verifier))
+		if err != nil {
+			b.Fatal(err)
+		}
+		seeds <- tok.RefreshToken
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		rt := <-seeds
+		for pb.Next() {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode()
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/token", strings.NewReader(form))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("web", "web-secret")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			var body struct {
+				RefreshToken string `json:"refresh_token"`
+			}
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || body.RefreshToken == "" {
+				b.Errorf("HTTP %d", resp.StatusCode)
+				return
+			}
+			rt = body.RefreshToken
+		}
+	})
 }

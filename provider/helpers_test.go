@@ -107,7 +107,7 @@ type rp struct {
 	verifier *oidc.IDTokenVerifier
 }
 
-func newRP(t *testing.T, ts *testServer, clientID, secret, redirect string, scopes ...string) *rp {
+func newRP(t testing.TB, ts *testServer, clientID, secret, redirect string, scopes ...string) *rp {
 	t.Helper()
 	p, err := oidc.NewProvider(context.Background(), ts.URL)
 	if err != nil {
@@ -127,7 +127,7 @@ type flow struct {
 }
 
 // authorize signs alice in through the browser and returns the redirect.
-func (r *rp) authorize(t *testing.T, b *providertest.Browser, password, decision string, opts ...oauth2.AuthCodeOption) flow {
+func (r *rp) authorize(t testing.TB, b *providertest.Browser, password, decision string, opts ...oauth2.AuthCodeOption) flow {
 	t.Helper()
 	f := flow{state: randomString(), nonce: randomString(), verifier: oauth2.GenerateVerifier()}
 	opts = append([]oauth2.AuthCodeOption{oauth2.S256ChallengeOption(f.verifier), oidc.Nonce(f.nonce)}, opts...)
@@ -140,7 +140,7 @@ func (r *rp) authorize(t *testing.T, b *providertest.Browser, password, decision
 }
 
 // code checks the redirect is a successful one for f and returns the code.
-func (f flow) code(t *testing.T, issuer string) string {
+func (f flow) code(t testing.TB, issuer string) string {
 	t.Helper()
 	q := f.redirect.Query()
 	if e := q.Get("error"); e != "" {
