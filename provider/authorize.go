@@ -194,7 +194,7 @@ func (p *Provider) resume(r *http.Request, it interaction) (fosite.AuthorizeRequ
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	p.logProtocolError(r, "authorize", err)
 	if ar != nil && ar.IsRedirectURIValid() {
-		p.oauth2.WriteAuthorizeError(r.Context(), w, ar, err)
+		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, err)
 		return
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
@@ -239,4 +239,29 @@ func clientName(ar fosite.AuthorizeRequester) string {
 		return c.displayName()
 	}
 	return ar.GetClient().GetID()
+}
+
+// issWriter adds RFC 9207's `iss` to the error redirects fosite writes, so
+// a client can tell which provider an error came from (mix-up defence).
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w *issWriter) WriteHeader(code int) {
+	if loc := w.Header().Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil {
+			if u.Fragment != "" {
+				v, _ := url.ParseQuery(u.Fragment)
+				v.Set("iss", w.iss)
+				u.Fragment = v.Encode()
+			} else {
+				v := u.Query()
+				v.Set("iss", w.iss)
+				u.RawQuery = v.Encode()
+			}
+			w.Header().Set("Location", u.String())
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
 }

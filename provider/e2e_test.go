@@ -239,8 +239,8 @@ func TestDenyAtConsentSendsAccessDenied(t *testing.T) {
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "email")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "deny")
 	q := f.redirect.Query()
-	if q.Get("error") != "access_denied" || q.Get("state") != f.state || q.Get("code") != "" {
-		t.Fatalf("deny redirected with %v", q)
+	if q.Get("error") != "access_denied" || q.Get("state") != f.state || q.Get("code") != "" || q.Get("iss") != ts.URL {
+		t.Fatalf("deny redirected with %v, want access_denied with state and iss (RFC 9207)", q)
 	}
 }
 
@@ -322,8 +322,8 @@ func TestPromptNoneAndPromptLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page.Location == nil || page.Location.Query().Get("error") != "login_required" {
-		t.Fatalf("prompt=none without a session: %v, want login_required", page.Location)
+	if page.Location == nil || page.Location.Query().Get("error") != "login_required" || page.Location.Query().Get("iss") != ts.URL {
+		t.Fatalf("prompt=none without a session: %v, want login_required with iss", page.Location)
 	}
 
 	rp.authorize(t, b, alicePass, "allow") // signs in and remembers consent
