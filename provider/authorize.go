@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -35,7 +36,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, consented bool) {
 	ctx := r.Context()
 	form := ar.GetRequestForm()
-	prompts := fosite.Arguments(splitSpace(form.Get("prompt")))
+	prompts := fosite.Arguments(strings.Fields(form.Get("prompt")))
 	requestedAt := time.Unix(it.RequestedAt, 0)
 
 	userID, authTime := it.UserID, time.Unix(it.AuthTime, 0)

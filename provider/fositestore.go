@@ -33,7 +33,6 @@ var (
 	_ oauth2.TokenRevocationStorage      = (*fositeStore)(nil)
 	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
 	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
-	_ fosite.PARStorage                  = (*fositeStore)(nil)
 	_ fositestorage.Transactional        = (*fositeStore)(nil)
 )
 
@@ -183,30 +182,6 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, ses
 
 func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
 	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
-}
-
-func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
-	return s.create(ctx, storage.KindPAR, requestURI, r, fosite.PushedAuthorizeRequestContext, "")
-}
-
-func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
-	_, req, err := s.get(ctx, storage.KindPAR, requestURI, nil)
-	if err != nil {
-		return nil, err
-	}
-	ar := fosite.NewAuthorizeRequest()
-	ar.Request = *req
-	ar.State = req.Form.Get("state")
-	ar.ResponseMode = fosite.ResponseModeType(req.Form.Get("response_mode"))
-	ar.ResponseTypes = fosite.RemoveEmpty(splitSpace(req.Form.Get("response_type")))
-	if u, err := url.Parse(req.Form.Get("redirect_uri")); err == nil {
-		ar.RedirectURI = u
-	}
-	return ar, nil
-}
-
-func (s *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
-	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPAR, requestURI))
 }
 
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional,

@@ -65,7 +65,7 @@ func CheckSecret(hash, secret string) error {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		return checkArgon2id(hash, secret)
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+	case isBcrypt(hash):
 		if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(secret)); err != nil {
 			return errMismatch
 		}
@@ -81,12 +81,16 @@ func ValidHash(hash string) error {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		_, _, _, err := parseArgon2id(hash)
 		return err
-	case strings.HasPrefix(hash, "$2a$"), strings.HasPrefix(hash, "$2b$"), strings.HasPrefix(hash, "$2y$"):
+	case isBcrypt(hash):
 		_, err := bcrypt.Cost([]byte(hash))
 		return err
 	default:
 		return errors.New("not an argon2id or bcrypt hash")
 	}
+}
+
+func isBcrypt(hash string) bool {
+	return strings.HasPrefix(hash, "$2a$") || strings.HasPrefix(hash, "$2b$") || strings.HasPrefix(hash, "$2y$")
 }
 
 type argonParams struct {

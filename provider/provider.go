@@ -128,5 +128,3 @@ func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
 
 // path returns the request path of an endpoint below the issuer.
 func (p *Provider) path(path string) string { return p.basePath + path }
-
-func splitSpace(s string) []string { return strings.Fields(s) }

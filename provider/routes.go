@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -106,7 +107,7 @@ func noStore(next http.Handler) http.Handler {
 }
 
 func cacheFor(d time.Duration, next http.Handler) http.Handler {
-	v := "public, max-age=" + itoa(int(d.Seconds()))
+	v := "public, max-age=" + strconv.Itoa(int(d.Seconds()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", v)
 		next.ServeHTTP(w, r)
