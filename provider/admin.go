@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -54,7 +55,18 @@ type ClientSpec struct {
 	Scopes                  []string `json:"scopes,omitempty" yaml:"scopes"`
 	Audience                []string `json:"audience,omitempty" yaml:"audience"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty" yaml:"token_endpoint_auth_method"`
-	Public                  bool     `json:"public,omitempty" yaml:"public"`
+	// TokenEndpointAuthSigningAlg pins the algorithm of client assertions.
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty" yaml:"token_endpoint_auth_signing_alg"`
+	Public                      bool   `json:"public,omitempty" yaml:"public"`
+	// JWKS is the client's public key set as JSON; JWKSURI where to fetch it.
+	JWKS                   string   `json:"jwks,omitempty" yaml:"jwks"`
+	JWKSURI                string   `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
+	AllowedOrigins         []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
+	RequirePAR             bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
+	AccessTokenFormat      string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
+	LogoURI                string   `json:"logo_uri,omitempty" yaml:"logo_uri"`
+	ClientURI              string   `json:"client_uri,omitempty" yaml:"client_uri"`
 }
 
 // InvalidError is an operator mistake, worded for the operator.
@@ -69,9 +81,9 @@ func invalid(format string, args ...any) error {
 // Supported client settings; anything else is refused when declared, so a
 // client never believes it has a grant that does not work.
 var (
-	supportedGrants      = []string{"authorization_code", "refresh_token", "client_credentials"}
+	supportedGrants      = []string{"authorization_code", "refresh_token", "client_credentials", "password", grantJWTBearer}
 	supportedResponses   = []string{"code"}
-	supportedAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+	supportedAuthMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
 	defaultClientScopes  = []string{"openid", "profile", "email"}
 )
 
@@ -122,6 +134,21 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("secret_hash: %v", err)
 		}
 	}
+	switch c.AccessTokenFormat {
+	case "", "opaque", "jwt":
+	default:
+		return c, invalid("access_token_format %q must be opaque or jwt", c.AccessTokenFormat)
+	}
+	for _, o := range c.AllowedOrigins {
+		if err := validOrigin(o); err != nil {
+			return c, invalid("allowed origin %q: %v", o, err)
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return c, invalid("post-logout redirect URI %q: %v", u, err)
+		}
+	}
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return c, invalid("redirect_uris is required for the authorization_code grant")
 	}
@@ -133,7 +160,20 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 	return c, nil
 }
 
+// oobRedirectURI asks for the code to be shown on a page for the person to
+// copy, for clients with no way to receive a redirect (a client opts in by
+// registering it).
+const oobRedirectURI = "urn:ietf:wg:oauth:2.0:oob"
+
+// grantJWTBearer is the RFC 7523 §2.1 grant type.
+const grantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+// validRedirectURI accepts https URIs, http on loopback (RFC 8252 §7.3),
+// private-use schemes (RFC 8252 §7.1) and the out-of-band URN.
 func validRedirectURI(raw string) error {
+	if raw == oobRedirectURI {
+		return nil
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return errors.New("must be an absolute URI")
@@ -141,7 +181,29 @@ func validRedirectURI(raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not have a fragment")
 	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return errors.New("http is only allowed on loopback (127.0.0.1, [::1], localhost); use https")
+	}
 	return nil
+}
+
+// validOrigin accepts a bare web origin: scheme://host[:port].
+func validOrigin(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("must be an origin like https://app.example.org")
+	}
+	return nil
+}
+
+// isLoopbackHost is true for loopback IP literals and "localhost".
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // record turns a validated spec into a stored client, hashing a clear
@@ -161,16 +223,25 @@ func (c ClientSpec) record(keepHash string) (storage.Client, error) {
 		}
 	}
 	return storage.Client{
-		ID:                      c.ID,
-		SecretHash:              hash,
-		Name:                    c.Name,
-		RedirectURIs:            c.RedirectURIs,
-		GrantTypes:              c.GrantTypes,
-		ResponseTypes:           c.ResponseTypes,
-		Scopes:                  c.Scopes,
-		Audience:                c.Audience,
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		Public:                  c.Public,
+		ID:                          c.ID,
+		SecretHash:                  hash,
+		Name:                        c.Name,
+		RedirectURIs:                c.RedirectURIs,
+		GrantTypes:                  c.GrantTypes,
+		ResponseTypes:               c.ResponseTypes,
+		Scopes:                      c.Scopes,
+		Audience:                    c.Audience,
+		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
+		Public:                      c.Public,
+		JWKS:                        c.JWKS,
+		JWKSURI:                     c.JWKSURI,
+		AllowedOrigins:              c.AllowedOrigins,
+		RequirePAR:                  c.RequirePAR,
+		AccessTokenFormat:           c.AccessTokenFormat,
+		PostLogoutRedirectURIs:      c.PostLogoutRedirectURIs,
+		LogoURI:                     c.LogoURI,
+		ClientURI:                   c.ClientURI,
 	}, nil
 }
 

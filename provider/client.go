@@ -10,6 +10,8 @@ import (
 type client struct {
 	*fosite.DefaultOpenIDConnectClient
 	name string
+	// rec is the stored client, for the settings fosite has no field for.
+	rec storage.Client
 }
 
 var _ fosite.OpenIDConnectClient = (*client)(nil)
@@ -21,6 +23,7 @@ func newClient(c storage.Client) *client {
 	}
 	return &client{
 		name: c.Name,
+		rec:  c,
 		DefaultOpenIDConnectClient: &fosite.DefaultOpenIDConnectClient{
 			DefaultClient: &fosite.DefaultClient{
 				ID:            c.ID,

@@ -30,7 +30,8 @@ var handlerFactories = []compose.Factory{
 // relying party supports.
 const signingAlg = "RS256"
 
-func newOAuth2(cfg Config, store *fositeStore, keys KeySource, secret []byte) fosite.OAuth2Provider {
+func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Provider {
+	cfg, keys := p.cfg, p.keys
 	fc := &fosite.Config{
 		IDTokenIssuer:                  cfg.Issuer,
 		AccessTokenIssuer:              cfg.Issuer,
@@ -62,7 +63,45 @@ func newOAuth2(cfg Config, store *fositeStore, keys KeySource, secret []byte) fo
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(getKey, fc),
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: getKey},
 	}
-	return compose.Compose(fc, store, strategy, handlerFactories...)
+	cfg2 := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
+	return composeWith(cfg2, store, strategy, handlerFactories...)
+}
+
+// fositeConfig is fosite's Config with the settings its struct cannot
+// express.
+type fositeConfig struct {
+	*fosite.Config
+	tokenURLs []string
+}
+
+// GetTokenURLs is the audience a JWT assertion (client authentication,
+// RFC 7523 grant) may name: the token endpoint or the issuer, as RFC 7523
+// §3 and OIDC Core §9 allow.
+func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
+
+// composeWith is compose.Compose for a Configurator other than
+// *fosite.Config, so the overrides above reach every handler.
+func composeWith(cfg *fositeConfig, store any, strategy any, factories ...compose.Factory) fosite.OAuth2Provider {
+	f := &fosite.Fosite{Store: store.(fosite.Storage), Config: cfg}
+	for _, factory := range factories {
+		h := factory(cfg, store, strategy)
+		if ah, ok := h.(fosite.AuthorizeEndpointHandler); ok {
+			cfg.AuthorizeEndpointHandlers.Append(ah)
+		}
+		if th, ok := h.(fosite.TokenEndpointHandler); ok {
+			cfg.TokenEndpointHandlers.Append(th)
+		}
+		if ti, ok := h.(fosite.TokenIntrospector); ok {
+			cfg.TokenIntrospectionHandlers.Append(ti)
+		}
+		if rh, ok := h.(fosite.RevocationHandler); ok {
+			cfg.RevocationHandlers.Append(rh)
+		}
+		if ph, ok := h.(fosite.PushedAuthorizeEndpointHandler); ok {
+			cfg.PushedAuthorizeEndpointHandlers.Append(ph)
+		}
+	}
+	return f
 }
 
 // deriveKey gives each use of the provider secret its own key, so an HMAC

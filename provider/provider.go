@@ -82,6 +82,8 @@ type Provider struct {
 	secure    bool // cookies get Secure and the __Host- prefix
 	basePath  string
 	dummyHash string // verified against when a username is unknown
+	// remoteKeys caches the key sets clients and trusted issuers publish.
+	remoteKeys *remoteKeySets
 }
 
 // New wires a provider. It does no I/O beyond hashing one dummy password.
@@ -108,18 +110,19 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{
-		cfg:       cfg,
-		store:     d.Store,
-		keys:      d.Keys,
-		pages:     d.Templates,
-		log:       d.Logger,
-		now:       d.Now,
-		sealKey:   deriveKey(d.Secret, "interaction"),
-		secure:    u.Scheme == "https",
-		basePath:  strings.TrimSuffix(u.Path, "/"),
-		dummyHash: dummy,
+		cfg:        cfg,
+		store:      d.Store,
+		keys:       d.Keys,
+		pages:      d.Templates,
+		log:        d.Logger,
+		now:        d.Now,
+		sealKey:    deriveKey(d.Secret, "interaction"),
+		secure:     u.Scheme == "https",
+		basePath:   strings.TrimSuffix(u.Path, "/"),
+		dummyHash:  dummy,
+		remoteKeys: newRemoteKeySets(d.Now),
 	}
-	p.oauth2 = newOAuth2(cfg, &fositeStore{store: d.Store, now: d.Now}, d.Keys, d.Secret)
+	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now}, d.Secret)
 	return p, nil
 }
 

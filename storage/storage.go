@@ -68,7 +68,34 @@ type Client struct {
 	Scopes                  []string `json:"scopes,omitempty"`
 	Audience                []string `json:"audience,omitempty"`
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
-	Public                  bool     `json:"public,omitempty"`
+	// TokenEndpointAuthSigningAlg pins the JWS algorithm of client
+	// assertions (private_key_jwt, client_secret_jwt); empty accepts any
+	// algorithm the provider supports for the method.
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
+	Public                      bool   `json:"public,omitempty"`
+	// SecretSealed is the client secret itself, encrypted with a provider
+	// key. Only client_secret_jwt clients have it: checking an HMAC needs
+	// the secret, not a hash of it.
+	SecretSealed []byte `json:"secret_sealed,omitempty"`
+	// JWKS (a JSON Web Key Set document) or JWKSURI carries the client's
+	// public keys, for private_key_jwt and signed request objects.
+	JWKS    string `json:"jwks,omitempty"`
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// AllowedOrigins are the browser origins granted CORS; empty means the
+	// origins of the redirect URIs.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// RequirePAR refuses authorization requests that were not pushed first
+	// (RFC 9126).
+	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
+	// AccessTokenFormat is "opaque" (the default) or "jwt" (RFC 9068).
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	LogoURI                string   `json:"logo_uri,omitempty"`
+	ClientURI              string   `json:"client_uri,omitempty"`
+	// Metadata holds registration metadata (RFC 7591) that has no field of
+	// its own, as the client sent it.
+	Metadata map[string]any `json:"metadata,omitempty"`
 	// Source says who owns the record: "config" for clients declared in the
 	// config file (reconciled at every start), "" or "cli" for the rest.
 	Source    string    `json:"source,omitempty"`
@@ -131,6 +158,26 @@ type JTI struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// TrustedIssuer lets a third party exchange its signed JWT assertions for
+// access tokens (RFC 7523 §2.1). Either Subject names the one subject its
+// assertions may carry, or AnySubject allows every subject.
+type TrustedIssuer struct {
+	ID         string `json:"id"`
+	Issuer     string `json:"issuer"`
+	Subject    string `json:"subject,omitempty"`
+	AnySubject bool   `json:"any_subject,omitempty"`
+	// JWKS is a JSON Web Key Set document; JWKSURI is fetched instead when
+	// JWKS is empty.
+	JWKS    string   `json:"jwks,omitempty"`
+	JWKSURI string   `json:"jwks_uri,omitempty"`
+	Scopes  []string `json:"scopes,omitempty"`
+	// MaxLifetime bounds exp - iat of an accepted assertion.
+	MaxLifetime time.Duration `json:"max_lifetime,omitempty"`
+	// Source is "config" for issuers declared in the config file.
+	Source    string    `json:"source,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
 // Store is everything the provider keeps. Every method is safe for concurrent
 // use. Records are returned by value: mutating one never changes the store.
 type Store interface {
@@ -149,6 +196,12 @@ type Store interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
 	DeleteClient(ctx context.Context, id string) error
+
+	// CreateTrustedIssuer fails with ErrAlreadyExists when the ID is taken.
+	CreateTrustedIssuer(ctx context.Context, ti TrustedIssuer) error
+	GetTrustedIssuer(ctx context.Context, id string) (TrustedIssuer, error)
+	ListTrustedIssuers(ctx context.Context) ([]TrustedIssuer, error)
+	DeleteTrustedIssuer(ctx context.Context, id string) error
 
 	// CreateToken stores r under (r.Kind, r.Signature); ErrAlreadyExists if taken.
 	CreateToken(ctx context.Context, r TokenRequest) error

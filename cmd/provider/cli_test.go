@@ -229,8 +229,8 @@ func TestClientsCommands(t *testing.T) {
 
 	t.Run("invalid grant type", func(t *testing.T) {
 		msg := runCLI(t, "", "clients", "add", "--config", F, "--id", "bad", "--redirect-uri", "http://127.0.0.1:9/cb",
-			"--grant-type", "password").fails(t, 1)
-		if !strings.HasPrefix(msg, "provider: clients add: ") || !strings.Contains(msg, `grant type "password" is not supported`) {
+			"--grant-type", "urn:example:magic").fails(t, 1)
+		if !strings.HasPrefix(msg, "provider: clients add: ") || !strings.Contains(msg, `grant type "urn:example:magic" is not supported`) {
 			t.Errorf("got %q", msg)
 		}
 	})

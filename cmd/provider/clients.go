@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -20,6 +21,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		configPath  string
 		spec        provider.ClientSpec
 		secretStdin bool
+		jwksFile    string
 	)
 	c := &cobra.Command{
 		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--public] [--secret-stdin]",
@@ -37,6 +39,13 @@ func newClientsAddCmd(e *env) *cobra.Command {
 				if spec.Secret, err = readSecret(e.stdin, "secret"); err != nil {
 					return err
 				}
+			}
+			if jwksFile != "" {
+				raw, err := os.ReadFile(jwksFile)
+				if err != nil {
+					return fmt.Errorf("--jwks-file: %w", err)
+				}
+				spec.JWKS = string(raw)
 			}
 			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
 				client, secret, err := admin.AddClient(cmd.Context(), spec)
@@ -56,11 +65,20 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringVar(&spec.ID, "id", "", "client ID (required)")
 	f.StringVar(&spec.Name, "name", "", "name shown on the consent page")
 	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match (repeat or comma-separate)")
-	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials (default authorization_code)")
+	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials, password (legacy), urn:ietf:params:oauth:grant-type:jwt-bearer (default authorization_code)")
 	f.StringSliceVar(&spec.ResponseTypes, "response-type", nil, "response types (default code)")
 	f.StringSliceVar(&spec.Scopes, "scope", nil, "scopes the client may request (default openid,profile,email)")
 	f.StringSliceVar(&spec.Audience, "audience", nil, "audiences the client may request")
-	f.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", "", "client_secret_basic (default), client_secret_post, or none for public clients")
+	f.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", "", "client_secret_basic (default; client_secret_post is accepted too), client_secret_post, client_secret_jwt, private_key_jwt, or none for public clients")
+	f.StringVar(&spec.TokenEndpointAuthSigningAlg, "auth-signing-alg", "", "pin the JWS algorithm of client assertions (default: any supported)")
+	f.StringVar(&jwksFile, "jwks-file", "", "file with the client's public JSON Web Key Set (private_key_jwt)")
+	f.StringVar(&spec.JWKSURI, "jwks-uri", "", "URL of the client's public JSON Web Key Set (private_key_jwt)")
+	f.StringSliceVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed CORS (default: the redirect URIs' origins)")
+	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
+	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
+	f.StringSliceVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where logout may return to (repeat or comma-separate)")
+	f.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the consent page")
+	f.StringVar(&spec.ClientURI, "client-uri", "", "home page shown on the consent page")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
 	return c

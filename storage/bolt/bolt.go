@@ -6,6 +6,7 @@
 //	users              ID → User
 //	users_by_name      username → ID
 //	clients            ID → Client
+//	trusted_issuers    ID → TrustedIssuer
 //	tokens/<kind>      signature → TokenRequest, one nested bucket per kind
 //	token_request_ids  key(kind, requestID, signature) → empty
 //	sessions           ID → BrowserSession
@@ -46,6 +47,7 @@ const (
 	bucketUsers      = "users"
 	bucketUserNames  = "users_by_name"
 	bucketClients    = "clients"
+	bucketTrust      = "trusted_issuers"
 	bucketTokens     = "tokens"
 	bucketRequestIDs = "token_request_ids"
 	bucketSessions   = "sessions"
@@ -121,7 +123,7 @@ func initSchema(tx *bbolt.Tx) error {
 		return fmt.Errorf("schema version %q, this build reads %q", v, schemaVersion)
 	}
 	for _, name := range []string{
-		bucketUsers, bucketUserNames, bucketClients, bucketTokens, bucketRequestIDs,
+		bucketUsers, bucketUserNames, bucketClients, bucketTrust, bucketTokens, bucketRequestIDs,
 		bucketSessions, bucketConsents, bucketJTIs, bucketExpiry,
 	} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {

@@ -108,7 +108,7 @@ func (s *Store) run(ctx context.Context, writable bool, fn func(*txn) error) err
 // every method.
 type txn struct {
 	users, userNames, clients, tokens, requestIDs *bbolt.Bucket
-	sessions, consents, jtis, expiry              *bbolt.Bucket
+	sessions, consents, jtis, expiry, trust       *bbolt.Bucket
 }
 
 func newTxn(tx *bbolt.Tx) (*txn, error) {
@@ -120,6 +120,7 @@ func newTxn(tx *bbolt.Tx) (*txn, error) {
 		{bucketUsers, &t.users},
 		{bucketUserNames, &t.userNames},
 		{bucketClients, &t.clients},
+		{bucketTrust, &t.trust},
 		{bucketTokens, &t.tokens},
 		{bucketRequestIDs, &t.requestIDs},
 		{bucketSessions, &t.sessions},

@@ -36,6 +36,8 @@ func subtests() []subtest {
 		{"ClientUpdateErrorAborts", testClientUpdateErrorAborts},
 		{"ClientReturnedByValue", testClientReturnedByValue},
 
+		{"TrustedIssuers", testTrustedIssuers},
+
 		{"TokenCRUDPerKind", testTokenCRUDPerKind},
 		{"TokenKindsIndependent", testTokenKindsIndependent},
 		{"TokenDuplicate", testTokenDuplicate},

@@ -1,0 +1,131 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
+)
+
+// remoteKeySets fetches the JSON Web Key Sets that clients and trusted
+// issuers publish at a jwks_uri, and caches them. A key ID that is not in
+// the cached set triggers one refetch (the publisher may have rotated), but
+// at most once per minRefetch per URI, so a stream of assertions naming
+// unknown keys cannot turn the provider into a request amplifier.
+type remoteKeySets struct {
+	client     *http.Client
+	ttl        time.Duration
+	minRefetch time.Duration
+	now        func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*remoteKeySet
+	flight  singleflight.Group
+}
+
+type remoteKeySet struct {
+	set       jose.JSONWebKeySet
+	fetchedAt time.Time
+	err       error
+}
+
+// maxJWKSBytes bounds a fetched key set; real ones are a few KiB.
+const maxJWKSBytes = 1 << 20
+
+func newRemoteKeySets(now func() time.Time) *remoteKeySets {
+	return &remoteKeySets{
+		client:     &http.Client{Timeout: 5 * time.Second},
+		ttl:        10 * time.Minute,
+		minRefetch: 10 * time.Second,
+		now:        now,
+		entries:    map[string]*remoteKeySet{},
+	}
+}
+
+// Keys returns the key set at uri, from cache when fresh. kid, when not
+// empty, is a key the caller needs: if the cached set lacks it, the set is
+// refetched (rate-limited) before giving up.
+func (r *remoteKeySets) Keys(ctx context.Context, uri, kid string) (jose.JSONWebKeySet, error) {
+	r.mu.Lock()
+	e := r.entries[uri]
+	r.mu.Unlock()
+	now := r.now()
+	if e != nil {
+		age := now.Sub(e.fetchedAt)
+		fresh := age < r.ttl
+		hasKid := kid == "" || len(e.set.Key(kid)) > 0
+		if (fresh && (hasKid || age < r.minRefetch)) || (e.err != nil && age < r.minRefetch) {
+			return e.set, e.err
+		}
+	}
+	v, _, _ := r.flight.Do(uri, func() (any, error) {
+		set, err := r.fetch(ctx, uri)
+		e := &remoteKeySet{set: set, fetchedAt: r.now(), err: err}
+		r.mu.Lock()
+		if old := r.entries[uri]; err != nil && old != nil && old.err == nil {
+			// Keep serving the last good set through a publisher's outage,
+			// but remember the failure so it is retried only after
+			// minRefetch.
+			e.set = old.set
+			e.err = nil
+		}
+		r.entries[uri] = e
+		r.mu.Unlock()
+		return e, nil
+	})
+	got := v.(*remoteKeySet)
+	return got.set, got.err
+}
+
+func (r *remoteKeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+	// The fetch outlives a cancelled request so a shared flight is not
+	// failed for every waiter by the first caller going away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.client.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("jwks_uri %q: %w", uri, err)
+	}
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri %q: status %d", uri, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri %q: %w", uri, err)
+	}
+	if len(body) > maxJWKSBytes {
+		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri %q: larger than %d bytes", uri, maxJWKSBytes)
+	}
+	return parseJWKS(body)
+}
+
+// parseJWKS reads a JSON Web Key Set and refuses private keys: a party
+// that publishes its private key has no key at all.
+func parseJWKS(raw []byte) (jose.JSONWebKeySet, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("not a JSON Web Key Set: %w", err)
+	}
+	if len(set.Keys) == 0 {
+		return jose.JSONWebKeySet{}, errors.New("the JSON Web Key Set has no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.IsPublic() {
+			return jose.JSONWebKeySet{}, fmt.Errorf("key %q is not a public key", k.KeyID)
+		}
+	}
+	return set, nil
+}
