@@ -211,3 +211,18 @@ func (ts *testServer) refresh(t *testing.T, refreshToken string) (int, map[strin
 func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
 	return errors.As(err, target)
 }
+
+// addClient registers one more client on a running test server, as the
+// CLI would, and returns the secret it was given (or generated).
+func (ts *testServer) addClient(t testing.TB, spec provider.ClientSpec) string {
+	t.Helper()
+	admin := &provider.LocalAdmin{Store: ts.Store}
+	_, generated, err := admin.AddClient(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("add client %q: %v", spec.ID, err)
+	}
+	if generated != "" {
+		return generated
+	}
+	return spec.Secret
+}
