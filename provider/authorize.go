@@ -21,6 +21,10 @@ import (
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ar, err := p.oauth2.NewAuthorizeRequest(r.Context(), r)
+	pushed := err == nil && strings.HasPrefix(r.Form.Get("request_uri"), parURIPrefix)
+	if err == nil && !pushed && requiresPAR(ar.GetClient()) {
+		err = fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (RFC 9126).")
+	}
 	if err == nil {
 		err = checkPKCE(ar)
 	}
@@ -28,7 +32,50 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
-	p.proceed(w, r, ar, interaction{Params: ar.GetRequestForm(), RequestedAt: p.now().Unix()}, false)
+	params := ar.GetRequestForm()
+	if pushed {
+		// The request_uri is spent; the interaction carries the pushed
+		// parameters themselves, already validated at the push.
+		params = cloneValues(params)
+		params.Del("request_uri")
+	}
+	p.proceed(w, r, ar, interaction{Params: params, RequestedAt: p.now().Unix()}, false)
+}
+
+// handlePAR is the pushed authorization request endpoint (RFC 9126): an
+// authenticated client posts the parameters and gets a one-time
+// request_uri to send the browser with.
+func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = checkPKCE(ar)
+	}
+	if err != nil {
+		p.logProtocolError(r, "par", err)
+		p.oauth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := p.oauth2.NewPushedAuthorizeResponse(ctx, ar, newSession())
+	if err != nil {
+		p.logProtocolError(r, "par", err)
+		p.oauth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.oauth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func requiresPAR(c fosite.Client) bool {
+	cl, ok := c.(*client)
+	return ok && cl.rec.RequirePAR
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }
 
 // proceed takes a validated request as far as it can go: to the login page,
@@ -129,8 +176,23 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		p.authorizeError(w, r, ar, err)
 		return
 	}
+	if isOOB(ar) {
+		// Nowhere to redirect to: the person copies the code by hand.
+		w.Header().Set("Cache-Control", "no-store")
+		p.render(w, r, http.StatusOK, templates.PageOOB, templates.OOBPage{
+			Brand: p.brand(), ClientName: clientName(ar), Code: resp.GetCode(),
+		})
+		return
+	}
 	resp.AddParameter("iss", p.cfg.Issuer) // RFC 9207
 	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// isOOB reports whether the request asked for the code to be shown rather
+// than redirected (the client registered urn:ietf:wg:oauth:2.0:oob, and
+// fosite has matched it exactly).
+func isOOB(ar fosite.AuthorizeRequester) bool {
+	return ar.IsRedirectURIValid() && ar.GetRedirectURI().String() == oobRedirectURI
 }
 
 func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, username, problem string, status int) {
@@ -194,7 +256,7 @@ func (p *Provider) resume(r *http.Request, it interaction) (fosite.AuthorizeRequ
 // redirect to an unverified URI (RFC 6749 §4.1.2.1).
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	p.logProtocolError(r, "authorize", err)
-	if ar != nil && ar.IsRedirectURIValid() {
+	if ar != nil && ar.IsRedirectURIValid() && !isOOB(ar) {
 		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, err)
 		return
 	}

@@ -31,6 +31,10 @@ type discoveryDoc struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	// RequirePushedAuthorizationRequests is false: PAR is required per
+	// client (require_pushed_authorization_requests), not for everyone.
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
@@ -46,7 +50,7 @@ func (p *Provider) discovery() discoveryDoc {
 		ScopesSupported:                        []string{"openid", "profile", "email", "groups", "offline_access"},
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},
-		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:                    supportedGrantTypes,
 		SubjectTypesSupported:                  []string{"public"},
 		IDTokenSigningAlgValuesSupported:       []string{signingAlg},
 		TokenEndpointAuthMethodsSupported:      append(secretMethods, "none"),
@@ -57,6 +61,7 @@ func (p *Provider) discovery() discoveryDoc {
 		ClaimsSupported:                            claimsSupported(),
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameterSupported: true,
+		PushedAuthorizationRequestEndpoint:         p.url("/par"),
 	}
 }
 

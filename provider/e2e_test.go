@@ -393,7 +393,7 @@ func TestMalformedTokenRequests(t *testing.T) {
 	}{
 		{"no grant type", url.Values{}, "web", "web-secret", 400, "invalid_request"},
 		{"unknown grant type", url.Values{"grant_type": {"magic"}}, "web", "web-secret", 400, "unsupported_grant_type"},
-		{"password grant not enabled", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}}, "web", "web-secret", 400, "unsupported_grant_type"},
+		{"password grant not enabled for the client", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}}, "web", "web-secret", 400, "unauthorized_client"},
 		{"garbage code", url.Values{"grant_type": {"authorization_code"}, "code": {"garbage"}, "redirect_uri": {webRedirect}}, "web", "web-secret", 400, "invalid_grant"},
 		{"garbage refresh token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x.y"}}, "web", "web-secret", 400, "invalid_grant"},
 		{"unknown client", url.Values{"grant_type": {"client_credentials"}}, "nobody", "x", 401, "invalid_client"},

@@ -21,6 +21,7 @@ const (
 	msgCSRF              = "This form expired or was sent from another site. Please go back to the application and start again."
 	msgBadAuthorize      = "The application sent an invalid sign-in request."
 	msgMissingCredential = "Please enter your username and password."
+	msgThrottled         = "Too many failed sign-ins. Try again in %d minutes."
 )
 
 // pageError is an error shown to a person as a page. Message is for them;

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -25,6 +26,8 @@ import (
 type fositeStore struct {
 	store storage.Store
 	now   func() time.Time
+	// authenticate checks a resource owner's password (password grant).
+	authenticate func(ctx context.Context, username, password string) (subject string, err error)
 }
 
 var (
@@ -34,7 +37,72 @@ var (
 	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
 	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
 	_ fositestorage.Transactional        = (*fositeStore)(nil)
+
+	_ oauth2.ResourceOwnerPasswordCredentialsGrantStorage = (*fositeStore)(nil)
+	_ fosite.PARStorage                                   = (*fositeStore)(nil)
 )
+
+// parKey is the storage key of a pushed request: a hash, so the database
+// never holds a usable request_uri.
+func parKey(requestURI string) string {
+	sum := sha256.Sum256([]byte(requestURI))
+	return hex.EncodeToString(sum[:])
+}
+
+// CreatePARSession implements fosite.PARStorage. The client's credentials
+// were only for the push; they are not kept.
+func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
+	req, ok := r.(*fosite.AuthorizeRequest)
+	if !ok {
+		return fmt.Errorf("pushed request of type %T", r)
+	}
+	sanitized := *req
+	form := url.Values{}
+	for k, v := range req.GetRequestForm() {
+		switch k {
+		case "client_secret", "client_assertion", "client_assertion_type":
+		default:
+			form[k] = v
+		}
+	}
+	sanitized.Request.Form = form
+	return s.create(ctx, storage.KindPAR, parKey(requestURI), &sanitized, fosite.PushedAuthorizeRequestContext, "")
+}
+
+// GetPARSession implements fosite.PARStorage: it rebuilds the authorize
+// request from its stored form; an expired push is not found.
+func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	rec, req, err := s.get(ctx, storage.KindPAR, parKey(requestURI), nil)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.ExpiresAt.IsZero() && s.now().After(rec.ExpiresAt) {
+		return nil, fosite.ErrNotFound
+	}
+	ar := fosite.NewAuthorizeRequest()
+	ar.Request = *req
+	ar.ResponseTypes = fosite.RemoveEmpty(strings.Split(req.Form.Get("response_type"), " "))
+	ar.State = req.Form.Get("state")
+	ar.ResponseMode = fosite.ResponseModeType(req.Form.Get("response_mode"))
+	if raw := req.Form.Get("redirect_uri"); raw != "" {
+		if ar.RedirectURI, err = url.Parse(raw); err != nil {
+			return nil, fmt.Errorf("stored redirect_uri: %w", err)
+		}
+	}
+	return ar, nil
+}
+
+// DeletePARSession implements fosite.PARStorage. Unlike other deletes it
+// is not idempotent: of two requests racing to use one request_uri, the
+// one that finds it gone must fail (RFC 9126 §4: one-time use).
+func (s *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindPAR, parKey(requestURI)))
+}
+
+// Authenticate implements the password grant's user check.
+func (s *fositeStore) Authenticate(ctx context.Context, username, password string) (string, error) {
+	return s.authenticate(ctx, username, password)
+}
 
 // GetClient implements fosite.ClientManager.
 func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {

@@ -5,9 +5,12 @@ package provider
 // to proceed.
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -15,6 +18,14 @@ import (
 )
 
 var errBadCredentials = errors.New("bad credentials")
+
+// throttledError refuses a password check without making it: the account
+// or the address failed too often.
+type throttledError struct{ wait time.Duration }
+
+func (e *throttledError) Error() string {
+	return fmt.Sprintf("too many failed attempts; try again in %d minutes", minutesToWait(e.wait))
+}
 
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -28,7 +39,13 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.showLogin(w, r, ar, it, username, msgMissingCredential, http.StatusBadRequest)
 		return
 	}
-	user, err := p.authenticate(r, username, password)
+	user, err := p.authenticate(ctx, clientIP(r), username, password)
+	var throttled *throttledError
+	if errors.As(err, &throttled) {
+		p.log.WarnContext(ctx, "login throttled", "request_id", requestID(ctx), "client_id", ar.GetClient().GetID())
+		p.showLogin(w, r, ar, it, username, fmt.Sprintf(msgThrottled, minutesToWait(throttled.wait)), http.StatusTooManyRequests)
+		return
+	}
 	if errors.Is(err, errBadCredentials) {
 		p.log.WarnContext(ctx, "login failed", "request_id", requestID(ctx), "client_id", ar.GetClient().GetID())
 		p.showLogin(w, r, ar, it, username, msgBadLogin, http.StatusUnauthorized)
@@ -106,19 +123,27 @@ func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request) (interacti
 	return it, ar, true
 }
 
-// authenticate checks a username and password. An unknown user costs the
-// same hash as a wrong password, so timing does not reveal who exists.
-func (p *Provider) authenticate(r *http.Request, username, password string) (storage.User, error) {
-	u, err := p.store.GetUserByUsername(r.Context(), username)
+// authenticate checks a username and password for the login page and the
+// password grant alike. An unknown user costs the same hash as a wrong
+// password, so timing does not reveal who exists; failures count against
+// the account and the address (see throttle).
+func (p *Provider) authenticate(ctx context.Context, ip, username, password string) (storage.User, error) {
+	if wait := p.throttle.wait(username, ip); wait > 0 {
+		return storage.User{}, &throttledError{wait: wait}
+	}
+	u, err := p.store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.PasswordHash == "") {
 		_ = CheckSecret(p.dummyHash, password)
+		p.throttle.failed(username, ip)
 		return storage.User{}, errBadCredentials
 	}
 	if err != nil {
 		return storage.User{}, err
 	}
 	if CheckSecret(u.PasswordHash, password) != nil {
+		p.throttle.failed(username, ip)
 		return storage.User{}, errBadCredentials
 	}
+	p.throttle.succeeded(username)
 	return u, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"time"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -12,19 +13,26 @@ import (
 	"github.com/ory/fosite/token/jwt"
 )
 
-// The grants and endpoints this provider supports, in one list. Implicit,
-// hybrid and the password grant are deliberately absent (RFC 9700 §2.1.2,
-// §2.4): a client can only use what is composed here.
+// The grants and endpoints this provider supports, in one list. A client
+// can only use what is composed here, and only what its registration
+// lists (fosite checks grant_types per client).
 var handlerFactories = []compose.Factory{
 	compose.OAuth2AuthorizeExplicitFactory,
 	compose.OAuth2RefreshTokenGrantFactory,
 	compose.OAuth2ClientCredentialsGrantFactory,
+	// Legacy (RFC 9700 §2.4), only for clients that list "password".
+	compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
 	compose.OpenIDConnectExplicitFactory,
 	compose.OpenIDConnectRefreshFactory,
 	compose.OAuth2PKCEFactory,
 	compose.OAuth2TokenIntrospectionFactory,
 	compose.OAuth2TokenRevocationFactory,
+	compose.PushedAuthorizeHandlerFactory,
 }
+
+// parURIPrefix starts every request_uri the PAR endpoint hands out (RFC
+// 9126 §2.2).
+const parURIPrefix = "urn:ietf:params:oauth:request_uri:"
 
 // signingAlg is the ID token algorithm: RS256 is the OIDC baseline every
 // relying party supports.
@@ -47,8 +55,15 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
 		ClientSecretsHasher:            newSecretHasher(),
-		RefreshTokenScopes:             []string{"offline_access"},
-		MinParameterEntropy:            fosite.MinParameterEntropy,
+		// A refresh token goes to every client allowed the refresh_token
+		// grant: plain OAuth clients (requests-oauthlib's auto-refresh,
+		// Authlib) never ask for offline_access, and OIDC clients that want
+		// none simply are not given the grant.
+		RefreshTokenScopes:              []string{},
+		MinParameterEntropy:             fosite.MinParameterEntropy,
+		PushedAuthorizeRequestURIPrefix: parURIPrefix,
+		// RFC 9126 §2.2: short-lived; a person is not involved yet.
+		PushedAuthorizeContextLifespan: 90 * time.Second,
 	}
 	getKey := func(context.Context) (interface{}, error) {
 		k, err := keys.Active(signingAlg)

@@ -84,6 +84,7 @@ type Provider struct {
 	dummyHash string // verified against when a username is unknown
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
+	throttle   *throttle
 }
 
 // New wires a provider. It does no I/O beyond hashing one dummy password.
@@ -121,8 +122,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		basePath:   strings.TrimSuffix(u.Path, "/"),
 		dummyHash:  dummy,
 		remoteKeys: newRemoteKeySets(d.Now),
+		throttle:   newThrottle(d.Now),
 	}
-	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now}, d.Secret)
+	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant}, d.Secret)
 	return p, nil
 }
 

@@ -34,6 +34,7 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET", "POST"}, "/userinfo", p.handleUserinfo, true},
 		{[]string{"POST"}, "/revoke", p.handleRevoke, true},
 		{[]string{"POST"}, "/introspect", p.handleIntrospect, true},
+		{[]string{"POST"}, "/par", p.handlePAR, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
 	}
 	for _, rt := range routes {
@@ -93,7 +94,7 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
 		next.ServeHTTP(w, r)
 	})
 }

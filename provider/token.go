@@ -6,8 +6,11 @@ package provider
 // what a client-credentials grant may be given.
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -15,7 +18,7 @@ import (
 )
 
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx := context.WithValue(r.Context(), clientIPKey{}, clientIP(r))
 	sess := newSession()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
 	if err != nil {
@@ -23,6 +26,19 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
+	}
+	if ar.GetGrantTypes().ExactOne("password") {
+		// fosite checked the client may use the grant and these scopes, and
+		// set the subject; the token acts for the user like a login would.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		sess.Username = strings.TrimSpace(ar.GetRequestForm().Get("username"))
+		sess.Claims.Subject, sess.Claims.Issuer = sess.Subject, p.cfg.Issuer
+		sess.Claims.AuthTime = p.now().UTC().Truncate(time.Second)
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// fosite has checked the scopes and audience against the client's
@@ -59,13 +75,17 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // supportedGrantTypes mirrors handlerFactories.
-var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token", "client_credentials"}
+var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token", "client_credentials", "password", grantJWTBearer}
 
 // refineTokenError gives the RFC 6749 §5.2 code where fosite answers with a
 // generic invalid_request: a grant type nobody handles is
 // unsupported_grant_type, and a request without any client authentication
 // is invalid_client.
 func refineTokenError(r *http.Request, err error) error {
+	var throttled *throttledError
+	if errors.As(err, &throttled) {
+		return fosite.ErrInvalidGrant.WithHintf("Too many failed sign-ins for this account or address. Try again in %d minutes.", minutesToWait(throttled.wait))
+	}
 	if !errors.Is(err, fosite.ErrInvalidRequest) {
 		return err
 	}
@@ -116,4 +136,22 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.oauth2.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+type clientIPKey struct{}
+
+// authenticatePasswordGrant is the password grant's user check: the same
+// throttled, constant-cost check as the login page. fosite turns
+// ErrNotFound into invalid_grant; a *throttledError comes back wrapped and
+// refineTokenError words it.
+func (p *Provider) authenticatePasswordGrant(ctx context.Context, username, password string) (string, error) {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	u, err := p.authenticate(ctx, ip, strings.TrimSpace(username), password)
+	switch {
+	case errors.Is(err, errBadCredentials):
+		return "", fosite.ErrNotFound
+	case err != nil:
+		return "", err
+	}
+	return u.ID, nil
 }

@@ -22,9 +22,10 @@ const (
 	PageLogin   = "login"
 	PageConsent = "consent"
 	PageError   = "error"
+	PageOOB     = "oob"
 )
 
-var required = []string{PageLogin, PageConsent, PageError}
+var required = []string{PageLogin, PageConsent, PageError, PageOOB}
 
 // Brand is what every page shows of the organisation.
 type Brand struct {
@@ -70,6 +71,14 @@ type ErrorPage struct {
 	Message   string
 	Code      string
 	RequestID string
+}
+
+// OOBPage shows an authorization code for a person to copy into an
+// application that cannot receive a redirect.
+type OOBPage struct {
+	Brand
+	ClientName string
+	Code       string
 }
 
 // Set is the parsed pages.
