@@ -157,20 +157,31 @@ func (b *Browser) Submit(ctx context.Context, page *Page, f *Form, set url.Value
 // consent form (if shown, answering decision "allow" or "deny") to the
 // redirect back to the client, and returns that redirect.
 func (b *Browser) SignIn(ctx context.Context, authURL, username, password, decision string) (*url.URL, error) {
+	page, err := b.SignInPage(ctx, authURL, username, password, decision)
+	if err != nil {
+		return nil, err
+	}
+	if page.Location == nil {
+		return nil, fmt.Errorf("no redirect: HTTP %d at %s: %s", page.Status, page.URL, snippet(page.Body))
+	}
+	return page.Location, nil
+}
+
+// SignInPage is SignIn for flows that may end on a page rather than a
+// redirect (the out-of-band code page, an error page): it fills the login
+// and consent forms and returns the first page that is neither.
+func (b *Browser) SignInPage(ctx context.Context, authURL, username, password, decision string) (*Page, error) {
 	page, err := b.Get(ctx, authURL)
 	if err != nil {
 		return nil, err
 	}
 	for step := 0; step < 4; step++ {
-		if page.Location != nil {
-			return page.Location, nil
-		}
-		if page.Status != http.StatusOK {
-			return nil, fmt.Errorf("HTTP %d at %s: %s", page.Status, page.URL, snippet(page.Body))
+		if page.Location != nil || page.Status != http.StatusOK {
+			return page, nil
 		}
 		form, err := page.ParseForm()
 		if err != nil {
-			return nil, err
+			return page, nil // a page without the one form: the end
 		}
 		set := url.Values{}
 		switch {
@@ -180,13 +191,34 @@ func (b *Browser) SignIn(ctx context.Context, authURL, username, password, decis
 		case len(form.Buttons["decision"]) > 0:
 			set.Set("decision", decision)
 		default:
-			return nil, fmt.Errorf("unexpected form at %s: %s", page.URL, snippet(page.Body))
+			return page, nil
 		}
 		if page, err = b.Submit(ctx, page, form, set); err != nil {
 			return nil, err
 		}
 	}
 	return nil, fmt.Errorf("sign-in did not finish")
+}
+
+// InputValue returns the value of the input with the given id on the
+// page, or "" if there is none.
+func (p *Page) InputValue(id string) string {
+	doc, err := html.Parse(strings.NewReader(p.Body))
+	if err != nil {
+		return ""
+	}
+	var found string
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "input" && attr(n, "id") == id {
+			found = attr(n, "value")
+		}
+		for c := n.FirstChild; c != nil && found == ""; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return found
 }
 
 func attr(n *html.Node, key string) string {
