@@ -126,6 +126,9 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 	if c.Public && slices.Contains(c.GrantTypes, "client_credentials") {
 		return c, invalid("a public client cannot use client_credentials")
 	}
+	if c.Public && slices.Contains(c.GrantTypes, "password") {
+		return c, invalid("the password grant needs a confidential client: a public client could be anyone")
+	}
 	if c.Secret != "" && c.SecretHash != "" {
 		return c, invalid("give secret or secret_hash, not both")
 	}
