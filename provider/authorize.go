@@ -20,7 +20,13 @@ import (
 )
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.ParseForm() == nil {
+		foldResources(r.Form)
+	}
 	ar, err := p.oauth2.NewAuthorizeRequest(r.Context(), r)
+	if ar != nil {
+		err = targetError(ar.GetClient(), r.Form, err)
+	}
 	if err == nil {
 		err = checkPKCE(ar)
 	}
