@@ -384,6 +384,22 @@ func TestJWTAccessTokenTampered(t *testing.T) {
 	if ts.introspect(t, retyped)["active"] != false {
 		t.Error("a JWT with an edited header introspects as active")
 	}
+	// Nor can a JWT-shaped token borrow an opaque token's storage key.
+	status, body := clientCredentials(t, ts, "svc", "svc-secret", url.Values{"scope": {"api:read"}})
+	if status != http.StatusOK {
+		t.Fatalf("opaque token: HTTP %d %v", status, body)
+	}
+	opaque := body["access_token"].(string)
+	parts := strings.Split(tok.AccessToken, ".")
+	borrowed := parts[0] + "." + parts[1] + "." + opaque[strings.LastIndexByte(opaque, '.')+1:]
+	for name, bad := range map[string]string{"borrowed signature": borrowed, "empty signature": parts[0] + "." + parts[1] + ".", "dots": ".."} {
+		if ts.introspect(t, bad)["active"] != false {
+			t.Errorf("%s introspects as active", name)
+		}
+		if status := userinfoStatus(t, ts, bad); status != http.StatusUnauthorized {
+			t.Errorf("userinfo with %s: HTTP %d, want 401", name, status)
+		}
+	}
 	// And the original is still fine.
 	if ts.introspect(t, tok.AccessToken)["active"] != true {
 		t.Error("the untouched token is no longer active")
