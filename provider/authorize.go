@@ -20,7 +20,13 @@ import (
 )
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.ParseForm() == nil {
+		foldResources(r.Form)
+	}
 	ar, err := p.oauth2.NewAuthorizeRequest(r.Context(), r)
+	if ar != nil {
+		err = targetError(ar.GetClient(), r.Form, err)
+	}
 	pushed := err == nil && strings.HasPrefix(r.Form.Get("request_uri"), parURIPrefix)
 	if err == nil && !pushed && requiresPAR(ar.GetClient()) {
 		err = fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (RFC 9126).")

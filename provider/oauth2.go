@@ -53,7 +53,7 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:       audienceMatching,
 		ClientSecretsHasher:            newSecretHasher(),
 		// A refresh token goes to every client allowed the refresh_token
 		// grant: plain OAuth clients (requests-oauthlib's auto-refresh,
@@ -73,8 +73,16 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		// fosite signs with go-jose v3; the kid travels in the v3 key.
 		return &jose.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}, nil
 	}
+	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
+		CoreStrategy: coreStrategy{
+			AccessTokenStrategy: &accessTokenStrategy{
+				opaque: hmacStrategy, keys: keys, issuer: cfg.Issuer,
+				lifespan: cfg.AccessTokenLifespan, now: p.now,
+			},
+			RefreshTokenStrategy:  hmacStrategy,
+			AuthorizeCodeStrategy: hmacStrategy,
+		},
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(getKey, fc),
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: getKey},
 	}

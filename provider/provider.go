@@ -33,6 +33,9 @@ type Config struct {
 	ConsentLifespan time.Duration
 	// OrgName is shown on every page.
 	OrgName string
+	// CORSOriginsTTL is how long the clients' CORS origins are cached
+	// before a client changed at run time is seen; 0 means 5s.
+	CORSOriginsTTL time.Duration
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -47,6 +50,7 @@ func (c Config) Defaults() Config {
 	set(&c.IDTokenLifespan, time.Hour)
 	set(&c.AuthCodeLifespan, 5*time.Minute)
 	set(&c.LoginSessionLifespan, 24*time.Hour)
+	set(&c.CORSOriginsTTL, defaultCORSOriginsTTL)
 	return c
 }
 
@@ -85,6 +89,8 @@ type Provider struct {
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
 	throttle   *throttle
+	// corsOrigins are the browser origins the CORS endpoints answer.
+	corsOrigins *originSet
 }
 
 // New wires a provider. It does no I/O beyond hashing one dummy password.
@@ -124,6 +130,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		remoteKeys: newRemoteKeySets(d.Now),
 		throttle:   newThrottle(d.Now),
 	}
+	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant}, d.Secret)
 	return p, nil
 }

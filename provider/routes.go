@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -37,12 +38,22 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/par", p.handlePAR, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
 	}
+	plainCORS, userinfoCORS := p.newCORS()
 	for _, rt := range routes {
 		var h http.Handler = rt.handler
 		if rt.noStore {
 			h = noStore(h)
 		}
-		r.Handle(rt.path, h).Methods(rt.methods...)
+		methods := rt.methods
+		if exposeAuth, ok := corsPaths[rt.path]; ok {
+			c := plainCORS
+			if exposeAuth {
+				c = userinfoCORS
+			}
+			h = withCORS(c, rt.methods, h)
+			methods = append(slices.Clone(methods), http.MethodOptions)
+		}
+		r.Handle(rt.path, h).Methods(methods...)
 	}
 	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), cacheFor(time.Hour, p.pages.Static())))
 	r.NotFoundHandler = http.HandlerFunc(p.handleNotFound)

@@ -20,7 +20,13 @@ import (
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), clientIPKey{}, clientIP(r))
 	sess := newSession()
+	if r.ParseForm() == nil {
+		foldResources(r.PostForm)
+	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
+	if ar != nil {
+		err = targetError(ar.GetClient(), r.PostForm, err)
+	}
 	if err != nil {
 		err = refineTokenError(r, err)
 		p.logProtocolError(r, "token", err)
