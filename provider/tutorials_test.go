@@ -258,3 +258,45 @@ func (ts *testServer) refreshAs(t *testing.T, clientID, secret, refreshToken str
 	status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}, clientID, secret)
 	return status, body
 }
+
+// Seed 004: a Vue single-page app signs the person in and calls its
+// FastAPI backend with `Authorization: Bearer`; the backend verifies the
+// JWT access token offline. Against this provider the SPA is a public
+// client (code + PKCE from the browser, so CORS on /token) with
+// access_token_format jwt, and the backend checks the token with go-jose
+// against /jwks and its own audience.
+func TestTutorialVueSPAWithJWTBackend(t *testing.T) {
+	ts := newTestServer(t)
+	const origin, redirect, api = "http://127.0.0.1:5173", "http://127.0.0.1:5173/callback", "https://api.example.org"
+	ts.addClient(t, provider.ClientSpec{ID: "vue-spa", Public: true, RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"},
+		Audience: []string{api}, AccessTokenFormat: "jwt"})
+
+	verifier := oauth2.GenerateVerifier()
+	auth := authURL(ts, "vue-spa", redirect, verifier, url.Values{"scope": {"openid profile"}, "resource": {api}})
+	loc, err := providertest.NewBrowser(ts.URL).SignIn(context.Background(), auth, "alice", alicePass, "allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SPA's fetch() of the token endpoint, preflight first.
+	if status, h := preflight(t, ts.URL+"/token", origin, http.MethodPost, "content-type"); status >= 300 || h.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("preflight: HTTP %d %v", status, h)
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/token", strings.NewReader(url.Values{
+		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "client_id": {"vue-spa"},
+		"redirect_uri": {redirect}, "code_verifier": {verifier},
+	}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	status, h, tok := doJSON(t, req)
+	if status != http.StatusOK || h.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("token from the SPA: HTTP %d ACAO %q %v", status, h.Get("Access-Control-Allow-Origin"), tok)
+	}
+
+	// The backend: offline verification only, no call to the provider
+	// beyond the (cacheable) JWKS.
+	claims := verifyAccessToken(t, ts, tok["access_token"].(string))
+	if !claims.Audience.Contains(api) || claims.Subject != ts.alice.ID || claims.ClientID != "vue-spa" || claims.Scope != "openid profile" {
+		t.Fatalf("claims %+v", claims)
+	}
+}
