@@ -46,7 +46,7 @@ func (p *Provider) discovery() discoveryDoc {
 		ScopesSupported:                        []string{"openid", "profile", "email", "groups", "offline_access"},
 		ResponseTypesSupported:                 []string{"code"},
 		ResponseModesSupported:                 []string{"query"},
-		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:                    []string{"authorization_code", "refresh_token", "client_credentials", grantJWTBearer},
 		SubjectTypesSupported:                  []string{"public"},
 		IDTokenSigningAlgValuesSupported:       []string{signingAlg},
 		TokenEndpointAuthMethodsSupported:      append(secretMethods, "none"),

@@ -25,6 +25,8 @@ import (
 type fositeStore struct {
 	store storage.Store
 	now   func() time.Time
+	// remoteKeys fetches the key sets trusted issuers publish.
+	remoteKeys *remoteKeySets
 }
 
 var (

@@ -24,6 +24,7 @@ var handlerFactories = []compose.Factory{
 	compose.OAuth2PKCEFactory,
 	compose.OAuth2TokenIntrospectionFactory,
 	compose.OAuth2TokenRevocationFactory,
+	jwtBearerFactory,
 }
 
 // signingAlg is the ID token algorithm: RS256 is the OIDC baseline every
@@ -49,6 +50,13 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		ClientSecretsHasher:            newSecretHasher(),
 		RefreshTokenScopes:             []string{"offline_access"},
 		MinParameterEntropy:            fosite.MinParameterEntropy,
+		// RFC 7523 §3: iat is optional; jti is required here so every
+		// assertion can be refused on replay. The per-issuer lifetime is
+		// enforced by jwtBearerGrant; this is only the ceiling.
+		GrantTypeJWTBearerIssuedDateOptional: true,
+		GrantTypeJWTBearerIDOptional:         false,
+		GrantTypeJWTBearerCanSkipClientAuth:  false,
+		GrantTypeJWTBearerMaxDuration:        maxTrustLifetime,
 	}
 	getKey := func(context.Context) (interface{}, error) {
 		k, err := keys.Active(signingAlg)

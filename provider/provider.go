@@ -122,7 +122,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		dummyHash:  dummy,
 		remoteKeys: newRemoteKeySets(d.Now),
 	}
-	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now}, d.Secret)
+	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, remoteKeys: p.remoteKeys}, d.Secret)
 	return p, nil
 }
 

@@ -59,7 +59,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // supportedGrantTypes mirrors handlerFactories.
-var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token", "client_credentials"}
+var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token", "client_credentials", grantJWTBearer}
 
 // refineTokenError gives the RFC 6749 §5.2 code where fosite answers with a
 // generic invalid_request: a grant type nobody handles is
