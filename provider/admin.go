@@ -16,9 +16,10 @@ import (
 	"github.com/smallsso/provider/storage"
 )
 
-// Admin is what an operator can do to users and clients. LocalAdmin works
-// on an open store; the admin socket client does the same through a running
-// server, so the CLI works whether or not a server holds the database.
+// Admin is what an operator can do to users, clients and trusted issuers.
+// LocalAdmin works on an open store; the admin socket client does the same
+// through a running server, so the CLI works whether or not a server holds
+// the database.
 type Admin interface {
 	AddUser(ctx context.Context, u NewUser) (storage.User, error)
 	ListUsers(ctx context.Context) ([]storage.User, error)
@@ -29,6 +30,11 @@ type Admin interface {
 	AddClient(ctx context.Context, c ClientSpec) (storage.Client, string, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	// AddTrustedIssuer lets an issuer's JWT assertions be exchanged for
+	// access tokens (RFC 7523); the entry gets a random ID.
+	AddTrustedIssuer(ctx context.Context, t TrustSpec) (storage.TrustedIssuer, error)
+	ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error)
+	DeleteTrustedIssuer(ctx context.Context, id string) error
 }
 
 // NewUser is a user to create.
@@ -128,6 +134,11 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 	}
 	if c.Public && slices.Contains(c.GrantTypes, "password") {
 		return c, invalid("the password grant needs a confidential client: a public client could be anyone")
+	}
+	if c.Public && slices.Contains(c.GrantTypes, grantJWTBearer) {
+		// Anyone can claim a public client's ID: the assertion alone would
+		// then be the credential, which RFC 7523 allows and we do not.
+		return c, invalid("a public client cannot use the jwt-bearer grant")
 	}
 	if c.Secret != "" && c.SecretHash != "" {
 		return c, invalid("give secret or secret_hash, not both")

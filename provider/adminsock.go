@@ -1,9 +1,9 @@
 package provider
 
-// The admin socket lets the CLI manage users and clients while `serve`
-// holds the bbolt file lock. It is plain HTTP+JSON over a unix socket that
-// only the owner can open (mode 0600); possession of the socket is the
-// authorization, as with the Docker socket.
+// The admin socket lets the CLI manage users, clients and trusted issuers
+// while `serve` holds the bbolt file lock. It is plain HTTP+JSON over a unix
+// socket that only the owner can open (mode 0600); possession of the socket
+// is the authorization, as with the Docker socket.
 
 import (
 	"bytes"
@@ -90,6 +90,21 @@ func AdminHandler(a Admin) http.Handler {
 	}).Methods("GET")
 	r.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, a.DeleteClient(r.Context(), r.URL.Query().Get("id")))
+	}).Methods("DELETE")
+	r.HandleFunc("/trust", func(w http.ResponseWriter, r *http.Request) {
+		var spec TrustSpec
+		if !decode(w, r, &spec) {
+			return
+		}
+		ti, err := a.AddTrustedIssuer(r.Context(), spec)
+		reply(w, ti, err)
+	}).Methods("POST")
+	r.HandleFunc("/trust", func(w http.ResponseWriter, r *http.Request) {
+		all, err := a.ListTrustedIssuers(r.Context())
+		reply(w, all, err)
+	}).Methods("GET")
+	r.HandleFunc("/trust", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, nil, a.DeleteTrustedIssuer(r.Context(), r.URL.Query().Get("id")))
 	}).Methods("DELETE")
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, adminError{Error: "unknown admin request " + r.Method + " " + r.URL.Path + " (is the server older than this CLI?)", Kind: "internal"})
@@ -214,4 +229,18 @@ func (c *AdminClient) ListClients(ctx context.Context) ([]storage.Client, error)
 
 func (c *AdminClient) DeleteClient(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/clients?"+url.Values{"id": {id}}.Encode(), nil, nil)
+}
+
+func (c *AdminClient) AddTrustedIssuer(ctx context.Context, spec TrustSpec) (storage.TrustedIssuer, error) {
+	var ti storage.TrustedIssuer
+	return ti, c.do(ctx, "POST", "/trust", spec, &ti)
+}
+
+func (c *AdminClient) ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error) {
+	var all []storage.TrustedIssuer
+	return all, c.do(ctx, "GET", "/trust", nil, &all)
+}
+
+func (c *AdminClient) DeleteTrustedIssuer(ctx context.Context, id string) error {
+	return c.do(ctx, "DELETE", "/trust?"+url.Values{"id": {id}}.Encode(), nil, nil)
 }

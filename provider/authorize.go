@@ -22,6 +22,7 @@ import (
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if r.ParseForm() == nil {
 		foldResources(r.Form)
+		markAbsentState(r.Form)
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(r.Context(), r)
 	if ar != nil {
@@ -53,6 +54,10 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // request_uri to send the browser with.
 func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.ParseForm() == nil {
+		markAbsentState(r.PostForm)
+		markAbsentState(r.Form)
+	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = checkPKCE(ar)
@@ -191,6 +196,9 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		return
 	}
 	resp.AddParameter("iss", p.cfg.Issuer) // RFC 9207
+	if ar.GetState() == stateAbsent {
+		resp.GetParameters().Del("state")
+	}
 	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
@@ -322,15 +330,34 @@ func (w *issWriter) WriteHeader(code int) {
 		if u, err := url.Parse(loc); err == nil {
 			if u.Fragment != "" {
 				v, _ := url.ParseQuery(u.Fragment)
-				v.Set("iss", w.iss)
+				setIssDropAbsentState(v, w.iss)
 				u.Fragment = v.Encode()
 			} else {
 				v := u.Query()
-				v.Set("iss", w.iss)
+				setIssDropAbsentState(v, w.iss)
 				u.RawQuery = v.Encode()
 			}
 			w.Header().Set("Location", u.String())
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// stateAbsent stands in for a state the client did not send. RFC 6749
+// §4.1.1 makes state optional, but fosite refuses a request without one;
+// the stand-in gets the request through and is removed from every
+// response, so the client gets back exactly what it sent: nothing.
+const stateAbsent = "~state-not-sent~"
+
+func markAbsentState(form url.Values) {
+	if form.Get("state") == "" && form.Get("request_uri") == "" {
+		form.Set("state", stateAbsent)
+	}
+}
+
+func setIssDropAbsentState(v url.Values, iss string) {
+	v.Set("iss", iss)
+	if v.Get("state") == stateAbsent {
+		v.Del("state")
+	}
 }

@@ -28,6 +28,8 @@ type fositeStore struct {
 	now   func() time.Time
 	// authenticate checks a resource owner's password (password grant).
 	authenticate func(ctx context.Context, username, password string) (subject string, err error)
+	// remoteKeys fetches the key sets trusted issuers publish.
+	remoteKeys *remoteKeySets
 }
 
 var (

@@ -28,6 +28,7 @@ var handlerFactories = []compose.Factory{
 	compose.OAuth2TokenIntrospectionFactory,
 	compose.OAuth2TokenRevocationFactory,
 	compose.PushedAuthorizeHandlerFactory,
+	jwtBearerFactory,
 }
 
 // parURIPrefix starts every request_uri the PAR endpoint hands out (RFC
@@ -59,11 +60,20 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		// grant: plain OAuth clients (requests-oauthlib's auto-refresh,
 		// Authlib) never ask for offline_access, and OIDC clients that want
 		// none simply are not given the grant.
-		RefreshTokenScopes:              []string{},
-		MinParameterEntropy:             fosite.MinParameterEntropy,
+		RefreshTokenScopes: []string{},
+		// state and nonce are the client's own defences, opaque to us:
+		// any length will do (a missing state is handled in authorize.go).
+		MinParameterEntropy:             1,
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		// RFC 9126 §2.2: short-lived; a person is not involved yet.
 		PushedAuthorizeContextLifespan: 90 * time.Second,
+		// RFC 7523 §3: iat is optional; jti is required here so every
+		// assertion can be refused on replay. The per-issuer lifetime is
+		// enforced by jwtBearerGrant; this is only the ceiling.
+		GrantTypeJWTBearerIssuedDateOptional: true,
+		GrantTypeJWTBearerIDOptional:         false,
+		GrantTypeJWTBearerCanSkipClientAuth:  false,
+		GrantTypeJWTBearerMaxDuration:        maxTrustLifetime,
 	}
 	getKey := func(context.Context) (interface{}, error) {
 		k, err := keys.Active(signingAlg)

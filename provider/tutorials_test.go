@@ -300,3 +300,36 @@ func TestTutorialVueSPAWithJWTBackend(t *testing.T) {
 		t.Fatalf("claims %+v", claims)
 	}
 }
+
+// Seed 002: the authorization code flow typed into a browser:
+// /authorize?response_type=code&client_id=…&scope=profile, with no
+// redirect_uri (the client has one) and no state; the code is read from
+// the address bar and exchanged with curl -u.
+func TestTutorialBrowserFlowWithoutState(t *testing.T) {
+	ts := newTestServer(t)
+	const redirect = "http://127.0.0.1:5000/callback"
+	secret := ts.addClient(t, provider.ClientSpec{ID: "curl-app", Secret: "curl-app-secret-0123456789", RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"profile"}})
+	loc, err := providertest.NewBrowser(ts.URL).SignIn(context.Background(),
+		ts.URL+"/authorize?response_type=code&client_id=curl-app&scope=profile", "alice", alicePass, "allow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := loc.Query(); !strings.HasPrefix(loc.String(), redirect+"?") || q.Get("code") == "" || q.Has("state") || q.Get("iss") != ts.URL {
+		t.Fatalf("redirect %s: want a code, iss, and no state", loc)
+	}
+	status, _, tok := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {redirect}}, "curl-app", secret)
+	if status != http.StatusOK || tok["scope"] != "profile" {
+		t.Fatalf("exchange: HTTP %d %v", status, tok)
+	}
+
+	// Errors carry no state either (here: a scope the client lacks).
+	page, err := providertest.NewBrowser(ts.URL).Get(context.Background(), ts.URL+"/authorize?response_type=code&client_id=curl-app&scope=admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Location == nil || page.Location.Query().Get("error") != "invalid_scope" || page.Location.Query().Has("state") {
+		t.Fatalf("error redirect %v", page.Location)
+	}
+}

@@ -46,6 +46,9 @@ type fileConfig struct {
 	} `yaml:"log"`
 	Clients []provider.ClientSpec `yaml:"clients"`
 	Users   []provider.UserSpec   `yaml:"users"`
+	// TrustedIssuers may exchange signed JWT assertions for access tokens
+	// (RFC 7523); jwks_file is read at load, relative to the config file.
+	TrustedIssuers []provider.TrustSpec `yaml:"trusted_issuers"`
 
 	dir string // the config file's directory
 }
@@ -147,6 +150,31 @@ func (c *fileConfig) validate() []string {
 			add(key+".id", "%q is declared twice", spec.ID)
 		}
 		seen[spec.ID] = true
+	}
+	for i := range c.TrustedIssuers {
+		key := fmt.Sprintf("trusted_issuers[%d]", i)
+		spec, err := c.TrustedIssuers[i].ReadJWKSFile(c.dir)
+		if err == nil {
+			spec, err = spec.Validate()
+		}
+		var fe *provider.FieldError
+		switch {
+		case errors.As(err, &fe):
+			add(key+"."+fe.Field, "%s", fe.Problem)
+			continue
+		case err != nil:
+			add(key, "%v", err)
+			continue
+		}
+		// Keep the key set read from jwks_file, so serve and the CLI see
+		// the file as it was when the config was checked.
+		c.TrustedIssuers[i].JWKS, c.TrustedIssuers[i].JWKSFile = spec.JWKS, ""
+		for j := range i {
+			if provider.SameTrust(c.TrustedIssuers[j], spec) {
+				add(key, "issuer %q with the same subject is already declared at trusted_issuers[%d]", spec.Issuer, j)
+				break
+			}
+		}
 	}
 	seen = map[string]bool{}
 	for i, u := range c.Users {

@@ -69,14 +69,14 @@ func newRootCmd(e *env) *cobra.Command {
 		// unknown --config.
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("missing command (serve, users, clients, keys); see provider --help")}
+			return usageError{errors.New("missing command (serve, users, clients, trust, keys); see provider --help")}
 		},
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(e), newUsersCmd(e), newClientsCmd(e), newKeysCmd(e))
+	root.AddCommand(newServeCmd(e), newUsersCmd(e), newClientsCmd(e), newTrustCmd(e), newKeysCmd(e))
 	return root
 }
 

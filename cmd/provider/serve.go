@@ -71,6 +71,9 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err := provider.SyncUsers(ctx, store, cfg.Users, now); err != nil {
 		return err
 	}
+	if err := provider.SyncTrustedIssuers(ctx, store, cfg.TrustedIssuers, log, now); err != nil {
+		return err
+	}
 	p, err := provider.New(cfg.providerConfig(), provider.Deps{
 		Store: store, Keys: km, Templates: pages, Logger: log, Secret: secret,
 	})
