@@ -65,8 +65,11 @@ type ClientSpec struct {
 	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty" yaml:"token_endpoint_auth_signing_alg"`
 	Public                      bool   `json:"public,omitempty" yaml:"public"`
 	// JWKS is the client's public key set as JSON; JWKSURI where to fetch it.
-	JWKS                   string   `json:"jwks,omitempty" yaml:"jwks"`
-	JWKSURI                string   `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
+	JWKS    JWKSDoc `json:"jwks,omitempty" yaml:"jwks"`
+	JWKSURI string  `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
+	// JWKSFile is a file holding JWKS, read by the config loader (relative
+	// to the config file); it never reaches the store.
+	JWKSFile               string   `json:"-" yaml:"jwks_file"`
 	AllowedOrigins         []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
 	RequirePAR             bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
 	AccessTokenFormat      string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
@@ -148,6 +151,9 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("secret_hash: %v", err)
 		}
 	}
+	if err := c.validateAssertionSettings(); err != nil {
+		return c, err
+	}
 	switch c.AccessTokenFormat {
 	case "", "opaque", "jwt":
 	default:
@@ -220,25 +226,18 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// record turns a validated spec into a stored client, hashing a clear
-// secret. keepHash is the hash already stored, reused when it still matches
-// so a restart does not rewrite every client.
-func (c ClientSpec) record(keepHash string) (storage.Client, error) {
-	hash := c.SecretHash
-	if c.Secret != "" {
-		if keepHash != "" && CheckSecret(keepHash, c.Secret) == nil {
-			hash = keepHash
-		} else {
-			h, err := HashSecret(c.Secret)
-			if err != nil {
-				return storage.Client{}, err
-			}
-			hash = h
-		}
+// record turns a validated spec into a stored client: a clear secret is
+// hashed, or sealed for client_secret_jwt. old is the stored client, if
+// any, whose secret fields are reused when they still match.
+func (c ClientSpec) record(old storage.Client, seal *Sealer) (storage.Client, error) {
+	hash, sealed, err := c.secretFields(old, seal)
+	if err != nil {
+		return storage.Client{}, err
 	}
 	return storage.Client{
 		ID:                          c.ID,
 		SecretHash:                  hash,
+		SecretSealed:                sealed,
 		Name:                        c.Name,
 		RedirectURIs:                c.RedirectURIs,
 		GrantTypes:                  c.GrantTypes,
@@ -248,7 +247,7 @@ func (c ClientSpec) record(keepHash string) (storage.Client, error) {
 		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
 		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
 		Public:                      c.Public,
-		JWKS:                        c.JWKS,
+		JWKS:                        string(c.JWKS),
 		JWKSURI:                     c.JWKSURI,
 		AllowedOrigins:              c.AllowedOrigins,
 		RequirePAR:                  c.RequirePAR,
@@ -262,7 +261,10 @@ func (c ClientSpec) record(keepHash string) (storage.Client, error) {
 // LocalAdmin runs admin commands on a store this process has open.
 type LocalAdmin struct {
 	Store storage.Store
-	Now   func() time.Time
+	// Sealer encrypts the secrets of client_secret_jwt clients; without
+	// one such clients cannot be added.
+	Sealer *Sealer
+	Now    func() time.Time
 }
 
 var _ Admin = (*LocalAdmin)(nil)
@@ -334,15 +336,26 @@ func (a *LocalAdmin) SetPassword(ctx context.Context, username, password string)
 
 func (a *LocalAdmin) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {
 	generated := ""
-	if !spec.Public && spec.Secret == "" && spec.SecretHash == "" {
-		generated = randomToken()
+	switch spec.TokenEndpointAuthMethod {
+	case "none", "private_key_jwt":
+	case "client_secret_jwt":
+		// Long enough for every HMAC algorithm, HS512 included.
+		if spec.Secret == "" && spec.SecretHash == "" {
+			generated = rand.Text() + rand.Text() + rand.Text()
+		}
+	default:
+		if !spec.Public && spec.Secret == "" && spec.SecretHash == "" {
+			generated = randomToken()
+		}
+	}
+	if generated != "" {
 		spec.Secret = generated
 	}
 	spec, err := spec.Validate()
 	if err != nil {
 		return storage.Client{}, "", err
 	}
-	c, err := spec.record("")
+	c, err := spec.record(storage.Client{}, a.Sealer)
 	if err != nil {
 		return storage.Client{}, "", err
 	}
@@ -351,14 +364,16 @@ func (a *LocalAdmin) AddClient(ctx context.Context, spec ClientSpec) (storage.Cl
 	if err := a.Store.CreateClient(ctx, c); err != nil {
 		return storage.Client{}, "", err
 	}
+	c.SecretSealed = nil
 	return c, generated, nil
 }
 
-// ListClients leaves out secret hashes: listings are for reading.
+// ListClients leaves out secret hashes and sealed secrets: listings are
+// for reading.
 func (a *LocalAdmin) ListClients(ctx context.Context) ([]storage.Client, error) {
 	cs, err := a.Store.ListClients(ctx)
 	for i := range cs {
-		cs[i].SecretHash = ""
+		cs[i].SecretHash, cs[i].SecretSealed = "", nil
 	}
 	return cs, err
 }

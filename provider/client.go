@@ -1,6 +1,9 @@
 package provider
 
 import (
+	"encoding/json"
+
+	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
 	"github.com/smallsso/provider/storage"
@@ -53,4 +56,27 @@ func (c *client) displayName() string {
 		return c.name
 	}
 	return c.ID
+}
+
+// GetJSONWebKeys is the client's registered key set in fosite's go-jose
+// version, for fosite code that looks at it; nil when there is none or it
+// does not parse. Client assertions are verified in clientauth.go.
+func (c *client) GetJSONWebKeys() *josev3.JSONWebKeySet {
+	if c.rec.JWKS == "" {
+		return nil
+	}
+	var set josev3.JSONWebKeySet
+	if err := json.Unmarshal([]byte(c.rec.JWKS), &set); err != nil {
+		return nil
+	}
+	return &set
+}
+
+func (c *client) GetJSONWebKeysURI() string { return c.rec.JWKSURI }
+
+// GetTokenEndpointAuthSigningAlgorithm is the pinned assertion algorithm,
+// empty when any supported one is accepted (fosite's default client would
+// claim RS256).
+func (c *client) GetTokenEndpointAuthSigningAlgorithm() string {
+	return c.rec.TokenEndpointAuthSigningAlg
 }

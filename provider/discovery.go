@@ -5,6 +5,7 @@ package provider
 
 import (
 	"net/http"
+	"slices"
 )
 
 type discoveryDoc struct {
@@ -22,8 +23,11 @@ type discoveryDoc struct {
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValues     []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgValues  []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
@@ -38,25 +42,30 @@ type discoveryDoc struct {
 }
 
 func (p *Provider) discovery() discoveryDoc {
-	secretMethods := []string{"client_secret_basic", "client_secret_post"}
+	// Every endpoint that authenticates clients uses clientAuthenticator.
+	clientMethods := []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"}
+	algs := assertionAlgNames()
 	return discoveryDoc{
-		Issuer:                                 p.cfg.Issuer,
-		AuthorizationEndpoint:                  p.url("/authorize"),
-		TokenEndpoint:                          p.url("/token"),
-		UserinfoEndpoint:                       p.url("/userinfo"),
-		JWKSURI:                                p.url("/jwks"),
-		RevocationEndpoint:                     p.url("/revoke"),
-		IntrospectionEndpoint:                  p.url("/introspect"),
-		ScopesSupported:                        []string{"openid", "profile", "email", "groups", "offline_access"},
-		ResponseTypesSupported:                 []string{"code"},
-		ResponseModesSupported:                 []string{"query"},
-		GrantTypesSupported:                    supportedGrantTypes,
-		SubjectTypesSupported:                  []string{"public"},
-		IDTokenSigningAlgValuesSupported:       []string{signingAlg},
-		TokenEndpointAuthMethodsSupported:      append(secretMethods, "none"),
-		RevocationEndpointAuthMethodsSupported: append(secretMethods, "none"),
+		Issuer:                                     p.cfg.Issuer,
+		AuthorizationEndpoint:                      p.url("/authorize"),
+		TokenEndpoint:                              p.url("/token"),
+		UserinfoEndpoint:                           p.url("/userinfo"),
+		JWKSURI:                                    p.url("/jwks"),
+		RevocationEndpoint:                         p.url("/revoke"),
+		IntrospectionEndpoint:                      p.url("/introspect"),
+		ScopesSupported:                            []string{"openid", "profile", "email", "groups", "offline_access"},
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        supportedGrantTypes,
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           []string{signingAlg},
+		TokenEndpointAuthMethodsSupported:          append(slices.Clone(clientMethods), "none"),
+		TokenEndpointAuthSigningAlgValuesSupported: algs,
+		RevocationEndpointAuthMethodsSupported:     append(slices.Clone(clientMethods), "none"),
+		RevocationEndpointAuthSigningAlgValues:     algs,
 		// RFC 7662 §2.1: introspection needs an authenticated client.
-		IntrospectionEndpointAuthMethodsSupported:  secretMethods,
+		IntrospectionEndpointAuthMethodsSupported:  clientMethods,
+		IntrospectionEndpointAuthSigningAlgValues:  algs,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            claimsSupported(),
 		PromptValuesSupported:                      []string{"none", "login", "consent"},

@@ -398,7 +398,8 @@ func TestMalformedTokenRequests(t *testing.T) {
 		{"garbage refresh token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x.y"}}, "web", "web-secret", 400, "invalid_grant"},
 		{"unknown client", url.Values{"grant_type": {"client_credentials"}}, "nobody", "x", 401, "invalid_client"},
 		{"no client authentication", url.Values{"grant_type": {"client_credentials"}}, "", "", 401, "invalid_client"},
-		{"basic client using post", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {"web"}, "client_secret": {"web-secret"}}, "", "", 401, "invalid_client"},
+		// A basic client may use post (clientauth_test.go); a public one has no secret to send.
+		{"public client sending a secret", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {"spa"}, "client_secret": {"spa-secret"}}, "", "", 401, "invalid_client"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -106,13 +106,19 @@ func (s *fositeStore) Authenticate(ctx context.Context, username, password strin
 	return s.authenticate(ctx, username, password)
 }
 
-// GetClient implements fosite.ClientManager.
+// GetClient implements fosite.ClientManager. During secret authentication
+// a client registered for client_secret_basic or client_secret_post reports
+// the one of the two the request uses (clientAuthenticator.authenticate).
 func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := s.store.GetClient(ctx, id)
 	if err != nil {
 		return nil, fositeErr(err)
 	}
-	return newClient(c), nil
+	cl := newClient(c)
+	if m := secretMethodFrom(ctx); m != "" && isSecretMethod(cl.TokenEndpointAuthMethod) {
+		cl.TokenEndpointAuthMethod = m
+	}
+	return cl, nil
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager: a JTI seen before

@@ -34,14 +34,22 @@ const (
 // testServer is the real provider on a random loopback port, over a bolt
 // database and key directory in a temp dir.
 type testServer struct {
-	URL   string
-	Store storage.Store
-	Keys  *keys.Manager
-	srv   *httptest.Server
-	alice storage.User
+	URL    string
+	Store  storage.Store
+	Keys   *keys.Manager
+	srv    *httptest.Server
+	alice  storage.User
+	sealer *provider.Sealer
 }
 
 func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
+	t.Helper()
+	return newTestServerDeps(t, nil, mutate...)
+}
+
+// newTestServerDeps is newTestServer with a chance to change the provider's
+// collaborators (a clock, say) before it is built.
+func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*provider.Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -68,7 +76,8 @@ func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	err = provider.SyncClients(ctx, store, []provider.ClientSpec{
+	sealer := provider.NewSealer(secret)
+	err = provider.SyncClients(ctx, store, sealer, []provider.ClientSpec{
 		{ID: "web", Secret: "web-secret", Name: "Web App", RedirectURIs: []string{webRedirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"},
 			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}},
@@ -81,7 +90,7 @@ func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := &provider.LocalAdmin{Store: store}
+	admin := &provider.LocalAdmin{Store: store, Sealer: sealer}
 	alice, err := admin.AddUser(ctx, provider.NewUser{
 		Username: "alice", Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell",
 		GivenName: "Alice", FamilyName: "Liddell", Groups: []string{"admins", "staff"}, Password: alicePass,
@@ -89,14 +98,18 @@ func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := provider.New(cfg, provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret})
+	d := provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret}
+	if deps != nil {
+		deps(&d)
+	}
+	p, err := provider.New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = p.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice}
+	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice, sealer: sealer}
 }
 
 // rp is a relying party: go-oidc for discovery and verification, x/oauth2
@@ -216,7 +229,7 @@ func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
 // CLI would, and returns the secret it was given (or generated).
 func (ts *testServer) addClient(t testing.TB, spec provider.ClientSpec) string {
 	t.Helper()
-	admin := &provider.LocalAdmin{Store: ts.Store}
+	admin := &provider.LocalAdmin{Store: ts.Store, Sealer: ts.sealer}
 	_, generated, err := admin.AddClient(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("add client %q: %v", spec.ID, err)

@@ -15,6 +15,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -58,9 +59,9 @@ func (g *jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fos
 	if raw == "" {
 		return g.Handler.HandleTokenEndpointRequest(ctx, req)
 	}
-	tok, err := jwt.ParseSigned(raw, assertionAlgs)
+	tok, err := jwt.ParseSigned(raw, keyAssertionAlgs)
 	if err != nil {
-		return fosite.ErrInvalidGrant.WithHintf("The assertion must be a JWT in JWS compact form signed with one of %s.", algNames()).WithWrap(err)
+		return fosite.ErrInvalidGrant.WithHintf("The assertion must be a JWT in JWS compact form signed with one of %s.", strings.Join(algNames(keyAssertionAlgs), ", ")).WithWrap(err)
 	}
 	var claims jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {

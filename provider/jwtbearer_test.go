@@ -119,8 +119,8 @@ func exchange(t *testing.T, ts *testServer, id, secret, assertion string, scopes
 	return status, body
 }
 
-// wantError asserts an RFC 6749 §5.2 error response with code.
-func wantError(t *testing.T, status int, body map[string]any, code string) {
+// wantGrantError asserts an RFC 6749 §5.2 error response with code.
+func wantGrantError(t *testing.T, status int, body map[string]any, code string) {
 	t.Helper()
 	if body["error"] != code || status < 400 || status >= 500 {
 		t.Errorf("got HTTP %d %v, want error %q", status, body, code)
@@ -200,7 +200,7 @@ func TestJWTBearerGrant(t *testing.T) {
 			t.Fatalf("first use: HTTP %d %v", status, body)
 		}
 		status, body := exchange(t, ts, bearerClient, bearerSecret, a)
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 
 		// The same jti in a fresh assertion is a replay too.
 		c := bearerClaims(ts, bearerIssuer, bearerSubject)
@@ -210,7 +210,7 @@ func TestJWTBearerGrant(t *testing.T) {
 		}
 		c["exp"] = time.Now().Add(6 * time.Minute).Unix()
 		status, body = exchange(t, ts, bearerClient, bearerSecret, key.sign(t, c))
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 	})
 
 	t.Run("concurrent replay", func(t *testing.T) {
@@ -270,29 +270,29 @@ func TestJWTBearerGrant(t *testing.T) {
 			c := bearerClaims(ts, bearerIssuer, bearerSubject)
 			tt.mutate(c)
 			status, body := exchange(t, ts, bearerClient, bearerSecret, key.sign(t, c))
-			wantError(t, status, body, "invalid_grant")
+			wantGrantError(t, status, body, "invalid_grant")
 		})
 	}
 
 	t.Run("unknown key of the trusted issuer", func(t *testing.T) {
 		other := newIssuerKey(t, jose.RS256)
 		status, body := exchange(t, ts, bearerClient, bearerSecret, other.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 		// Another key claiming the trusted kid fails the signature.
 		other.kid = key.kid
 		status, body = exchange(t, ts, bearerClient, bearerSecret, other.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 		// And without a kid, no trusted key verifies it.
 		other.kid = ""
 		status, body = exchange(t, ts, bearerClient, bearerSecret, other.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 	})
 
 	t.Run("HS256", func(t *testing.T) {
 		a := signWith(t, jose.SigningKey{Algorithm: jose.HS256, Key: []byte("a shared secret of thirty-two bytes!")},
 			bearerClaims(ts, bearerIssuer, bearerSubject))
 		status, body := exchange(t, ts, bearerClient, bearerSecret, a)
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 	})
 
 	t.Run("alg none", func(t *testing.T) {
@@ -300,7 +300,7 @@ func TestJWTBearerGrant(t *testing.T) {
 		payload, _ := json.Marshal(bearerClaims(ts, bearerIssuer, bearerSubject))
 		a := enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(payload) + "."
 		status, body := exchange(t, ts, bearerClient, bearerSecret, a)
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 	})
 
 	t.Run("key alg differs from the header's", func(t *testing.T) {
@@ -309,35 +309,35 @@ func TestJWTBearerGrant(t *testing.T) {
 		ps := key
 		ps.alg = jose.PS256
 		status, body := exchange(t, ts, bearerClient, bearerSecret, ps.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 	})
 
 	t.Run("not a JWT", func(t *testing.T) {
 		status, body := exchange(t, ts, bearerClient, bearerSecret, "not-a-jwt")
-		wantError(t, status, body, "invalid_grant")
+		wantGrantError(t, status, body, "invalid_grant")
 	})
 
 	t.Run("no assertion", func(t *testing.T) {
 		status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {grantJWTBearer}}, bearerClient, bearerSecret)
-		wantError(t, status, body, "invalid_request")
+		wantGrantError(t, status, body, "invalid_request")
 	})
 
 	t.Run("scope the issuer is not allowed", func(t *testing.T) {
 		// api:write is registered for the client but not for the issuer.
 		status, body := exchange(t, ts, bearerClient, bearerSecret, key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "api:read", "api:write")
-		wantError(t, status, body, "invalid_scope")
+		wantGrantError(t, status, body, "invalid_scope")
 	})
 
 	t.Run("scope the client is not registered for", func(t *testing.T) {
 		ts.addClient(t, provider.ClientSpec{ID: "bearer-narrow", Secret: "narrow-secret", GrantTypes: []string{grantJWTBearer},
 			Scopes: []string{"api:read"}})
 		status, body := exchange(t, ts, "bearer-narrow", "narrow-secret", key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "reports")
-		wantError(t, status, body, "invalid_scope")
+		wantGrantError(t, status, body, "invalid_scope")
 	})
 
 	t.Run("client without the grant", func(t *testing.T) {
 		status, body := exchange(t, ts, "svc", "svc-secret", key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "unauthorized_client")
+		wantGrantError(t, status, body, "unauthorized_client")
 	})
 
 	t.Run("public client", func(t *testing.T) {
@@ -354,17 +354,17 @@ func TestJWTBearerGrant(t *testing.T) {
 		}
 		status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {grantJWTBearer}, "client_id": {"bearer-public"},
 			"assertion": {key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject))}}, "", "")
-		wantError(t, status, body, "unauthorized_client")
+		wantGrantError(t, status, body, "unauthorized_client")
 	})
 
 	t.Run("no client authentication", func(t *testing.T) {
 		status, body := exchange(t, ts, "", "", key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "invalid_client")
+		wantGrantError(t, status, body, "invalid_client")
 	})
 
 	t.Run("wrong client secret", func(t *testing.T) {
 		status, body := exchange(t, ts, bearerClient, "wrong", key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)))
-		wantError(t, status, body, "invalid_client")
+		wantGrantError(t, status, body, "invalid_client")
 	})
 }
 
@@ -388,7 +388,7 @@ func TestJWTBearerAnySubjectAndJTINamespaces(t *testing.T) {
 	}
 	// Its scopes are its own, not the other issuer's.
 	status, body := exchange(t, ts, bearerClient, bearerSecret, anyKey.sign(t, bearerClaims(ts, anyIssuer, "user-1")), "api:read")
-	wantError(t, status, body, "invalid_scope")
+	wantGrantError(t, status, body, "invalid_scope")
 
 	// The same jti from two issuers: two different assertions.
 	for _, a := range []string{
@@ -423,7 +423,7 @@ func TestJWTBearerSubjectEntryWins(t *testing.T) {
 		Scopes: []string{"api:write"}, MaxLifetime: "1h"})
 
 	status, body := exchange(t, ts, bearerClient, bearerSecret, key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "api:write")
-	wantError(t, status, body, "invalid_scope")
+	wantGrantError(t, status, body, "invalid_scope")
 	status, body = exchange(t, ts, bearerClient, bearerSecret, key.sign(t, bearerClaims(ts, bearerIssuer, "another")), "api:write")
 	if status != http.StatusOK {
 		t.Errorf("any-subject entry: HTTP %d %v", status, body)
@@ -433,7 +433,7 @@ func TestJWTBearerSubjectEntryWins(t *testing.T) {
 	long := bearerClaims(ts, bearerIssuer, bearerSubject)
 	long["exp"] = time.Now().Add(30 * time.Minute).Unix()
 	status, body = exchange(t, ts, bearerClient, bearerSecret, key.sign(t, long))
-	wantError(t, status, body, "invalid_grant")
+	wantGrantError(t, status, body, "invalid_grant")
 	long["sub"] = "another"
 	if status, body := exchange(t, ts, bearerClient, bearerSecret, key.sign(t, long)); status != http.StatusOK {
 		t.Errorf("HTTP %d %v", status, body)
@@ -475,15 +475,15 @@ func TestJWTBearerJWKSURI(t *testing.T) {
 	// A key the issuer does not publish is refused, with or without a kid.
 	stranger := newIssuerKey(t, jose.ES256)
 	status, body := exchange(t, ts, bearerClient, bearerSecret, stranger.sign(t, bearerClaims(ts, iss, "job-x")))
-	wantError(t, status, body, "invalid_grant")
+	wantGrantError(t, status, body, "invalid_grant")
 	stranger.kid = ""
 	status, body = exchange(t, ts, bearerClient, bearerSecret, stranger.sign(t, bearerClaims(ts, iss, "job-x")))
-	wantError(t, status, body, "invalid_grant")
+	wantGrantError(t, status, body, "invalid_grant")
 
 	// An unreachable key set is an invalid grant, not a server error.
 	addTrust(t, ts, provider.TrustSpec{Issuer: "https://gone.example.org", AnySubject: true, JWKSURI: "http://127.0.0.1:1/jwks.json"})
 	status, body = exchange(t, ts, bearerClient, bearerSecret, ed.sign(t, bearerClaims(ts, "https://gone.example.org", "job-y")))
-	wantError(t, status, body, "invalid_grant")
+	wantGrantError(t, status, body, "invalid_grant")
 }
 
 // The grant is advertised where clients look for it.

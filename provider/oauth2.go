@@ -97,7 +97,15 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: getKey},
 	}
 	cfg2 := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
-	return composeWith(cfg2, store, strategy, handlerFactories...)
+	f := composeWith(cfg2, store, strategy, handlerFactories...).(*fosite.Fosite)
+	// The strategy delegates secrets and public clients to fosite's
+	// default, which needs the composed provider.
+	auth := &clientAuthenticator{
+		fosite: f, store: store, sealer: NewSealer(secret), keys: p.remoteKeys,
+		audiences: cfg2.GetTokenURLs, now: p.now,
+	}
+	fc.ClientAuthenticationStrategy = auth.authenticate
+	return f
 }
 
 // fositeConfig is fosite's Config with the settings its struct cannot

@@ -14,8 +14,9 @@ import (
 // each is created or updated, and a client that came from the config
 // earlier but is no longer declared is deleted. Clients added with the CLI
 // are left alone unless the config declares the same ID, in which case the
-// config wins (and says so).
-func SyncClients(ctx context.Context, store storage.Store, specs []ClientSpec, log *slog.Logger, now time.Time) error {
+// config wins (and says so). seal encrypts the secrets of client_secret_jwt
+// clients.
+func SyncClients(ctx context.Context, store storage.Store, seal *Sealer, specs []ClientSpec, log *slog.Logger, now time.Time) error {
 	declared := map[string]bool{}
 	for _, spec := range specs {
 		spec, err := spec.Validate()
@@ -26,7 +27,7 @@ func SyncClients(ctx context.Context, store storage.Store, specs []ClientSpec, l
 		old, err := store.GetClient(ctx, spec.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			c, err := spec.record("")
+			c, err := spec.record(storage.Client{}, seal)
 			if err != nil {
 				return err
 			}
@@ -40,7 +41,7 @@ func SyncClients(ctx context.Context, store storage.Store, specs []ClientSpec, l
 			if old.Source != "config" && log != nil {
 				log.Warn("config client replaces a client added with the CLI", "client_id", spec.ID)
 			}
-			c, err := spec.record(old.SecretHash)
+			c, err := spec.record(old, seal)
 			if err != nil {
 				return err
 			}

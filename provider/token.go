@@ -118,10 +118,16 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // clients; an unknown, expired or revoked token is {"active": false}.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ir, err := p.oauth2.NewIntrospectionRequest(ctx, r, newSession())
+	ir, err := p.newIntrospectionRequest(ctx, r, newSession())
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField != fosite.ErrInactiveToken.ErrorField {
 			p.logProtocolError(r, "introspect", err)
+		}
+		if errors.Is(err, fosite.ErrInvalidClient) {
+			// RFC 7662 §2.3: invalid client credentials are answered as at
+			// the token endpoint; fosite's writer would say {"active":false}.
+			p.oauth2.WriteAccessError(ctx, w, nil, err)
+			return
 		}
 		p.oauth2.WriteIntrospectionError(ctx, w, err)
 		return

@@ -45,15 +45,9 @@ const (
 	maxTrustLifetime = 24 * time.Hour
 )
 
-// assertionAlgs are the signatures an assertion may carry: asymmetric
-// only, since a trusted issuer must not be able to share a secret with
-// anyone else who could then mint its assertions; "none" never.
-var assertionAlgs = []jose.SignatureAlgorithm{
-	jose.RS256, jose.RS384, jose.RS512,
-	jose.PS256, jose.PS384, jose.PS512,
-	jose.ES256, jose.ES384, jose.ES512,
-	jose.EdDSA,
-}
+// Trusted issuers sign with keyAssertionAlgs (clientauth.go): asymmetric
+// only, since a shared secret would let whoever else holds it mint the
+// issuer's assertions; "none" never.
 
 // TrustSpec is a trusted issuer as an operator declares it (config or
 // CLI): whose assertions, for which subjects, verified with which keys,
@@ -209,13 +203,13 @@ func (t TrustSpec) Validate() (TrustSpec, error) {
 	return t, nil
 }
 
-// assertionKey accepts a public key that can verify one of assertionAlgs.
+// assertionKey accepts a public key that can verify one of keyAssertionAlgs.
 func assertionKey(k jose.JSONWebKey) error {
 	if k.Use != "" && k.Use != "sig" {
 		return fmt.Errorf("use %q is not sig", k.Use)
 	}
-	if k.Algorithm != "" && !slices.Contains(assertionAlgs, jose.SignatureAlgorithm(k.Algorithm)) {
-		return fmt.Errorf("alg %q is not allowed (allowed: %s)", k.Algorithm, algNames())
+	if k.Algorithm != "" && !slices.Contains(keyAssertionAlgs, jose.SignatureAlgorithm(k.Algorithm)) {
+		return fmt.Errorf("alg %q is not allowed (allowed: %s)", k.Algorithm, strings.Join(algNames(keyAssertionAlgs), ", "))
 	}
 	switch pk := k.Key.(type) {
 	case *rsa.PublicKey:
@@ -227,14 +221,6 @@ func assertionKey(k jose.JSONWebKey) error {
 		return fmt.Errorf("key type %T cannot verify signatures", k.Key)
 	}
 	return nil
-}
-
-func algNames() string {
-	names := make([]string, len(assertionAlgs))
-	for i, a := range assertionAlgs {
-		names[i] = string(a)
-	}
-	return strings.Join(names, ", ")
 }
 
 // record turns a validated spec into a stored trusted issuer.

@@ -156,8 +156,10 @@ func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
 		t.Fatalf("fetch_token: HTTP %d %v", status, tok)
 	}
 
-	// auto_refresh_url + auto_refresh_kwargs={client_id, client_secret}.
-	refreshToken := tok["refresh_token"].(string)
+	// auto_refresh_url + auto_refresh_kwargs={client_id, client_secret};
+	// token_updater saves each new token.
+	first := tok["refresh_token"].(string)
+	refreshToken := first
 	for i := range 2 {
 		status, _, fresh := postForm(t, ts.URL+"/token", url.Values{
 			"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}, "scope": {"read"},
@@ -166,11 +168,15 @@ func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
 		if status != http.StatusOK || fresh["refresh_token"] == nil || fresh["refresh_token"] == refreshToken {
 			t.Fatalf("refresh %d: HTTP %d %v", i+1, status, fresh)
 		}
-		// token_updater saved the new one; the old one is spent.
-		if status, old := ts.refreshAs(t, "oauthlib_app", secret, refreshToken); status != http.StatusBadRequest || old["error"] != "invalid_grant" {
-			t.Fatalf("old refresh token after rotation: HTTP %d %v", status, old)
-		}
 		refreshToken = fresh["refresh_token"].(string)
+	}
+	// A spent refresh token is refused, and its reuse revokes the grant:
+	// the latest one dies with it (RFC 9700 §4.14.2).
+	if status, old := ts.refreshAs(t, "oauthlib_app", secret, first); status != http.StatusBadRequest || old["error"] != "invalid_grant" {
+		t.Fatalf("spent refresh token: HTTP %d %v", status, old)
+	}
+	if status, latest := ts.refreshAs(t, "oauthlib_app", secret, refreshToken); status != http.StatusBadRequest || latest["error"] != "invalid_grant" {
+		t.Fatalf("latest refresh token after reuse of a spent one: HTTP %d %v", status, latest)
 	}
 }
 

@@ -24,7 +24,16 @@ const lockWait = 250 * time.Millisecond
 func openAdmin(ctx context.Context, cfg *fileConfig) (provider.Admin, func(), error) {
 	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{Timeout: lockWait})
 	if err == nil {
-		return &provider.LocalAdmin{Store: store}, func() { store.Close() }, nil
+		// Only adding a client_secret_jwt client needs the provider secret;
+		// other commands do not touch the key directory.
+		sealer := provider.NewSealerFunc(func() ([]byte, error) {
+			km, err := openKeys(cfg, nil)
+			if err != nil {
+				return nil, err
+			}
+			return km.Secret("provider")
+		})
+		return &provider.LocalAdmin{Store: store, Sealer: sealer}, func() { store.Close() }, nil
 	}
 	if !errors.Is(err, bolt.ErrLocked) {
 		return nil, nil, err

@@ -141,8 +141,20 @@ func (c *fileConfig) validate() []string {
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
 	seen := map[string]bool{}
-	for i, spec := range c.Clients {
+	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
+		spec := &c.Clients[i]
+		if spec.JWKSFile != "" {
+			// Read here so the client is validated, and later stored, with
+			// the key set itself.
+			if spec.JWKS != "" {
+				add(key, "give jwks or jwks_file, not both")
+			} else if raw, err := os.ReadFile(c.resolve(spec.JWKSFile)); err != nil {
+				add(key+".jwks_file", "%v", err)
+			} else {
+				spec.JWKS = provider.JWKSDoc(raw)
+			}
+		}
 		if _, err := spec.Validate(); err != nil {
 			add(key, "%v", err)
 		}

@@ -65,7 +65,8 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	now := time.Now().UTC()
-	if err := provider.SyncClients(ctx, store, cfg.Clients, log, now); err != nil {
+	sealer := provider.NewSealer(secret)
+	if err := provider.SyncClients(ctx, store, sealer, cfg.Clients, log, now); err != nil {
 		return err
 	}
 	if err := provider.SyncUsers(ctx, store, cfg.Users, now); err != nil {
@@ -91,7 +92,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer}), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

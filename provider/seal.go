@@ -1,0 +1,95 @@
+package provider
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Sealer encrypts the client secrets the provider must be able to read
+// back: a client_secret_jwt client signs its assertions with an HMAC keyed
+// by its secret, and an HMAC can only be checked with the key itself, not
+// with a hash of it. The key is derived from the provider secret (the
+// "provider" secret of the key directory), so a copy of the database alone
+// does not reveal these secrets.
+type Sealer struct {
+	load func() ([]byte, error)
+	once sync.Once
+	aead cipher.AEAD
+	err  error
+}
+
+// sealVersion leads every sealed value, so the format or key derivation can
+// change later without guessing what old records hold.
+const sealVersion = 1
+
+// NewSealer seals with a key derived from the provider secret.
+func NewSealer(providerSecret []byte) *Sealer {
+	return NewSealerFunc(func() ([]byte, error) { return providerSecret, nil })
+}
+
+// NewSealerFunc loads the provider secret on first use only, so admin
+// commands that never seal do not have to open the key directory.
+func NewSealerFunc(load func() ([]byte, error)) *Sealer {
+	return &Sealer{load: load}
+}
+
+func (s *Sealer) cipher() (cipher.AEAD, error) {
+	if s == nil {
+		return nil, errors.New("no provider secret to seal client secrets with")
+	}
+	s.once.Do(func() {
+		secret, err := s.load()
+		if err != nil {
+			s.err = fmt.Errorf("seal client secrets: %w", err)
+			return
+		}
+		if len(secret) < 32 {
+			s.err = errors.New("seal client secrets: the provider secret must be at least 32 bytes")
+			return
+		}
+		block, err := aes.NewCipher(deriveKey(secret, "client-secret-seal"))
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.aead, s.err = cipher.NewGCM(block)
+	})
+	return s.aead, s.err
+}
+
+// sealAD binds a sealed secret to its client: copied into another client's
+// record, it does not open.
+func sealAD(clientID string) []byte { return []byte("client-secret\x00" + clientID) }
+
+// Seal encrypts the secret of clientID (AES-256-GCM, random nonce).
+func (s *Sealer) Seal(clientID, secret string) ([]byte, error) {
+	aead, err := s.cipher()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(secret)+aead.Overhead())
+	out[0] = sealVersion
+	rand.Read(out[1:])
+	return aead.Seal(out, out[1:], []byte(secret), sealAD(clientID)), nil
+}
+
+// Open decrypts what Seal produced for the same client.
+func (s *Sealer) Open(clientID string, sealed []byte) (string, error) {
+	aead, err := s.cipher()
+	if err != nil {
+		return "", err
+	}
+	if len(sealed) < 1+aead.NonceSize()+aead.Overhead() || sealed[0] != sealVersion {
+		return "", errors.New("sealed client secret is malformed")
+	}
+	nonce, box := sealed[1:1+aead.NonceSize()], sealed[1+aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, box, sealAD(clientID))
+	if err != nil {
+		return "", errors.New("sealed client secret does not open with this provider secret")
+	}
+	return string(plain), nil
+}
