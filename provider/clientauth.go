@@ -362,10 +362,12 @@ type clientAuthStrategy interface {
 // Basic and checks the secret whatever method the client is registered
 // for. A bearer token in the Authorization header is still fosite's.
 func (p *Provider) newIntrospectionRequest(ctx context.Context, r *http.Request, sess fosite.Session) (fosite.IntrospectionResponder, error) {
-	if fosite.AccessTokenFromRequest(r) != "" {
-		return p.oauth2.NewIntrospectionRequest(ctx, r, sess)
-	}
 	inactive := &fosite.IntrospectionResponse{Active: false}
+	if fosite.AccessTokenFromRequest(r) != "" {
+		// fosite would let any valid access token, a user's included,
+		// introspect every other token; only clients may ask here.
+		return inactive, fosite.ErrInvalidClient.WithHint("Introspection needs client authentication, not an access token.")
+	}
 	ctx = context.WithValue(ctx, fosite.RequestContextKey, r)
 	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
 		return inactive, fosite.ErrInvalidRequest.WithHint("Unable to parse the HTTP body; send a form.").WithWrap(err).WithDebug(err.Error())

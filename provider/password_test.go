@@ -139,3 +139,18 @@ func TestPasswordGrantThrottled(t *testing.T) {
 		t.Fatalf("bob: HTTP %d %v", status, body)
 	}
 }
+
+// A user's access token is no key to introspection: only authenticated
+// clients may learn about other tokens (RFC 7662 §2.1).
+func TestIntrospectionRefusesBearerTokens(t *testing.T) {
+	ts := newTestServer(t)
+	passwordClient(t, ts)
+	_, tok := passwordGrant(t, ts, "alice", alicePass, "openid")
+	at, _ := tok["access_token"].(string)
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/introspect", strings.NewReader(url.Values{"token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+at)
+	if status, _, body := doJSON(t, req); status != http.StatusUnauthorized || body["error"] != "invalid_client" || body["active"] != nil {
+		t.Fatalf("introspection with a bearer token: HTTP %d %v", status, body)
+	}
+}
