@@ -46,7 +46,11 @@ type NewUser struct {
 	GivenName     string   `json:"given_name,omitempty"`
 	FamilyName    string   `json:"family_name,omitempty"`
 	Groups        []string `json:"groups,omitempty"`
-	Password      string   `json:"password,omitempty"`
+	PhoneNumber   string   `json:"phone_number,omitempty"`
+	// PhoneNumberVerified says the operator checked the number.
+	PhoneNumberVerified bool             `json:"phone_number_verified,omitempty"`
+	Address             *storage.Address `json:"address,omitempty"`
+	Password            string           `json:"password,omitempty"`
 }
 
 // ClientSpec is a client as an operator declares it (config or CLI).
@@ -291,6 +295,7 @@ func (a *LocalAdmin) AddUser(ctx context.Context, n NewUser) (storage.User, erro
 	u := storage.User{
 		ID: newSubject(), Username: n.Username, Email: n.Email, EmailVerified: n.EmailVerified,
 		Name: n.Name, GivenName: n.GivenName, FamilyName: n.FamilyName, Groups: n.Groups,
+		PhoneNumber: n.PhoneNumber, PhoneNumberVerified: n.PhoneNumberVerified, Address: n.Address,
 		PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := a.Store.CreateUser(ctx, u); err != nil {

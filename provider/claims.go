@@ -14,15 +14,17 @@ var scopeInfo = map[string]struct {
 	claims      []string
 }{
 	"openid":         {"Know who you are when you sign in", []string{"sub"}},
-	"profile":        {"See your name and username", []string{"name", "given_name", "family_name", "preferred_username"}},
+	"profile":        {"See your name and username", []string{"name", "given_name", "family_name", "preferred_username", "updated_at"}},
 	"email":          {"See your email address", []string{"email", "email_verified"}},
 	"groups":         {"See which groups you belong to", []string{"groups"}},
+	"address":        {"See your postal address", []string{"address"}},
+	"phone":          {"See your phone number", []string{"phone_number", "phone_number_verified"}},
 	"offline_access": {"Stay connected while you are away (keep access after you sign out)", nil},
 }
 
 func claimsSupported() []string {
 	out := []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp"}
-	for _, s := range []string{"profile", "email", "groups"} {
+	for _, s := range []string{"profile", "email", "address", "phone", "groups"} {
 		out = append(out, scopeInfo[s].claims...)
 	}
 	return out
@@ -36,6 +38,16 @@ func userClaims(u storage.User, granted fosite.Arguments) map[string]any {
 		setIf(c, "given_name", u.GivenName)
 		setIf(c, "family_name", u.FamilyName)
 		setIf(c, "preferred_username", u.Username)
+		if !u.UpdatedAt.IsZero() {
+			c["updated_at"] = u.UpdatedAt.Unix() // OIDC Core §5.1: seconds, a number
+		}
+	}
+	if granted.Has("phone") && u.PhoneNumber != "" {
+		c["phone_number"] = u.PhoneNumber
+		c["phone_number_verified"] = u.PhoneNumberVerified
+	}
+	if granted.Has("address") && u.Address != nil && *u.Address != (storage.Address{}) {
+		c["address"] = *u.Address
 	}
 	if granted.Has("email") && u.Email != "" {
 		c["email"] = u.Email

@@ -53,7 +53,7 @@ func (p *Provider) discovery() discoveryDoc {
 		JWKSURI:                                    p.url("/jwks"),
 		RevocationEndpoint:                         p.url("/revoke"),
 		IntrospectionEndpoint:                      p.url("/introspect"),
-		ScopesSupported:                            []string{"openid", "profile", "email", "groups", "offline_access"},
+		ScopesSupported:                            []string{"openid", "profile", "email", "address", "phone", "groups", "offline_access"},
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        supportedGrantTypes,

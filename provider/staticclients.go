@@ -82,6 +82,10 @@ type UserSpec struct {
 	GivenName     string   `yaml:"given_name"`
 	FamilyName    string   `yaml:"family_name"`
 	Groups        []string `yaml:"groups"`
+	PhoneNumber   string   `yaml:"phone_number"`
+	// PhoneNumberVerified says the operator checked the number.
+	PhoneNumberVerified bool             `yaml:"phone_number_verified"`
+	Address             *storage.Address `yaml:"address"`
 }
 
 // SyncUsers creates each declared user that is missing and updates the
@@ -104,6 +108,7 @@ func SyncUsers(ctx context.Context, store storage.Store, specs []UserSpec, now t
 		apply := func(u storage.User) storage.User {
 			u.Username, u.Email, u.EmailVerified = spec.Username, spec.Email, spec.EmailVerified
 			u.Name, u.GivenName, u.FamilyName, u.Groups = spec.Name, spec.GivenName, spec.FamilyName, spec.Groups
+			u.PhoneNumber, u.PhoneNumberVerified, u.Address = spec.PhoneNumber, spec.PhoneNumberVerified, spec.Address
 			u.PasswordHash, u.UpdatedAt = hash, now
 			return u
 		}

@@ -44,17 +44,31 @@ var TokenKinds = []TokenKind{KindAuthorizeCode, KindAccessToken, KindRefreshToke
 // never the username, so renaming a user does not change who they are to
 // relying parties.
 type User struct {
-	ID            string    `json:"id"`
-	Username      string    `json:"username"`
-	Email         string    `json:"email,omitempty"`
-	EmailVerified bool      `json:"email_verified,omitempty"`
-	Name          string    `json:"name,omitempty"`
-	GivenName     string    `json:"given_name,omitempty"`
-	FamilyName    string    `json:"family_name,omitempty"`
-	Groups        []string  `json:"groups,omitempty"`
-	PasswordHash  string    `json:"password_hash,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	ID            string   `json:"id"`
+	Username      string   `json:"username"`
+	Email         string   `json:"email,omitempty"`
+	EmailVerified bool     `json:"email_verified,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	GivenName     string   `json:"given_name,omitempty"`
+	FamilyName    string   `json:"family_name,omitempty"`
+	Groups        []string `json:"groups,omitempty"`
+	PhoneNumber   string   `json:"phone_number,omitempty"`
+	// PhoneNumberVerified says the operator checked the number.
+	PhoneNumberVerified bool      `json:"phone_number_verified,omitempty"`
+	Address             *Address  `json:"address,omitempty"`
+	PasswordHash        string    `json:"password_hash,omitempty"`
+	CreatedAt           time.Time `json:"created_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
+}
+
+// Address is a postal address, the OIDC Core §5.1.1 address claim.
+type Address struct {
+	Formatted     string `json:"formatted,omitempty" yaml:"formatted"`
+	StreetAddress string `json:"street_address,omitempty" yaml:"street_address"`
+	Locality      string `json:"locality,omitempty" yaml:"locality"`
+	Region        string `json:"region,omitempty" yaml:"region"`
+	PostalCode    string `json:"postal_code,omitempty" yaml:"postal_code"`
+	Country       string `json:"country,omitempty" yaml:"country"`
 }
 
 // Client is an OAuth 2.0 client (relying party).

@@ -25,6 +25,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(cfg.Users) == 0 || cfg.Users[0].Username != "alice" || cfg.Users[0].Password != exampleUserPassword {
 		t.Errorf("the example user is not alice/%s", exampleUserPassword)
 	}
+	if a := cfg.Users[0].Address; a == nil || a.Locality != "Springfield" || cfg.Users[0].PhoneNumber == "" {
+		t.Errorf("the example user's address and phone did not load: %+v", cfg.Users[0])
+	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

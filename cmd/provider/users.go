@@ -58,6 +58,7 @@ func newUsersAddCmd(e *env) *cobra.Command {
 	f.BoolVar(&n.EmailVerified, "email-verified", false, "mark the email address as verified")
 	f.StringVar(&n.Name, "name", "", "full name")
 	f.StringVar(&n.GivenName, "given-name", "", "given name")
+	f.StringVar(&n.PhoneNumber, "phone", "", "phone number, E.164 recommended (+1 555 0100)")
 	f.StringVar(&n.FamilyName, "family-name", "", "family name")
 	f.StringSliceVar(&n.Groups, "groups", nil, "groups, comma-separated")
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
