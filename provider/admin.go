@@ -73,13 +73,10 @@ type ClientSpec struct {
 	JWKSURI string  `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
 	// JWKSFile is a file holding JWKS, read by the config loader (relative
 	// to the config file); it never reaches the store.
-	JWKSFile               string   `json:"-" yaml:"jwks_file"`
-	AllowedOrigins         []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
-	RequirePAR             bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
-	AccessTokenFormat      string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
-	LogoURI                string   `json:"logo_uri,omitempty" yaml:"logo_uri"`
-	ClientURI              string   `json:"client_uri,omitempty" yaml:"client_uri"`
+	JWKSFile          string   `json:"-" yaml:"jwks_file"`
+	AllowedOrigins    []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
+	RequirePAR        bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
+	AccessTokenFormat string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
 }
 
 // InvalidError is an operator mistake, worded for the operator.
@@ -168,11 +165,6 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("allowed origin %q: %v", o, err)
 		}
 	}
-	for _, u := range c.PostLogoutRedirectURIs {
-		if err := validRedirectURI(u); err != nil {
-			return c, invalid("post-logout redirect URI %q: %v", u, err)
-		}
-	}
 	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return c, invalid("redirect_uris is required for the authorization_code grant")
 	}
@@ -205,7 +197,7 @@ func validRedirectURI(raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not have a fragment")
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
 		return errors.New("http is only allowed on loopback (127.0.0.1, [::1], localhost); use https")
 	}
 	return nil
@@ -221,8 +213,8 @@ func validOrigin(raw string) error {
 	return nil
 }
 
-// isLoopbackHost is true for loopback IP literals and "localhost".
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost is true for loopback IP literals and "localhost".
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -256,9 +248,6 @@ func (c ClientSpec) record(old storage.Client, seal *Sealer) (storage.Client, er
 		AllowedOrigins:              c.AllowedOrigins,
 		RequirePAR:                  c.RequirePAR,
 		AccessTokenFormat:           c.AccessTokenFormat,
-		PostLogoutRedirectURIs:      c.PostLogoutRedirectURIs,
-		LogoURI:                     c.LogoURI,
-		ClientURI:                   c.ClientURI,
 	}, nil
 }
 

@@ -7,6 +7,7 @@ package provider
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,7 +44,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if pushed {
 		// The request_uri is spent; the interaction carries the pushed
 		// parameters themselves, already validated at the push.
-		params = cloneValues(params)
+		params = maps.Clone(params)
 		params.Del("request_uri")
 	}
 	p.proceed(w, r, ar, interaction{Params: params, RequestedAt: p.now().Unix()}, false)
@@ -79,14 +80,6 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 func requiresPAR(c fosite.Client) bool {
 	cl, ok := c.(*client)
 	return ok && cl.rec.RequirePAR
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
 }
 
 // proceed takes a validated request as far as it can go: to the login page,

@@ -414,7 +414,7 @@ func (c ClientSpec) validateAssertionSettings() error {
 	}
 	if c.JWKSURI != "" {
 		u, err := url.Parse(c.JWKSURI)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
 			return invalid("jwks_uri %q must be an https URL (http only on loopback)", c.JWKSURI)
 		}
 	}
@@ -499,8 +499,9 @@ func (c ClientSpec) secretFields(old storage.Client, s *Sealer) (hash string, se
 	return hash, nil, nil
 }
 
-// JWKSDoc is a JSON Web Key Set document. In YAML it may be written as a
-// mapping ({keys: [...]}) or as a JSON string; it is kept as JSON.
+// JWKSDoc is a JSON Web Key Set document, for clients and trusted issuers
+// alike. In YAML it may be written as a mapping ({keys: [...]}) or as a
+// JSON string, in JSON as an object or a string; it is kept as JSON.
 type JWKSDoc string
 
 // UnmarshalYAML implements yaml.Unmarshaler.
@@ -526,4 +527,18 @@ func (d *JWKSDoc) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	}
 	return fmt.Errorf("line %d: jwks must be a JSON Web Key Set: a mapping with keys, or a JSON string", n.Line)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *JWKSDoc) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = JWKSDoc(s)
+		return nil
+	}
+	if !json.Valid(b) {
+		return errors.New("jwks: not JSON")
+	}
+	*d = JWKSDoc(b)
+	return nil
 }

@@ -3,10 +3,8 @@ package provider
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"time"
@@ -43,10 +41,7 @@ func randomToken() string {
 
 // sessionID is what the store keeps for a session cookie: its hash, so a
 // copy of the database cannot be replayed as cookies.
-func sessionID(cookie string) string {
-	sum := sha256.Sum256([]byte(cookie))
-	return hex.EncodeToString(sum[:])
-}
+func sessionID(cookie string) string { return hashedKey(cookie) }
 
 // csrfToken returns the browser's CSRF token, creating the cookie if the
 // browser has none yet (double-submit: a cross-site form cannot read it).

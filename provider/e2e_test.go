@@ -3,7 +3,6 @@ package provider_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -455,33 +454,6 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 			t.Errorf("JWKS key has no kid or leaks private parts: %v", m)
 		}
 	}
-}
-
-// BenchmarkClientCredentialsHTTP measures whole client_credentials token
-// requests over HTTP against the real server and bolt store: what a CI
-// pipeline hammering the token endpoint costs.
-func BenchmarkClientCredentialsHTTP(b *testing.B) {
-	ts := newTestServer(b)
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}.Encode()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/token", strings.NewReader(form))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("svc", "svc-secret")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b.Errorf("HTTP %d", resp.StatusCode)
-				return
-			}
-		}
-	})
 }
 
 // Deleting a user ends their grants everywhere: introspection, userinfo,

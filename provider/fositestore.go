@@ -44,13 +44,6 @@ var (
 	_ fosite.PARStorage                                   = (*fositeStore)(nil)
 )
 
-// parKey is the storage key of a pushed request: a hash, so the database
-// never holds a usable request_uri.
-func parKey(requestURI string) string {
-	sum := sha256.Sum256([]byte(requestURI))
-	return hex.EncodeToString(sum[:])
-}
-
 // CreatePARSession implements fosite.PARStorage. The client's credentials
 // were only for the push; they are not kept.
 func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
@@ -68,13 +61,13 @@ func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r
 		}
 	}
 	sanitized.Request.Form = form
-	return s.create(ctx, storage.KindPAR, parKey(requestURI), &sanitized, fosite.PushedAuthorizeRequestContext, "")
+	return s.create(ctx, storage.KindPAR, hashedKey(requestURI), &sanitized, fosite.PushedAuthorizeRequestContext, "")
 }
 
 // GetPARSession implements fosite.PARStorage: it rebuilds the authorize
 // request from its stored form; an expired push is not found.
 func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
-	rec, req, err := s.get(ctx, storage.KindPAR, parKey(requestURI), nil)
+	rec, req, err := s.get(ctx, storage.KindPAR, hashedKey(requestURI), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +91,7 @@ func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fos
 // is not idempotent: of two requests racing to use one request_uri, the
 // one that finds it gone must fail (RFC 9126 §4: one-time use).
 func (s *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
-	return fositeErr(s.store.DeleteToken(ctx, storage.KindPAR, parKey(requestURI)))
+	return fositeErr(s.store.DeleteToken(ctx, storage.KindPAR, hashedKey(requestURI)))
 }
 
 // Authenticate implements the password grant's user check.
@@ -227,24 +220,25 @@ func (s *fositeStore) RevokeAccessToken(ctx context.Context, reqID string) error
 	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID))
 }
 
-// The OIDC handler keys its session by the raw authorization code, so the
-// key is hashed here: a copy of the database must not yield usable codes.
-func oidcKey(code string) string {
+// hashedKey is the storage key for a value that is itself a credential
+// (an authorization code keying an OIDC session, a request_uri, a session
+// cookie): its hash, so a copy of the database yields nothing usable.
+func hashedKey(code string) string {
 	sum := sha256.Sum256([]byte(code))
 	return hex.EncodeToString(sum[:])
 }
 
 func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, storage.KindOIDC, oidcKey(code), r, fosite.AuthorizeCode, "")
+	return s.create(ctx, storage.KindOIDC, hashedKey(code), r, fosite.AuthorizeCode, "")
 }
 
 func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	_, req, err := s.get(ctx, storage.KindOIDC, oidcKey(code), r.GetSession())
+	_, req, err := s.get(ctx, storage.KindOIDC, hashedKey(code), r.GetSession())
 	return req, err
 }
 
 func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindOIDC, oidcKey(code)))
+	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindOIDC, hashedKey(code)))
 }
 
 func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {

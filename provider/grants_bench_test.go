@@ -14,7 +14,8 @@ import (
 )
 
 // BenchmarkTokenEndpoint compares what one token request costs per grant
-// and client authentication method, over HTTP against the real server, in
+// and client authentication method (the first case is the plain
+// client-credentials request a CI pipeline hammers with), over HTTP against the real server, in
 // one run (the machine is shared: read the ratios, not the absolutes).
 // Assertions are signed inside the loop, as a real client signs each one;
 // that is about 1% of a request for ES256.

@@ -3,11 +3,6 @@ package provider_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -44,22 +39,8 @@ type issuerKey struct {
 
 func newIssuerKey(t *testing.T, alg jose.SignatureAlgorithm) issuerKey {
 	t.Helper()
-	var priv crypto.Signer
-	var err error
-	switch alg {
-	case jose.RS256, jose.PS256:
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	case jose.ES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case jose.EdDSA:
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		t.Fatalf("no key for %s", alg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return issuerKey{priv: priv, kid: "kid-" + randomString()[:8], alg: alg}
+	k := newClientKey(t, "kid-"+randomString()[:8], alg)
+	return issuerKey{priv: k.priv, kid: k.kid, alg: k.alg}
 }
 
 // jwks is the public key set the issuer publishes.
@@ -146,7 +127,7 @@ func bearerServer(t *testing.T) (*testServer, issuerKey) {
 	ts := newTestServer(t)
 	key := newIssuerKey(t, jose.RS256)
 	addTrust(t, ts, provider.TrustSpec{
-		Issuer: bearerIssuer, Subject: bearerSubject, JWKS: provider.KeySetJSON(jwksOf(t, key)),
+		Issuer: bearerIssuer, Subject: bearerSubject, JWKS: provider.JWKSDoc(jwksOf(t, key)),
 		Scopes: []string{"api:read", "reports"}, MaxLifetime: "10m",
 	})
 	ts.addClient(t, provider.ClientSpec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer},
@@ -374,7 +355,7 @@ func TestJWTBearerAnySubjectAndJTINamespaces(t *testing.T) {
 	ts, key := bearerServer(t)
 	anyKey := newIssuerKey(t, jose.ES256)
 	const anyIssuer = "https://federation.example.net"
-	addTrust(t, ts, provider.TrustSpec{Issuer: anyIssuer, AnySubject: true, JWKS: provider.KeySetJSON(jwksOf(t, anyKey)),
+	addTrust(t, ts, provider.TrustSpec{Issuer: anyIssuer, AnySubject: true, JWKS: provider.JWKSDoc(jwksOf(t, anyKey)),
 		Scopes: []string{"reports"}})
 
 	for _, sub := range []string{"user-1", "someone@example.net", bearerSubject} {
@@ -419,7 +400,7 @@ func withJTI(c map[string]any, jti string) map[string]any {
 // its own scopes and lifetime apply.
 func TestJWTBearerSubjectEntryWins(t *testing.T) {
 	ts, key := bearerServer(t)
-	addTrust(t, ts, provider.TrustSpec{Issuer: bearerIssuer, AnySubject: true, JWKS: provider.KeySetJSON(jwksOf(t, key)),
+	addTrust(t, ts, provider.TrustSpec{Issuer: bearerIssuer, AnySubject: true, JWKS: provider.JWKSDoc(jwksOf(t, key)),
 		Scopes: []string{"api:write"}, MaxLifetime: "1h"})
 
 	status, body := exchange(t, ts, bearerClient, bearerSecret, key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "api:write")

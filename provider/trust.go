@@ -27,7 +27,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/rfc7523"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -59,47 +58,12 @@ type TrustSpec struct {
 	// JWKS is the issuer's public key set inline; JWKSFile a file holding
 	// it (read by the config loader, see ReadJWKSFile); JWKSURI where the
 	// issuer publishes it. Exactly one is given.
-	JWKS     KeySetJSON `json:"jwks,omitempty" yaml:"jwks"`
-	JWKSFile string     `json:"jwks_file,omitempty" yaml:"jwks_file"`
-	JWKSURI  string     `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
-	Scopes   []string   `json:"scopes,omitempty" yaml:"scopes"`
+	JWKS     JWKSDoc  `json:"jwks,omitempty" yaml:"jwks"`
+	JWKSFile string   `json:"jwks_file,omitempty" yaml:"jwks_file"`
+	JWKSURI  string   `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
+	Scopes   []string `json:"scopes,omitempty" yaml:"scopes"`
 	// MaxLifetime is a Go duration ("1h"); default 1h, at most 24h.
 	MaxLifetime string `json:"max_lifetime,omitempty" yaml:"max_lifetime"`
-}
-
-// KeySetJSON is a JSON Web Key Set document. In YAML it may be written as
-// a mapping ({keys: [...]}) or as a string holding the JSON; in JSON as an
-// object or a string.
-type KeySetJSON string
-
-func (k *KeySetJSON) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		*k = KeySetJSON(n.Value)
-		return nil
-	}
-	var v any
-	if err := n.Decode(&v); err != nil {
-		return err
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("line %d: jwks: %v", n.Line, err)
-	}
-	*k = KeySetJSON(raw)
-	return nil
-}
-
-func (k *KeySetJSON) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*k = KeySetJSON(s)
-		return nil
-	}
-	if !json.Valid(b) {
-		return errors.New("jwks: not JSON")
-	}
-	*k = KeySetJSON(b)
-	return nil
 }
 
 // FieldError is an operator mistake in one field of a spec, named by its
@@ -133,7 +97,7 @@ func (t TrustSpec) ReadJWKSFile(dir string) (TrustSpec, error) {
 	if err != nil {
 		return t, badField("jwks_file", "%v", err)
 	}
-	t.JWKS, t.JWKSFile = KeySetJSON(raw), ""
+	t.JWKS, t.JWKSFile = JWKSDoc(raw), ""
 	return t, nil
 }
 
@@ -166,7 +130,7 @@ func (t TrustSpec) Validate() (TrustSpec, error) {
 		return t, badField("jwks_file", "%q was not read; give the key set as jwks", t.JWKSFile)
 	}
 	if t.JWKS != "" {
-		t.JWKS = KeySetJSON(strings.TrimSpace(string(t.JWKS)))
+		t.JWKS = JWKSDoc(strings.TrimSpace(string(t.JWKS)))
 		set, err := parseJWKS([]byte(t.JWKS))
 		if err != nil {
 			return t, badField("jwks", "%v", err)
@@ -179,7 +143,7 @@ func (t TrustSpec) Validate() (TrustSpec, error) {
 	}
 	if t.JWKSURI != "" {
 		u, err := url.Parse(t.JWKSURI)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
 			return t, badField("jwks_uri", "%q must be an https URL (http only on loopback)", t.JWKSURI)
 		}
 	}

@@ -76,9 +76,6 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed CORS (default: the redirect URIs' origins)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
-	f.StringSliceVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where logout may return to (repeat or comma-separate)")
-	f.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the consent page")
-	f.StringVar(&spec.ClientURI, "client-uri", "", "home page shown on the consent page")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
 	return c

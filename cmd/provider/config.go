@@ -124,7 +124,7 @@ func (c *fileConfig) validate() []string {
 		add("issuer", "is required (the URL relying parties use, e.g. https://sso.example.org)")
 	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		add("issuer", "%q must be an http(s) URL without query or fragment", c.Issuer)
-	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	} else if u.Scheme == "http" && !provider.IsLoopbackHost(u.Hostname()) {
 		add("issuer", "%q must use https unless the host is loopback (OpenID Connect Discovery §3)", c.Issuer)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -210,14 +210,6 @@ func (c *fileConfig) validate() []string {
 		}
 	}
 	return problems
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (c *fileConfig) providerConfig() provider.Config {

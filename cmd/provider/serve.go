@@ -166,7 +166,7 @@ const (
 // use on an issuer other people can reach.
 func warnExampleCredentials(cfg *fileConfig, log *slog.Logger) {
 	u, _ := url.Parse(cfg.Issuer)
-	if u == nil || isLoopback(u.Hostname()) {
+	if u == nil || provider.IsLoopbackHost(u.Hostname()) {
 		return
 	}
 	for _, c := range cfg.Clients {

@@ -43,7 +43,7 @@ func newTrustAddCmd(e *env) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("--jwks-file: %w", err)
 				}
-				spec.JWKS = provider.KeySetJSON(raw)
+				spec.JWKS = provider.JWKSDoc(raw)
 			}
 			if cmd.Flags().Changed("max-lifetime") {
 				spec.MaxLifetime = maxLifetime.String()
