@@ -77,6 +77,27 @@ type ClientSpec struct {
 	AllowedOrigins    []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
 	RequirePAR        bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
 	AccessTokenFormat string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
+
+	// What people see of the client on the login and consent pages.
+	LogoURI   string   `json:"logo_uri,omitempty" yaml:"logo_uri"`
+	ClientURI string   `json:"client_uri,omitempty" yaml:"client_uri"`
+	PolicyURI string   `json:"policy_uri,omitempty" yaml:"policy_uri"`
+	TosURI    string   `json:"tos_uri,omitempty" yaml:"tos_uri"`
+	Contacts  []string `json:"contacts,omitempty" yaml:"contacts"`
+
+	// Token and request-object algorithms (OIDC Registration §2).
+	IDTokenSignedResponseAlg  string   `json:"id_token_signed_response_alg,omitempty" yaml:"id_token_signed_response_alg"`
+	UserinfoSignedResponseAlg string   `json:"userinfo_signed_response_alg,omitempty" yaml:"userinfo_signed_response_alg"`
+	RequestObjectSigningAlg   string   `json:"request_object_signing_alg,omitempty" yaml:"request_object_signing_alg"`
+	RequestURIs               []string `json:"request_uris,omitempty" yaml:"request_uris"`
+
+	// Logout: where RP-initiated logout may return to, and the back- and
+	// front-channel logout URIs.
+	PostLogoutRedirectURIs            []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
+	BackchannelLogoutURI              string   `json:"backchannel_logout_uri,omitempty" yaml:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired  bool     `json:"backchannel_logout_session_required,omitempty" yaml:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI             string   `json:"frontchannel_logout_uri,omitempty" yaml:"frontchannel_logout_uri"`
+	FrontchannelLogoutSessionRequired bool     `json:"frontchannel_logout_session_required,omitempty" yaml:"frontchannel_logout_session_required"`
 }
 
 // InvalidError is an operator mistake, worded for the operator.
@@ -248,6 +269,23 @@ func (c ClientSpec) record(old storage.Client, seal *Sealer) (storage.Client, er
 		AllowedOrigins:              c.AllowedOrigins,
 		RequirePAR:                  c.RequirePAR,
 		AccessTokenFormat:           c.AccessTokenFormat,
+
+		LogoURI:   c.LogoURI,
+		ClientURI: c.ClientURI,
+		PolicyURI: c.PolicyURI,
+		TosURI:    c.TosURI,
+		Contacts:  c.Contacts,
+
+		IDTokenSignedResponseAlg:  c.IDTokenSignedResponseAlg,
+		UserinfoSignedResponseAlg: c.UserinfoSignedResponseAlg,
+		RequestObjectSigningAlg:   c.RequestObjectSigningAlg,
+		RequestURIs:               c.RequestURIs,
+
+		PostLogoutRedirectURIs:            c.PostLogoutRedirectURIs,
+		BackchannelLogoutURI:              c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 	}, nil
 }
 

@@ -105,13 +105,38 @@ type Client struct {
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
-	LogoURI                string   `json:"logo_uri,omitempty"`
-	ClientURI              string   `json:"client_uri,omitempty"`
+	// LogoURI, ClientURI, PolicyURI and TosURI are shown to people on the
+	// login and consent pages (RFC 7591 §2).
+	LogoURI   string   `json:"logo_uri,omitempty"`
+	ClientURI string   `json:"client_uri,omitempty"`
+	PolicyURI string   `json:"policy_uri,omitempty"`
+	TosURI    string   `json:"tos_uri,omitempty"`
+	Contacts  []string `json:"contacts,omitempty"`
+	// IDTokenSignedResponseAlg and UserinfoSignedResponseAlg are the JWS
+	// algorithms of the client's ID tokens and signed userinfo responses
+	// (OIDC Registration §2); empty means RS256 ID tokens and plain JSON
+	// userinfo.
+	IDTokenSignedResponseAlg  string `json:"id_token_signed_response_alg,omitempty"`
+	UserinfoSignedResponseAlg string `json:"userinfo_signed_response_alg,omitempty"`
+	// RequestObjectSigningAlg pins the algorithm of the client's request
+	// objects; RequestURIs are the request_uri values it may send.
+	RequestObjectSigningAlg string   `json:"request_object_signing_alg,omitempty"`
+	RequestURIs             []string `json:"request_uris,omitempty"`
+	// Back- and front-channel logout (OpenID Connect Back-Channel Logout
+	// 1.0, Front-Channel Logout 1.0).
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+	// RegistrationAccessTokenHash is a hash of the RFC 7592 registration
+	// access token of a dynamically registered client.
+	RegistrationAccessTokenHash string `json:"registration_access_token_hash,omitempty"`
 	// Metadata holds registration metadata (RFC 7591) that has no field of
 	// its own, as the client sent it.
 	Metadata map[string]any `json:"metadata,omitempty"`
 	// Source says who owns the record: "config" for clients declared in the
-	// config file (reconciled at every start), "" or "cli" for the rest.
+	// config file (reconciled at every start), "registration" for clients
+	// registered dynamically (RFC 7591), "" or "cli" for the rest.
 	Source    string    `json:"source,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -147,8 +172,15 @@ type TokenRequest struct {
 // BrowserSession is a login session behind a browser cookie. ID is a hash
 // of the cookie value, never the value itself.
 type BrowserSession struct {
-	ID        string    `json:"id"`
-	UserID    string    `json:"user_id"`
+	ID     string `json:"id"`
+	UserID string `json:"user_id"`
+	// SID is the session's public identifier, the `sid` claim of ID and
+	// logout tokens (OpenID Connect Front-/Back-Channel Logout). Unlike ID
+	// it reveals nothing about the cookie.
+	SID string `json:"sid,omitempty"`
+	// ClientIDs are the clients that received an ID token through this
+	// session: the ones told when it ends.
+	ClientIDs []string  `json:"client_ids,omitempty"`
 	AuthTime  time.Time `json:"auth_time"`
 	Remember  bool      `json:"remember,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -231,6 +263,9 @@ type Store interface {
 
 	CreateBrowserSession(ctx context.Context, s BrowserSession) error
 	GetBrowserSession(ctx context.Context, id string) (BrowserSession, error)
+	// UpdateBrowserSession applies fn to the current record atomically; an
+	// error from fn aborts the update and is returned as is.
+	UpdateBrowserSession(ctx context.Context, id string, fn func(BrowserSession) (BrowserSession, error)) error
 	DeleteBrowserSession(ctx context.Context, id string) error
 
 	// SaveConsent creates or replaces the consent of (c.UserID, c.ClientID).

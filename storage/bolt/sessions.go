@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -43,4 +44,35 @@ func (t *txn) removeSession(sess storage.BrowserSession) error {
 		return err
 	}
 	return t.clearExpiry(sess.ExpiresAt, familySession, sess.ID)
+}
+
+func (s *Store) UpdateBrowserSession(ctx context.Context, id string, fn func(storage.BrowserSession) (storage.BrowserSession, error)) error {
+	var fnErr error
+	err := s.update(ctx, func(t *txn) error {
+		old, err := get[storage.BrowserSession](t.sessions, []byte(id))
+		if err != nil {
+			return err
+		}
+		sess, err := fn(old)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if sess.ID != id {
+			return errors.New("id cannot change")
+		}
+		if !sess.ExpiresAt.Equal(old.ExpiresAt) {
+			if err := t.clearExpiry(old.ExpiresAt, familySession, id); err != nil {
+				return err
+			}
+			if err := t.setExpiry(sess.ExpiresAt, familySession, id); err != nil {
+				return err
+			}
+		}
+		return put(t.sessions, []byte(id), sess)
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrap("update browser session", err)
 }

@@ -83,6 +83,7 @@ func session(id, userID string) storage.BrowserSession {
 	return storage.BrowserSession{
 		ID:        id,
 		UserID:    userID,
+		SID:       "sid-" + id,
 		AuthTime:  created(),
 		Remember:  true,
 		CreatedAt: created(),

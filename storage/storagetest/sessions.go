@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,6 +22,34 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	got, err = s.GetBrowserSession(ctx, sess.ID)
 	ok(t, err, "get after refused create")
 	same(t, got, sess, "session after refused create")
+
+	// Adding a client and extending the session is one atomic update;
+	// an error from fn changes nothing.
+	later := sess.ExpiresAt.Add(time.Hour)
+	ok(t, s.UpdateBrowserSession(ctx, sess.ID, func(b storage.BrowserSession) (storage.BrowserSession, error) {
+		b.ClientIDs = append(b.ClientIDs, "c1")
+		b.ExpiresAt = later
+		return b, nil
+	}), "update")
+	want := sess
+	want.ClientIDs, want.ExpiresAt = []string{"c1"}, later
+	got, err = s.GetBrowserSession(ctx, sess.ID)
+	ok(t, err, "get after update")
+	same(t, got, want, "session after update")
+	boom := errors.New("boom")
+	isErr(t, s.UpdateBrowserSession(ctx, sess.ID, func(b storage.BrowserSession) (storage.BrowserSession, error) {
+		b.ClientIDs = nil
+		return b, boom
+	}), boom, "update with failing fn")
+	got, err = s.GetBrowserSession(ctx, sess.ID)
+	ok(t, err, "get after failed update")
+	same(t, got, want, "session after failed update")
+	isErr(t, s.UpdateBrowserSession(ctx, "never-stored", func(b storage.BrowserSession) (storage.BrowserSession, error) { return b, nil }), storage.ErrNotFound, "update missing")
+	// The extended expiry is what garbage collection goes by.
+	n, err := s.GarbageCollect(ctx, sess.ExpiresAt.Add(time.Minute))
+	ok(t, err, "gc before the new expiry")
+	_, err = s.GetBrowserSession(ctx, sess.ID)
+	ok(t, err, fmt.Sprintf("session kept by gc (%d removed)", n))
 
 	_, err = s.GetBrowserSession(ctx, "never-stored")
 	isErr(t, err, storage.ErrNotFound, "get missing")
