@@ -39,6 +39,12 @@ type discoveryDoc struct {
 	// RequirePushedAuthorizationRequests is false: PAR is required per
 	// client (require_pushed_authorization_requests), not for everyone.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
+	// Logout (RP-Initiated, Back-Channel and Front-Channel Logout 1.0).
+	EndSessionEndpoint                 string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported         bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
@@ -71,6 +77,11 @@ func (p *Provider) discovery() discoveryDoc {
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
+		EndSessionEndpoint:                         p.url("/logout"),
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                true,
+		FrontchannelLogoutSessionSupported:         true,
 	}
 }
 

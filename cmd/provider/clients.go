@@ -76,6 +76,9 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed CORS (default: the redirect URIs' origins)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
+	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to, exact match (repeat for more)")
+	f.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "URL the provider POSTs a logout token to when the person signs out (back-channel logout)")
+	f.StringVar(&spec.FrontchannelLogoutURI, "frontchannel-logout-uri", "", "URL the signed-out page loads in a hidden iframe, with iss and sid (front-channel logout)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
 	return c
