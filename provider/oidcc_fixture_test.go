@@ -9,6 +9,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/oidcctest"
 	"github.com/smallsso/provider/provider/providertest"
@@ -94,21 +96,26 @@ func newOIDCCOP(t testing.TB, opts ...oidccOption) *oidccOP {
 	basic := suiteClientSpec("oidcc-client", "oidcc-client-secret", "client_secret_basic")
 	post := suiteClientSpec("oidcc-client-post", "oidcc-client-post-secret", "client_secret_post")
 	client2 := suiteClientSpec("oidcc-client2", "oidcc-client2-secret", "client_secret_basic")
-	for _, spec := range append([]provider.ClientSpec{basic, post, client2}, o.clients...) {
+	for _, spec := range []provider.ClientSpec{basic, post, client2} {
+		spec.SecretHash, spec.Secret = testHash(spec.Secret), ""
+		ts.addClient(t, spec)
+	}
+	for _, spec := range o.clients {
 		ts.addClient(t, spec)
 	}
 	op.Basic, op.Post, op.Client2 = suiteClient(basic, basic.Secret), suiteClient(post, post.Secret), suiteClient(client2, client2.Secret)
 
-	admin := &provider.LocalAdmin{Store: ts.Store, Sealer: ts.sealer}
-	u, err := admin.AddUser(context.Background(), provider.NewUser{
-		Username: buffyName, Password: buffyPass,
+	now := clock.Now().UTC()
+	u := storage.User{
+		ID: uuid.NewString(), Username: buffyName, PasswordHash: testHash(buffyPass),
 		Name: "Buffy Summers", GivenName: "Buffy", FamilyName: "Summers",
 		Email: "buffy@example.org", EmailVerified: true,
 		PhoneNumber: "+1 555 0100", PhoneNumberVerified: true,
-		Address: &storage.Address{StreetAddress: "1630 Revello Drive", Locality: "Sunnydale", Region: "CA", PostalCode: "95037", Country: "US"},
-		Groups:  []string{"slayers"},
-	})
-	if err != nil {
+		Address:   &storage.Address{StreetAddress: "1630 Revello Drive", Locality: "Sunnydale", Region: "CA", PostalCode: "95037", Country: "US"},
+		Groups:    []string{"slayers"},
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := ts.Store.CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
 	op.User, op.UserID = &oidcctest.Login{Username: buffyName, Password: buffyPass}, u.ID
