@@ -96,7 +96,9 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	// A request anyone could have sent (a link on another site) must not
 	// sign the person out unasked (§6): only a hint for this very session
 	// proves the request comes from an application they are signed in to.
-	if signedIn && !confirmed && !lr.forSession(s) {
+	// An application asking to return to an address not registered for it
+	// is misbehaving, so the person is asked then too.
+	if signedIn && !confirmed && (!lr.forSession(s) || lr.redirectRefused) {
 		p.showLogoutConfirmation(w, r, lr, s)
 		return
 	}

@@ -307,16 +307,28 @@ func TestLogoutRefusals(t *testing.T) {
 		})
 	}
 
-	// A valid hint with an unusable post_logout_redirect_uri: signed out,
-	// shown the page, not redirected.
+	// A valid hint with an unusable post_logout_redirect_uri: the person
+	// is asked, then signed out and shown the page, never redirected.
 	for _, target := range []string{"http://127.0.0.1:5555/elsewhere", byeURI + "?foo=bar", byeURI + "/"} {
 		t.Run("unregistered "+target, func(t *testing.T) {
 			b := providertest.NewBrowser(ts.URL)
 			s := signIn(t, ts, b, r)
 			page := get(t, b, logoutURL(ts, url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {target}, "state": {"x"}}))
-			if page.Location != nil || page.Status != http.StatusOK || !strings.Contains(page.Body, "You are signed out") ||
+			if page.Location != nil || page.Status != http.StatusOK || !strings.Contains(page.Body, "Sign out of Test Org?") ||
 				!strings.Contains(page.Body, "not registered") {
 				t.Fatalf("HTTP %d Location %v body %q", page.Status, page.Location, page.Body)
+			}
+			form, err := page.ParseForm()
+			if err != nil {
+				t.Fatal(err)
+			}
+			done, err := b.Submit(context.Background(), page, form, url.Values{"confirm": {"yes"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done.Location != nil || done.Status != http.StatusOK || !strings.Contains(done.Body, "You are signed out") ||
+				!strings.Contains(done.Body, "not registered") {
+				t.Fatalf("after confirming: HTTP %d Location %v", done.Status, done.Location)
 			}
 			if e := promptNone(t, b, r); e != "login_required" {
 				t.Errorf("prompt=none after logout: %q", e)
