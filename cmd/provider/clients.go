@@ -24,7 +24,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		jwksFile    string
 	)
 	c := &cobra.Command{
-		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--public] [--secret-stdin]",
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--public] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
