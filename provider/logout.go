@@ -77,6 +77,13 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	// The confirmation form posts back here with csrf and confirm; an RP
 	// may also POST the request itself (§2), which is treated like GET.
 	confirmed := r.Method == http.MethodPost && r.PostForm.Has("confirm")
+	if r.Method == http.MethodPost && !confirmed && !p.hasSessionCookie(r) {
+		// An RP's cross-site form POST arrives without our SameSite=Lax
+		// session cookie, so the session could not be found; a top-level
+		// GET navigation carries it.
+		http.Redirect(w, r, p.path("/logout")+"?"+r.PostForm.Encode(), http.StatusSeeOther)
+		return
+	}
 	if confirmed {
 		if _, ok := p.checkCSRF(r); !ok {
 			p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCSRF})
@@ -128,6 +135,11 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		Continue:        template.URL(lr.redirect), // a registered URI, matched exactly
 		RedirectRefused: lr.redirectRefused,
 	})
+}
+
+func (p *Provider) hasSessionCookie(r *http.Request) bool {
+	c, err := r.Cookie(p.cookieName("session"))
+	return err == nil && c.Value != ""
 }
 
 // parseLogout verifies the hint and works out the client and where to go

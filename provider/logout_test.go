@@ -204,6 +204,31 @@ func TestLogoutWithHintRedirects(t *testing.T) {
 		}
 	})
 
+	t.Run("cross-site POST", func(t *testing.T) {
+		// A browser sends no SameSite=Lax cookie with another site's form
+		// POST: the provider turns it into a GET navigation, which has it.
+		b := providertest.NewBrowser(ts.URL)
+		s := signIn(t, ts, b, r)
+		form := url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {byeURI}, "state": {"x"}}
+		noCookies := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noCookies.PostForm(ts.URL+"/logout", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, err := resp.Location()
+		if resp.StatusCode != http.StatusSeeOther || err != nil || loc.Path != "/logout" || loc.Query().Encode() != form.Encode() {
+			t.Fatalf("cookieless POST: HTTP %d Location %v", resp.StatusCode, loc)
+		}
+		page := get(t, b, loc.String())
+		if page.Location == nil || page.Location.String() != byeURI+"?state=x" {
+			t.Fatalf("after the GET: HTTP %d Location %v", page.Status, page.Location)
+		}
+		if e := promptNone(t, b, r); e != "login_required" {
+			t.Errorf("prompt=none after logout: %q", e)
+		}
+	})
+
 	t.Run("already signed out", func(t *testing.T) {
 		b := providertest.NewBrowser(ts.URL)
 		s := signIn(t, ts, b, r)
