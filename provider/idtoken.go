@@ -141,7 +141,9 @@ func (h hashingTokenHandler) PopulateTokenEndpointResponse(ctx context.Context, 
 	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }
 
-type hashingAuthorizeHandler struct{ fosite.AuthorizeEndpointHandler }
+type hashingAuthorizeHandler struct {
+	fosite.AuthorizeEndpointHandler
+}
 
 // HandleAuthorizeEndpointRequest: the hybrid and implicit handlers add the
 // code and access token to the response before they sign the ID token, so
