@@ -325,6 +325,11 @@ func TestOIDCC_ServerRotateKeys(t *testing.T) {
 	if len(added) != len(provider.SigningAlgorithms) {
 		t.Fatalf("rotation added keys %v, want one per algorithm", added)
 	}
+	for _, k := range after.Keys {
+		if k.Use != "sig" || !slices.Contains(provider.SigningAlgorithms, k.Algorithm) {
+			t.Errorf("JWKS key %s: use %q alg %q, want sig and one of our algorithms", k.KeyID, k.Use, k.Algorithm)
+		}
+	}
 	op.JWKS = after
 	newKid := map[string]string{}
 	for _, k := range fresh {
