@@ -22,6 +22,7 @@ type discoveryDoc struct {
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	UserinfoSigningAlgValuesSupported          []string `json:"userinfo_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
@@ -64,7 +65,8 @@ func (p *Provider) discovery() discoveryDoc {
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        supportedGrantTypes,
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{signingAlg},
+		IDTokenSigningAlgValuesSupported:           p.signingAlgs(),
+		UserinfoSigningAlgValuesSupported:          p.signingAlgs(),
 		TokenEndpointAuthMethodsSupported:          append(slices.Clone(clientMethods), "none"),
 		TokenEndpointAuthSigningAlgValuesSupported: algs,
 		RevocationEndpointAuthMethodsSupported:     append(slices.Clone(clientMethods), "none"),

@@ -339,7 +339,7 @@ func (p *Provider) backchannelLogout(ctx context.Context, s storage.BrowserSessi
 }
 
 func (p *Provider) sendLogoutToken(ctx context.Context, c storage.Client, s storage.BrowserSession) error {
-	token, err := p.logoutToken(c.ID, s)
+	token, err := p.logoutToken(c, s)
 	if err != nil {
 		return err
 	}
@@ -370,8 +370,14 @@ type logoutClaims struct {
 	Events map[string]struct{} `json:"events"`
 }
 
-func (p *Provider) logoutToken(clientID string, s storage.BrowserSession) (string, error) {
-	k, err := p.keys.Active(signingAlg)
+// logoutToken is signed like the client's ID tokens, since it verifies
+// them the same way (Back-Channel Logout 1.0 §2.6).
+func (p *Provider) logoutToken(c storage.Client, s storage.BrowserSession) (string, error) {
+	alg := c.IDTokenSignedResponseAlg
+	if alg == "" {
+		alg = signingAlg
+	}
+	k, err := p.keys.Active(alg)
 	if err != nil {
 		return "", err
 	}
@@ -387,7 +393,7 @@ func (p *Provider) logoutToken(clientID string, s storage.BrowserSession) (strin
 		Claims: jwt.Claims{
 			Issuer:   p.cfg.Issuer,
 			Subject:  s.UserID,
-			Audience: jwt.Audience{clientID},
+			Audience: jwt.Audience{c.ID},
 			IssuedAt: jwt.NewNumericDate(now),
 			Expiry:   jwt.NewNumericDate(now.Add(logoutTokenLifespan)),
 			ID:       uuid.NewString(),

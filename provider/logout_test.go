@@ -480,7 +480,7 @@ func (bc *backchannelRP) received() ([]url.Values, []string) {
 // iss, aud, iat, exp, jti, events, sub and sid, and no nonce.
 func checkLogoutToken(t *testing.T, ts *testServer, raw, clientID string, idToken map[string]any) map[string]any {
 	t.Helper()
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA})
 	if err != nil {
 		t.Fatalf("logout token: %v", err)
 	}
@@ -583,6 +583,35 @@ func TestBackchannelLogout(t *testing.T) {
 	hinted := get(t, b, logoutURL(ts, url.Values{"id_token_hint": {forms[0].Get("logout_token")}}))
 	if hinted.Status != http.StatusBadRequest {
 		t.Errorf("logout token as id_token_hint: HTTP %d, want 400", hinted.Status)
+	}
+}
+
+// A client verifies logout tokens as it verifies its ID tokens: with the
+// algorithm it registered.
+func TestBackchannelLogoutTokenAlgorithm(t *testing.T) {
+	ts := newTestServer(t)
+	bc := newBackchannelRP(t, 0)
+	ts.addClient(t, provider.ClientSpec{
+		ID: "es", Secret: "es-secret", RedirectURIs: []string{webRedirect}, Scopes: []string{"openid"},
+		IDTokenSignedResponseAlg: "ES256", BackchannelLogoutURI: bc.srv.URL + "/bc",
+	})
+	b := providertest.NewBrowser(ts.URL)
+	f := newRP(t, ts, "es", "es-secret", webRedirect, "openid").authorize(t, b, alicePass, "allow")
+	status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {f.code(t, ts.URL)},
+		"redirect_uri": {webRedirect}, "code_verifier": {f.verifier}}, "es", "es-secret")
+	if status != http.StatusOK {
+		t.Fatalf("token: HTTP %d %v", status, body)
+	}
+	idToken, _ := body["id_token"].(string)
+	get(t, b, logoutURL(ts, url.Values{"id_token_hint": {idToken}}))
+	forms, _ := bc.received()
+	if len(forms) != 1 {
+		t.Fatalf("%d back-channel requests", len(forms))
+	}
+	raw := forms[0].Get("logout_token")
+	checkLogoutToken(t, ts, raw, "es", jwtClaims(t, idToken))
+	if jws, _ := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256}); jws == nil {
+		t.Error("the logout token is not ES256 like the client's ID tokens")
 	}
 }
 

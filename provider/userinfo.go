@@ -48,7 +48,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
 	}
-	writeJSON(w, http.StatusOK, userClaims(user, ar.GetGrantedScopes()))
+	p.writeUserinfo(w, r, ar.GetClient(), userClaims(user, ar.GetGrantedScopes()))
 }
 
 // bearerToken finds the access token. Query parameters are not accepted
