@@ -10,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 )
 
@@ -97,6 +98,9 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: getKey},
 	}
 	cfg2 := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
+	// The same validator, with the same signer, as fosite's OIDC handler
+	// composes: proceed runs it before any page is shown (see authz.go).
+	p.oidcValidator = openid.NewOpenIDConnectRequestValidator(strategy, cfg2)
 	f := composeWith(cfg2, store, strategy, handlerFactories...).(*fosite.Fosite)
 	// The strategy delegates secrets and public clients to fosite's
 	// default, which needs the composed provider.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage"
@@ -91,6 +92,8 @@ type Provider struct {
 	throttle   *throttle
 	// corsOrigins are the browser origins the CORS endpoints answer.
 	corsOrigins *originSet
+	// oidcValidator checks prompt, max_age and id_token_hint.
+	oidcValidator *openid.OpenIDConnectRequestValidator
 }
 
 // New wires a provider. It does no I/O beyond hashing one dummy password.
