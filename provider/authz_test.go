@@ -258,3 +258,21 @@ func TestMissingRedirectURIIsAPage(t *testing.T) {
 	r := op.NewRequest(op.Basic, "openid").With("redirect_uri", "")
 	op.CheckErrorPage(t, op.Authorize(t, op.Browser(), r, op.User))
 }
+
+// A code that lives less than the suite's 30 seconds, reused after it has
+// expired and the garbage collector has run: still refused, and the first
+// exchange's tokens are still revoked, because the redeemed code is kept
+// for as long as the access tokens it issued.
+func TestCodeReuseAfterExpiryAndGarbageCollection(t *testing.T) {
+	op := newOIDCCOP(t, withSuiteConfig(func(c *provider.Config) { c.AuthCodeLifespan = 10 * time.Second }))
+	f := op.run(t, op.NewRequest(op.Basic, "openid offline_access"))
+	op.clock.Advance(30 * time.Second)
+	if _, err := op.ts.Store.GarbageCollect(t.Context(), op.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	reuseCode(t, op, f)
+	if ur := op.Userinfo(t, f.AccessToken, "get"); ur.Status != 401 {
+		t.Fatalf("userinfo with the first access token: HTTP %d, want 401", ur.Status)
+	}
+	op.CheckTokenError(t, op.Refresh(t, op.Basic, f.Token.Str("refresh_token"), ""), "invalid_grant")
+}

@@ -136,7 +136,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		throttle:   newThrottle(d.Now),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
-	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys}, d.Secret)
+	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}, d.Secret)
 	return p, nil
 }
 
