@@ -128,7 +128,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 	if needLogin {
 		if prompts.Has("none") {
-			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in, or not as required."))
+			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in (again) before this request can be answered."))
 			return
 		}
 		p.showLogin(w, r, ar, it, p.loginHint(ctx, form), "", http.StatusOK)
