@@ -32,6 +32,7 @@ type discoveryDoc struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
@@ -77,6 +78,8 @@ func (p *Provider) discovery() discoveryDoc {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            claimsSupported(),
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		ACRValuesSupported:                         []string{acrPassword},
+		ClaimsParameterSupported:                   true,
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
 		EndSessionEndpoint:                         p.url("/logout"),

@@ -89,6 +89,9 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		Signer:                     signer,
 	}
 	cfg2 := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
+	// The same validator, with the same signer, as fosite's OIDC handler
+	// composes: proceed runs it before any page is shown (see authz.go).
+	p.oidcValidator = openid.NewOpenIDConnectRequestValidator(strategy, cfg2)
 	f := composeWith(cfg2, store, strategy, handlerFactories...).(*fosite.Fosite)
 	wrapIDTokenHandlers(fc)
 	// The strategy delegates secrets and public clients to fosite's
