@@ -27,7 +27,7 @@ const sidClaim = "sid"
 // sign-ins of the same client read the session the request already has and
 // write nothing. fosite keeps Extra claims on refresh, so refreshed ID
 // tokens carry the same sid.
-func (p *Provider) joinBrowserSession(txCtx context.Context, r *http.Request, clientID string, sess *openid.DefaultSession) error {
+func (p *Provider) joinBrowserSession(txCtx context.Context, r *http.Request, clientID string, sess openid.Session) error {
 	bs, ok, err := p.currentSession(txCtx, r)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
@@ -58,6 +58,6 @@ func (p *Provider) joinBrowserSession(txCtx context.Context, r *http.Request, cl
 			return fosite.ErrServerError.WithWrap(err)
 		}
 	}
-	sess.Claims.Extra[sidClaim] = sid
+	sess.IDTokenClaims().Extra[sidClaim] = sid
 	return nil
 }
