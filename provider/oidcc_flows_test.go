@@ -555,33 +555,51 @@ func TestOIDCC_EnsureRequestWithoutNonceFails(t *testing.T) {
 
 // --- the implicit plan (§1.5) ----------------------------------------------
 
-func TestOIDCC_Implicit_Server(t *testing.T)       { runTypes(t, implicitTypes, mServer) }
-func TestOIDCC_Implicit_ScopeProfile(t *testing.T) { runTypes(t, implicitTypes, mScope("openid profile", profileClaims...)) }
-func TestOIDCC_Implicit_ScopeEmail(t *testing.T)   { runTypes(t, implicitTypes, mScope("openid email", emailClaims...)) }
-func TestOIDCC_Implicit_ScopeAddress(t *testing.T) { runTypes(t, implicitTypes, mScope("openid address", "address")) }
-func TestOIDCC_Implicit_ScopePhone(t *testing.T)   { runTypes(t, implicitTypes, mScope("openid phone", phoneClaims...)) }
+func TestOIDCC_Implicit_Server(t *testing.T) { runTypes(t, implicitTypes, mServer) }
+func TestOIDCC_Implicit_ScopeProfile(t *testing.T) {
+	runTypes(t, implicitTypes, mScope("openid profile", profileClaims...))
+}
+func TestOIDCC_Implicit_ScopeEmail(t *testing.T) {
+	runTypes(t, implicitTypes, mScope("openid email", emailClaims...))
+}
+func TestOIDCC_Implicit_ScopeAddress(t *testing.T) {
+	runTypes(t, implicitTypes, mScope("openid address", "address"))
+}
+func TestOIDCC_Implicit_ScopePhone(t *testing.T) {
+	runTypes(t, implicitTypes, mScope("openid phone", phoneClaims...))
+}
 func TestOIDCC_Implicit_ScopeAll(t *testing.T) {
 	runTypes(t, implicitTypes, mScope("openid profile email address phone", allClaims...))
 }
 func TestOIDCC_Implicit_EnsureOtherScopeOrderSucceeds(t *testing.T) {
 	runTypes(t, implicitTypes, mScope("email openid", emailClaims...))
 }
-func TestOIDCC_Implicit_DisplayPage(t *testing.T)  { runTypes(t, implicitTypes, mWith("display", "page")) }
-func TestOIDCC_Implicit_DisplayPopup(t *testing.T) { runTypes(t, implicitTypes, mWith("display", "popup")) }
-func TestOIDCC_Implicit_PromptLogin(t *testing.T)  { runTypes(t, implicitTypes, mPromptLogin) }
+func TestOIDCC_Implicit_DisplayPage(t *testing.T) {
+	runTypes(t, implicitTypes, mWith("display", "page"))
+}
+func TestOIDCC_Implicit_DisplayPopup(t *testing.T) {
+	runTypes(t, implicitTypes, mWith("display", "popup"))
+}
+func TestOIDCC_Implicit_PromptLogin(t *testing.T) { runTypes(t, implicitTypes, mPromptLogin) }
 func TestOIDCC_Implicit_PromptNoneNotLoggedIn(t *testing.T) {
 	runTypes(t, implicitTypes, mPromptNoneNotLoggedIn)
 }
-func TestOIDCC_Implicit_PromptNoneLoggedIn(t *testing.T) { runTypes(t, implicitTypes, mPromptNoneLoggedIn) }
-func TestOIDCC_Implicit_MaxAge1(t *testing.T)            { runTypes(t, implicitTypes, mMaxAge1) }
-func TestOIDCC_Implicit_MaxAge10000(t *testing.T)        { runTypes(t, implicitTypes, mMaxAge10000) }
+func TestOIDCC_Implicit_PromptNoneLoggedIn(t *testing.T) {
+	runTypes(t, implicitTypes, mPromptNoneLoggedIn)
+}
+func TestOIDCC_Implicit_MaxAge1(t *testing.T)     { runTypes(t, implicitTypes, mMaxAge1) }
+func TestOIDCC_Implicit_MaxAge10000(t *testing.T) { runTypes(t, implicitTypes, mMaxAge10000) }
 func TestOIDCC_Implicit_EnsureRequestWithUnknownParameterSucceeds(t *testing.T) {
 	runTypes(t, implicitTypes, mWith("extra", "foobar"))
 }
-func TestOIDCC_Implicit_IDTokenHint(t *testing.T)   { runTypes(t, implicitTypes, mIDTokenHint) }
-func TestOIDCC_Implicit_LoginHint(t *testing.T)     { runTypes(t, implicitTypes, mLoginHint) }
-func TestOIDCC_Implicit_UILocales(t *testing.T)     { runTypes(t, implicitTypes, mWith("ui_locales", "se")) }
-func TestOIDCC_Implicit_ClaimsLocales(t *testing.T) { runTypes(t, implicitTypes, mWith("claims_locales", "se")) }
+func TestOIDCC_Implicit_IDTokenHint(t *testing.T) { runTypes(t, implicitTypes, mIDTokenHint) }
+func TestOIDCC_Implicit_LoginHint(t *testing.T)   { runTypes(t, implicitTypes, mLoginHint) }
+func TestOIDCC_Implicit_UILocales(t *testing.T) {
+	runTypes(t, implicitTypes, mWith("ui_locales", "se"))
+}
+func TestOIDCC_Implicit_ClaimsLocales(t *testing.T) {
+	runTypes(t, implicitTypes, mWith("claims_locales", "se"))
+}
 func TestOIDCC_Implicit_EnsureRequestWithAcrValuesSucceeds(t *testing.T) {
 	runTypes(t, implicitTypes, mAcrValues)
 }
@@ -591,7 +609,9 @@ func TestOIDCC_Implicit_EnsureRegisteredRedirectURI(t *testing.T) {
 func TestOIDCC_Implicit_ClaimsEssential(t *testing.T) { runTypes(t, implicitTypes, mClaimsEssential) }
 
 // Only in the id_token token run.
-func TestOIDCC_Implicit_UserinfoGet(t *testing.T) { runTypes(t, []string{"id_token token"}, mUserinfo("get")) }
+func TestOIDCC_Implicit_UserinfoGet(t *testing.T) {
+	runTypes(t, []string{"id_token token"}, mUserinfo("get"))
+}
 func TestOIDCC_Implicit_UserinfoPostHeader(t *testing.T) {
 	runTypes(t, []string{"id_token token"}, mUserinfo("post-header"))
 }
@@ -610,19 +630,31 @@ func TestOIDCC_Hybrid_Server(t *testing.T) { runTypes(t, hybridTypes, mServer) }
 func TestOIDCC_Hybrid_ResponseTypeMissing(t *testing.T) {
 	runTypes(t, []string{"code id_token"}, mResponseTypeMissing)
 }
-func TestOIDCC_Hybrid_UserinfoGet(t *testing.T)        { runTypes(t, hybridTypes, mUserinfo("get")) }
-func TestOIDCC_Hybrid_UserinfoPostHeader(t *testing.T) { runTypes(t, hybridTypes, mUserinfo("post-header")) }
-func TestOIDCC_Hybrid_UserinfoPostBody(t *testing.T)   { runTypes(t, hybridTypes, mUserinfo("post-body")) }
+func TestOIDCC_Hybrid_UserinfoGet(t *testing.T) { runTypes(t, hybridTypes, mUserinfo("get")) }
+func TestOIDCC_Hybrid_UserinfoPostHeader(t *testing.T) {
+	runTypes(t, hybridTypes, mUserinfo("post-header"))
+}
+func TestOIDCC_Hybrid_UserinfoPostBody(t *testing.T) {
+	runTypes(t, hybridTypes, mUserinfo("post-body"))
+}
 
 // code token only; the other two runs have oidcc-ensure-request-without-
 // nonce-fails.
 func TestOIDCC_Hybrid_EnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
 	runTypes(t, []string{"code token"}, mNonceSucceedsForCode)
 }
-func TestOIDCC_Hybrid_ScopeProfile(t *testing.T) { runTypes(t, hybridTypes, mScope("openid profile", profileClaims...)) }
-func TestOIDCC_Hybrid_ScopeEmail(t *testing.T)   { runTypes(t, hybridTypes, mScope("openid email", emailClaims...)) }
-func TestOIDCC_Hybrid_ScopeAddress(t *testing.T) { runTypes(t, hybridTypes, mScope("openid address", "address")) }
-func TestOIDCC_Hybrid_ScopePhone(t *testing.T)   { runTypes(t, hybridTypes, mScope("openid phone", phoneClaims...)) }
+func TestOIDCC_Hybrid_ScopeProfile(t *testing.T) {
+	runTypes(t, hybridTypes, mScope("openid profile", profileClaims...))
+}
+func TestOIDCC_Hybrid_ScopeEmail(t *testing.T) {
+	runTypes(t, hybridTypes, mScope("openid email", emailClaims...))
+}
+func TestOIDCC_Hybrid_ScopeAddress(t *testing.T) {
+	runTypes(t, hybridTypes, mScope("openid address", "address"))
+}
+func TestOIDCC_Hybrid_ScopePhone(t *testing.T) {
+	runTypes(t, hybridTypes, mScope("openid phone", phoneClaims...))
+}
 func TestOIDCC_Hybrid_ScopeAll(t *testing.T) {
 	runTypes(t, hybridTypes, mScope("openid profile email address phone", allClaims...))
 }
@@ -631,25 +663,31 @@ func TestOIDCC_Hybrid_ScopeAll(t *testing.T) {
 func TestOIDCC_Hybrid_EnsureOtherScopeOrderSucceeds(t *testing.T) {
 	runTypes(t, []string{"code id_token"}, mScope("email openid", emailClaims...))
 }
-func TestOIDCC_Hybrid_DisplayPage(t *testing.T)           { runTypes(t, hybridTypes, mWith("display", "page")) }
-func TestOIDCC_Hybrid_DisplayPopup(t *testing.T)          { runTypes(t, hybridTypes, mWith("display", "popup")) }
-func TestOIDCC_Hybrid_PromptLogin(t *testing.T)           { runTypes(t, hybridTypes, mPromptLogin) }
-func TestOIDCC_Hybrid_PromptNoneNotLoggedIn(t *testing.T) { runTypes(t, hybridTypes, mPromptNoneNotLoggedIn) }
-func TestOIDCC_Hybrid_PromptNoneLoggedIn(t *testing.T)    { runTypes(t, hybridTypes, mPromptNoneLoggedIn) }
-func TestOIDCC_Hybrid_MaxAge1(t *testing.T)               { runTypes(t, hybridTypes, mMaxAge1) }
-func TestOIDCC_Hybrid_MaxAge10000(t *testing.T)           { runTypes(t, hybridTypes, mMaxAge10000) }
+func TestOIDCC_Hybrid_DisplayPage(t *testing.T)  { runTypes(t, hybridTypes, mWith("display", "page")) }
+func TestOIDCC_Hybrid_DisplayPopup(t *testing.T) { runTypes(t, hybridTypes, mWith("display", "popup")) }
+func TestOIDCC_Hybrid_PromptLogin(t *testing.T)  { runTypes(t, hybridTypes, mPromptLogin) }
+func TestOIDCC_Hybrid_PromptNoneNotLoggedIn(t *testing.T) {
+	runTypes(t, hybridTypes, mPromptNoneNotLoggedIn)
+}
+func TestOIDCC_Hybrid_PromptNoneLoggedIn(t *testing.T) { runTypes(t, hybridTypes, mPromptNoneLoggedIn) }
+func TestOIDCC_Hybrid_MaxAge1(t *testing.T)            { runTypes(t, hybridTypes, mMaxAge1) }
+func TestOIDCC_Hybrid_MaxAge10000(t *testing.T)        { runTypes(t, hybridTypes, mMaxAge10000) }
 func TestOIDCC_Hybrid_EnsureRequestWithUnknownParameterSucceeds(t *testing.T) {
 	runTypes(t, hybridTypes, mWith("extra", "foobar"))
 }
-func TestOIDCC_Hybrid_IDTokenHint(t *testing.T)   { runTypes(t, hybridTypes, mIDTokenHint) }
-func TestOIDCC_Hybrid_LoginHint(t *testing.T)     { runTypes(t, hybridTypes, mLoginHint) }
-func TestOIDCC_Hybrid_UILocales(t *testing.T)     { runTypes(t, hybridTypes, mWith("ui_locales", "se")) }
-func TestOIDCC_Hybrid_ClaimsLocales(t *testing.T) { runTypes(t, hybridTypes, mWith("claims_locales", "se")) }
+func TestOIDCC_Hybrid_IDTokenHint(t *testing.T) { runTypes(t, hybridTypes, mIDTokenHint) }
+func TestOIDCC_Hybrid_LoginHint(t *testing.T)   { runTypes(t, hybridTypes, mLoginHint) }
+func TestOIDCC_Hybrid_UILocales(t *testing.T)   { runTypes(t, hybridTypes, mWith("ui_locales", "se")) }
+func TestOIDCC_Hybrid_ClaimsLocales(t *testing.T) {
+	runTypes(t, hybridTypes, mWith("claims_locales", "se"))
+}
 func TestOIDCC_Hybrid_EnsureRequestWithAcrValuesSucceeds(t *testing.T) {
 	runTypes(t, hybridTypes, mAcrValues)
 }
-func TestOIDCC_Hybrid_Codereuse(t *testing.T)          { runTypes(t, hybridTypes, mCodeReuse(0)) }
-func TestOIDCC_Hybrid_Codereuse30seconds(t *testing.T) { runTypes(t, hybridTypes, mCodeReuse(30*time.Second)) }
+func TestOIDCC_Hybrid_Codereuse(t *testing.T) { runTypes(t, hybridTypes, mCodeReuse(0)) }
+func TestOIDCC_Hybrid_Codereuse30seconds(t *testing.T) {
+	runTypes(t, hybridTypes, mCodeReuse(30*time.Second))
+}
 func TestOIDCC_Hybrid_EnsureRegisteredRedirectURI(t *testing.T) {
 	runTypes(t, hybridTypes, mRegisteredRedirectURI)
 }
