@@ -184,11 +184,15 @@ func mServerClientSecretPost(t *testing.T, op *flowsOP, c *oidcctest.Client, v v
 	op.Run(t, op.Browser(), op.req(op.postOf(c), v, "openid"), op.User, nil)
 }
 
-// oidcc-response-type-missing: the error comes back in the query (or, as
-// requested, by form_post), never with a code.
+// oidcc-response-type-missing: an error page, or the error in the query
+// (by form_post when asked), never a code.
 func mResponseTypeMissing(t *testing.T, op *flowsOP, c *oidcctest.Client, v variant) {
 	r := op.req(c, v, "openid").With("response_type", "")
 	res := op.Authorize(t, op.Browser(), r, nil)
+	if res.Params == nil {
+		op.CheckErrorPage(t, res)
+		return
+	}
 	op.CheckError(t, r, res, "invalid_request", "unsupported_response_type")
 }
 
