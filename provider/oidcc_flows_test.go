@@ -358,7 +358,9 @@ func mRegisteredRedirectURI(t *testing.T, op *flowsOP, c *oidcctest.Client, v va
 	op.CheckErrorPage(t, op.Authorize(t, op.Browser(), r, nil))
 }
 
-// oidcc-claims-essential: must succeed; the name claim is only a warning.
+// oidcc-claims-essential: must succeed. The suite only warns when name is
+// missing where it was asked for, or in an ID token when it was asked for
+// in userinfo; we hold to both.
 func mClaimsEssential(t *testing.T, op *flowsOP, c *oidcctest.Client, v variant) {
 	target := "userinfo"
 	if v.responseType == "id_token" {
@@ -370,7 +372,17 @@ func mClaimsEssential(t *testing.T, op *flowsOP, c *oidcctest.Client, v variant)
 		claims = f.AuthIDToken.Claims
 	}
 	if _, ok := claims["name"]; !ok {
-		t.Logf("warning: the essential name claim is not in the %s", target)
+		t.Errorf("the essential name claim is not in the %s", target)
+	}
+	if target == "userinfo" {
+		for _, tok := range []*oidcctest.IDToken{f.AuthIDToken, f.IDToken} {
+			if tok == nil {
+				continue
+			}
+			if _, ok := tok.Claims["name"]; ok {
+				t.Error("EnsureIdTokenDoesNotContainName: name asked for in userinfo is in the id_token")
+			}
+		}
 	}
 }
 
