@@ -112,8 +112,7 @@ func invalid(format string, args ...any) error {
 // Supported client settings; anything else is refused when declared, so a
 // client never believes it has a grant that does not work.
 var (
-	supportedGrants      = []string{"authorization_code", "refresh_token", "client_credentials", "password", grantJWTBearer}
-	supportedResponses   = []string{"code"}
+	supportedGrants      = []string{"authorization_code", "implicit", "refresh_token", "client_credentials", "password", grantJWTBearer}
 	supportedAuthMethods = []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"}
 	defaultClientScopes  = []string{"openid", "profile", "email"}
 )
@@ -140,10 +139,9 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrants, ", "))
 		}
 	}
-	for _, rt := range c.ResponseTypes {
-		if !slices.Contains(supportedResponses, rt) {
-			return c, invalid("response type %q is not supported (supported: %s)", rt, strings.Join(supportedResponses, ", "))
-		}
+	var err error
+	if c.ResponseTypes, err = checkResponseTypes(c.ResponseTypes, c.GrantTypes); err != nil {
+		return c, err
 	}
 	if !slices.Contains(supportedAuthMethods, c.TokenEndpointAuthMethod) {
 		return c, invalid("token_endpoint_auth_method %q is not supported (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(supportedAuthMethods, ", "))
@@ -192,8 +190,8 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("allowed origin %q: %v", o, err)
 		}
 	}
-	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
-		return c, invalid("redirect_uris is required for the authorization_code grant")
+	if (slices.Contains(c.GrantTypes, "authorization_code") || slices.Contains(c.GrantTypes, "implicit")) && len(c.RedirectURIs) == 0 {
+		return c, invalid("redirect_uris is required for the authorization_code and implicit grants")
 	}
 	for _, u := range c.RedirectURIs {
 		if err := validRedirectURI(u); err != nil {
@@ -201,6 +199,9 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 		}
 	}
 	if err := c.validateLogout(); err != nil {
+		return c, err
+	}
+	if err := c.validateRequestObjectSettings(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -20,7 +20,9 @@ import (
 )
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	var objectErr error
 	if r.ParseForm() == nil {
+		objectErr = p.resolveRequestObject(r.Context(), r.Form)
 		foldResources(r.Form)
 		markAbsentState(r.Form)
 	}
@@ -28,9 +30,17 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if ar != nil {
 		err = targetError(ar.GetClient(), r.Form, err)
 	}
+	if objectErr != nil {
+		// A bad request object goes back to the outer redirect_uri if that
+		// one is registered, and to an error page otherwise.
+		err = objectErr
+	}
 	pushed := err == nil && strings.HasPrefix(r.Form.Get("request_uri"), parURIPrefix)
 	if err == nil && !pushed && requiresPAR(ar.GetClient()) {
 		err = fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests first (RFC 9126).")
+	}
+	if err == nil {
+		err = checkResponseType(ar)
 	}
 	if err == nil {
 		err = checkPKCE(ar)
@@ -65,6 +75,9 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		markAbsentState(r.Form)
 	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = checkResponseType(ar)
+	}
 	if err == nil {
 		err = checkPKCE(ar)
 	}
@@ -157,7 +170,9 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 }
 
 // issueCode grants what was asked (fosite has already checked it against
-// the client's registration) and redirects back with the code.
+// the client's registration) and sends the response back: the code, and
+// for implicit and hybrid response types the tokens, in the requested
+// response mode.
 func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, authTime, requestedAt time.Time) {
 	ctx := r.Context()
 	for _, s := range ar.GetRequestedScopes() {
@@ -280,6 +295,10 @@ func (p *Provider) resume(r *http.Request, it interaction) (fosite.AuthorizeRequ
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	p.logProtocolError(r, "authorize", err)
 	if ar != nil && ar.IsRedirectURIValid() && !isOOB(ar) {
+		if ar.GetResponseMode() == fosite.ResponseModeFormPost {
+			p.writeFormPostError(w, r, ar, printableError(err))
+			return
+		}
 		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, printableError(err))
 		return
 	}
@@ -294,7 +313,14 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 // checkPKCE refuses a bad PKCE request before anyone is asked to sign in;
 // fosite checks the same when it issues the code, which is too late to
 // spare the person a pointless login (RFC 7636 §4.4.1, RFC 9700 §2.1.1).
+//
+// PKCE protects a code: a response type without one (id_token, id_token
+// token) has nothing for it to protect, even for a public client, whose
+// tokens then come straight from the authorization endpoint.
 func checkPKCE(ar fosite.AuthorizeRequester) error {
+	if !ar.GetResponseTypes().Has("code") {
+		return nil
+	}
 	form := ar.GetRequestForm()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {

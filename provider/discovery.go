@@ -36,6 +36,8 @@ type discoveryDoc struct {
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration              bool     `json:"require_request_uri_registration"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	// RequirePushedAuthorizationRequests is false: PAR is required per
@@ -62,9 +64,9 @@ func (p *Provider) discovery() discoveryDoc {
 		RevocationEndpoint:                         p.url("/revoke"),
 		IntrospectionEndpoint:                      p.url("/introspect"),
 		ScopesSupported:                            []string{"openid", "profile", "email", "address", "phone", "groups", "offline_access"},
-		ResponseTypesSupported:                     []string{"code"},
-		ResponseModesSupported:                     []string{"query"},
-		GrantTypesSupported:                        supportedGrantTypes,
+		ResponseTypesSupported:                     supportedResponseTypes(),
+		ResponseModesSupported:                     responseModeNames(),
+		GrantTypesSupported:                        append(slices.Clone(supportedGrantTypes), "implicit"),
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           p.signingAlgs(),
 		UserinfoSigningAlgValuesSupported:          p.signingAlgs(),
@@ -81,6 +83,10 @@ func (p *Provider) discovery() discoveryDoc {
 		ACRValuesSupported:                         []string{acrPassword},
 		ClaimsParameterSupported:                   true,
 		AuthorizationResponseIssParameterSupported: true,
+		RequestParameterSupported:                  true,
+		RequestURIParameterSupported:               true,
+		RequireRequestURIRegistration:              true,
+		RequestObjectSigningAlgValuesSupported:     requestObjectAlgNames(),
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
 		EndSessionEndpoint:                         p.url("/logout"),
 		BackchannelLogoutSupported:                 true,

@@ -438,8 +438,8 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		if got := doc["code_challenge_methods_supported"]; len(got.([]any)) != 1 || got.([]any)[0] != "S256" {
 			t.Errorf("code_challenge_methods_supported = %v, want [S256]", got)
 		}
-		if got := doc["response_types_supported"]; len(got.([]any)) != 1 || got.([]any)[0] != "code" {
-			t.Errorf("response_types_supported = %v, want [code]", got)
+		if got := doc["response_types_supported"]; len(got.([]any)) != 6 || got.([]any)[0] != "code" {
+			t.Errorf("response_types_supported = %v, want code first and the implicit and hybrid ones", got)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/jwks", nil)

@@ -9,6 +9,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
+
+	"github.com/smallsso/provider/templates"
 )
 
 // The grants and endpoints this provider supports, in one list. A client
@@ -21,6 +23,13 @@ var handlerFactories = []compose.Factory{
 	// Legacy (RFC 9700 §2.4), only for clients that list "password".
 	compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
 	compose.OpenIDConnectExplicitFactory,
+	// Implicit (id_token, id_token token) and hybrid (code id_token, code
+	// token, code id_token token), for clients that list them; before
+	// PKCE, which binds the challenge to the code these handlers issue.
+	// OAuth2AuthorizeImplicitFactory is left out: it serves only the bare
+	// `token` response type, which no client may register.
+	compose.OpenIDConnectImplicitFactory,
+	compose.OpenIDConnectHybridFactory,
 	compose.OpenIDConnectRefreshFactory,
 	compose.OAuth2PKCEFactory,
 	compose.OAuth2TokenIntrospectionFactory,
@@ -73,6 +82,9 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		GrantTypeJWTBearerIDOptional:         false,
 		GrantTypeJWTBearerCanSkipClientAuth:  false,
 		GrantTypeJWTBearerMaxDuration:        maxTrustLifetime,
+		// fosite's own page submits itself with an inline script, which our
+		// Content-Security-Policy blocks.
+		FormPostHTMLTemplate: templates.FormPost(p.basePath),
 	}
 	signer := &jwtSigner{keys: keys}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)

@@ -24,7 +24,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		jwksFile    string
 	)
 	c := &cobra.Command{
-		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--public] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--response-type T...] [--request-uri URL...] [--request-object-alg ALG] [--public] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,8 +65,10 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringVar(&spec.ID, "id", "", "client ID (required)")
 	f.StringVar(&spec.Name, "name", "", "name shown on the consent page")
 	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match (repeat or comma-separate)")
-	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, refresh_token, client_credentials, password (legacy), urn:ietf:params:oauth:grant-type:jwt-bearer (default authorization_code)")
-	f.StringSliceVar(&spec.ResponseTypes, "response-type", nil, "response types (default code)")
+	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, implicit, refresh_token, client_credentials, password (legacy), urn:ietf:params:oauth:grant-type:jwt-bearer (default authorization_code)")
+	f.StringSliceVar(&spec.ResponseTypes, "response-type", nil, "response types: code (default); implicit and hybrid ones need --grant-type implicit: \"id_token\", \"id_token token\", \"code id_token\", \"code token\", \"code id_token token\"")
+	f.StringArrayVar(&spec.RequestURIs, "request-uri", nil, "URL where the client publishes request objects for request_uri (https; repeat for several)")
+	f.StringVar(&spec.RequestObjectSigningAlg, "request-object-alg", "", "require request objects signed with this algorithm (RS256, PS256, ES256, EdDSA, ...; or none); default: unsigned or any supported")
 	f.StringSliceVar(&spec.Scopes, "scope", nil, "scopes the client may request (default openid,profile,email)")
 	f.StringSliceVar(&spec.Audience, "audience", nil, "audiences the client may request")
 	f.StringVar(&spec.TokenEndpointAuthMethod, "auth-method", "", "client_secret_basic (default; client_secret_post is accepted too), client_secret_post, client_secret_jwt, private_key_jwt, or none for public clients")

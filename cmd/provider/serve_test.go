@@ -255,8 +255,8 @@ func TestAdminWhileServing(t *testing.T) {
 		if want := `provider: users delete: user "nobody" does not exist`; msg != want {
 			t.Errorf("got %q, want %q", msg, want)
 		}
-		msg = runCLI(t, "", "clients", "add", "--config", F, "--id", "bad", "--redirect-uri", appCallback, "--grant-type", "implicit").fails(t, 1)
-		if !strings.HasPrefix(msg, "provider: clients add: ") || !strings.Contains(msg, `grant type "implicit" is not supported`) {
+		msg = runCLI(t, "", "clients", "add", "--config", F, "--id", "bad", "--redirect-uri", appCallback, "--grant-type", "urn:ietf:params:oauth:grant-type:device_code").fails(t, 1)
+		if !strings.HasPrefix(msg, "provider: clients add: ") || !strings.Contains(msg, `grant type "urn:ietf:params:oauth:grant-type:device_code" is not supported`) {
 			t.Errorf("got %q", msg)
 		}
 	})
