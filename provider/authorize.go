@@ -213,6 +213,7 @@ func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.A
 		ClientName:  clientName(ar),
 		Username:    username,
 		Error:       problem,
+		Client:      clientLinks(ar),
 	})
 }
 
@@ -226,6 +227,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		ClientName:  clientName(ar),
 		Username:    user.Username,
 		Scopes:      scopeLines(ar.GetRequestedScopes()),
+		Client:      clientLinks(ar),
 	})
 }
 

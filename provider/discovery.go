@@ -39,13 +39,15 @@ type discoveryDoc struct {
 	// RequirePushedAuthorizationRequests is false: PAR is required per
 	// client (require_pushed_authorization_requests), not for everyone.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
+	// RegistrationEndpoint is published only when registration is enabled.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
 	// Every endpoint that authenticates clients uses clientAuthenticator.
 	clientMethods := []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"}
 	algs := assertionAlgNames()
-	return discoveryDoc{
+	d := discoveryDoc{
 		Issuer:                                     p.cfg.Issuer,
 		AuthorizationEndpoint:                      p.url("/authorize"),
 		TokenEndpoint:                              p.url("/token"),
@@ -72,6 +74,10 @@ func (p *Provider) discovery() discoveryDoc {
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
 	}
+	if p.cfg.Registration.Enabled {
+		d.RegistrationEndpoint = p.url("/register")
+	}
+	return d
 }
 
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
