@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -98,7 +99,8 @@ type Provider struct {
 	registrations *registrationLimiter
 }
 
-// New wires a provider. It does no I/O beyond hashing one dummy password.
+// New wires a provider. It does no I/O beyond hashing one dummy password
+// (once per process).
 func New(cfg Config, d Deps) (*Provider, error) {
 	cfg = cfg.Defaults()
 	u, err := url.Parse(cfg.Issuer)
@@ -117,7 +119,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	dummy, err := HashSecret("dummy password for unknown users")
+	dummy, err := dummyHash()
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +144,12 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys}, d.Secret)
 	return p, nil
 }
+
+// dummyHash is verified against when a username is unknown, so that case
+// costs what a wrong password costs. One per process is enough.
+var dummyHash = sync.OnceValues(func() (string, error) {
+	return HashSecret("dummy password for unknown users")
+})
 
 // url returns the absolute URL of an endpoint below the issuer.
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
