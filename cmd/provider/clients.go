@@ -77,6 +77,11 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
+	f.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages (https)")
+	f.StringVar(&spec.ClientURI, "client-uri", "", "the application's home page, linked from the login and consent pages")
+	f.StringVar(&spec.PolicyURI, "policy-uri", "", "the application's privacy policy, linked from the login and consent pages")
+	f.StringVar(&spec.TosURI, "tos-uri", "", "the application's terms of service, linked from the login and consent pages")
+	f.StringSliceVar(&spec.Contacts, "contact", nil, "people responsible for the client, e.g. an e-mail address (repeat or comma-separate)")
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
 	return c
 }

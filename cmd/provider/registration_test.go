@@ -79,3 +79,26 @@ func TestRegistrationConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// What a client shows people can be set with clients add too, under the
+// same rules as registration.
+func TestClientsAddPageLinks(t *testing.T) {
+	c := writeConfig(t, freePort(t), "")
+	out := runCLI(t, "", "clients", "add", "--config", c.path, "--id", "branded", "--redirect-uri", "https://app.example/cb",
+		"--logo-uri", "https://app.example/logo.png", "--policy-uri", "https://app.example/privacy",
+		"--tos-uri", "https://app.example/terms", "--client-uri", "https://app.example/", "--contact", "ops@app.example").ok(t)
+	if !strings.Contains(out, "added client branded") {
+		t.Fatalf("clients add: %s", out)
+	}
+	out = runCLI(t, "", "clients", "list", "--config", c.path, "--json").ok(t)
+	for _, want := range []string{`"logo_uri": "https://app.example/logo.png"`, `"policy_uri": "https://app.example/privacy"`, `"tos_uri": "https://app.example/terms"`, `"ops@app.example"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("clients list --json lacks %s:\n%s", want, out)
+		}
+	}
+	msg := runCLI(t, "", "clients", "add", "--config", c.path, "--id", "bad", "--redirect-uri", "https://app.example/cb",
+		"--logo-uri", "http://app.example/logo.png").fails(t, 1)
+	if !strings.Contains(msg, "logo_uri") || !strings.Contains(msg, "https") {
+		t.Fatalf("http logo accepted or unclear: %s", msg)
+	}
+}
