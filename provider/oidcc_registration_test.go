@@ -25,7 +25,9 @@ const suiteHost = "https://suite.example.test"
 func newDynamicOP(t *testing.T) *oidccOP {
 	t.Helper()
 	op := newOIDCCOP(t, withSuiteConfig(withRegistration("")))
-	op.Endpoint(t, "registration_endpoint")
+	if err := oidcctest.SecureURL(op.Endpoint(t, "registration_endpoint")); err != nil {
+		t.Fatalf("registration_endpoint %v", err)
+	}
 	if !slices.Contains(op.Strings("token_endpoint_auth_methods_supported"), "private_key_jwt") {
 		t.Fatal("EnsureServerConfigurationSupportsPrivateKeyJwt: private_key_jwt not in token_endpoint_auth_methods_supported")
 	}
