@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +35,13 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = checkPKCE(ar)
 	}
+	if err == nil {
+		err = checkAuthzParams(ar)
+	}
 	if err != nil {
+		if missingResponseType(ar, err) {
+			ar = nil // a page, never a redirect
+		}
 		p.authorizeError(w, r, ar, err)
 		return
 	}
@@ -116,12 +121,17 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 
 	freshLogin := it.UserID != "" && !authTime.Before(requestedAt)
-	if userID == "" || (prompts.Has("login") && !freshLogin) || maxAgeExceeded(form, authTime, p.now()) {
+	needLogin, err := p.needsLogin(ctx, ar, userID, authTime, requestedAt, freshLogin)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	if needLogin {
 		if prompts.Has("none") {
-			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in (again) before this request can be answered."))
 			return
 		}
-		p.showLogin(w, r, ar, it, form.Get("login_hint"), "", http.StatusOK)
+		p.showLogin(w, r, ar, it, p.loginHint(ctx, form), "", http.StatusOK)
 		return
 	}
 
@@ -163,6 +173,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 			sess.Claims.Extra[k] = v
 		}
 	}
+	applyClaimsRequest(sess, user, ar)
 	// The code, PKCE and OIDC session records are one commit (one fsync)
 	// instead of three; nothing slow happens inside.
 	txCtx, err := p.store.BeginTx(ctx)
@@ -226,7 +237,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		CSRF:        it.CSRF,
 		ClientName:  clientName(ar),
 		Username:    user.Username,
-		Scopes:      scopeLines(ar.GetRequestedScopes()),
+		Scopes:      scopeLines(consentScopes(ar)),
 		Client:      clientLinks(ar),
 	})
 }
@@ -244,7 +255,7 @@ func (p *Provider) consentCovers(r *http.Request, userID string, ar fosite.Autho
 	if !c.ExpiresAt.IsZero() && p.now().After(c.ExpiresAt) {
 		return false, nil
 	}
-	return fosite.Arguments(c.Scopes).Has(ar.GetRequestedScopes()...), nil
+	return fosite.Arguments(c.Scopes).Has(consentScopes(ar)...), nil
 }
 
 // resume rebuilds and re-validates the authorization request an interaction
@@ -266,10 +277,10 @@ func (p *Provider) resume(r *http.Request, it interaction) (fosite.AuthorizeRequ
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	p.logProtocolError(r, "authorize", err)
 	if ar != nil && ar.IsRedirectURIValid() && !isOOB(ar) {
-		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, err)
+		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, printableError(err))
 		return
 	}
-	rfc := fosite.ErrorToRFC6749Error(err)
+	rfc := printableError(err)
 	msg := msgBadAuthorize
 	if d := rfc.GetDescription(); d != "" {
 		msg += " " + d
@@ -292,18 +303,6 @@ func checkPKCE(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
 	}
 	return nil
-}
-
-func maxAgeExceeded(form url.Values, authTime, now time.Time) bool {
-	v := form.Get("max_age")
-	if v == "" {
-		return false
-	}
-	maxAge, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || maxAge < 0 {
-		return false
-	}
-	return now.Sub(authTime) > time.Duration(maxAge)*time.Second
 }
 
 func clientName(ar fosite.AuthorizeRequester) string {

@@ -64,7 +64,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	if err := copyKeyTemplate(filepath.Join(dir, "keys")); err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{})
+	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{Algorithms: provider.SigningAlgorithms})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ var keyTemplate = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	km, err := keys.Open(dir, keys.Options{})
+	km, err := keys.Open(dir, keys.Options{Algorithms: provider.SigningAlgorithms})
 	if err != nil {
 		return "", err
 	}

@@ -84,7 +84,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	switch r.PostFormValue("decision") {
 	case "allow":
 		if r.PostFormValue("remember") != "" {
-			c := storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: ar.GetRequestedScopes(), GrantedAt: p.now()}
+			c := storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: consentScopes(ar), GrantedAt: p.now()}
 			if p.cfg.ConsentLifespan > 0 {
 				c.ExpiresAt = c.GrantedAt.Add(p.cfg.ConsentLifespan)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage"
@@ -94,6 +95,8 @@ type Provider struct {
 	throttle   *throttle
 	// corsOrigins are the browser origins the CORS endpoints answer.
 	corsOrigins *originSet
+	// oidcValidator checks prompt, max_age and id_token_hint.
+	oidcValidator *openid.OpenIDConnectRequestValidator
 	// sealer and registrations serve dynamic client registration.
 	sealer        *Sealer
 	registrations *registrationLimiter
@@ -141,7 +144,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		registrations: newRegistrationLimiter(),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
-	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys}, d.Secret)
+	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}, d.Secret)
 	return p, nil
 }
 

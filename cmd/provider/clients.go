@@ -24,7 +24,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		jwksFile    string
 	)
 	c := &cobra.Command{
-		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--public] [--secret-stdin]",
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--public] [--secret-stdin]",
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +76,8 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed CORS (default: the redirect URIs' origins)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
+	f.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing algorithm: RS256 (default), PS256, ES256 or EdDSA")
+	f.StringVar(&spec.UserinfoSignedResponseAlg, "userinfo-alg", "", "sign userinfo responses (application/jwt) with RS256, PS256, ES256 or EdDSA (default: plain JSON)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
 	f.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages (https)")
 	f.StringVar(&spec.ClientURI, "client-uri", "", "the application's home page, linked from the login and consent pages")
