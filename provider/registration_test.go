@@ -140,8 +140,9 @@ func TestRegistrationCodeFlow(t *testing.T) {
 		"logo_uri": "https://app.example/logo.png", "policy_uri": "https://app.example/privacy",
 		"tos_uri": "https://app.example/terms", "client_uri": "https://app.example/",
 		"contacts": []string{"ops@app.example"}, "default_max_age": 3600, "require_auth_time": true,
-		"post_logout_redirect_uris": []string{"https://app.example/bye"},
-		"no_such_metadata":          "ignored",
+		"post_logout_redirect_uris":    []string{"https://app.example/bye"},
+		"id_token_signed_response_alg": "ES256", "userinfo_signed_response_alg": "RS256",
+		"no_such_metadata": "ignored",
 	}), "")
 
 	b := c.Body
@@ -162,7 +163,8 @@ func TestRegistrationCodeFlow(t *testing.T) {
 		"application_type": "web", "subject_type": "public", "logo_uri": "https://app.example/logo.png",
 		"policy_uri": "https://app.example/privacy", "tos_uri": "https://app.example/terms", "client_uri": "https://app.example/",
 		"default_max_age": float64(3600), "require_auth_time": true,
-		"scope": "openid profile email address phone groups offline_access",
+		"scope":                        "openid profile email address phone groups offline_access",
+		"id_token_signed_response_alg": "ES256", "userinfo_signed_response_alg": "RS256",
 	}
 	for k, v := range want {
 		if b[k] != v {
@@ -261,6 +263,8 @@ func TestRegistrationErrors(t *testing.T) {
 		{"jwt-bearer", map[string]any{"grant_types": []string{"urn:ietf:params:oauth:grant-type:jwt-bearer"}}, 400, "invalid_client_metadata", "open registration"},
 		{"pairwise", webMetadata(map[string]any{"subject_type": "pairwise"}), 400, "invalid_client_metadata", "subject_type"},
 		{"sector_identifier_uri", webMetadata(map[string]any{"sector_identifier_uri": "https://app.example/sector.json"}), 400, "invalid_client_metadata", "sector_identifier_uri"},
+		{"unsigned id token", webMetadata(map[string]any{"id_token_signed_response_alg": "none"}), 400, "invalid_client_metadata", "id_token_signed_response_alg"},
+		{"HMAC userinfo", webMetadata(map[string]any{"userinfo_signed_response_alg": "HS256"}), 400, "invalid_client_metadata", "userinfo_signed_response_alg"},
 		{"encrypted id token", webMetadata(map[string]any{"id_token_encrypted_response_alg": "RSA-OAEP"}), 400, "invalid_client_metadata", "encrypt"},
 		{"unknown auth method", webMetadata(map[string]any{"token_endpoint_auth_method": "tls_client_auth"}), 400, "invalid_client_metadata", "token_endpoint_auth_method"},
 		{"private_key_jwt without keys", webMetadata(map[string]any{"token_endpoint_auth_method": "private_key_jwt"}), 400, "invalid_client_metadata", "jwks or jwks_uri"},
