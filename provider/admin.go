@@ -203,6 +203,9 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("redirect URI %q: %v", u, err)
 		}
 	}
+	if err := c.validateLogout(); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 

@@ -104,6 +104,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		}
 		if ok {
 			userID, authTime = s.UserID, s.AuthTime
+			r = withSession(r, s)
 		}
 	}
 	var user storage.User
@@ -181,7 +182,11 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	resp, err := p.oauth2.NewAuthorizeResponse(txCtx, ar, sess)
+	err = p.joinBrowserSession(txCtx, r, ar.GetClient().GetID(), sess)
+	var resp fosite.AuthorizeResponder
+	if err == nil {
+		resp, err = p.oauth2.NewAuthorizeResponse(txCtx, ar, sess)
+	}
 	if err == nil {
 		err = p.store.CommitTx(txCtx)
 	} else {

@@ -66,6 +66,9 @@ func (p *Provider) checkCSRF(r *http.Request) (string, bool) {
 
 // currentSession returns the signed-in user's browser session, if any.
 func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage.BrowserSession, bool, error) {
+	if s, ok := r.Context().Value(sessionCtxKey{}).(storage.BrowserSession); ok {
+		return s, true, nil
+	}
 	c, err := r.Cookie(p.cookieName("session"))
 	if err != nil || c.Value == "" {
 		return storage.BrowserSession{}, false, nil
@@ -85,23 +88,35 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage
 
 // startSession signs the browser in. Any previous session is deleted and a
 // fresh ID issued, so a session fixed before login is worthless after it.
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) error {
+// The new session is returned because the request still carries the old
+// cookie (see withSession).
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) (storage.BrowserSession, error) {
 	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
 		if err := p.store.DeleteBrowserSession(ctx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
+			return storage.BrowserSession{}, err
 		}
 	}
 	token := randomToken()
-	err := p.store.CreateBrowserSession(ctx, storage.BrowserSession{
+	s := storage.BrowserSession{
 		ID:        sessionID(token),
 		UserID:    userID,
+		SID:       randomToken(),
 		AuthTime:  authTime,
 		CreatedAt: authTime,
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
-	})
-	if err != nil {
-		return err
+	}
+	if err := p.store.CreateBrowserSession(ctx, s); err != nil {
+		return storage.BrowserSession{}, err
 	}
 	p.setCookie(w, "session", token, 0)
-	return nil
+	return s, nil
+}
+
+type sessionCtxKey struct{}
+
+// withSession makes s the request's session for currentSession: a request
+// that just signed in still carries the previous cookie, and one that
+// already read its session need not read it again.
+func withSession(r *http.Request, s storage.BrowserSession) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), sessionCtxKey{}, s))
 }

@@ -41,6 +41,12 @@ type discoveryDoc struct {
 	// RequirePushedAuthorizationRequests is false: PAR is required per
 	// client (require_pushed_authorization_requests), not for everyone.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
+	// Logout (RP-Initiated, Back-Channel and Front-Channel Logout 1.0).
+	EndSessionEndpoint                 string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported         bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
 	// RegistrationEndpoint is published only when registration is enabled.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
@@ -78,6 +84,11 @@ func (p *Provider) discovery() discoveryDoc {
 		ClaimsParameterSupported:                   true,
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
+		EndSessionEndpoint:                         p.url("/logout"),
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                true,
+		FrontchannelLogoutSessionSupported:         true,
 	}
 	if p.cfg.Registration.Enabled {
 		d.RegistrationEndpoint = p.url("/register")

@@ -56,10 +56,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	if err := p.startSession(ctx, w, r, user.ID, now); err != nil {
+	sess, err := p.startSession(ctx, w, r, user.ID, now)
+	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
+	r = withSession(r, sess)
 	p.log.InfoContext(ctx, "login", "request_id", requestID(ctx), "user_id", user.ID, "client_id", ar.GetClient().GetID())
 	it.UserID, it.AuthTime = user.ID, now.Unix()
 	p.proceed(w, r, ar, it, false)
@@ -81,6 +83,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
 	}
+	r = withSession(r, s)
 	switch r.PostFormValue("decision") {
 	case "allow":
 		if r.PostFormValue("remember") != "" {

@@ -23,9 +23,12 @@ const (
 	PageConsent = "consent"
 	PageError   = "error"
 	PageOOB     = "oob"
+	// PageLogout asks whether to sign out; PageLoggedOut says it is done.
+	PageLogout    = "logout"
+	PageLoggedOut = "logged-out"
 )
 
-var required = []string{PageLogin, PageConsent, PageError, PageOOB}
+var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageLogout, PageLoggedOut}
 
 // Brand is what every page shows of the organisation.
 type Brand struct {
@@ -93,6 +96,38 @@ type OOBPage struct {
 	Brand
 	ClientName string
 	Code       string
+}
+
+// Field is a hidden form field.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// LogoutPage asks a person to confirm signing out, when the request did
+// not prove it comes from an application they are signed in to. Hidden
+// carries the request's parameters through the form.
+type LogoutPage struct {
+	Brand
+	Action   string
+	CSRF     string
+	Username string
+	// ClientName is set only when a verified ID token names the client.
+	ClientName string
+	Hidden     []Field
+	// RedirectRefused: the application asked to be returned to an address
+	// not registered for it, so the person stays here afterwards.
+	RedirectRefused bool
+}
+
+// LoggedOutPage tells a person they are signed out. FrontChannel are the
+// applications' front-channel logout URLs, loaded in hidden iframes;
+// Continue, when set, is where the page goes once they have loaded.
+type LoggedOutPage struct {
+	Brand
+	FrontChannel    []string
+	Continue        template.URL
+	RedirectRefused bool
 }
 
 // Set is the parsed pages.
