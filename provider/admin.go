@@ -190,6 +190,9 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("allowed origin %q: %v", o, err)
 		}
 	}
+	if err := c.validateClientInfo(); err != nil {
+		return c, err
+	}
 	if (slices.Contains(c.GrantTypes, "authorization_code") || slices.Contains(c.GrantTypes, "implicit")) && len(c.RedirectURIs) == 0 {
 		return c, invalid("redirect_uris is required for the authorization_code and implicit grants")
 	}
@@ -390,19 +393,8 @@ func (a *LocalAdmin) SetPassword(ctx context.Context, username, password string)
 
 func (a *LocalAdmin) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {
 	generated := ""
-	switch spec.TokenEndpointAuthMethod {
-	case "none", "private_key_jwt":
-	case "client_secret_jwt":
-		// Long enough for every HMAC algorithm, HS512 included.
-		if spec.Secret == "" && spec.SecretHash == "" {
-			generated = rand.Text() + rand.Text() + rand.Text()
-		}
-	default:
-		if !spec.Public && spec.Secret == "" && spec.SecretHash == "" {
-			generated = randomToken()
-		}
-	}
-	if generated != "" {
+	if spec.Secret == "" && spec.SecretHash == "" {
+		generated = newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
 		spec.Secret = generated
 	}
 	spec, err := spec.Validate()
@@ -420,6 +412,22 @@ func (a *LocalAdmin) AddClient(ctx context.Context, spec ClientSpec) (storage.Cl
 	}
 	c.SecretSealed = nil
 	return c, generated, nil
+}
+
+// newClientSecret generates the secret a client with this method needs;
+// "" for methods without one.
+func newClientSecret(method string, public bool) string {
+	switch method {
+	case "none", "private_key_jwt":
+		return ""
+	case "client_secret_jwt":
+		// Long enough for every HMAC algorithm, HS512 included.
+		return rand.Text() + rand.Text() + rand.Text()
+	}
+	if public {
+		return ""
+	}
+	return randomToken()
 }
 
 // ListClients leaves out secret hashes and sealed secrets: listings are

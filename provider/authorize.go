@@ -244,6 +244,7 @@ func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.A
 		ClientName:  clientName(ar),
 		Username:    username,
 		Error:       problem,
+		Client:      clientLinks(ar),
 	})
 }
 
@@ -257,6 +258,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		ClientName:  clientName(ar),
 		Username:    user.Username,
 		Scopes:      scopeLines(consentScopes(ar)),
+		Client:      clientLinks(ar),
 	})
 }
 

@@ -49,13 +49,15 @@ type discoveryDoc struct {
 	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
 	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
 	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
+	// RegistrationEndpoint is published only when registration is enabled.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
 	// Every endpoint that authenticates clients uses clientAuthenticator.
 	clientMethods := []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"}
 	algs := assertionAlgNames()
-	return discoveryDoc{
+	d := discoveryDoc{
 		Issuer:                                     p.cfg.Issuer,
 		AuthorizationEndpoint:                      p.url("/authorize"),
 		TokenEndpoint:                              p.url("/token"),
@@ -94,6 +96,10 @@ func (p *Provider) discovery() discoveryDoc {
 		FrontchannelLogoutSupported:                true,
 		FrontchannelLogoutSessionSupported:         true,
 	}
+	if p.cfg.Registration.Enabled {
+		d.RegistrationEndpoint = p.url("/register")
+	}
+	return d
 }
 
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {

@@ -38,6 +38,8 @@ type Config struct {
 	// CORSOriginsTTL is how long the clients' CORS origins are cached
 	// before a client changed at run time is seen; 0 means 5s.
 	CORSOriginsTTL time.Duration
+	// Registration is dynamic client registration (RFC 7591, RFC 7592).
+	Registration RegistrationConfig
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -95,6 +97,9 @@ type Provider struct {
 	corsOrigins *originSet
 	// oidcValidator checks prompt, max_age and id_token_hint.
 	oidcValidator *openid.OpenIDConnectRequestValidator
+	// sealer and registrations serve dynamic client registration.
+	sealer        *Sealer
+	registrations *registrationLimiter
 }
 
 // New wires a provider. It does no I/O beyond hashing one dummy password
@@ -134,6 +139,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		dummyHash:  dummy,
 		remoteKeys: newRemoteKeySets(d.Now),
 		throttle:   newThrottle(d.Now),
+
+		sealer:        NewSealer(d.Secret),
+		registrations: newRegistrationLimiter(),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}, d.Secret)

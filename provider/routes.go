@@ -38,6 +38,8 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/par", p.handlePAR, true},
 		{[]string{"GET", "POST"}, "/logout", p.handleLogout, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
+		{[]string{"POST"}, "/register", p.handleRegister, true},
+		{[]string{"GET", "PUT", "DELETE"}, "/register/{client_id}", p.handleClientConfiguration, true},
 	}
 	plainCORS, userinfoCORS := p.newCORS()
 	for _, rt := range routes {

@@ -46,6 +46,18 @@ type LoginPage struct {
 	ClientName  string
 	Username    string
 	Error       string
+	// Client is what the client registered about itself.
+	Client ClientLinks
+}
+
+// ClientLinks are what a client registered for people to see (RFC 7591
+// §2): its logo, and links to its site, privacy policy and terms. Any of
+// them may be empty.
+type ClientLinks struct {
+	LogoURI   string
+	ClientURI string
+	PolicyURI string
+	TosURI    string
 }
 
 // ScopeLine is one requested permission in plain words.
@@ -63,6 +75,8 @@ type ConsentPage struct {
 	ClientName  string
 	Username    string
 	Scopes      []ScopeLine
+	// Client is what the client registered about itself.
+	Client ClientLinks
 }
 
 // ErrorPage is the data of the error page. Message is meant for people;

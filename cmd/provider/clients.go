@@ -84,6 +84,11 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "URL the provider POSTs a logout token to when the person signs out (back-channel logout)")
 	f.StringVar(&spec.FrontchannelLogoutURI, "frontchannel-logout-uri", "", "URL the signed-out page loads in a hidden iframe, with iss and sid (front-channel logout)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
+	f.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages (https)")
+	f.StringVar(&spec.ClientURI, "client-uri", "", "the application's home page, linked from the login and consent pages")
+	f.StringVar(&spec.PolicyURI, "policy-uri", "", "the application's privacy policy, linked from the login and consent pages")
+	f.StringVar(&spec.TosURI, "tos-uri", "", "the application's terms of service, linked from the login and consent pages")
+	f.StringSliceVar(&spec.Contacts, "contact", nil, "people responsible for the client, e.g. an e-mail address (repeat or comma-separate)")
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
 	return c
 }

@@ -44,6 +44,14 @@ type fileConfig struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+	// Registration is dynamic client registration (RFC 7591, RFC 7592).
+	Registration struct {
+		Enabled bool `yaml:"enabled"`
+		// InitialAccessToken, or the file holding it (relative to the
+		// config file), closes registration to those who have it.
+		InitialAccessToken     string `yaml:"initial_access_token"`
+		InitialAccessTokenFile string `yaml:"initial_access_token_file"`
+	} `yaml:"registration"`
 	Clients []provider.ClientSpec `yaml:"clients"`
 	Users   []provider.UserSpec   `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
@@ -140,6 +148,7 @@ func (c *fileConfig) validate() []string {
 	default:
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
+	c.validateRegistration(add)
 	seen := map[string]bool{}
 	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
@@ -212,6 +221,35 @@ func (c *fileConfig) validate() []string {
 	return problems
 }
 
+// minInitialAccessToken keeps the initial access token out of guessing
+// range: it is all that stands between strangers and registration.
+const minInitialAccessToken = 16
+
+// validateRegistration reads initial_access_token_file into
+// initial_access_token, so serve sees the token as it was when checked.
+func (c *fileConfig) validateRegistration(add func(key, format string, args ...any)) {
+	reg := &c.Registration
+	if reg.InitialAccessTokenFile != "" {
+		if reg.InitialAccessToken != "" {
+			add("registration", "give initial_access_token or initial_access_token_file, not both")
+			return
+		}
+		raw, err := os.ReadFile(c.resolve(reg.InitialAccessTokenFile))
+		if err != nil {
+			add("registration.initial_access_token_file", "%v", err)
+			return
+		}
+		reg.InitialAccessToken, reg.InitialAccessTokenFile = strings.TrimSpace(string(raw)), ""
+		if reg.InitialAccessToken == "" {
+			add("registration.initial_access_token_file", "the file is empty")
+			return
+		}
+	}
+	if t := reg.InitialAccessToken; t != "" && len(t) < minInitialAccessToken {
+		add("registration.initial_access_token", "must be at least %d characters (for example: openssl rand -hex 32)", minInitialAccessToken)
+	}
+}
+
 func (c *fileConfig) providerConfig() provider.Config {
 	return provider.Config{
 		Issuer:               c.Issuer,
@@ -222,6 +260,10 @@ func (c *fileConfig) providerConfig() provider.Config {
 		LoginSessionLifespan: time.Duration(c.Sessions.LoginLifespan),
 		ConsentLifespan:      time.Duration(c.Sessions.ConsentLifespan),
 		OrgName:              c.UI.OrgName,
+		Registration: provider.RegistrationConfig{
+			Enabled:            c.Registration.Enabled,
+			InitialAccessToken: c.Registration.InitialAccessToken,
+		},
 	}.Defaults()
 }
 

@@ -101,6 +101,10 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)
+	if cfg.Registration.Enabled {
+		// Open registration lets anyone create clients; say so once.
+		log.Info("dynamic client registration enabled", "endpoint", cfg.Issuer+"/register", "open", cfg.Registration.InitialAccessToken == "")
+	}
 	if len(cfg.Clients) > 0 {
 		fmt.Fprintf(e.stderr, "\nTry it: open %s\n\n", tryURL(cfg))
 	}
