@@ -85,7 +85,9 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage
 
 // startSession signs the browser in. Any previous session is deleted and a
 // fresh ID issued, so a session fixed before login is worthless after it.
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) error {
+// The server ends it after the login lifespan either way; remember ("keep
+// me signed in") only decides whether the cookie outlives the browser.
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool) error {
 	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
 		if err := p.store.DeleteBrowserSession(ctx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
@@ -98,10 +100,15 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *h
 		AuthTime:  authTime,
 		CreatedAt: authTime,
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
+		Remember:  remember,
 	})
 	if err != nil {
 		return err
 	}
-	p.setCookie(w, "session", token, 0)
+	maxAge := 0 // a session cookie: gone when the browser closes
+	if remember {
+		maxAge = int(p.cfg.LoginSessionLifespan / time.Second)
+	}
+	p.setCookie(w, "session", token, maxAge)
 	return nil
 }

@@ -33,6 +33,12 @@ type Config struct {
 	ConsentLifespan time.Duration
 	// OrgName is shown on every page.
 	OrgName string
+	// LogoURL is the organisation's logo on every page: an https URL or
+	// a path below the issuer (see LogoURLProblem).
+	LogoURL string
+	// PrimaryColor is the theme's brand colour, a CSS hex colour; empty
+	// is the default blue.
+	PrimaryColor string
 	// CORSOriginsTTL is how long the clients' CORS origins are cached
 	// before a client changed at run time is seen; 0 means 5s.
 	CORSOriginsTTL time.Duration
@@ -91,6 +97,8 @@ type Provider struct {
 	throttle   *throttle
 	// corsOrigins are the browser origins the CORS endpoints answer.
 	corsOrigins *originSet
+	// theme is the brand colours of the pages.
+	theme templates.Theme
 }
 
 // New wires a provider. It does no I/O beyond hashing one dummy password.
@@ -112,6 +120,13 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if problem := LogoURLProblem(cfg.LogoURL); problem != "" {
+		return nil, fmt.Errorf("provider: logo URL %s", problem)
+	}
+	theme, err := templates.NewTheme(cfg.PrimaryColor)
+	if err != nil {
+		return nil, fmt.Errorf("provider: primary colour: %w", err)
+	}
 	dummy, err := HashSecret("dummy password for unknown users")
 	if err != nil {
 		return nil, err
@@ -129,6 +144,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		dummyHash:  dummy,
 		remoteKeys: newRemoteKeySets(d.Now),
 		throttle:   newThrottle(d.Now),
+		theme:      theme,
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys}, d.Secret)

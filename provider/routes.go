@@ -37,12 +37,20 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/introspect", p.handleIntrospect, true},
 		{[]string{"POST"}, "/par", p.handlePAR, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
+		{[]string{"GET"}, "/account", p.handleAccount, true},
+		{[]string{"POST"}, "/account/password", p.handleChangePassword, true},
+		{[]string{"POST"}, "/account/revoke", p.handleRevokeApp, true},
+		{[]string{"GET"}, "/static/theme.css", p.handleTheme, false},
 	}
 	plainCORS, userinfoCORS := p.newCORS()
+	crossOrigin := p.newCrossOriginGuard()
 	for _, rt := range routes {
 		var h http.Handler = rt.handler
 		if rt.noStore {
 			h = noStore(h)
+		}
+		if formPaths[rt.path] {
+			h = crossOrigin.Handler(h)
 		}
 		methods := rt.methods
 		if exposeAuth, ok := corsPaths[rt.path]; ok {

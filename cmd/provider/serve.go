@@ -60,7 +60,9 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err != nil {
 		return err
 	}
-	pages, err := templates.New(templates.Embedded())
+	// A page of ui.templates_dir that does not parse stops the start, with
+	// the file's name in the error.
+	pages, err := templates.Load(cfg.UI.TemplatesDir)
 	if err != nil {
 		return err
 	}
