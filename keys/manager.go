@@ -53,7 +53,7 @@ func Open(dir string, opts Options) (*Manager, error) {
 	}
 	// The first load goes through update so it happens under the
 	// directory lock and never sees a rotation half done.
-	if _, err := m.update(nil, false); err != nil {
+	if _, err := m.update(nil, nil); err != nil {
 		return nil, err
 	}
 	var missing []string
@@ -67,7 +67,7 @@ func Open(dir string, opts Options) (*Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := m.update(fresh, false); err != nil {
+		if _, err := m.update(fresh, nil); err != nil {
 			return nil, err
 		}
 	}

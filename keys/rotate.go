@@ -2,8 +2,11 @@ package keys
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -11,12 +14,28 @@ import (
 // every previously active key, including those of algorithms no longer
 // configured. Retired keys stay in the JWKS for VerifyFor so tokens they
 // signed still verify; keys past that are deleted. It returns the new keys.
-func (m *Manager) Rotate() ([]Key, error) {
-	fresh, err := generateAll(m.opts.Algorithms)
+//
+// Given algorithms, only those get a new key and only their active keys
+// are retired, so one suspect key can be replaced without touching the
+// others; each must be a configured algorithm.
+func (m *Manager) Rotate(algs ...string) ([]Key, error) {
+	for _, alg := range algs {
+		if !slices.Contains(m.opts.Algorithms, alg) {
+			return nil, fmt.Errorf("keys: cannot rotate %q: not a configured algorithm (configured: %s)", alg, strings.Join(m.opts.Algorithms, ", "))
+		}
+	}
+	retire := func(string) bool { return true }
+	if len(algs) == 0 {
+		algs = m.opts.Algorithms
+	} else {
+		only := slices.Clone(algs)
+		retire = func(alg string) bool { return slices.Contains(only, alg) }
+	}
+	fresh, err := generateAll(algs)
 	if err != nil {
 		return nil, err
 	}
-	added, err := m.update(fresh, true)
+	added, err := m.update(fresh, retire)
 	if err != nil {
 		return nil, err
 	}
@@ -43,13 +62,15 @@ func generateAll(algs []string) ([]*key, error) {
 
 // update applies fresh keys to the manifest as it is on disk now, holding
 // the in-process and the directory lock, so neither this process nor
-// another loses an update. Without rotate it only fills algorithms that
-// still lack an active key: two processes opening an empty directory
-// together end up with one key per algorithm, not two.
+// another loses an update. Without retire (a rotation) it only fills
+// algorithms that still lack an active key: two processes opening an empty
+// directory together end up with one key per algorithm, not two. With it,
+// the active keys of the algorithms retire accepts are retired.
 //
 // Files are ordered for crash safety: new key files before the manifest
 // that names them, and deletions after the manifest that drops them.
-func (m *Manager) update(fresh []*key, rotate bool) ([]*key, error) {
+func (m *Manager) update(fresh []*key, retire func(alg string) bool) ([]*key, error) {
+	rotate := retire != nil
 	m.diskMu.Lock()
 	defer m.diskMu.Unlock()
 	unlock, err := lockDir(m.dir)
@@ -74,7 +95,7 @@ func (m *Manager) update(fresh []*key, rotate bool) ([]*key, error) {
 	var retired []entry
 	if rotate {
 		for i, e := range entries {
-			if e.active() {
+			if e.active() && retire(e.Alg) {
 				entries[i].RetiredAt = now
 				entries[i].VerifyUntil = now.Add(m.opts.VerifyFor)
 				retired = append(retired, entries[i])

@@ -258,10 +258,17 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 		})
 	}
 	// A new session ID after the change: whoever may have copied the old
-	// cookie loses it with the old password.
-	now := p.now()
+	// cookie loses it with the old password. The public sid and the
+	// clients told at logout stay, so logout still reaches them.
 	if err == nil {
-		err = p.startSession(ctx, w, r, user.ID, now, s.Remember)
+		var renewed storage.BrowserSession
+		renewed, err = p.startSession(ctx, w, r, user.ID, p.now(), s.Remember)
+		if err == nil {
+			err = p.store.UpdateBrowserSession(ctx, renewed.ID, func(n storage.BrowserSession) (storage.BrowserSession, error) {
+				n.SID, n.ClientIDs = s.SID, s.ClientIDs
+				return n, nil
+			})
+		}
 	}
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})

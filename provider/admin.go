@@ -176,6 +176,12 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 	if err := c.validateAssertionSettings(); err != nil {
 		return c, err
 	}
+	if err := validSigningAlg("id_token_signed_response_alg", c.IDTokenSignedResponseAlg); err != nil {
+		return c, err
+	}
+	if err := validSigningAlg("userinfo_signed_response_alg", c.UserinfoSignedResponseAlg); err != nil {
+		return c, err
+	}
 	switch c.AccessTokenFormat {
 	case "", "opaque", "jwt":
 	default:
@@ -194,7 +200,22 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 			return c, invalid("redirect URI %q: %v", u, err)
 		}
 	}
+	if err := c.validateLogout(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// validSigningAlg checks a per-client response signing algorithm; empty
+// is the default (RS256 ID tokens, plain JSON userinfo).
+func validSigningAlg(key, alg string) error {
+	switch {
+	case alg == "" || slices.Contains(SigningAlgorithms, alg):
+		return nil
+	case alg == "none":
+		return invalid("%s \"none\" is not supported: responses are always signed (supported: %s)", key, strings.Join(SigningAlgorithms, ", "))
+	}
+	return invalid("%s %q is not supported (supported: %s)", key, alg, strings.Join(SigningAlgorithms, ", "))
 }
 
 // oobRedirectURI asks for the code to be shown on a page for the person to

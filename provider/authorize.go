@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +35,13 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = checkPKCE(ar)
 	}
+	if err == nil {
+		err = checkAuthzParams(ar)
+	}
 	if err != nil {
+		if missingResponseType(ar, err) {
+			ar = nil // a page, never a redirect
+		}
 		p.authorizeError(w, r, ar, err)
 		return
 	}
@@ -99,6 +104,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		}
 		if ok {
 			userID, authTime = s.UserID, s.AuthTime
+			r = withSession(r, s)
 		}
 	}
 	var user storage.User
@@ -116,12 +122,17 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 
 	freshLogin := it.UserID != "" && !authTime.Before(requestedAt)
-	if userID == "" || (prompts.Has("login") && !freshLogin) || maxAgeExceeded(form, authTime, p.now()) {
+	needLogin, err := p.needsLogin(ctx, ar, userID, authTime, requestedAt, freshLogin)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	if needLogin {
 		if prompts.Has("none") {
-			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user must sign in (again) before this request can be answered."))
 			return
 		}
-		p.showLogin(w, r, ar, it, form.Get("login_hint"), "", http.StatusOK)
+		p.showLogin(w, r, ar, it, p.loginHint(ctx, form), "", http.StatusOK)
 		return
 	}
 
@@ -163,6 +174,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 			sess.Claims.Extra[k] = v
 		}
 	}
+	applyClaimsRequest(sess, user, ar)
 	// The code, PKCE and OIDC session records are one commit (one fsync)
 	// instead of three; nothing slow happens inside.
 	txCtx, err := p.store.BeginTx(ctx)
@@ -170,7 +182,11 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	resp, err := p.oauth2.NewAuthorizeResponse(txCtx, ar, sess)
+	err = p.joinBrowserSession(txCtx, r, ar.GetClient().GetID(), sess)
+	var resp fosite.AuthorizeResponder
+	if err == nil {
+		resp, err = p.oauth2.NewAuthorizeResponse(txCtx, ar, sess)
+	}
 	if err == nil {
 		err = p.store.CommitTx(txCtx)
 	} else {
@@ -234,7 +250,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		ClientName:  clientName(ar),
 		Client:      clientInfo(ar.GetClient()),
 		Username:    user.Username,
-		Scopes:      scopeLines(ar.GetRequestedScopes()),
+		Scopes:      scopeLines(consentScopes(ar)),
 	})
 }
 
@@ -251,7 +267,7 @@ func (p *Provider) consentCovers(r *http.Request, userID string, ar fosite.Autho
 	if !c.ExpiresAt.IsZero() && p.now().After(c.ExpiresAt) {
 		return false, nil
 	}
-	return fosite.Arguments(c.Scopes).Has(ar.GetRequestedScopes()...), nil
+	return fosite.Arguments(c.Scopes).Has(consentScopes(ar)...), nil
 }
 
 // resume rebuilds and re-validates the authorization request an interaction
@@ -273,10 +289,10 @@ func (p *Provider) resume(r *http.Request, it interaction) (fosite.AuthorizeRequ
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	p.logProtocolError(r, "authorize", err)
 	if ar != nil && ar.IsRedirectURIValid() && !isOOB(ar) {
-		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, err)
+		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, printableError(err))
 		return
 	}
-	rfc := fosite.ErrorToRFC6749Error(err)
+	rfc := printableError(err)
 	p.renderError(w, r, pageError{Status: rfc.CodeField, Title: "Sign-in request rejected", Message: msgBadAuthorize, Detail: rfc.GetDescription(), Code: rfc.ErrorField})
 }
 
@@ -295,18 +311,6 @@ func checkPKCE(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
 	}
 	return nil
-}
-
-func maxAgeExceeded(form url.Values, authTime, now time.Time) bool {
-	v := form.Get("max_age")
-	if v == "" {
-		return false
-	}
-	maxAge, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || maxAge < 0 {
-		return false
-	}
-	return now.Sub(authTime) > time.Duration(maxAge)*time.Second
 }
 
 func clientName(ar fosite.AuthorizeRequester) string {

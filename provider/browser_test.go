@@ -35,12 +35,11 @@ var chrome struct {
 	path   string
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
+// stopChromium ends the shared browser; TestMain calls it.
+func stopChromium() {
 	if chrome.cancel != nil {
 		chrome.cancel()
 	}
-	os.Exit(code)
 }
 
 func chromiumPath() string {
@@ -189,7 +188,7 @@ func (f *pagesFixture) landed(t *testing.T, ctx context.Context, a authRequest) 
 func rpQuery(t *testing.T, ctx context.Context, f *pagesFixture) url.Values {
 	t.Helper()
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#rp-done")))
-	loc := get(t, ctx, chromedp.Location())
+	loc := result(t, ctx, chromedp.Location())
 	u, err := url.Parse(loc)
 	if err != nil || !strings.HasPrefix(loc, f.rp.URL+"/callback") {
 		t.Fatalf("browser is at %s, want the relying party's callback", loc)
@@ -204,7 +203,7 @@ func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Vo
 	}
 }
 
-func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+func result[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
@@ -312,7 +311,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait, chromedp.EmulateTouch)
 		}
 		run(t, ctx, chromedp.EmulateViewport(s.width, s.height, opts...))
-		png := get(t, ctx, chromedp.FullScreenshot(100))
+		png := result(t, ctx, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(dir, name+"-"+s.name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -356,7 +355,7 @@ func checkAccessible(t *testing.T, ctx context.Context, name string) {
 			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
 		}
 		run(t, ctx, chromedp.EmulateViewport(s.width, s.height, opts...))
-		if problems := get(t, ctx, chromedp.Evaluate[[]string](a11yScript)); len(problems) > 0 {
+		if problems := result(t, ctx, chromedp.Evaluate[[]string](a11yScript)); len(problems) > 0 {
 			t.Errorf("%s at %s width: %s", name, s.name, strings.Join(problems, "; "))
 		}
 	}
@@ -365,7 +364,7 @@ func checkAccessible(t *testing.T, ctx context.Context, name string) {
 
 func activeID(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	return get(t, ctx, chromedp.Evaluate[string](`(() => { const e = document.activeElement; return e ? (e.id || e.getAttribute("value") || e.tagName.toLowerCase()) : ""; })()`))
+	return result(t, ctx, chromedp.Evaluate[string](`(() => { const e = document.activeElement; return e ? (e.id || e.getAttribute("value") || e.tagName.toLowerCase()) : ""; })()`))
 }
 
 func TestBrowserLoginConsentRedirect(t *testing.T) {
@@ -420,7 +419,7 @@ func TestBrowserRememberConsentSkipsIt(t *testing.T) {
 	a := f.authRequest()
 	navigate(t, ctx, a.url)
 	fillLogin(t, ctx, "alice", alicePass, false)
-	if checked := get(t, ctx, chromedp.Evaluate[bool](`document.getElementById("remember").checked`)); !checked {
+	if checked := result(t, ctx, chromedp.Evaluate[bool](`document.getElementById("remember").checked`)); !checked {
 		t.Fatal("remember this decision is not checked by default")
 	}
 	submit(t, ctx, "button[value=allow]")
@@ -453,11 +452,11 @@ func TestBrowserAccountPasswordChange(t *testing.T) {
 	expectText(t, ctx, "Sign in", "to see and manage your account")
 	screenshot(t, ctx, "account-sign-in")
 	fillLogin(t, ctx, "alice", alicePass, false)
-	if loc := get(t, ctx, chromedp.Location()); loc != f.ts.URL+"/account" {
+	if loc := result(t, ctx, chromedp.Location()); loc != f.ts.URL+"/account" {
 		t.Fatalf("after signing in on the account page the browser is at %s", loc)
 	}
 	expectText(t, ctx, "Your account", "alice", "Alice Liddell", "alice@example.org", "admins, staff", "Change password", "No app has access to your account.", "Sign out")
-	if href := get(t, ctx, chromedp.Evaluate[string](`document.querySelector("a.signout").getAttribute("href")`)); href != "/logout" {
+	if href := result(t, ctx, chromedp.Evaluate[string](`document.querySelector("a.signout").getAttribute("href")`)); href != "/logout" {
 		t.Fatalf("sign out links to %q, want /logout", href)
 	}
 	screenshot(t, ctx, "account")
@@ -574,7 +573,7 @@ func TestBrowserKeyboardOnlySignIn(t *testing.T) {
 	if order := tabTo("password"); len(order) != 1 {
 		t.Fatalf("Tab from username went %v, want straight to password", order)
 	}
-	if outline := get(t, ctx, chromedp.Evaluate[string](`getComputedStyle(document.activeElement).outlineStyle`)); outline == "none" {
+	if outline := result(t, ctx, chromedp.Evaluate[string](`getComputedStyle(document.activeElement).outlineStyle`)); outline == "none" {
 		t.Fatal("the focused field has no visible focus outline")
 	}
 	run(t, ctx, chromedp.KeyEvent(alicePass))
@@ -640,7 +639,7 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 			attack := crossSitePage(t, f.ts.URL+tc.path, tc.fields)
 			navigate(t, ctx, attack)
 			run(t, ctx, chromedp.WaitVisible(chromedp.CSS("main h1")))
-			if loc := get(t, ctx, chromedp.Location()); loc != f.ts.URL+tc.path {
+			if loc := result(t, ctx, chromedp.Location()); loc != f.ts.URL+tc.path {
 				t.Fatalf("browser is at %s, want the refused post to %s", loc, tc.path)
 			}
 			expectText(t, ctx, "This form was sent from another website, so it was refused.")
@@ -661,7 +660,7 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 	navigate(t, ctx, crossSitePage(t, f.ts.URL+"/authorize", au.Query()))
 	// SameSite=Lax keeps the session cookie off a cross-site post, so the
 	// person signs in (again); the request itself is accepted.
-	if loc := get(t, ctx, chromedp.Location()); loc != f.ts.URL+"/authorize" {
+	if loc := result(t, ctx, chromedp.Location()); loc != f.ts.URL+"/authorize" {
 		t.Fatalf("cross-site post to /authorize ended at %s", loc)
 	}
 	fillLogin(t, ctx, "alice", alicePass, false)
@@ -687,7 +686,7 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 
 	navigate(t, ctx, f.authRequest(oauth2.SetAuthURLParam("ui_locales", "de-CH en")).url)
 	expectText(t, ctx, "Anmelden", "um mit Team Notes fortzufahren", "Angemeldet bleiben")
-	if lang := get(t, ctx, chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "de" {
+	if lang := result(t, ctx, chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "de" {
 		t.Fatalf("html lang = %q, want de", lang)
 	}
 	screenshot(t, ctx, "login-de")
@@ -701,7 +700,7 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 	navigate(t, ctx, oob.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	submit(t, ctx, "button[value=allow]")
 	expectText(t, ctx, "Copy this code", "Paste it into Deploy CLI")
-	if code := get(t, ctx, chromedp.Value(chromedp.CSS("#code"))); code == "" {
+	if code := result(t, ctx, chromedp.Value(chromedp.CSS("#code"))); code == "" {
 		t.Fatal("the code page shows no code")
 	}
 	screenshot(t, ctx, "oob")
@@ -709,7 +708,7 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 	light := newPagesFixture(t, func(c *provider.Config) { c.PrimaryColor = "#ffd400"; c.LogoURL = "" })
 	g := newTab(t)
 	navigate(t, g, light.authRequest().url)
-	if colour := get(t, g, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("form button")).color`)); colour == "rgb(255, 255, 255)" {
+	if colour := result(t, g, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("form button")).color`)); colour == "rgb(255, 255, 255)" {
 		t.Fatal("white text on a yellow button")
 	}
 	screenshot(t, g, "login-light-brand")

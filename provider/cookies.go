@@ -66,6 +66,9 @@ func (p *Provider) checkCSRF(r *http.Request) (string, bool) {
 
 // currentSession returns the signed-in user's browser session, if any.
 func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage.BrowserSession, bool, error) {
+	if s, ok := r.Context().Value(sessionCtxKey{}).(storage.BrowserSession); ok {
+		return s, true, nil
+	}
 	c, err := r.Cookie(p.cookieName("session"))
 	if err != nil || c.Value == "" {
 		return storage.BrowserSession{}, false, nil
@@ -87,28 +90,40 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage
 // fresh ID issued, so a session fixed before login is worthless after it.
 // The server ends it after the login lifespan either way; remember ("keep
 // me signed in") only decides whether the cookie outlives the browser.
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool) error {
+// The new session is returned because the request still carries the old
+// cookie (see withSession).
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool) (storage.BrowserSession, error) {
 	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
 		if err := p.store.DeleteBrowserSession(ctx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return err
+			return storage.BrowserSession{}, err
 		}
 	}
 	token := randomToken()
-	err := p.store.CreateBrowserSession(ctx, storage.BrowserSession{
+	s := storage.BrowserSession{
 		ID:        sessionID(token),
 		UserID:    userID,
+		SID:       randomToken(),
 		AuthTime:  authTime,
 		CreatedAt: authTime,
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
 		Remember:  remember,
-	})
-	if err != nil {
-		return err
+	}
+	if err := p.store.CreateBrowserSession(ctx, s); err != nil {
+		return storage.BrowserSession{}, err
 	}
 	maxAge := 0 // a session cookie: gone when the browser closes
 	if remember {
 		maxAge = int(p.cfg.LoginSessionLifespan / time.Second)
 	}
 	p.setCookie(w, "session", token, maxAge)
-	return nil
+	return s, nil
+}
+
+type sessionCtxKey struct{}
+
+// withSession makes s the request's session for currentSession: a request
+// that just signed in still carries the previous cookie, and one that
+// already read its session need not read it again.
+func withSession(r *http.Request, s storage.BrowserSession) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), sessionCtxKey{}, s))
 }

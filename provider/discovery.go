@@ -22,6 +22,7 @@ type discoveryDoc struct {
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	UserinfoSigningAlgValuesSupported          []string `json:"userinfo_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
@@ -31,6 +32,7 @@ type discoveryDoc struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
@@ -39,6 +41,12 @@ type discoveryDoc struct {
 	// RequirePushedAuthorizationRequests is false: PAR is required per
 	// client (require_pushed_authorization_requests), not for everyone.
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
+	// Logout (RP-Initiated, Back-Channel and Front-Channel Logout 1.0).
+	EndSessionEndpoint                 string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported         bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
@@ -58,7 +66,8 @@ func (p *Provider) discovery() discoveryDoc {
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        supportedGrantTypes,
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{signingAlg},
+		IDTokenSigningAlgValuesSupported:           p.signingAlgs(),
+		UserinfoSigningAlgValuesSupported:          p.signingAlgs(),
 		TokenEndpointAuthMethodsSupported:          append(slices.Clone(clientMethods), "none"),
 		TokenEndpointAuthSigningAlgValuesSupported: algs,
 		RevocationEndpointAuthMethodsSupported:     append(slices.Clone(clientMethods), "none"),
@@ -69,8 +78,15 @@ func (p *Provider) discovery() discoveryDoc {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            claimsSupported(),
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		ACRValuesSupported:                         []string{acrPassword},
+		ClaimsParameterSupported:                   true,
 		AuthorizationResponseIssParameterSupported: true,
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
+		EndSessionEndpoint:                         p.url("/logout"),
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                true,
+		FrontchannelLogoutSessionSupported:         true,
 	}
 }
 

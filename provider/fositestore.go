@@ -30,6 +30,10 @@ type fositeStore struct {
 	authenticate func(ctx context.Context, username, password string) (subject string, err error)
 	// remoteKeys fetches the key sets trusted issuers publish.
 	remoteKeys *remoteKeySets
+	// codeRetention keeps an authorization code's record this long past
+	// its expiry, so that a reuse is still recognised, and the tokens the
+	// code issued revoked, while those can live (RFC 6749 §4.1.2).
+	codeRetention time.Duration
 }
 
 var (
@@ -285,6 +289,9 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig st
 	if r.GetSession() != nil {
 		rec.Subject = r.GetSession().GetSubject()
 		rec.ExpiresAt = r.GetSession().GetExpiresAt(tt)
+		if kind == storage.KindAuthorizeCode && !rec.ExpiresAt.IsZero() {
+			rec.ExpiresAt = rec.ExpiresAt.Add(s.codeRetention)
+		}
 	}
 	return fositeErr(s.store.CreateToken(ctx, rec))
 }

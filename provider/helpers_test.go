@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/keys"
@@ -58,7 +61,10 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{})
+	if err := copyKeyTemplate(filepath.Join(dir, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{Algorithms: provider.SigningAlgorithms})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,24 +84,24 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	}
 	sealer := provider.NewSealer(secret)
 	err = provider.SyncClients(ctx, store, sealer, []provider.ClientSpec{
-		{ID: "web", Secret: "web-secret", Name: "Web App", RedirectURIs: []string{webRedirect},
+		{ID: "web", SecretHash: testHash("web-secret"), Name: "Web App", RedirectURIs: []string{webRedirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"},
 			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}},
-		{ID: "post", Secret: "post-secret", RedirectURIs: []string{webRedirect},
+		{ID: "post", SecretHash: testHash("post-secret"), RedirectURIs: []string{webRedirect},
 			TokenEndpointAuthMethod: "client_secret_post", Scopes: []string{"openid"}},
 		{ID: "spa", Public: true, RedirectURIs: []string{spaRedirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "offline_access"}},
-		{ID: "svc", Secret: "svc-secret", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read", "api:write"}},
+		{ID: "svc", SecretHash: testHash("svc-secret"), GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read", "api:write"}},
 	}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := &provider.LocalAdmin{Store: store, Sealer: sealer}
-	alice, err := admin.AddUser(ctx, provider.NewUser{
-		Username: "alice", Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell",
-		GivenName: "Alice", FamilyName: "Liddell", Groups: []string{"admins", "staff"}, Password: alicePass,
-	})
-	if err != nil {
+	alice := storage.User{
+		ID: uuid.NewString(), Username: "alice", Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell",
+		GivenName: "Alice", FamilyName: "Liddell", Groups: []string{"admins", "staff"}, PasswordHash: testHash(alicePass),
+		CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(),
+	}
+	if err := store.CreateUser(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
 	d := provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret}
@@ -238,4 +244,72 @@ func (ts *testServer) addClient(t testing.TB, spec provider.ClientSpec) string {
 		return generated
 	}
 	return spec.Secret
+}
+
+// The fixture's fixed secrets are hashed once per test binary: argon2id
+// is deliberately slow, and every test server needs the same hashes.
+var testHashes sync.Map
+
+func testHash(secret string) string {
+	if h, ok := testHashes.Load(secret); ok {
+		return h.(string)
+	}
+	h, err := provider.HashSecret(secret)
+	if err != nil {
+		panic(err)
+	}
+	h2, _ := testHashes.LoadOrStore(secret, h)
+	return h2.(string)
+}
+
+// keyTemplate is a key directory generated once per test binary; every
+// test server starts from a copy, which spares an RSA key generation per
+// test. The servers share keys, which no test depends on either way.
+var keyTemplate = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "provider-test-keys-")
+	if err != nil {
+		return "", err
+	}
+	km, err := keys.Open(dir, keys.Options{Algorithms: provider.SigningAlgorithms})
+	if err != nil {
+		return "", err
+	}
+	_, err = km.Secret("provider")
+	return dir, err
+})
+
+func copyKeyTemplate(dst string) error {
+	src, err := keyTemplate()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stopChromium()
+	if dir, err := keyTemplate(); err == nil && dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
 }

@@ -77,7 +77,8 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	if err := p.startSession(ctx, w, r, user.ID, now, r.PostFormValue("remember") != ""); err != nil {
+	sess, err := p.startSession(ctx, w, r, user.ID, now, r.PostFormValue("remember") != "")
+	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
@@ -86,6 +87,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, p.path("/account"), http.StatusSeeOther)
 		return
 	}
+	r = withSession(r, sess)
 	it.UserID, it.AuthTime = user.ID, now.Unix()
 	p.proceed(w, r, ar, it, false)
 }
@@ -106,10 +108,11 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
 	}
+	r = withSession(r, s)
 	switch r.PostFormValue("decision") {
 	case "allow":
 		if r.PostFormValue("remember") != "" {
-			c := storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: ar.GetRequestedScopes(), GrantedAt: p.now()}
+			c := storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: consentScopes(ar), GrantedAt: p.now()}
 			if p.cfg.ConsentLifespan > 0 {
 				c.ExpiresAt = c.GrantedAt.Add(p.cfg.ConsentLifespan)
 			}

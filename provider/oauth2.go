@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"fmt"
 	"time"
 
-	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/token/jwt"
+	"github.com/ory/fosite/handler/openid"
 )
 
 // The grants and endpoints this provider supports, in one list. A client
@@ -35,8 +33,9 @@ var handlerFactories = []compose.Factory{
 // 9126 §2.2).
 const parURIPrefix = "urn:ietf:params:oauth:request_uri:"
 
-// signingAlg is the ID token algorithm: RS256 is the OIDC baseline every
-// relying party supports.
+// signingAlg is the default algorithm (ID tokens of clients that registered
+// none, JWT access tokens): RS256 is the OIDC baseline every relying party
+// supports.
 const signingAlg = "RS256"
 
 func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Provider {
@@ -75,14 +74,7 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		GrantTypeJWTBearerCanSkipClientAuth:  false,
 		GrantTypeJWTBearerMaxDuration:        maxTrustLifetime,
 	}
-	getKey := func(context.Context) (interface{}, error) {
-		k, err := keys.Active(signingAlg)
-		if err != nil {
-			return nil, fmt.Errorf("signing key: %w", err)
-		}
-		// fosite signs with go-jose v3; the kid travels in the v3 key.
-		return &jose.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}, nil
-	}
+	signer := &jwtSigner{keys: keys}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: coreStrategy{
@@ -93,11 +85,15 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 			RefreshTokenStrategy:  hmacStrategy,
 			AuthorizeCodeStrategy: hmacStrategy,
 		},
-		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(getKey, fc),
-		Signer:                     &jwt.DefaultSigner{GetPrivateKey: getKey},
+		OpenIDConnectTokenStrategy: &idTokenStrategy{inner: &openid.DefaultStrategy{Signer: signer, Config: fc}, keys: keys},
+		Signer:                     signer,
 	}
 	cfg2 := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
+	// The same validator, with the same signer, as fosite's OIDC handler
+	// composes: proceed runs it before any page is shown (see authz.go).
+	p.oidcValidator = openid.NewOpenIDConnectRequestValidator(strategy, cfg2)
 	f := composeWith(cfg2, store, strategy, handlerFactories...).(*fosite.Fosite)
+	wrapIDTokenHandlers(fc)
 	// The strategy delegates secrets and public clients to fosite's
 	// default, which needs the composed provider.
 	auth := &clientAuthenticator{

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage"
@@ -99,9 +101,12 @@ type Provider struct {
 	corsOrigins *originSet
 	// theme is the brand colours of the pages.
 	theme templates.Theme
+	// oidcValidator checks prompt, max_age and id_token_hint.
+	oidcValidator *openid.OpenIDConnectRequestValidator
 }
 
-// New wires a provider. It does no I/O beyond hashing one dummy password.
+// New wires a provider. It does no I/O beyond hashing one dummy password
+// (once per process).
 func New(cfg Config, d Deps) (*Provider, error) {
 	cfg = cfg.Defaults()
 	u, err := url.Parse(cfg.Issuer)
@@ -127,7 +132,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider: primary colour: %w", err)
 	}
-	dummy, err := HashSecret("dummy password for unknown users")
+	dummy, err := dummyHash()
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +152,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		theme:      theme,
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
-	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys}, d.Secret)
+	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}, d.Secret)
 	return p, nil
 }
+
+// dummyHash is verified against when a username is unknown, so that case
+// costs what a wrong password costs. One per process is enough.
+var dummyHash = sync.OnceValues(func() (string, error) {
+	return HashSecret("dummy password for unknown users")
+})
 
 // url returns the absolute URL of an endpoint below the issuer.
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

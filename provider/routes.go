@@ -36,6 +36,7 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/revoke", p.handleRevoke, true},
 		{[]string{"POST"}, "/introspect", p.handleIntrospect, true},
 		{[]string{"POST"}, "/par", p.handlePAR, true},
+		{[]string{"GET", "POST"}, "/logout", p.handleLogout, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
 		{[]string{"GET"}, "/account", p.handleAccount, true},
 		{[]string{"POST"}, "/account/password", p.handleChangePassword, true},

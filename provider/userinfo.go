@@ -6,6 +6,7 @@ package provider
 
 import (
 	"errors"
+	"maps"
 	"mime"
 	"net/http"
 	"strings"
@@ -48,7 +49,9 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
 	}
-	writeJSON(w, http.StatusOK, userClaims(user, ar.GetGrantedScopes()))
+	claims := userClaims(user, ar.GetGrantedScopes())
+	maps.Copy(claims, pickClaims(user, sess.UserinfoClaims))
+	p.writeUserinfo(w, r, ar.GetClient(), claims)
 }
 
 // bearerToken finds the access token. Query parameters are not accepted

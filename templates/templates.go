@@ -33,9 +33,12 @@ const (
 	PageError   = "error"
 	PageOOB     = "oob"
 	PageAccount = "account"
+	// PageLogout asks whether to sign out; PageLoggedOut says it is done.
+	PageLogout    = "logout"
+	PageLoggedOut = "logged-out"
 )
 
-var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount}
+var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut}
 
 const layoutFile = "layout.html"
 
@@ -114,6 +117,38 @@ type OOBPage struct {
 	Brand
 	ClientName string
 	Code       string
+}
+
+// Field is a hidden form field.
+type Field struct {
+	Name  string
+	Value string
+}
+
+// LogoutPage asks a person to confirm signing out, when the request did
+// not prove it comes from an application they are signed in to. Hidden
+// carries the request's parameters through the form.
+type LogoutPage struct {
+	Brand
+	Action   string
+	CSRF     string
+	Username string
+	// ClientName is set only when a verified ID token names the client.
+	ClientName string
+	Hidden     []Field
+	// RedirectRefused: the application asked to be returned to an address
+	// not registered for it, so the person stays here afterwards.
+	RedirectRefused bool
+}
+
+// LoggedOutPage tells a person they are signed out. FrontChannel are the
+// applications' front-channel logout URLs, loaded in hidden iframes;
+// Continue, when set, is where the page goes once they have loaded.
+type LoggedOutPage struct {
+	Brand
+	FrontChannel    []string
+	Continue        template.URL
+	RedirectRefused bool
 }
 
 // AccountUser is the profile the account page shows.

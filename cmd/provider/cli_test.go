@@ -306,36 +306,67 @@ func TestClientsCommands(t *testing.T) {
 func TestKeysCommands(t *testing.T) {
 	c := writeConfig(t, 18080, "")
 
+	// One active key per signing algorithm.
 	out := runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "KID") {
-		t.Fatalf("keys list on a fresh directory: want a header and one key:\n%s", out)
+	if len(lines) != 1+len(provider.SigningAlgorithms) || !strings.HasPrefix(lines[0], "KID") {
+		t.Fatalf("keys list on a fresh directory: want a header and one key per algorithm:\n%s", out)
 	}
-	first := strings.Fields(lines[1])
-	if len(first) != 5 || first[1] != "RS256" || first[2] != "active" || first[4] != "-" {
-		t.Fatalf("first key: %q", lines[1])
+	active := map[string]string{} // alg -> kid
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 5 || f[2] != "active" || f[4] != "-" {
+			t.Fatalf("fresh key: %q", l)
+		}
+		active[f[1]] = f[0]
 	}
-	oldKID := first[0]
+	for _, alg := range provider.SigningAlgorithms {
+		if active[alg] == "" {
+			t.Fatalf("no %s key in:\n%s", alg, out)
+		}
+	}
 
 	out = runCLI(t, "", "keys", "rotate", "--config", c.path).ok(t)
-	m := regexp.MustCompile(`^new active RS256 key (\S+)\n$`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("keys rotate printed %q", out)
+	rotated := regexp.MustCompile(`(?m)^new active (\S+) key (\S+)$`).FindAllStringSubmatch(out, -1)
+	if len(rotated) != len(provider.SigningAlgorithms) {
+		t.Fatalf("keys rotate printed %q, want one new key per algorithm", out)
 	}
-	newKID := m[1]
-	if newKID == oldKID {
-		t.Fatalf("rotate kept kid %s", oldKID)
+	out = runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
+	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n != 1+2*len(provider.SigningAlgorithms) {
+		t.Fatalf("keys list after rotate: want a header, the new and the old keys:\n%s", out)
+	}
+	for _, m := range rotated {
+		alg, newKID := m[1], m[2]
+		if newKID == active[alg] {
+			t.Fatalf("rotate kept the %s kid %s", alg, newKID)
+		}
+		if k := line(t, out, newKID); k[1] != alg || k[2] != "active" || k[4] != "-" {
+			t.Errorf("new key: %v", k)
+		}
+		if k := line(t, out, active[alg]); k[2] != "retired" || k[4] == "-" {
+			t.Errorf("old key: %v, want retired with a publish-until date", k)
+		}
+		active[alg] = newKID
 	}
 
+	// One algorithm alone.
+	out = runCLI(t, "", "keys", "rotate", "--config", c.path, "--alg", "EdDSA").ok(t)
+	m := regexp.MustCompile(`^new active EdDSA key (\S+)\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("keys rotate --alg EdDSA printed %q", out)
+	}
 	out = runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
-	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n != 3 {
-		t.Fatalf("keys list after rotate: want a header and two keys:\n%s", out)
+	if k := line(t, out, active["EdDSA"]); k[2] != "retired" {
+		t.Errorf("previous EdDSA key: %v, want retired", k)
 	}
-	if k := line(t, out, newKID); k[2] != "active" || k[4] != "-" {
-		t.Errorf("new key: %v", k)
+	for _, alg := range []string{"RS256", "PS256", "ES256"} {
+		if k := line(t, out, active[alg]); k[2] != "active" {
+			t.Errorf("%s key after an EdDSA rotation: %v, want still active", alg, k)
+		}
 	}
-	if k := line(t, out, oldKID); k[2] != "retired" || k[4] == "-" {
-		t.Errorf("old key: %v, want retired with a publish-until date", k)
+	msg := runCLI(t, "", "keys", "rotate", "--config", c.path, "--alg", "HS256").fails(t, 1)
+	if !strings.Contains(msg, `"HS256"`) || !strings.Contains(msg, "RS256, PS256, ES256, EdDSA") {
+		t.Errorf("keys rotate --alg HS256: %q", msg)
 	}
 }
 

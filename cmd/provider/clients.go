@@ -24,7 +24,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		jwksFile    string
 	)
 	c := &cobra.Command{
-		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--public] [--secret-stdin]",
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--public] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +76,11 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed CORS (default: the redirect URIs' origins)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
+	f.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing algorithm: RS256 (default), PS256, ES256 or EdDSA")
+	f.StringVar(&spec.UserinfoSignedResponseAlg, "userinfo-alg", "", "sign userinfo responses (application/jwt) with RS256, PS256, ES256 or EdDSA (default: plain JSON)")
+	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to, exact match (repeat for more)")
+	f.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "URL the provider POSTs a logout token to when the person signs out (back-channel logout)")
+	f.StringVar(&spec.FrontchannelLogoutURI, "frontchannel-logout-uri", "", "URL the signed-out page loads in a hidden iframe, with iss and sid (front-channel logout)")
 	f.BoolVar(&spec.Public, "public", false, "a public client (no secret, PKCE required)")
 	f.BoolVar(&secretStdin, "secret-stdin", false, "read the client secret from stdin")
 	return c

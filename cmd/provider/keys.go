@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider"
 )
 
 func newKeysCmd(e *env) *cobra.Command {
@@ -20,7 +22,7 @@ func newKeysCmd(e *env) *cobra.Command {
 // server notices a rotation by itself within a second. log receives key
 // events and reload failures; nil discards them (CLI commands).
 func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
-	return keys.Open(cfg.Keys.Dir, keys.Options{VerifyFor: cfg.verifyFor(), Logger: log})
+	return keys.Open(cfg.Keys.Dir, keys.Options{Algorithms: provider.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log})
 }
 
 // loadKeys opens the key directory of the config at configPath.
@@ -60,17 +62,20 @@ func newKeysListCmd(e *env) *cobra.Command {
 }
 
 func newKeysRotateCmd(e *env) *cobra.Command {
-	var configPath string
+	var (
+		configPath string
+		algs       []string
+	)
 	c := &cobra.Command{
-		Use:   "rotate --config FILE",
-		Short: "Make a new signing key active; old keys stay published until their tokens expire",
+		Use:   "rotate --config FILE [--alg ALG...]",
+		Short: "Make new signing keys active; old keys stay published until their tokens expire",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := loadKeys(configPath)
 			if err != nil {
 				return err
 			}
-			fresh, err := m.Rotate()
+			fresh, err := m.Rotate(algs...)
 			if err != nil {
 				return err
 			}
@@ -81,5 +86,6 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")
+	c.Flags().StringSliceVar(&algs, "alg", nil, "rotate only these algorithms ("+strings.Join(provider.SigningAlgorithms, ", ")+"; default all)")
 	return c
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
@@ -369,15 +370,16 @@ func TestRestartAndRotation(t *testing.T) {
 		t.Errorf("ID token: sub %q, email %q", idt.Subject, claims.Email)
 	}
 	oldKID := kidOf(t, oldID)
-	if kids := jwksKIDs(t, c.issuer); !slices.Equal(kids, []string{oldKID}) {
-		t.Fatalf("JWKS before restart: %v, want [%s]", kids, oldKID)
+	oldKIDs := jwksKIDs(t, c.issuer)
+	if len(oldKIDs) != len(provider.SigningAlgorithms) || !slices.Contains(oldKIDs, oldKID) {
+		t.Fatalf("JWKS before restart: %v, want one key per algorithm, %s among them", oldKIDs, oldKID)
 	}
 	srv.stop(t)
 
 	srv = startServer(t, c)
 	t.Run("after restart", func(t *testing.T) {
-		if kids := jwksKIDs(t, c.issuer); !slices.Equal(kids, []string{oldKID}) {
-			t.Errorf("JWKS after restart: %v, want the same key [%s]", kids, oldKID)
+		if kids := jwksKIDs(t, c.issuer); !slices.Equal(kids, oldKIDs) {
+			t.Errorf("JWKS after restart: %v, want the same keys %v", kids, oldKIDs)
 		}
 		if got := verify(t, c.issuer, "app", oldID); got.Subject != idt.Subject {
 			t.Errorf("old ID token sub %s, want %s", got.Subject, idt.Subject)
@@ -405,12 +407,15 @@ func TestRestartAndRotation(t *testing.T) {
 
 	// Rotate with the CLI while the server runs.
 	out := runCLI(t, "", "keys", "rotate", "--config", c.path).ok(t)
-	m := regexp.MustCompile(`^new active RS256 key (\S+)\n$`).FindStringSubmatch(out)
-	if m == nil {
+	m := regexp.MustCompile(`(?m)^new active RS256 key (\S+)$`).FindStringSubmatch(out)
+	if m == nil || strings.Count(out, "\n") != len(provider.SigningAlgorithms) {
 		t.Fatalf("keys rotate printed %q", out)
 	}
 	newKID := m[1]
-	want := []string{oldKID, newKID}
+	want := slices.Clone(oldKIDs)
+	for _, f := range regexp.MustCompile(`(?m)key (\S+)$`).FindAllStringSubmatch(out, -1) {
+		want = append(want, f[1])
+	}
 	slices.Sort(want)
 	var kids []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -459,8 +464,8 @@ func TestBrokenKeyManifest(t *testing.T) {
 	c := writeConfig(t, freePort(t), "")
 	srv := startServer(t, c)
 	kids := jwksKIDs(t, c.issuer)
-	if len(kids) != 1 {
-		t.Fatalf("JWKS of a fresh server: %v, want one key", kids)
+	if len(kids) != len(provider.SigningAlgorithms) {
+		t.Fatalf("JWKS of a fresh server: %v, want one key per algorithm", kids)
 	}
 
 	// Replace the manifest the way an editor would: a new file renamed over it.

@@ -61,6 +61,10 @@ func (b *Browser) Get(ctx context.Context, rawURL string) (*Page, error) {
 	return b.do(req)
 }
 
+// Do sends any request with the browser's cookies, as a page would (a form
+// that posts elsewhere, say).
+func (b *Browser) Do(req *http.Request) (*Page, error) { return b.do(req) }
+
 func (b *Browser) do(req *http.Request) (*Page, error) {
 	resp, err := b.HTTP.Do(req)
 	if err != nil {

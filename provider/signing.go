@@ -1,0 +1,141 @@
+package provider
+
+// What the provider signs with, and fosite's jwt.Signer over our keys.
+// fosite's DefaultSigner knows one private key and verifies only with it;
+// ours signs with the key the caller chose for the client (ID tokens and
+// userinfo have per-client algorithms) and verifies with every published
+// key, so a token signed before a rotation, or with another algorithm,
+// still verifies while its key is in the JWKS.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	josev3 "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/smallsso/provider/keys"
+)
+
+// SigningAlgorithms are the JWS algorithms the provider signs ID tokens
+// and userinfo responses with, RS256 first: the OIDC default every relying
+// party supports. The server keeps an active key for each.
+var SigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// signingAlgs are the SigningAlgorithms that have an active key now, which
+// is what discovery may advertise.
+func (p *Provider) signingAlgs() []string {
+	var out []string
+	for _, alg := range SigningAlgorithms {
+		if _, err := p.keys.Active(alg); err == nil {
+			out = append(out, alg)
+		}
+	}
+	return out
+}
+
+type signingKeyKey struct{}
+
+// withSigningKey makes the signer use k for what is signed under ctx, so
+// the key chosen (and named in the kid header) is the key that signs even
+// if a rotation happens in between.
+func withSigningKey(ctx context.Context, k keys.Key) context.Context {
+	return context.WithValue(ctx, signingKeyKey{}, k)
+}
+
+// activeKey is the active key for alg, as a fosite error when there is
+// none (the configuration lacks the algorithm a client was registered
+// with).
+func activeKey(src KeySource, alg string) (keys.Key, error) {
+	k, err := src.Active(alg)
+	if err != nil {
+		return keys.Key{}, fosite.ErrServerError.WithWrap(err).WithDebugf("No active %s signing key.", alg)
+	}
+	return k, nil
+}
+
+// jwtSigner is the jwt.Signer fosite signs and decodes JWTs with: ID
+// tokens, and id_token_hint at the authorization endpoint.
+type jwtSigner struct {
+	keys KeySource
+}
+
+var _ jwt.Signer = (*jwtSigner)(nil)
+
+func (s *jwtSigner) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	k, ok := ctx.Value(signingKeyKey{}).(keys.Key)
+	if !ok {
+		var err error
+		if k, err = activeKey(s.keys, signingAlg); err != nil {
+			return "", "", err
+		}
+	}
+	// The kid header must name the signing key: a stored session may carry
+	// the kid of an earlier token, and go-jose lets extra headers win.
+	h := jwt.NewHeaders()
+	if header != nil {
+		for name, v := range header.ToMap() {
+			h.Add(name, v)
+		}
+	}
+	h.Add("kid", k.ID)
+	// fosite signs with go-jose v3; the algorithm travels in the v3 key.
+	key := &josev3.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}
+	signer := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (interface{}, error) { return key, nil }}
+	return signer.Generate(ctx, claims, h)
+}
+
+// Decode verifies token with the published key its kid names, which must
+// be meant for the header's algorithm. Like fosite's signer it reports an
+// expired token as a *jwt.ValidationError with the token still filled in,
+// since id_token_hint may be expired.
+func (s *jwtSigner) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (interface{}, error) {
+		kid, _ := t.Header["kid"].(string)
+		key, err := s.publishedKey(kid, string(t.Method))
+		if err != nil {
+			return nil, err
+		}
+		return key, nil
+	})
+}
+
+func (s *jwtSigner) Validate(ctx context.Context, token string) (string, error) {
+	if _, err := s.Decode(ctx, token); err != nil {
+		return "", err
+	}
+	return s.GetSignature(ctx, token)
+}
+
+func (s *jwtSigner) GetSignature(ctx context.Context, token string) (string, error) {
+	return (&jwt.DefaultSigner{}).GetSignature(ctx, token)
+}
+
+func (s *jwtSigner) Hash(ctx context.Context, in []byte) ([]byte, error) {
+	return (&jwt.DefaultSigner{}).Hash(ctx, in)
+}
+
+func (s *jwtSigner) GetSigningMethodLength(ctx context.Context) int {
+	return jwt.SHA256HashSize
+}
+
+var errForeignKey = errors.New("the token was not signed by a key of this provider")
+
+// publishedKey is the public key with kid from our JWKS, if it signs with
+// alg: a token cannot choose "none" or another algorithm for our key.
+func (s *jwtSigner) publishedKey(kid, alg string) (interface{}, error) {
+	if kid == "" || !slices.Contains(SigningAlgorithms, alg) {
+		return nil, errForeignKey
+	}
+	set := s.keys.JWKS()
+	found := set.Key(kid)
+	if len(found) != 1 || found[0].Algorithm != alg {
+		return nil, fmt.Errorf("%w (kid %q, alg %q)", errForeignKey, kid, alg)
+	}
+	// A v3 JWK pointer: fosite's parser would turn a bare ed25519 key into
+	// a pointer that go-jose v3 does not verify with.
+	return &josev3.JSONWebKey{Key: found[0].Key, KeyID: kid, Algorithm: alg}, nil
+}
