@@ -598,6 +598,35 @@ func TestBrowserKeyboardOnlySignIn(t *testing.T) {
 	f.landed(t, ctx, a)
 }
 
+func TestBrowserSignOutFromAccountPage(t *testing.T) {
+	f := newPagesFixture(t)
+	ctx := newTab(t)
+	a := f.authRequest()
+	navigate(t, ctx, a.url)
+	fillLogin(t, ctx, "alice", alicePass, true)
+	submit(t, ctx, "button[value=allow]")
+	f.landed(t, ctx, a)
+
+	navigate(t, ctx, f.ts.URL+"/account")
+	// The link leads to the confirmation: a plain link could come from
+	// anywhere, so signing out takes one more click.
+	if status := submit(t, ctx, "a.signout"); status != http.StatusOK {
+		t.Fatalf("sign-out link: HTTP %d", status)
+	}
+	expectText(t, ctx, "Sign out of Acme Cooperative?", "You are signed in as alice.")
+	screenshot(t, ctx, "logout")
+	submit(t, ctx, `button[name=confirm]`)
+	expectText(t, ctx, "You are signed out", "You have been signed out of Acme Cooperative.")
+	screenshot(t, ctx, "logged-out")
+
+	// Signed out for real: the account page asks to sign in, and so does
+	// the application's next request.
+	navigate(t, ctx, f.ts.URL+"/account")
+	expectText(t, ctx, "to see and manage your account")
+	navigate(t, ctx, f.authRequest().url)
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#password")))
+}
+
 // crossSitePage is a page on another site that posts a form to the
 // provider as soon as it loads.
 func crossSitePage(t *testing.T, action string, fields url.Values) string {

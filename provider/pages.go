@@ -123,20 +123,45 @@ func (p *Provider) handleTheme(w http.ResponseWriter, r *http.Request) {
 // formPaths are the endpoints of the provider's own forms. Only its own
 // pages post to them, so a cross-origin post is refused outright (Go's
 // CrossOriginProtection: Sec-Fetch-Site, then Origin), on top of the CSRF
-// token. The protocol endpoints are not here: relying parties post to
-// /authorize, /token and the rest from their own origins by design.
-var formPaths = map[string]bool{
-	"/login":            true,
-	"/consent":          true,
-	"/account/password": true,
-	"/account/revoke":   true,
+// token. A nil entry guards every request; a function guards only the
+// requests it picks. The protocol endpoints are not here: relying parties
+// post to /authorize, /token and the rest from their own origins by design.
+var formPaths = map[string]func(*http.Request) bool{
+	"/login":            nil,
+	"/consent":          nil,
+	"/account/password": nil,
+	"/account/revoke":   nil,
+	// An RP may post its logout request cross-site (RP-Initiated Logout
+	// §2); only the confirmation form, which carries confirm, is ours.
+	"/logout": func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.PostFormValue("confirm") != ""
+	},
 }
 
 func (p *Provider) newCrossOriginGuard() *http.CrossOriginProtection {
 	c := http.NewCrossOriginProtection()
-	c.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.log.WarnContext(r.Context(), "cross-origin form post refused", "request_id", requestID(r.Context()), "path", r.URL.Path)
-		p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCrossOrigin})
-	}))
+	c.SetDenyHandler(http.HandlerFunc(p.refuseCrossOrigin))
 	return c
+}
+
+func (p *Provider) refuseCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	p.log.WarnContext(r.Context(), "cross-origin form post refused", "request_id", requestID(r.Context()), "path", r.URL.Path)
+	p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCrossOrigin})
+}
+
+// guardForm refuses cross-origin requests to next, or only those only
+// picks when it is not nil.
+func (p *Provider) guardForm(c *http.CrossOriginProtection, only func(*http.Request) bool, next http.Handler) http.Handler {
+	if only == nil {
+		return c.Handler(next)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if only(r) {
+			if err := c.Check(r); err != nil {
+				p.refuseCrossOrigin(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

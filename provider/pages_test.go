@@ -21,6 +21,8 @@ import (
 	"github.com/smallsso/provider/provider/providertest"
 )
 
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 func webAuthURL(ts *testServer, extra ...oauth2.AuthCodeOption) string {
 	c := oauth2.Config{ClientID: "web", RedirectURL: webRedirect, Endpoint: oauth2.Endpoint{AuthURL: ts.URL + "/authorize"}, Scopes: []string{"openid", "email"}}
 	return c.AuthCodeURL(randomString(), extra...)
@@ -251,6 +253,25 @@ func TestCrossOriginProtectionGuardsFormsOnly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `name="password"`) {
 		t.Errorf("cross-site POST /authorize: HTTP %d, want the sign-in page:\n%s", resp.StatusCode, body)
+	}
+	// An RP may post its logout request cross-site too; only the
+	// confirmation form (confirm=yes) is the provider's own.
+	for _, tc := range []struct {
+		form    string
+		refused bool
+	}{{"state=s", false}, {"confirm=yes&csrf=x", true}} {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/logout", strings.NewReader(tc.form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if refused := strings.Contains(string(body), "sent from another website"); refused != tc.refused {
+			t.Errorf("cross-site POST /logout %s: HTTP %d, refused=%v, want %v", tc.form, resp.StatusCode, refused, tc.refused)
+		}
 	}
 	for _, path := range []string{"/token", "/revoke", "/introspect", "/par"} {
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader("token=x&grant_type=client_credentials"))

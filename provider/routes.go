@@ -50,8 +50,8 @@ func (p *Provider) Handler() http.Handler {
 		if rt.noStore {
 			h = noStore(h)
 		}
-		if formPaths[rt.path] {
-			h = crossOrigin.Handler(h)
+		if only, ok := formPaths[rt.path]; ok {
+			h = p.guardForm(crossOrigin, only, h)
 		}
 		methods := rt.methods
 		if exposeAuth, ok := corsPaths[rt.path]; ok {

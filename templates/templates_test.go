@@ -96,10 +96,12 @@ func TestEmbeddedPagesRenderInEveryLanguage(t *testing.T) {
 		templates.PageError:   templates.ErrorPage{Brand: brand, Title: "Oops", Message: "m", Code: "invalid_request", RequestID: "r1"},
 		templates.PageOOB:     templates.OOBPage{Brand: brand, ClientName: "App", Code: "c"},
 		templates.PageAccount: templates.AccountPage{Brand: brand, User: templates.AccountUser{Username: "alice"}, PasswordMinLength: 8, Apps: []templates.AccountApp{{Client: client}}},
+		templates.PageLogout:    templates.LogoutPage{Brand: brand, Username: "alice"},
+		templates.PageLoggedOut: templates.LoggedOutPage{Brand: brand},
 	}
 	want := map[string]map[string]string{
-		"en": {templates.PageLogin: "Keep me signed in", templates.PageConsent: "Use the permission “x:y”", templates.PageError: "Request ID", templates.PageOOB: "Copy this code", templates.PageAccount: "Change password"},
-		"de": {templates.PageLogin: "Angemeldet bleiben", templates.PageConsent: "Die Berechtigung „x:y“ nutzen", templates.PageError: "Anfrage-ID", templates.PageOOB: "Kopieren Sie diesen Code", templates.PageAccount: "Passwort ändern"},
+		"en": {templates.PageLogin: "Keep me signed in", templates.PageConsent: "Use the permission “x:y”", templates.PageError: "Request ID", templates.PageOOB: "Copy this code", templates.PageAccount: "Change password", templates.PageLogout: "Sign out of Acme?", templates.PageLoggedOut: "You are signed out"},
+		"de": {templates.PageLogin: "Angemeldet bleiben", templates.PageConsent: "Die Berechtigung „x:y“ nutzen", templates.PageError: "Anfrage-ID", templates.PageOOB: "Kopieren Sie diesen Code", templates.PageAccount: "Passwort ändern", templates.PageLogout: "Von Acme abmelden?", templates.PageLoggedOut: "Sie sind abgemeldet"},
 	}
 	for lang, texts := range want {
 		for page, text := range texts {
