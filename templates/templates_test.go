@@ -91,11 +91,11 @@ func TestEmbeddedPagesRenderInEveryLanguage(t *testing.T) {
 	brand := templates.Brand{OrgName: "Acme"}
 	client := templates.ClientInfo{ID: "app", Name: "Ärzte App", URL: "https://app.example", Host: "app.example"}
 	pages := map[string]any{
-		templates.PageLogin:   templates.LoginPage{Brand: brand, ClientName: "App", Client: client},
-		templates.PageConsent: templates.ConsentPage{Brand: brand, ClientName: "App", Client: client, Scopes: []templates.ScopeLine{{Name: "openid", Description: "Know who you are when you sign in"}, {Name: "x:y"}}},
-		templates.PageError:   templates.ErrorPage{Brand: brand, Title: "Oops", Message: "m", Code: "invalid_request", RequestID: "r1"},
-		templates.PageOOB:     templates.OOBPage{Brand: brand, ClientName: "App", Code: "c"},
-		templates.PageAccount: templates.AccountPage{Brand: brand, User: templates.AccountUser{Username: "alice"}, PasswordMinLength: 8, Apps: []templates.AccountApp{{Client: client}}},
+		templates.PageLogin:     templates.LoginPage{Brand: brand, ClientName: "App", Client: client},
+		templates.PageConsent:   templates.ConsentPage{Brand: brand, ClientName: "App", Client: client, Scopes: []templates.ScopeLine{{Name: "openid", Description: "Know who you are when you sign in"}, {Name: "x:y"}}},
+		templates.PageError:     templates.ErrorPage{Brand: brand, Title: "Oops", Message: "m", Code: "invalid_request", RequestID: "r1"},
+		templates.PageOOB:       templates.OOBPage{Brand: brand, ClientName: "App", Code: "c"},
+		templates.PageAccount:   templates.AccountPage{Brand: brand, User: templates.AccountUser{Username: "alice"}, PasswordMinLength: 8, Apps: []templates.AccountApp{{Client: client}}},
 		templates.PageLogout:    templates.LogoutPage{Brand: brand, Username: "alice"},
 		templates.PageLoggedOut: templates.LoggedOutPage{Brand: brand},
 	}
