@@ -47,6 +47,8 @@ type discoveryDoc struct {
 	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
 	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
 	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
+	// UILocalesSupported are the languages of the pages (ui_locales).
+	UILocalesSupported []string `json:"ui_locales_supported"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
@@ -87,6 +89,7 @@ func (p *Provider) discovery() discoveryDoc {
 		BackchannelLogoutSessionSupported:          true,
 		FrontchannelLogoutSupported:                true,
 		FrontchannelLogoutSessionSupported:         true,
+		UILocalesSupported:                         p.pages.Languages(),
 	}
 }
 

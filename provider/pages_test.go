@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -26,6 +27,15 @@ var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request
 func webAuthURL(ts *testServer, extra ...oauth2.AuthCodeOption) string {
 	c := oauth2.Config{ClientID: "web", RedirectURL: webRedirect, Endpoint: oauth2.Endpoint{AuthURL: ts.URL + "/authorize"}, Scopes: []string{"openid", "email"}}
 	return c.AuthCodeURL(randomString(), extra...)
+}
+
+func mustRequest(t *testing.T, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }
 
 func cookieNamed(h http.Header, name string) *http.Cookie {
@@ -170,6 +180,11 @@ func TestPagesLanguage(t *testing.T) {
 				t.Errorf("want lang %s and %q; Content-Language %q, body:\n%s", tc.lang, tc.text, h.Get("Content-Language"), body)
 			}
 		})
+	}
+
+	status, _, doc := doJSON(t, mustRequest(t, ts.URL+"/.well-known/openid-configuration"))
+	if status != http.StatusOK || fmt.Sprint(doc["ui_locales_supported"]) != "[en de]" {
+		t.Errorf("discovery ui_locales_supported = %v, want [en de]", doc["ui_locales_supported"])
 	}
 
 	// ui_locales travel with the sealed interaction: the page after a
