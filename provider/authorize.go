@@ -233,32 +233,39 @@ func isOOB(ar fosite.AuthorizeRequester) bool {
 	return ar.IsRedirectURIValid() && ar.GetRedirectURI().String() == oobRedirectURI
 }
 
+// showLogin shows the sign-in form; problem is a catalogue message (or
+// one already translated, which passes through unchanged).
 func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, username, problem string, status int) {
 	it.CSRF = p.csrfToken(w, r)
 	it.UserID, it.AuthTime = "", 0
+	r = withUILocales(r, it.Params.Get("ui_locales"))
+	if problem != "" {
+		problem = p.tr(r, problem)
+	}
 	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
 		Brand:       p.brand(),
 		Action:      p.path("/login"),
 		Interaction: p.seal(it),
 		CSRF:        it.CSRF,
 		ClientName:  clientName(ar),
+		Client:      clientInfo(ar.GetClient()),
 		Username:    username,
 		Error:       problem,
-		Client:      clientLinks(ar),
 	})
 }
 
 func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User) {
 	it.CSRF = p.csrfToken(w, r)
+	r = withUILocales(r, it.Params.Get("ui_locales"))
 	p.render(w, r, http.StatusOK, templates.PageConsent, templates.ConsentPage{
 		Brand:       p.brand(),
 		Action:      p.path("/consent"),
 		Interaction: p.seal(it),
 		CSRF:        it.CSRF,
 		ClientName:  clientName(ar),
+		Client:      clientInfo(ar.GetClient()),
 		Username:    user.Username,
 		Scopes:      scopeLines(consentScopes(ar)),
-		Client:      clientLinks(ar),
 	})
 }
 
@@ -305,11 +312,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		return
 	}
 	rfc := printableError(err)
-	msg := msgBadAuthorize
-	if d := rfc.GetDescription(); d != "" {
-		msg += " " + d
-	}
-	p.renderError(w, r, pageError{Status: rfc.CodeField, Title: "Sign-in request rejected", Message: msg, Code: rfc.ErrorField})
+	p.renderError(w, r, pageError{Status: rfc.CodeField, Title: "Sign-in request rejected", Message: msgBadAuthorize, Detail: rfc.GetDescription(), Code: rfc.ErrorField})
 }
 
 // checkPKCE refuses a bad PKCE request before anyone is asked to sign in;

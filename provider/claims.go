@@ -74,15 +74,12 @@ func setIf(m map[string]any, k, v string) {
 }
 
 // scopeLines describes requested scopes for the consent page; unknown
-// scopes are shown by name so nothing is granted silently.
+// scopes have no description and are shown by name, so nothing is granted
+// silently. Descriptions are catalogue keys, translated by the page.
 func scopeLines(scopes []string) []templates.ScopeLine {
 	out := make([]templates.ScopeLine, 0, len(scopes))
 	for _, s := range scopes {
-		d := scopeInfo[s].description
-		if d == "" {
-			d = "Use the permission “" + s + "”"
-		}
-		out = append(out, templates.ScopeLine{Name: s, Description: d})
+		out = append(out, templates.ScopeLine{Name: s, Description: scopeInfo[s].description})
 	}
 	return out
 }

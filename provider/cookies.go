@@ -88,9 +88,11 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage
 
 // startSession signs the browser in. Any previous session is deleted and a
 // fresh ID issued, so a session fixed before login is worthless after it.
+// The server ends it after the login lifespan either way; remember ("keep
+// me signed in") only decides whether the cookie outlives the browser.
 // The new session is returned because the request still carries the old
 // cookie (see withSession).
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) (storage.BrowserSession, error) {
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool) (storage.BrowserSession, error) {
 	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
 		if err := p.store.DeleteBrowserSession(ctx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return storage.BrowserSession{}, err
@@ -104,11 +106,16 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *h
 		AuthTime:  authTime,
 		CreatedAt: authTime,
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
+		Remember:  remember,
 	}
 	if err := p.store.CreateBrowserSession(ctx, s); err != nil {
 		return storage.BrowserSession{}, err
 	}
-	p.setCookie(w, "session", token, 0)
+	maxAge := 0 // a session cookie: gone when the browser closes
+	if remember {
+		maxAge = int(p.cfg.LoginSessionLifespan / time.Second)
+	}
+	p.setCookie(w, "session", token, maxAge)
 	return s, nil
 }
 

@@ -51,6 +51,8 @@ type discoveryDoc struct {
 	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
 	// RegistrationEndpoint is published only when registration is enabled.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// UILocalesSupported are the languages of the pages (ui_locales).
+	UILocalesSupported []string `json:"ui_locales_supported"`
 }
 
 func (p *Provider) discovery() discoveryDoc {
@@ -95,6 +97,7 @@ func (p *Provider) discovery() discoveryDoc {
 		BackchannelLogoutSessionSupported:          true,
 		FrontchannelLogoutSupported:                true,
 		FrontchannelLogoutSessionSupported:         true,
+		UILocalesSupported:                         p.pages.Languages(),
 	}
 	if p.cfg.Registration.Enabled {
 		d.RegistrationEndpoint = p.url("/register")

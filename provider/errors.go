@@ -22,6 +22,7 @@ const (
 	msgBadAuthorize      = "The application sent an invalid sign-in request."
 	msgMissingCredential = "Please enter your username and password."
 	msgThrottled         = "Too many failed sign-ins. Try again in %d minutes."
+	msgCrossOrigin       = "This form was sent from another website, so it was refused. Please go back and try again on this site."
 )
 
 // pageError is an error shown to a person as a page. Message is for them;
@@ -31,7 +32,9 @@ type pageError struct {
 	Title   string
 	Message string
 	Code    string
-	Err     error
+	// Detail follows Message untranslated: the protocol's own words.
+	Detail string
+	Err    error
 }
 
 func (e pageError) Error() string {
@@ -53,9 +56,14 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageErr
 	if e.Title == "" {
 		e.Title = http.StatusText(e.Status)
 	}
+	lang := p.lang(r)
+	msg := p.pages.T(lang, e.Message)
+	if e.Detail != "" {
+		msg += " " + e.Detail
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	err := p.pages.Render(w, e.Status, templates.PageError, templates.ErrorPage{
-		Brand: p.brand(), Status: e.Status, Title: e.Title, Message: e.Message, Code: e.Code, RequestID: id,
+	err := p.pages.Render(w, e.Status, templates.PageError, lang, templates.ErrorPage{
+		Brand: p.brand(), Status: e.Status, Title: p.pages.T(lang, e.Title), Message: msg, Code: e.Code, RequestID: id,
 	})
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "render error page", slog.String("request_id", id), slog.String("err", err.Error()))
@@ -64,13 +72,13 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageErr
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	if err := p.pages.Render(w, status, page, data); err != nil {
+	if err := p.pages.Render(w, status, page, p.lang(r), data); err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 	}
 }
 
 func (p *Provider) brand() templates.Brand {
-	return templates.Brand{OrgName: p.cfg.OrgName, Base: p.basePath}
+	return templates.Brand{OrgName: p.cfg.OrgName, LogoURL: p.logoURL(), Base: p.basePath}
 }
 
 func (p *Provider) handleNotFound(w http.ResponseWriter, r *http.Request) {

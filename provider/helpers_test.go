@@ -307,6 +307,7 @@ func copyKeyTemplate(dst string) error {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopChromium()
 	if dir, err := keyTemplate(); err == nil && dir != "" {
 		os.RemoveAll(dir)
 	}

@@ -24,6 +24,10 @@ type interaction struct {
 	UserID   string `json:"u,omitempty"`
 	AuthTime int64  `json:"a,omitempty"`
 	Expires  int64  `json:"e"`
+	// Account marks a sign-in started on the account page: there is no
+	// authorization request, and success leads back to /account. Being
+	// sealed, the destination cannot be swapped for another.
+	Account bool `json:"acct,omitempty"`
 }
 
 // interactionTTL is how long a person may take on the login and consent pages.

@@ -27,28 +27,49 @@ func (e *throttledError) Error() string {
 	return fmt.Sprintf("too many failed attempts; try again in %d minutes", minutesToWait(e.wait))
 }
 
+// handleLogin checks the sign-in form of an authorization request, or of
+// the account page (an interaction marked Account, which has no request
+// to resume and leads back to /account).
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	it, ar, ok := p.resumeForm(w, r)
+	it, ok := p.unsealForm(w, r)
 	if !ok {
 		return
 	}
+	var ar fosite.AuthorizeRequester
+	clientID := "account"
+	if !it.Account {
+		var err error
+		if ar, err = p.resume(r, it); err != nil {
+			p.authorizeError(w, r, ar, err)
+			return
+		}
+		clientID = ar.GetClient().GetID()
+	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
+	show := func(problem string, status int) {
+		if it.Account {
+			p.showAccountLogin(w, r, username, problem, status)
+		} else {
+			p.showLogin(w, r, ar, it, username, problem, status)
+		}
+	}
 	if username == "" || password == "" {
-		p.showLogin(w, r, ar, it, username, msgMissingCredential, http.StatusBadRequest)
+		show(msgMissingCredential, http.StatusBadRequest)
 		return
 	}
 	user, err := p.authenticate(ctx, clientIP(r), username, password)
 	var throttled *throttledError
 	if errors.As(err, &throttled) {
-		p.log.WarnContext(ctx, "login throttled", "request_id", requestID(ctx), "client_id", ar.GetClient().GetID())
-		p.showLogin(w, r, ar, it, username, fmt.Sprintf(msgThrottled, minutesToWait(throttled.wait)), http.StatusTooManyRequests)
+		p.log.WarnContext(ctx, "login throttled", "request_id", requestID(ctx), "client_id", clientID)
+		// Formatted here, in the page's language: the count is not a key.
+		show(p.tr(withUILocales(r, it.Params.Get("ui_locales")), msgThrottled, minutesToWait(throttled.wait)), http.StatusTooManyRequests)
 		return
 	}
 	if errors.Is(err, errBadCredentials) {
-		p.log.WarnContext(ctx, "login failed", "request_id", requestID(ctx), "client_id", ar.GetClient().GetID())
-		p.showLogin(w, r, ar, it, username, msgBadLogin, http.StatusUnauthorized)
+		p.log.WarnContext(ctx, "login failed", "request_id", requestID(ctx), "client_id", clientID)
+		show(msgBadLogin, http.StatusUnauthorized)
 		return
 	}
 	if err != nil {
@@ -56,13 +77,17 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	sess, err := p.startSession(ctx, w, r, user.ID, now)
+	sess, err := p.startSession(ctx, w, r, user.ID, now, r.PostFormValue("remember") != "")
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
+	p.log.InfoContext(ctx, "login", "request_id", requestID(ctx), "user_id", user.ID, "client_id", clientID)
+	if it.Account {
+		http.Redirect(w, r, p.path("/account"), http.StatusSeeOther)
+		return
+	}
 	r = withSession(r, sess)
-	p.log.InfoContext(ctx, "login", "request_id", requestID(ctx), "user_id", user.ID, "client_id", ar.GetClient().GetID())
 	it.UserID, it.AuthTime = user.ID, now.Unix()
 	p.proceed(w, r, ar, it, false)
 }
@@ -108,13 +133,11 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 // form and rebuilds its authorization request. On failure it has already
 // answered.
 func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request) (interaction, fosite.AuthorizeRequester, bool) {
-	csrf, ok := p.checkCSRF(r)
+	it, ok := p.unsealForm(w, r)
 	if !ok {
-		p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCSRF})
-		return interaction{}, nil, false
+		return it, nil, false
 	}
-	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
-	if err != nil {
+	if it.Account {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return it, nil, false
 	}
@@ -124,6 +147,22 @@ func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request) (interacti
 		return it, nil, false
 	}
 	return it, ar, true
+}
+
+// unsealForm checks the CSRF token and opens the sealed interaction of a
+// posted form. On failure it has already answered.
+func (p *Provider) unsealForm(w http.ResponseWriter, r *http.Request) (interaction, bool) {
+	csrf, ok := p.checkCSRF(r)
+	if !ok {
+		p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCSRF})
+		return interaction{}, false
+	}
+	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return it, false
+	}
+	return it, true
 }
 
 // authenticate checks a username and password for the login page and the

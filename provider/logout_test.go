@@ -381,7 +381,11 @@ func TestLogoutConfirmation(t *testing.T) {
 			b := providertest.NewBrowser(ts.URL)
 			signIn(t, ts, b, r)
 			page := get(t, b, logoutURL(ts, tc.params))
-			if page.Location != nil || page.Status != http.StatusOK || !strings.Contains(page.Body, "Sign out of Test Org?") {
+			question := "Sign out of Test Org?"
+			if tc.params.Get("ui_locales") == "de" { // the pages speak the request's ui_locales
+				question = "Von Test Org abmelden?"
+			}
+			if page.Location != nil || page.Status != http.StatusOK || !strings.Contains(page.Body, question) {
 				t.Fatalf("HTTP %d Location %v: want the confirmation page", page.Status, page.Location)
 			}
 			if e := promptNone(t, b, r); e != "" {

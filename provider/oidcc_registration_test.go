@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -93,7 +94,7 @@ func TestOIDCC_RegistrationLogoURI(t *testing.T) {
 		t.Fatalf("logo_uri = %v, want it registered", reg.Body["logo_uri"])
 	}
 	checkLoginPage(t, op, reg, func(page string) {
-		if !strings.Contains(page, `<img src="`+logo+`"`) {
+		if !hasImage(page, logo) {
 			t.Fatalf("ExpectLoginPageWithLogo: the login page has no <img> of %s", logo)
 		}
 	})
@@ -253,4 +254,9 @@ func TestOIDCC_EnsureClientAssertionWithIssAudSucceeds(t *testing.T) {
 	op.CheckTokenSuccess(t, tr)
 	op.CheckIDToken(t, reg.Client, tr.Str("id_token"), oidcctest.IDTokenCheck{Nonce: req.Nonce(), AccessToken: tr.Str("access_token"), Code: resp.Code})
 	op.CheckUserinfo(t, op.Userinfo(t, tr.Str("access_token"), "get"), op.UserID)
+}
+
+// hasImage reports whether the page has an <img> of src.
+func hasImage(page, src string) bool {
+	return regexp.MustCompile(`<img[^>]*\ssrc="` + regexp.QuoteMeta(src) + `"`).MatchString(page)
 }

@@ -35,6 +35,12 @@ type Config struct {
 	ConsentLifespan time.Duration
 	// OrgName is shown on every page.
 	OrgName string
+	// LogoURL is the organisation's logo on every page: an https URL or
+	// a path below the issuer (see LogoURLProblem).
+	LogoURL string
+	// PrimaryColor is the theme's brand colour, a CSS hex colour; empty
+	// is the default blue.
+	PrimaryColor string
 	// CORSOriginsTTL is how long the clients' CORS origins are cached
 	// before a client changed at run time is seen; 0 means 5s.
 	CORSOriginsTTL time.Duration
@@ -95,6 +101,8 @@ type Provider struct {
 	throttle   *throttle
 	// corsOrigins are the browser origins the CORS endpoints answer.
 	corsOrigins *originSet
+	// theme is the brand colours of the pages.
+	theme templates.Theme
 	// oidcValidator checks prompt, max_age and id_token_hint.
 	oidcValidator *openid.OpenIDConnectRequestValidator
 	// sealer and registrations serve dynamic client registration.
@@ -122,6 +130,13 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if problem := LogoURLProblem(cfg.LogoURL); problem != "" {
+		return nil, fmt.Errorf("provider: logo URL %s", problem)
+	}
+	theme, err := templates.NewTheme(cfg.PrimaryColor)
+	if err != nil {
+		return nil, fmt.Errorf("provider: primary colour: %w", err)
+	}
 	dummy, err := dummyHash()
 	if err != nil {
 		return nil, err
@@ -139,6 +154,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		dummyHash:  dummy,
 		remoteKeys: newRemoteKeySets(d.Now),
 		throttle:   newThrottle(d.Now),
+		theme:      theme,
 
 		sealer:        NewSealer(d.Secret),
 		registrations: newRegistrationLimiter(),

@@ -32,11 +32,9 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"github.com/ory/fosite"
 	"golang.org/x/time/rate"
 
 	"github.com/smallsso/provider/storage"
-	"github.com/smallsso/provider/templates"
 )
 
 // RegistrationConfig is dynamic client registration.
@@ -757,15 +755,6 @@ func (c ClientSpec) validateClientInfo() error {
 		}
 	}
 	return nil
-}
-
-// clientLinks is what the login and consent pages show of the client.
-func clientLinks(ar fosite.AuthorizeRequester) templates.ClientLinks {
-	c, ok := ar.GetClient().(*client)
-	if !ok {
-		return templates.ClientLinks{}
-	}
-	return templates.ClientLinks{LogoURI: c.rec.LogoURI, ClientURI: c.rec.ClientURI, PolicyURI: c.rec.PolicyURI, TosURI: c.rec.TosURI}
 }
 
 // registrationLimiter is a token bucket per address for POST /register,

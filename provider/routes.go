@@ -40,12 +40,20 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
 		{[]string{"POST"}, "/register", p.handleRegister, true},
 		{[]string{"GET", "PUT", "DELETE"}, "/register/{client_id}", p.handleClientConfiguration, true},
+		{[]string{"GET"}, "/account", p.handleAccount, true},
+		{[]string{"POST"}, "/account/password", p.handleChangePassword, true},
+		{[]string{"POST"}, "/account/revoke", p.handleRevokeApp, true},
+		{[]string{"GET"}, "/static/theme.css", p.handleTheme, false},
 	}
 	plainCORS, userinfoCORS := p.newCORS()
+	crossOrigin := p.newCrossOriginGuard()
 	for _, rt := range routes {
 		var h http.Handler = rt.handler
 		if rt.noStore {
 			h = noStore(h)
+		}
+		if only, ok := formPaths[rt.path]; ok {
+			h = p.guardForm(crossOrigin, only, h)
 		}
 		methods := rt.methods
 		if exposeAuth, ok := corsPaths[rt.path]; ok {

@@ -260,6 +260,8 @@ type Store interface {
 	// RevokeByRequestID deletes every token of kind that belongs to the
 	// request family reqID. Deleting nothing is not an error.
 	RevokeByRequestID(ctx context.Context, kind TokenKind, reqID string) error
+	// UserTokens lists and revokes tokens by the user who granted them.
+	UserTokens
 
 	CreateBrowserSession(ctx context.Context, s BrowserSession) error
 	GetBrowserSession(ctx context.Context, id string) (BrowserSession, error)

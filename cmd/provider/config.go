@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/templates"
 )
 
 // fileConfig is config.yaml as written by the operator. Relative paths are
@@ -39,6 +40,13 @@ type fileConfig struct {
 	} `yaml:"sessions"`
 	UI struct {
 		OrgName string `yaml:"org_name"`
+		// LogoURL is an https URL or a path below the issuer.
+		LogoURL string `yaml:"logo_url"`
+		// PrimaryColor is a CSS hex colour (#2456c8).
+		PrimaryColor string `yaml:"primary_color"`
+		// TemplatesDir replaces embedded pages name by name; relative to
+		// the config file.
+		TemplatesDir string `yaml:"templates_dir"`
 	} `yaml:"ui"`
 	Log struct {
 		Level  string `yaml:"level"`
@@ -113,6 +121,9 @@ func (c *fileConfig) defaults() {
 	}
 	c.Storage.Bolt = c.resolve(c.Storage.Bolt)
 	c.Keys.Dir = c.resolve(c.Keys.Dir)
+	if c.UI.TemplatesDir != "" {
+		c.UI.TemplatesDir = c.resolve(c.UI.TemplatesDir)
+	}
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 }
 
@@ -137,6 +148,21 @@ func (c *fileConfig) validate() []string {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q must be host:port", c.Listen)
+	}
+	if problem := provider.LogoURLProblem(c.UI.LogoURL); problem != "" {
+		add("ui.logo_url", "%s", problem)
+	}
+	if c.UI.PrimaryColor != "" {
+		if _, err := templates.ParseColor(c.UI.PrimaryColor); err != nil {
+			add("ui.primary_color", "%v", err)
+		}
+	}
+	if d := c.UI.TemplatesDir; d != "" {
+		if st, err := os.Stat(d); err != nil {
+			add("ui.templates_dir", "%v", err)
+		} else if !st.IsDir() {
+			add("ui.templates_dir", "%s is not a directory", d)
+		}
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
@@ -264,6 +290,8 @@ func (c *fileConfig) providerConfig() provider.Config {
 			Enabled:            c.Registration.Enabled,
 			InitialAccessToken: c.Registration.InitialAccessToken,
 		},
+		LogoURL:      c.UI.LogoURL,
+		PrimaryColor: c.UI.PrimaryColor,
 	}.Defaults()
 }
 

@@ -43,6 +43,13 @@ func newServeCmd(e *env) *cobra.Command {
 func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) error {
 	log := newLogger(cfg, e)
 
+	// A page of ui.templates_dir that does not parse stops the start, with
+	// the file's name in the error, before anything is opened or created.
+	pages, err := templates.Load(cfg.UI.TemplatesDir)
+	if err != nil {
+		return err
+	}
+
 	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{})
 	if errors.Is(err, bolt.ErrLocked) {
 		return fmt.Errorf("database %s is in use by another process (is a server already running?)", cfg.Storage.Bolt)
@@ -57,10 +64,6 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	secret, err := km.Secret("provider")
-	if err != nil {
-		return err
-	}
-	pages, err := templates.New(templates.Embedded())
 	if err != nil {
 		return err
 	}

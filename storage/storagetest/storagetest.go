@@ -45,6 +45,8 @@ func subtests() []subtest {
 		{"TokenDeactivateRace", testTokenDeactivateRace},
 		{"TokenRevokeByRequestID", testTokenRevokeByRequestID},
 		{"TokenRevokeAfterDeleteAndRecreate", testTokenRevokeAfterDeleteAndRecreate},
+		{"ListSubjectTokens", testListSubjectTokens},
+		{"RevokeSubjectClient", testRevokeSubjectClient},
 
 		{"BrowserSessions", testBrowserSessions},
 		{"Consents", testConsents},

@@ -1,5 +1,6 @@
 // The copy button is progressive: without JavaScript it stays hidden and
-// the code can still be selected by hand.
+// the code can still be selected by hand. Its messages come translated in
+// data attributes.
 (function () {
   var button = document.getElementById("copy");
   if (!button || !navigator.clipboard) { return; }
@@ -8,10 +9,10 @@
   button.hidden = false;
   button.addEventListener("click", function () {
     navigator.clipboard.writeText(field.value).then(function () {
-      status.textContent = "Copied.";
+      status.textContent = button.getAttribute("data-done");
     }, function () {
       field.select();
-      status.textContent = "Select the code and copy it.";
+      status.textContent = button.getAttribute("data-failed");
     });
   });
   field.addEventListener("focus", function () { field.select(); });

@@ -1,0 +1,18 @@
+package storage
+
+import "context"
+
+// UserTokens is what the account page needs of the tokens a person has
+// granted: which clients hold them, and a way to take them all back from
+// one client. Both scan by subject, which no other flow does; a backend may
+// answer from a full scan.
+type UserTokens interface {
+	// ListSubjectTokens returns every token of kind whose Subject is
+	// subject, active or not, expired or not: what counts is the caller's
+	// policy.
+	ListSubjectTokens(ctx context.Context, kind TokenKind, subject string) ([]TokenRequest, error)
+	// RevokeSubjectClient deletes every token of every kind that subject
+	// granted clientID (codes, access and refresh tokens and their
+	// sessions). Deleting nothing is not an error.
+	RevokeSubjectClient(ctx context.Context, subject, clientID string) error
+}
