@@ -358,13 +358,13 @@ func TestOIDCC_ServerRotateKeys(t *testing.T) {
 // TestOIDCC_DiscoveryEndpointVerification is
 // oidcc-discovery-endpoint-verification's failure-level checks.
 func TestOIDCC_DiscoveryEndpointVerification(t *testing.T) {
-	op := newOIDCCOP(t)
 	t.Run("static_client", func(t *testing.T) {
-		op.CheckDiscoveryDocument(t, false)
+		newOIDCCOP(t).CheckDiscoveryDocument(t, false)
 	})
 	t.Run("dynamic_client", func(t *testing.T) {
+		op := newOIDCCOP(t, withSuiteConfig(withRegistration("")))
 		if _, ok := op.Discovery["registration_endpoint"]; !ok {
-			t.Skip("no registration_endpoint: the dynamic plan does not apply")
+			t.Fatal("registration is enabled but discovery has no registration_endpoint")
 		}
 		op.CheckDiscoveryDocument(t, true)
 	})
