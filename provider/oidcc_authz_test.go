@@ -206,7 +206,7 @@ func TestOIDCC_EnsureRequestWithUnknownParameterSucceeds(t *testing.T) {
 }
 
 // The first ID token as id_token_hint with prompt=none: accepted silently.
-func TestOIDCC_IdTokenHint(t *testing.T) {
+func TestOIDCC_IDTokenHint(t *testing.T) {
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -227,7 +227,7 @@ func TestOIDCC_LoginHint(t *testing.T) {
 	op.run(t, r.With("state", oidcctest.RandomString(128)))
 }
 
-func TestOIDCC_UiLocales(t *testing.T) {
+func TestOIDCC_UILocales(t *testing.T) {
 	op := newOIDCCOP(t)
 	op.run(t, op.NewRequest(op.Basic, "openid").With("ui_locales", "se"))
 }
@@ -283,7 +283,7 @@ func TestOIDCC_Codereuse30seconds(t *testing.T) {
 
 // An unregistered redirect_uri gets an error page; the browser is never
 // sent there (Authorize fails the test on any redirect elsewhere).
-func TestOIDCC_EnsureRegisteredRedirectUri(t *testing.T) {
+func TestOIDCC_EnsureRegisteredRedirectURI(t *testing.T) {
 	op := newOIDCCOP(t)
 	bad := *op.Basic
 	bad.RedirectURI = suiteBase + "/callback_invalid"
@@ -316,7 +316,7 @@ func TestOIDCC_ClaimsEssential(t *testing.T) {
 	}
 }
 
-func TestOIDCC_EnsureRequestWithValidPkceSucceeds(t *testing.T) {
+func TestOIDCC_EnsureRequestWithValidPKCESucceeds(t *testing.T) {
 	op := newOIDCCOP(t)
 	verifier := oauth2.GenerateVerifier()
 	r := op.NewRequest(op.Basic, "openid").With("code_challenge", oauth2.S256ChallengeFromVerifier(verifier), "code_challenge_method", "S256")

@@ -714,7 +714,7 @@ func TestOIDCC_Hybrid_ClaimsEssential(t *testing.T) { runTypes(t, hybridTypes, m
 func TestOIDCC_Hybrid_RefreshToken(t *testing.T)    { runTypes(t, hybridTypes, mRefreshToken) }
 
 // code id_token run only.
-func TestOIDCC_Hybrid_EnsureRequestWithValidPkceSucceeds(t *testing.T) {
+func TestOIDCC_Hybrid_EnsureRequestWithValidPKCESucceeds(t *testing.T) {
 	runTypes(t, []string{"code id_token"}, mValidPKCE)
 }
 

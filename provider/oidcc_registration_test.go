@@ -127,7 +127,7 @@ func TestOIDCC_RegistrationTosURI(t *testing.T) {
 // oidcc-registration-jwks-uri: the client registers jwks_uri instead of
 // jwks; the provider fetches the key (with its kid) to verify the
 // private_key_jwt assertion.
-func TestOIDCC_RegistrationJwksURI(t *testing.T) {
+func TestOIDCC_RegistrationJWKSURI(t *testing.T) {
 	op := newDynamicOP(t)
 	key := oidcctest.NewClientKey(t)
 	fetched := 0
