@@ -145,19 +145,9 @@ func (p *Provider) writeRegError(w http.ResponseWriter, r *http.Request, e *regE
 }
 
 // errorDescription keeps to the characters RFC 6749 §5.2 allows in
-// error_description: printable ASCII without '"' and '\'. Validation
-// messages quote values with %q, and values come from the client.
-func errorDescription(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '"':
-			return '\''
-		case r == '\\' || r < 0x20 || r > 0x7e:
-			return '?'
-		}
-		return r
-	}, s)
-}
+// error_description: validation messages quote values with %q, and values
+// come from the client.
+func errorDescription(s string) string { return printableASCII(s) }
 
 // handleRegister is the RFC 7591 client registration endpoint.
 func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {

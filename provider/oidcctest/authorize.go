@@ -26,6 +26,9 @@ type Client struct {
 	// Key is the client's private key, for private_key_jwt and signed
 	// request objects; its KeyID and Algorithm are used as they are.
 	Key *jose.JSONWebKey
+	// AssertionAudience is the aud of client assertions; empty means the
+	// token endpoint, as the suite sends.
+	AssertionAudience string
 	// IDTokenAlg is the ID token algorithm the client registered; empty
 	// means the default, RS256.
 	IDTokenAlg string

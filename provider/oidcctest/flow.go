@@ -33,9 +33,17 @@ type Flow struct {
 // tokenParams are added to the code exchange (code_verifier, say).
 func (op *OP) Run(t testing.TB, b *providertest.Browser, r *Request, login *Login, tokenParams url.Values) *Flow {
 	t.Helper()
-	f := &Flow{Request: r}
-	f.Result = op.Authorize(t, b, r, login)
-	f.Response = op.CheckSuccess(t, r, f.Result)
+	return op.Finish(t, r, op.Authorize(t, b, r, login), tokenParams)
+}
+
+// Finish is the part of Run after the authorization request, for flows
+// whose browser request differs from the request the response is checked
+// against (request objects): the callback checks, the authorization
+// endpoint ID token, the code exchange and one userinfo call.
+func (op *OP) Finish(t testing.TB, r *Request, res *Result, tokenParams url.Values) *Flow {
+	t.Helper()
+	f := &Flow{Request: r, Result: res}
+	f.Response = op.CheckSuccess(t, r, res)
 	resp := f.Response
 	if resp.IDToken != "" {
 		f.AuthIDToken = op.CheckIDToken(t, r.Client, resp.IDToken, IDTokenCheck{

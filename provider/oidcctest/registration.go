@@ -16,10 +16,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // Registration is a client the suite registered, with what it needs to
@@ -206,32 +204,7 @@ func (op *OP) Unregister(t testing.TB, reg *Registration) {
 // token endpoint, and returns the raw response.
 func (op *OP) ExchangeWithAssertionAudience(t testing.TB, c *Client, code, audience string) *TokenResponse {
 	t.Helper()
-	if c.Key == nil {
-		t.Fatal("private_key_jwt needs Client.Key")
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(c.Key.Algorithm), Key: c.Key}, (&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := op.now()
-	assertion, err := jwt.Signed(signer).Claims(jwt.Claims{
-		Issuer: c.ID, Subject: c.ID, Audience: jwt.Audience{audience}, ID: RandomString(20),
-		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)),
-	}).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI},
-		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
-	}
-	req, _ := http.NewRequest(http.MethodPost, op.Endpoint(t, "token_endpoint"), strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	status, hdr, body := op.do(t, req)
-	tr := &TokenResponse{Status: status, Header: hdr}
-	if err := json.Unmarshal(body, &tr.Body); err != nil {
-		t.Fatalf("token endpoint: HTTP %d, body is not a JSON object: %q", status, body)
-	}
-	return tr
+	other := *c
+	other.AssertionAudience = audience
+	return op.TokenRequest(t, &other, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.RedirectURI}})
 }

@@ -77,35 +77,3 @@ func (r *Request) Outer(name, value string, outer url.Values) *Request {
 	}
 	return &Request{Client: r.Client, Params: p, Post: r.Post}
 }
-
-// Finish is the part of Run after the authorization request, for flows
-// whose browser request differs from the request the response is checked
-// against (request objects): the callback checks, the authorization
-// endpoint ID token, the code exchange and one userinfo call.
-func (op *OP) Finish(t testing.TB, r *Request, res *Result, tokenParams url.Values) *Flow {
-	t.Helper()
-	f := &Flow{Request: r, Result: res}
-	f.Response = op.CheckSuccess(t, r, res)
-	resp := f.Response
-	if resp.IDToken != "" {
-		f.AuthIDToken = op.CheckIDToken(t, r.Client, resp.IDToken, IDTokenCheck{
-			Nonce: r.Nonce(), AccessToken: resp.AccessToken, Code: resp.Code,
-			RequireAtHash: r.Has("token"), RequireCHash: r.Has("code"),
-		})
-	}
-	f.AccessToken = resp.AccessToken
-	if resp.Code != "" {
-		f.Token = op.Exchange(t, r.Client, resp.Code, tokenParams)
-		f.AccessToken = f.Token.Str("access_token")
-		f.IDToken = op.CheckIDToken(t, r.Client, f.Token.Str("id_token"), IDTokenCheck{
-			Nonce: r.Nonce(), AccessToken: f.AccessToken, Code: resp.Code,
-		})
-		if f.AuthIDToken != nil && f.AuthIDToken.Str("sub") != f.IDToken.Str("sub") {
-			t.Fatalf("VerifyIdTokenSubConsistentHybridFlow: sub %q then %q", f.AuthIDToken.Str("sub"), f.IDToken.Str("sub"))
-		}
-	}
-	if f.AccessToken != "" {
-		f.Userinfo = op.CheckUserinfo(t, op.Userinfo(t, f.AccessToken, "get"), f.Subject())
-	}
-	return f
-}

@@ -42,7 +42,11 @@ func (op *OP) TokenRequest(t testing.TB, c *Client, form url.Values) *TokenRespo
 		form.Set("client_secret", c.Secret)
 	case "private_key_jwt", "client_secret_jwt":
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", op.ClientAssertion(t, c, endpoint))
+		aud := endpoint
+		if c.AssertionAudience != "" {
+			aud = c.AssertionAudience
+		}
+		form.Set("client_assertion", op.ClientAssertion(t, c, aud))
 	case "none":
 		form.Set("client_id", c.ID)
 	default:
