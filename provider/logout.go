@@ -306,15 +306,6 @@ func allowFrames(w http.ResponseWriter, frames []string) {
 	}
 }
 
-// backchannelClient never follows redirects: a logout token goes to the
-// registered URI and nowhere else.
-var backchannelClient = &http.Client{
-	Timeout: backchannelTimeout,
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
-}
-
 // backchannelLogout POSTs a logout token to every client with a
 // backchannel_logout_uri, all at once, and returns when each has answered
 // or backchannelTimeout has passed. It runs before the person's response
@@ -349,7 +340,7 @@ func (p *Provider) sendLogoutToken(ctx context.Context, c storage.Client, s stor
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := backchannelClient.Do(req)
+	resp, err := outboundClient(req.URL, backchannelTimeout).Do(req)
 	if err != nil {
 		return err
 	}

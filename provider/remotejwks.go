@@ -20,7 +20,7 @@ import (
 // at most once per minRefetch per URI, so a stream of assertions naming
 // unknown keys cannot turn the provider into a request amplifier.
 type remoteKeySets struct {
-	client     *http.Client
+	timeout    time.Duration
 	ttl        time.Duration
 	minRefetch time.Duration
 	now        func() time.Time
@@ -41,7 +41,7 @@ const maxJWKSBytes = 1 << 20
 
 func newRemoteKeySets(now func() time.Time) *remoteKeySets {
 	return &remoteKeySets{
-		client:     &http.Client{Timeout: 5 * time.Second},
+		timeout:    5 * time.Second,
 		ttl:        10 * time.Minute,
 		minRefetch: 10 * time.Second,
 		now:        now,
@@ -87,14 +87,14 @@ func (r *remoteKeySets) Keys(ctx context.Context, uri, kid string) (jose.JSONWeb
 func (r *remoteKeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
 	// The fetch outlives a cancelled request so a shared flight is not
 	// failed for every waiter by the first caller going away.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.client.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return jose.JSONWebKeySet{}, fmt.Errorf("jwks_uri %q: %w", uri, err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := r.client.Do(req)
+	resp, err := outboundClient(req.URL, r.timeout).Do(req)
 	if err != nil {
 		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %w", err)
 	}

@@ -25,14 +25,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -342,7 +339,7 @@ func fetchRequestObject(ctx context.Context, rec storage.Client, uri string) (st
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri is not a valid URL.").WithWrap(err).WithDebug(err.Error())
 	}
 	req.Header.Set("Accept", "application/oauth-authz-req+jwt, application/jwt, application/jose")
-	resp, err := requestURIClient(IsLoopbackHost(u.Hostname())).Do(req)
+	resp, err := outboundClient(u, requestURITimeout).Do(req)
 	if err != nil {
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request object could not be fetched from the request_uri.").WithWrap(err).WithDebug(err.Error())
 	}
@@ -358,46 +355,6 @@ func fetchRequestObject(ctx context.Context, rec storage.Client, uri string) (st
 		return "", fosite.ErrInvalidRequestURI.WithHintf("The request object at the request_uri is larger than %d KiB.", maxRequestObjectBytes>>10)
 	}
 	return string(body), nil
-}
-
-var errForbiddenAddress = errors.New("request_uri: address not allowed")
-
-// requestURIClient is an HTTP client for one request_uri fetch. The
-// address check runs on the address actually dialled, after DNS, so a
-// name that resolves to a forbidden address is refused too.
-func requestURIClient(allowLoopback bool) *http.Client {
-	dialer := &net.Dialer{
-		Timeout: requestURITimeout,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				return err
-			}
-			ip = ip.Unmap()
-			if (ip.IsLoopback() && !allowLoopback) || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-				ip.IsMulticast() || ip.IsUnspecified() {
-				return errForbiddenAddress
-			}
-			return nil
-		},
-	}
-	return &http.Client{
-		Timeout: requestURITimeout,
-		Transport: &http.Transport{
-			DialContext:            dialer.DialContext,
-			TLSHandshakeTimeout:    requestURITimeout,
-			ResponseHeaderTimeout:  requestURITimeout,
-			MaxResponseHeaderBytes: 16 << 10,
-			DisableKeepAlives:      true,
-			ForceAttemptHTTP2:      true,
-		},
-		// A redirect would lead to a URI nobody registered.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // validRequestURI accepts what a client may register in request_uris.
