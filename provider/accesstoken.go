@@ -99,14 +99,7 @@ type atClaims struct {
 }
 
 func (s *accessTokenStrategy) generateJWT(r fosite.Requester) (string, string, error) {
-	k, err := s.keys.Active(signingAlg)
-	if err != nil {
-		return "", "", err
-	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID}},
-		(&jose.SignerOptions{}).WithType(atJWTType),
-	)
+	signer, err := joseSigner(s.keys, signingAlg, atJWTType)
 	if err != nil {
 		return "", "", err
 	}

@@ -249,6 +249,27 @@ func validRedirectURI(raw string) error {
 	return nil
 }
 
+// validWebURL accepts an absolute https URL without user information; http
+// only on a loopback host, for local development and tests. Everything a
+// client registers for the provider to fetch, post to or link to follows
+// it: jwks_uri, request_uris, logout URIs, page links.
+func validWebURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	if u.User != nil {
+		return errors.New("must not contain user information")
+	}
+	switch {
+	case u.Scheme == "https", u.Scheme == "http" && IsLoopbackHost(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return errors.New("http is only allowed on loopback (127.0.0.1, [::1], localhost); it must be https")
+	}
+	return errors.New("must be https")
+}
+
 // validOrigin accepts a bare web origin: scheme://host[:port].
 func validOrigin(raw string) error {
 	u, err := url.Parse(raw)

@@ -413,8 +413,7 @@ func (c ClientSpec) validateAssertionSettings() error {
 		}
 	}
 	if c.JWKSURI != "" {
-		u, err := url.Parse(c.JWKSURI)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+		if validWebURL(c.JWKSURI) != nil {
 			return invalid("jwks_uri %q must be an https URL (http only on loopback)", c.JWKSURI)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
@@ -368,14 +367,7 @@ func (p *Provider) logoutToken(c storage.Client, s storage.BrowserSession) (stri
 	if alg == "" {
 		alg = signingAlg
 	}
-	k, err := p.keys.Active(alg)
-	if err != nil {
-		return "", err
-	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID}},
-		(&jose.SignerOptions{}).WithType(logoutJWTType),
-	)
+	signer, err := joseSigner(p.keys, alg, logoutJWTType)
 	if err != nil {
 		return "", err
 	}

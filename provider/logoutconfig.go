@@ -2,7 +2,6 @@ package provider
 
 import (
 	"errors"
-	"net/url"
 	"slices"
 	"strings"
 )
@@ -45,20 +44,8 @@ func (c ClientSpec) validateLogout() error {
 // validLogoutURI accepts an absolute https URL without fragment; http only
 // on loopback.
 func validLogoutURI(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return errors.New("must be an absolute https URL")
+	if strings.Contains(raw, "#") {
+		return errors.New("must not have a fragment")
 	}
-	if strings.Contains(raw, "#") || u.User != nil {
-		return errors.New("must not have a fragment or user info")
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && IsLoopbackHost(u.Hostname()):
-	case u.Scheme == "http":
-		return errors.New("http is only allowed on loopback (127.0.0.1, [::1], localhost); use https")
-	default:
-		return errors.New("must be an https URL")
-	}
-	return nil
+	return validWebURL(raw)
 }

@@ -733,9 +733,7 @@ func (c ClientSpec) validateClientInfo() error {
 		if f.v == "" {
 			continue
 		}
-		u, err := url.Parse(f.v)
-		if err != nil || u.Host == "" || u.User != nil ||
-			(u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+		if validWebURL(f.v) != nil {
 			return invalid("%s %q must be an https URL (http only on loopback)", f.name, f.v)
 		}
 	}
@@ -762,14 +760,7 @@ func newRegistrationLimiter() *registrationLimiter {
 func (l *registrationLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim := l.m[key]
-	if lim == nil {
-		if len(l.m) >= throttleMaxKeys {
-			prune(l.m, registrationBurst, now)
-		}
-		lim = rate.NewLimiter(rate.Every(registrationInterval), registrationBurst)
-		l.m[key] = lim
-	}
+	lim := bucket(l.m, key, registrationInterval, registrationBurst, now)
 	if lim.AllowN(now, 1) {
 		return true, 0
 	}

@@ -362,17 +362,7 @@ func validRequestURI(raw string) error {
 	if len(raw) > maxRequestURILength {
 		return fmt.Errorf("longer than %d characters (RFC 9101 §5.2)", maxRequestURILength)
 	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return errors.New("must be an absolute URL")
-	}
-	if u.User != nil {
-		return errors.New("must not contain user information")
-	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname())) {
-		return errors.New("must be https (http only on loopback: 127.0.0.1, [::1], localhost)")
-	}
-	return nil
+	return validWebURL(raw)
 }
 
 // validateRequestObjectSettings checks request_object_signing_alg and

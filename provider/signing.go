@@ -14,6 +14,7 @@ import (
 	"slices"
 
 	josev3 "github.com/go-jose/go-jose/v3"
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
@@ -35,6 +36,21 @@ func (p *Provider) signingAlgs() []string {
 		}
 	}
 	return out
+}
+
+// joseSigner signs our own JWTs (JWT access tokens, logout tokens, signed
+// userinfo) with go-jose v4 and the active key for alg, naming it in kid;
+// typ is the JWT type header, empty for none.
+func joseSigner(src KeySource, alg, typ string) (jose.Signer, error) {
+	k, err := src.Active(alg)
+	if err != nil {
+		return nil, err
+	}
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	return jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID}}, opts)
 }
 
 type signingKeyKey struct{}

@@ -81,6 +81,12 @@ func waitFor(l *rate.Limiter, interval time.Duration, now time.Time) time.Durati
 }
 
 func spend(m map[string]*rate.Limiter, key string, interval time.Duration, burst int, now time.Time) {
+	bucket(m, key, interval, burst, now).AllowN(now, 1)
+}
+
+// bucket is key's token bucket in m, created full when missing; the map
+// is pruned before it grows past throttleMaxKeys.
+func bucket(m map[string]*rate.Limiter, key string, interval time.Duration, burst int, now time.Time) *rate.Limiter {
 	l := m[key]
 	if l == nil {
 		if len(m) >= throttleMaxKeys {
@@ -89,7 +95,7 @@ func spend(m map[string]*rate.Limiter, key string, interval time.Duration, burst
 		l = rate.NewLimiter(rate.Every(interval), burst)
 		m[key] = l
 	}
-	l.AllowN(now, 1)
+	return l
 }
 
 // prune drops the keys whose bucket has refilled: they carry no state.

@@ -142,8 +142,7 @@ func (t TrustSpec) Validate() (TrustSpec, error) {
 		}
 	}
 	if t.JWKSURI != "" {
-		u, err := url.Parse(t.JWKSURI)
-		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname()))) {
+		if validWebURL(t.JWKSURI) != nil {
 			return t, badField("jwks_uri", "%q must be an https URL (http only on loopback)", t.JWKSURI)
 		}
 	}

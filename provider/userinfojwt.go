@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 )
 
@@ -41,14 +40,7 @@ func (p *Provider) writeUserinfo(w http.ResponseWriter, r *http.Request, c fosit
 }
 
 func (p *Provider) signUserinfo(alg, clientID string, claims map[string]any) (string, error) {
-	k, err := p.keys.Active(alg)
-	if err != nil {
-		return "", err
-	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(k.Alg), Key: k.Signer},
-		(&jose.SignerOptions{}).WithHeader("kid", k.ID),
-	)
+	signer, err := joseSigner(p.keys, alg, "")
 	if err != nil {
 		return "", err
 	}
