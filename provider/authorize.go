@@ -74,6 +74,9 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		markAbsentState(r.PostForm)
 		markAbsentState(r.Form)
 	}
+	// fosite fetches the jwks_uri of a signed request object itself here;
+	// the guard applies the named client's policy to it.
+	ctx = p.withClaimedClient(ctx, r)
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = checkResponseType(ar)
@@ -93,6 +96,14 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// openlyRegistered says whether a client was registered by anyone (no
+// initial access token). Such a client is never exempt from consent: only
+// the person's own remembered decision spares them the page.
+func openlyRegistered(c fosite.Client) bool {
+	cl, ok := c.(*client)
+	return ok && cl.rec.OpenRegistration
 }
 
 func requiresPAR(c fosite.Client) bool {
@@ -266,6 +277,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite
 		Client:      clientInfo(ar.GetClient()),
 		Username:    user.Username,
 		Scopes:      scopeLines(consentScopes(ar)),
+		Unverified:  openlyRegistered(ar.GetClient()),
 	})
 }
 

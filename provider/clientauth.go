@@ -279,7 +279,7 @@ func (a *clientAuthenticator) verifyWithKeys(ctx context.Context, tok *jwt.JSONW
 	case rec.JWKS != "":
 		set, err = parseJWKS([]byte(rec.JWKS))
 	case rec.JWKSURI != "":
-		set, err = a.keys.Keys(ctx, rec.JWKSURI, kid)
+		set, err = a.keys.Keys(ctx, rec.JWKSURI, kid, a.keys.out.policyForURL(rec, rec.JWKSURI))
 	default:
 		return invalidAssertion("This client has no registered public keys (jwks or jwks_uri).")
 	}

@@ -170,7 +170,11 @@ func (p *Provider) parseLogout(ctx context.Context, form url.Values) (logoutRequ
 		lr.client = &c
 	}
 	if target := form.Get("post_logout_redirect_uri"); target != "" {
-		if lr.client == nil || !slices.Contains(lr.client.PostLogoutRedirectURIs, target) {
+		// A client anyone could register sends people back only with a
+		// verified hint: a bare client_id would make /logout a redirector
+		// for whoever registered it.
+		if lr.client == nil || !slices.Contains(lr.client.PostLogoutRedirectURIs, target) ||
+			(lr.client.OpenRegistration && lr.hint == nil) {
 			lr.redirectRefused = true
 		} else {
 			lr.redirect = withState(target, form.Get("state"))
@@ -339,7 +343,7 @@ func (p *Provider) sendLogoutToken(ctx context.Context, c storage.Client, s stor
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := outboundClient(req.URL, backchannelTimeout).Do(req)
+	resp, err := p.out.clientFor(c, req.URL, backchannelTimeout).Do(req)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,10 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		// fosite's own page submits itself with an inline script, which our
 		// Content-Security-Policy blocks.
 		FormPostHTMLTemplate: templates.FormPost(p.basePath),
+		// Every request to a client-chosen URL goes through the outbound
+		// guard, fosite's own included (outboundfosite.go).
+		JWKSFetcherStrategy: &guardedJWKSFetcher{keys: p.remoteKeys},
+		HTTPClient:          p.out.fositeHTTPClient(),
 	}
 	signer := &jwtSigner{keys: keys}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)

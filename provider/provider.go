@@ -46,6 +46,8 @@ type Config struct {
 	CORSOriginsTTL time.Duration
 	// Registration is dynamic client registration (RFC 7591, RFC 7592).
 	Registration RegistrationConfig
+	// Outbound is the policy for requests to URLs clients chose.
+	Outbound OutboundConfig
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -81,6 +83,11 @@ type Deps struct {
 	Secret []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OutboundResolver and OutboundDial are what requests to client-chosen
+	// URLs resolve names and connect with; nil means net.DefaultResolver
+	// and a net.Dialer. The dialer is only given checked IP literals.
+	OutboundResolver Resolver
+	OutboundDial     DialFunc
 }
 
 // Provider serves the OpenID Connect and OAuth 2.0 endpoints.
@@ -98,7 +105,9 @@ type Provider struct {
 	dummyHash string // verified against when a username is unknown
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
-	throttle   *throttle
+	// out makes every request to a client-chosen URL (see outbound.go).
+	out      *outbound
+	throttle *throttle
 	// corsOrigins are the browser origins the CORS endpoints answer.
 	corsOrigins *originSet
 	// theme is the brand colours of the pages.
@@ -141,6 +150,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := newOutbound(cfg.Outbound, u, d.OutboundResolver, d.OutboundDial)
 	p := &Provider{
 		cfg:        cfg,
 		store:      d.Store,
@@ -152,7 +162,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		secure:     u.Scheme == "https",
 		basePath:   strings.TrimSuffix(u.Path, "/"),
 		dummyHash:  dummy,
-		remoteKeys: newRemoteKeySets(d.Now),
+		remoteKeys: newRemoteKeySets(d.Now, out),
+		out:        out,
 		throttle:   newThrottle(d.Now),
 		theme:      theme,
 

@@ -13,6 +13,7 @@ package provider
 // like any other, so the rules are the same as for config and CLI clients.
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -44,6 +45,12 @@ type RegistrationConfig struct {
 	// InitialAccessToken, when set, must be presented as a Bearer token to
 	// register (RFC 7591 §3); without it registration is open to anyone.
 	InitialAccessToken string
+	// AllowedRedirectHosts are the hosts an openly registered client (no
+	// initial access token) may name in redirect_uris and
+	// post_logout_redirect_uris: host names or "*.example.org"; ["*"]
+	// allows any. Empty allows none, except loopback hosts when the issuer
+	// itself is loopback (local development).
+	AllowedRedirectHosts []string
 }
 
 // Bounds on what one registration may carry. Real clients need a handful
@@ -129,6 +136,10 @@ func badMetadata(format string, args ...any) *regError {
 	return &regError{http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf(format, args...)}
 }
 
+func unreachableURL(name, v string) *regError {
+	return badMetadata("%s %q cannot be used: registered clients may not name private, loopback or link-local addresses", name, v)
+}
+
 func badRedirectURI(format string, args ...any) *regError {
 	return &regError{http.StatusBadRequest, "invalid_redirect_uri", fmt.Sprintf(format, args...)}
 }
@@ -179,6 +190,12 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		p.writeRegError(w, r, regErr)
 		return
 	}
+	if !privileged {
+		if regErr := p.checkOpenRegistration(r.Context(), spec); regErr != nil {
+			p.writeRegError(w, r, regErr)
+			return
+		}
+	}
 	secret := newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
 	spec.Secret = secret
 	c, regErr := p.registeredRecord(spec, storage.Client{})
@@ -189,6 +206,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	token := randomToken()
 	now := p.now().UTC()
 	c.Source, c.CreatedAt, c.UpdatedAt = "registration", now, now
+	c.OpenRegistration = !privileged
 	c.RegistrationAccessTokenHash = hashedKey(token)
 	c.Metadata = meta
 	if err := p.store.CreateClient(r.Context(), c); err != nil {
@@ -270,6 +288,12 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 		p.writeRegError(w, r, regErr)
 		return
 	}
+	if old.OpenRegistration {
+		if regErr := p.checkOpenRegistration(ctx, spec); regErr != nil {
+			p.writeRegError(w, r, regErr)
+			return
+		}
+	}
 	secret := ""
 	switch {
 	case spec.TokenEndpointAuthMethod == "client_secret_jwt" && old.TokenEndpointAuthMethod == "client_secret_jwt" && len(old.SecretSealed) > 0:
@@ -297,6 +321,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 		}
 		c.Source, c.CreatedAt, c.UpdatedAt = cur.Source, cur.CreatedAt, p.now().UTC()
 		c.RegistrationAccessTokenHash = cur.RegistrationAccessTokenHash
+		c.OpenRegistration = cur.OpenRegistration
 		return c, nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
@@ -523,6 +548,20 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 		FrontchannelLogoutSessionRequired: md.FrontchannelLogoutSessionRequired,
 	}
 
+	// The URLs the provider itself will call: refused now when they name
+	// an address the outbound guard would refuse (outbound.go); names are
+	// checked when called.
+	for _, f := range []struct{ name, v string }{{"jwks_uri", md.JWKSURI}, {"backchannel_logout_uri", md.BackchannelLogoutURI}} {
+		if f.v != "" && errors.Is(p.out.checkRegisteredURL(f.v, md.RedirectURIs), errForbiddenAddress) {
+			return ClientSpec{}, nil, unreachableURL(f.name, f.v)
+		}
+	}
+	for _, u := range md.RequestURIs {
+		if errors.Is(p.out.checkRegisteredURL(u, md.RedirectURIs), errForbiddenAddress) {
+			return ClientSpec{}, nil, unreachableURL("request_uris", u)
+		}
+	}
+
 	meta := map[string]any{"application_type": appType}
 	if md.DefaultMaxAge != nil {
 		if *md.DefaultMaxAge < 0 {
@@ -542,6 +581,58 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 		}
 	}
 	return spec, meta, nil
+}
+
+// checkOpenRegistration applies what a client anyone may register must
+// also follow: its redirect and post-logout redirect URIs name only hosts
+// the operator listed in registration.allowed_redirect_hosts (loopback
+// ones too on a loopback issuer), so the provider cannot be made to send
+// people to an address of the registrant's choosing; and its name is not
+// the name of one of the organisation's own clients, which it could
+// otherwise pass for on the consent page.
+func (p *Provider) checkOpenRegistration(ctx context.Context, spec ClientSpec) *regError {
+	for _, raw := range spec.RedirectURIs {
+		if !p.openRedirectAllowed(raw) {
+			return badRedirectURI("redirect URI %q: its host is not one this provider accepts from open registration (registration.allowed_redirect_hosts)", raw)
+		}
+	}
+	for _, raw := range spec.PostLogoutRedirectURIs {
+		if !p.openRedirectAllowed(raw) {
+			return badMetadata("post_logout_redirect_uri %q: its host is not one this provider accepts from open registration (registration.allowed_redirect_hosts)", raw)
+		}
+	}
+	name := strings.TrimSpace(spec.Name)
+	if name == "" {
+		return nil
+	}
+	clients, err := p.store.ListClients(ctx)
+	if err != nil {
+		p.log.ErrorContext(ctx, "registration", slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
+		return &regError{http.StatusInternalServerError, "server_error", "The client could not be registered."}
+	}
+	for _, c := range clients {
+		if c.Source != "registration" && strings.EqualFold(strings.TrimSpace(c.Name), name) {
+			return badMetadata("client_name %q is the name of one of this organisation's own applications; choose another", spec.Name)
+		}
+	}
+	return nil
+}
+
+// openRedirectAllowed says whether an openly registered client may name
+// raw as a redirect target.
+func (p *Provider) openRedirectAllowed(raw string) bool {
+	hosts := p.cfg.Registration.AllowedRedirectHosts
+	if slices.Contains(hosts, "*") {
+		return true
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false // a private-use scheme names no host to check
+	}
+	if p.out.loopbackIssuer && (u.Scheme == "http" || u.Scheme == "https") && IsLoopbackHost(u.Hostname()) {
+		return true
+	}
+	return matchHost(hosts, u.Hostname())
 }
 
 // grantsFor is the grants a response type needs (OIDC Registration §2).

@@ -24,6 +24,7 @@ type remoteKeySets struct {
 	ttl        time.Duration
 	minRefetch time.Duration
 	now        func() time.Time
+	out        *outbound
 
 	mu      sync.Mutex
 	entries map[string]*remoteKeySet
@@ -39,8 +40,9 @@ type remoteKeySet struct {
 // maxJWKSBytes bounds a fetched key set; real ones are a few KiB.
 const maxJWKSBytes = 1 << 20
 
-func newRemoteKeySets(now func() time.Time) *remoteKeySets {
+func newRemoteKeySets(now func() time.Time, out *outbound) *remoteKeySets {
 	return &remoteKeySets{
+		out:        out,
 		timeout:    5 * time.Second,
 		ttl:        10 * time.Minute,
 		minRefetch: 10 * time.Second,
@@ -51,10 +53,13 @@ func newRemoteKeySets(now func() time.Time) *remoteKeySets {
 
 // Keys returns the key set at uri, from cache when fresh. kid, when not
 // empty, is a key the caller needs: if the cached set lacks it, the set is
-// refetched (rate-limited) before giving up.
-func (r *remoteKeySets) Keys(ctx context.Context, uri, kid string) (jose.JSONWebKeySet, error) {
+// refetched (rate-limited) before giving up. policy is what the fetch may
+// reach (see outbound.go); entries are kept per policy, so one owner's
+// fetch never decides another's.
+func (r *remoteKeySets) Keys(ctx context.Context, uri, kid string, policy outboundPolicy) (jose.JSONWebKeySet, error) {
+	key := policy.key() + " " + uri
 	r.mu.Lock()
-	e := r.entries[uri]
+	e := r.entries[key]
 	r.mu.Unlock()
 	now := r.now()
 	if e != nil {
@@ -65,18 +70,18 @@ func (r *remoteKeySets) Keys(ctx context.Context, uri, kid string) (jose.JSONWeb
 			return e.set, e.err
 		}
 	}
-	v, _, _ := r.flight.Do(uri, func() (any, error) {
-		set, err := r.fetch(ctx, uri)
+	v, _, _ := r.flight.Do(key, func() (any, error) {
+		set, err := r.fetch(ctx, uri, policy)
 		e := &remoteKeySet{set: set, fetchedAt: r.now(), err: err}
 		r.mu.Lock()
-		if old := r.entries[uri]; err != nil && old != nil && old.err == nil {
+		if old := r.entries[key]; err != nil && old != nil && old.err == nil {
 			// Keep serving the last good set through a publisher's outage,
 			// but remember the failure so it is retried only after
 			// minRefetch.
 			e.set = old.set
 			e.err = nil
 		}
-		r.entries[uri] = e
+		r.entries[key] = e
 		r.mu.Unlock()
 		return e, nil
 	})
@@ -84,7 +89,7 @@ func (r *remoteKeySets) Keys(ctx context.Context, uri, kid string) (jose.JSONWeb
 	return got.set, got.err
 }
 
-func (r *remoteKeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+func (r *remoteKeySets) fetch(ctx context.Context, uri string, policy outboundPolicy) (jose.JSONWebKeySet, error) {
 	// The fetch outlives a cancelled request so a shared flight is not
 	// failed for every waiter by the first caller going away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
@@ -94,7 +99,7 @@ func (r *remoteKeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeyS
 		return jose.JSONWebKeySet{}, fmt.Errorf("jwks_uri %q: %w", uri, err)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := outboundClient(req.URL, r.timeout).Do(req)
+	resp, err := r.out.client(policy, r.timeout).Do(req)
 	if err != nil {
 		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,13 +71,13 @@ func TestRemoteKeySets(t *testing.T) {
 	k1, _ := ecJWK(t, "k1")
 	k2, _ := ecJWK(t, "k2")
 	pub.publish(t, http.StatusOK, k1)
-	r := newRemoteKeySets(clock)
+	r := newRemoteKeySets(clock, newOutbound(OutboundConfig{}, &url.URL{Host: "127.0.0.1"}, nil, nil))
 	uri := pub.URL + "/jwks"
 	has := func(set jose.JSONWebKeySet, kid string) bool { return len(set.Key(kid)) > 0 }
 
 	t.Run("cached", func(t *testing.T) {
 		for range 3 {
-			set, err := r.Keys(ctx, uri, "k1")
+			set, err := r.Keys(ctx, uri, "k1", operatorPolicy)
 			if err != nil || !has(set, "k1") {
 				t.Fatalf("Keys: %v %v", set, err)
 			}
@@ -90,7 +91,7 @@ func TestRemoteKeySets(t *testing.T) {
 		pub.publish(t, http.StatusOK, k1, k2)
 		before := pub.fetches.Load()
 		for range 5 {
-			if set, _ := r.Keys(ctx, uri, "k2"); has(set, "k2") {
+			if set, _ := r.Keys(ctx, uri, "k2", operatorPolicy); has(set, "k2") {
 				t.Fatal("k2 found before a refetch was allowed")
 			}
 		}
@@ -98,12 +99,12 @@ func TestRemoteKeySets(t *testing.T) {
 			t.Fatalf("%d fetches for an unknown kid within minRefetch, want 0", n)
 		}
 		advance(r.minRefetch)
-		set, err := r.Keys(ctx, uri, "k2")
+		set, err := r.Keys(ctx, uri, "k2", operatorPolicy)
 		if err != nil || !has(set, "k2") {
 			t.Fatalf("after minRefetch: %v %v, want k2", set, err)
 		}
 		for range 5 {
-			r.Keys(ctx, uri, "k3")
+			r.Keys(ctx, uri, "k3", operatorPolicy)
 		}
 		if n := pub.fetches.Load() - before; n != 1 {
 			t.Fatalf("%d fetches, want 1 (one refetch, then rate-limited)", n)
@@ -113,7 +114,7 @@ func TestRemoteKeySets(t *testing.T) {
 	t.Run("refetched after ttl", func(t *testing.T) {
 		pub.publish(t, http.StatusOK, k2)
 		advance(r.ttl)
-		set, err := r.Keys(ctx, uri, "")
+		set, err := r.Keys(ctx, uri, "", operatorPolicy)
 		if err != nil || has(set, "k1") || !has(set, "k2") {
 			t.Fatalf("after ttl: %v %v, want only k2", set, err)
 		}
@@ -123,12 +124,12 @@ func TestRemoteKeySets(t *testing.T) {
 		pub.publish(t, http.StatusInternalServerError)
 		advance(r.ttl)
 		before := pub.fetches.Load()
-		set, err := r.Keys(ctx, uri, "k2")
+		set, err := r.Keys(ctx, uri, "k2", operatorPolicy)
 		if err != nil || !has(set, "k2") {
 			t.Fatalf("during an outage: %v %v, want the last good set", set, err)
 		}
 		for range 5 {
-			r.Keys(ctx, uri, "k9")
+			r.Keys(ctx, uri, "k9", operatorPolicy)
 		}
 		if n := pub.fetches.Load() - before; n != 1 {
 			t.Fatalf("%d fetches during an outage, want 1 (then rate-limited)", n)
@@ -139,15 +140,15 @@ func TestRemoteKeySets(t *testing.T) {
 		down := newKeyPublisher(t)
 		down.publish(t, http.StatusNotFound)
 		u := down.URL + "/jwks"
-		if _, err := r.Keys(ctx, u, "k1"); err == nil {
+		if _, err := r.Keys(ctx, u, "k1", operatorPolicy); err == nil {
 			t.Fatal("no error for a 404")
 		}
-		if _, err := r.Keys(ctx, u, "k1"); err == nil || down.fetches.Load() != 1 {
+		if _, err := r.Keys(ctx, u, "k1", operatorPolicy); err == nil || down.fetches.Load() != 1 {
 			t.Fatalf("second lookup: err %v after %d fetches, want the cached error", err, down.fetches.Load())
 		}
 		down.publish(t, http.StatusOK, k1)
 		advance(r.minRefetch)
-		if set, err := r.Keys(ctx, u, "k1"); err != nil || !has(set, "k1") {
+		if set, err := r.Keys(ctx, u, "k1", operatorPolicy); err != nil || !has(set, "k1") {
 			t.Fatalf("after recovery: %v %v", set, err)
 		}
 	})
@@ -156,7 +157,7 @@ func TestRemoteKeySets(t *testing.T) {
 		leaky := newKeyPublisher(t)
 		_, priv := ecJWK(t, "p")
 		leaky.publish(t, http.StatusOK, priv)
-		_, err := r.Keys(ctx, leaky.URL+"/jwks", "p")
+		_, err := r.Keys(ctx, leaky.URL+"/jwks", "p", operatorPolicy)
 		if err == nil || !strings.Contains(err.Error(), "not a public key") {
 			t.Fatalf("Keys of a private key set: %v, want refusal", err)
 		}
@@ -167,7 +168,7 @@ func TestRemoteKeySets(t *testing.T) {
 		big.mu.Lock()
 		big.body = []byte(`{"keys":[],"pad":"` + strings.Repeat("x", maxJWKSBytes) + `"}`)
 		big.mu.Unlock()
-		if _, err := r.Keys(ctx, big.URL+"/jwks", ""); err == nil || !strings.Contains(err.Error(), "larger than") {
+		if _, err := r.Keys(ctx, big.URL+"/jwks", "", operatorPolicy); err == nil || !strings.Contains(err.Error(), "larger than") {
 			t.Fatalf("Keys of an oversized set: %v", err)
 		}
 	})

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -100,7 +101,7 @@ func (p *Provider) resolveRequestObject(ctx context.Context, form url.Values) er
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	if uri != "" {
-		if value, err = fetchRequestObject(ctx, rec, uri); err != nil {
+		if value, err = p.fetchRequestObject(ctx, rec, uri); err != nil {
 			return err
 		}
 	}
@@ -178,7 +179,7 @@ func (p *Provider) verifyRequestObjectSignature(ctx context.Context, rec storage
 	case rec.JWKS != "":
 		set, err = parseJWKS([]byte(rec.JWKS))
 	case rec.JWKSURI != "":
-		set, err = p.remoteKeys.Keys(ctx, rec.JWKSURI, h.KeyID)
+		set, err = p.remoteKeys.Keys(ctx, rec.JWKSURI, h.KeyID, p.out.policyForURL(rec, rec.JWKSURI))
 	default:
 		return nil, invalidRequestObject("This client has no registered public keys (jwks or jwks_uri) to verify a signed request object.")
 	}
@@ -316,11 +317,11 @@ func parameterValues(v any) ([]string, error) {
 // a URL named in a request is server-side request forgery waiting to
 // happen, so: only a URI the client registered (fragments aside, as OIDC
 // Registration §2 uses them for versioning), https (http only to a
-// loopback host the registration names literally), no redirects, a short
-// timeout, a size cap, and never to link-local, multicast or unspecified
-// addresses (cloud metadata endpoints live at 169.254.169.254), nor to
-// loopback unless the registered host is loopback.
-func fetchRequestObject(ctx context.Context, rec storage.Client, uri string) (string, error) {
+// loopback host the registration names literally), a size cap, and the
+// outbound guard (outbound.go: no redirects, a short timeout, only
+// addresses the client may reach). The client learns only that the URI
+// could not be used; why goes to the log.
+func (p *Provider) fetchRequestObject(ctx context.Context, rec storage.Client, uri string) (string, error) {
 	base, _, _ := strings.Cut(uri, "#")
 	if !slices.ContainsFunc(rec.RequestURIs, func(r string) bool {
 		b, _, _ := strings.Cut(r, "#")
@@ -339,17 +340,22 @@ func fetchRequestObject(ctx context.Context, rec storage.Client, uri string) (st
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri is not a valid URL.").WithWrap(err).WithDebug(err.Error())
 	}
 	req.Header.Set("Accept", "application/oauth-authz-req+jwt, application/jwt, application/jose")
-	resp, err := outboundClient(u, requestURITimeout).Do(req)
+	unusable := func(err error) error {
+		p.log.InfoContext(ctx, "request_uri fetch failed", slog.String("request_id", requestID(ctx)),
+			slog.String("client_id", rec.ID), slog.String("request_uri", base), slog.String("err", err.Error()))
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri could not be used.").WithWrap(err)
+	}
+	resp, err := p.out.clientFor(rec, u, requestURITimeout).Do(req)
 	if err != nil {
-		return "", fosite.ErrInvalidRequestURI.WithHint("The request object could not be fetched from the request_uri.").WithWrap(err).WithDebug(err.Error())
+		return "", unusable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fosite.ErrInvalidRequestURI.WithHintf("The request_uri answered HTTP %d, not 200.", resp.StatusCode)
+		return "", unusable(fmt.Errorf("answered HTTP %d, not 200", resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRequestObjectBytes+1))
 	if err != nil {
-		return "", fosite.ErrInvalidRequestURI.WithHint("The request object could not be read from the request_uri.").WithWrap(err).WithDebug(err.Error())
+		return "", unusable(err)
 	}
 	if len(body) > maxRequestObjectBytes {
 		return "", fosite.ErrInvalidRequestURI.WithHintf("The request object at the request_uri is larger than %d KiB.", maxRequestObjectBytes>>10)

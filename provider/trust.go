@@ -334,7 +334,7 @@ func (s *fositeStore) trustKeys(ctx context.Context, ti storage.TrustedIssuer, k
 	if ti.JWKS != "" {
 		set, err = parseJWKS([]byte(ti.JWKS))
 	} else {
-		set, err = s.remoteKeys.Keys(ctx, ti.JWKSURI, kid)
+		set, err = s.remoteKeys.Keys(ctx, ti.JWKSURI, kid, operatorPolicy)
 	}
 	if err != nil {
 		return nil, err

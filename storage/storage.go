@@ -140,6 +140,11 @@ type Client struct {
 	Source    string    `json:"source,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// OpenRegistration marks a client registered without an initial
+	// access token: by anyone. Such a client never skips consent, is shown
+	// as not verified by the organisation, and is sent back after logout
+	// only with a valid id_token_hint.
+	OpenRegistration bool `json:"open_registration,omitempty"`
 }
 
 // TokenRequest is one stored grant artefact of any kind: an authorization

@@ -98,6 +98,9 @@ type ConsentPage struct {
 	Username    string
 	Scopes      []ScopeLine
 	AccountURL  string
+	// Unverified marks a client anyone could register: the organisation
+	// has not checked who is behind it.
+	Unverified bool
 }
 
 // ErrorPage is the data of the error page. Title and Message are meant for
