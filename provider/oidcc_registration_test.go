@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/oidcctest"
 )
 
@@ -22,10 +23,15 @@ import (
 const suiteHost = "https://suite.example.test"
 
 // newDynamicOP is the fixture with open registration, as the Dynamic plan
-// is run against it.
+// is run against it: the operator lists the suite's host for redirects,
+// and the host where the suite publishes client keys (a loopback server
+// here) as one the provider may call.
 func newDynamicOP(t *testing.T) *oidccOP {
 	t.Helper()
-	op := newOIDCCOP(t, withSuiteConfig(withRegistration("")))
+	op := newOIDCCOP(t, withSuiteConfig(withRegistration("")), withSuiteConfig(func(c *provider.Config) {
+		c.Registration.AllowedRedirectHosts = []string{"suite.example.test"}
+		c.Outbound.AllowedHosts = []string{"127.0.0.1"}
+	}))
 	if err := oidcctest.SecureURL(op.Endpoint(t, "registration_endpoint")); err != nil {
 		t.Fatalf("registration_endpoint %v", err)
 	}

@@ -21,9 +21,12 @@ import (
 	"github.com/smallsso/provider/provider/providertest"
 )
 
+// withRegistration enables registration. Redirect hosts are not limited
+// (["*"]): these tests are about the protocol, the trusted-hosts policy of
+// open registration has its own (outbound_test.go).
 func withRegistration(initialAccessToken string) func(*provider.Config) {
 	return func(c *provider.Config) {
-		c.Registration = provider.RegistrationConfig{Enabled: true, InitialAccessToken: initialAccessToken}
+		c.Registration = provider.RegistrationConfig{Enabled: true, InitialAccessToken: initialAccessToken, AllowedRedirectHosts: []string{"*"}}
 	}
 }
 
