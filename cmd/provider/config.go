@@ -59,7 +59,15 @@ type fileConfig struct {
 		// config file), closes registration to those who have it.
 		InitialAccessToken     string `yaml:"initial_access_token"`
 		InitialAccessTokenFile string `yaml:"initial_access_token_file"`
+		// AllowedRedirectHosts are the redirect hosts open registration
+		// accepts: names, "*.example.org", or ["*"] for any.
+		AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
 	} `yaml:"registration"`
+	// Outbound is the policy for requests to URLs registered clients chose.
+	Outbound struct {
+		// AllowedHosts may resolve to private or loopback addresses.
+		AllowedHosts []string `yaml:"allowed_hosts"`
+	} `yaml:"outbound"`
 	Clients []provider.ClientSpec `yaml:"clients"`
 	Users   []provider.UserSpec   `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
@@ -175,6 +183,8 @@ func (c *fileConfig) validate() []string {
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
 	c.validateRegistration(add)
+	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
+	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	seen := map[string]bool{}
 	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
@@ -276,6 +286,24 @@ func (c *fileConfig) validateRegistration(add func(key, format string, args ...a
 	}
 }
 
+// validateHostList checks a list of host names and "*.example.org"
+// patterns; "*" alone (any host) only where star says it may be.
+func validateHostList(key string, hosts []string, star bool, add func(key, format string, args ...any)) {
+	for i, h := range hosts {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		rest := strings.TrimPrefix(h, "*.")
+		switch {
+		case h == "*" && star:
+		case h == "*":
+			add(k, `"*" would let every registered client reach private addresses; list the hosts`)
+		case h == "" || strings.ContainsAny(h, "/:@ ") && !strings.HasPrefix(h, "["):
+			add(k, "%q must be a host name like app.example.org or *.example.org (no scheme, port or path)", h)
+		case strings.Contains(rest, "*") || rest == "":
+			add(k, "%q: a wildcard is only allowed as the first label, as in *.example.org", h)
+		}
+	}
+}
+
 func (c *fileConfig) providerConfig() provider.Config {
 	return provider.Config{
 		Issuer:               c.Issuer,
@@ -287,9 +315,11 @@ func (c *fileConfig) providerConfig() provider.Config {
 		ConsentLifespan:      time.Duration(c.Sessions.ConsentLifespan),
 		OrgName:              c.UI.OrgName,
 		Registration: provider.RegistrationConfig{
-			Enabled:            c.Registration.Enabled,
-			InitialAccessToken: c.Registration.InitialAccessToken,
+			Enabled:              c.Registration.Enabled,
+			InitialAccessToken:   c.Registration.InitialAccessToken,
+			AllowedRedirectHosts: c.Registration.AllowedRedirectHosts,
 		},
+		Outbound:     provider.OutboundConfig{AllowedHosts: c.Outbound.AllowedHosts},
 		LogoURL:      c.UI.LogoURL,
 		PrimaryColor: c.UI.PrimaryColor,
 	}.Defaults()

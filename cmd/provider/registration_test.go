@@ -66,6 +66,10 @@ func TestRegistrationConfigErrors(t *testing.T) {
 		{"empty file", "  initial_access_token_file: empty.txt\n", []string{"registration.initial_access_token_file", "empty"}},
 		{"short token", "  initial_access_token: secret\n", []string{"registration.initial_access_token", "at least 16"}},
 		{"unknown key", "  open: true\n", []string{"open"}},
+		{"redirect host with scheme", "  allowed_redirect_hosts: [\"https://app.example\"]\n", []string{"registration.allowed_redirect_hosts[0]", "host name"}},
+		{"redirect host wildcard inside", "  allowed_redirect_hosts: [\"app.*.example\"]\n", []string{"registration.allowed_redirect_hosts[0]", "first label"}},
+		{"outbound any host", "outbound:\n  allowed_hosts: [\"*\"]\n", []string{"outbound.allowed_hosts[0]", "list the hosts"}},
+		{"outbound host with port", "outbound:\n  allowed_hosts: [\"keys.example:8443\"]\n", []string{"outbound.allowed_hosts[0]", "no scheme, port or path"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
