@@ -103,7 +103,7 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 // the person's own remembered decision spares them the page.
 func openlyRegistered(c fosite.Client) bool {
 	cl, ok := c.(*client)
-	return ok && cl.rec.OpenRegistration
+	return ok && cl.rec.OpenlyRegistered()
 }
 
 func requiresPAR(c fosite.Client) bool {

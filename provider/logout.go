@@ -174,7 +174,7 @@ func (p *Provider) parseLogout(ctx context.Context, form url.Values) (logoutRequ
 		// verified hint: a bare client_id would make /logout a redirector
 		// for whoever registered it.
 		if lr.client == nil || !slices.Contains(lr.client.PostLogoutRedirectURIs, target) ||
-			(lr.client.OpenRegistration && lr.hint == nil) {
+			(lr.client.OpenlyRegistered() && lr.hint == nil) {
 			lr.redirectRefused = true
 		} else {
 			lr.redirect = withState(target, form.Get("state"))

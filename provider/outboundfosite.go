@@ -85,10 +85,12 @@ func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { r
 // authenticates that client before it fetches anything.
 func (p *Provider) withClaimedClient(ctx context.Context, r *http.Request) context.Context {
 	id := r.Form.Get("client_id")
-	if user, _, ok := r.BasicAuth(); ok && id == "" {
-		if u, err := url.QueryUnescape(user); err == nil {
-			id = u
+	if user, _, ok := r.BasicAuth(); ok {
+		u, err := url.QueryUnescape(user)
+		if err != nil || (id != "" && u != id) {
+			return ctx // two names: neither client's policy applies
 		}
+		id = u
 	}
 	if id == "" {
 		return ctx

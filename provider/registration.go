@@ -206,7 +206,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	token := randomToken()
 	now := p.now().UTC()
 	c.Source, c.CreatedAt, c.UpdatedAt = "registration", now, now
-	c.OpenRegistration = !privileged
+	c.RegisteredWithToken = privileged
 	c.RegistrationAccessTokenHash = hashedKey(token)
 	c.Metadata = meta
 	if err := p.store.CreateClient(r.Context(), c); err != nil {
@@ -288,7 +288,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 		p.writeRegError(w, r, regErr)
 		return
 	}
-	if old.OpenRegistration {
+	if old.OpenlyRegistered() {
 		if regErr := p.checkOpenRegistration(ctx, spec); regErr != nil {
 			p.writeRegError(w, r, regErr)
 			return
@@ -321,7 +321,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 		}
 		c.Source, c.CreatedAt, c.UpdatedAt = cur.Source, cur.CreatedAt, p.now().UTC()
 		c.RegistrationAccessTokenHash = cur.RegistrationAccessTokenHash
-		c.OpenRegistration = cur.OpenRegistration
+		c.RegisteredWithToken = cur.RegisteredWithToken
 		return c, nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {

@@ -140,11 +140,18 @@ type Client struct {
 	Source    string    `json:"source,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
-	// OpenRegistration marks a client registered without an initial
-	// access token: by anyone. Such a client never skips consent, is shown
-	// as not verified by the organisation, and is sent back after logout
-	// only with a valid id_token_hint.
-	OpenRegistration bool `json:"open_registration,omitempty"`
+	// RegisteredWithToken marks a client registered through /register
+	// with the initial access token; see OpenlyRegistered.
+	RegisteredWithToken bool `json:"registered_with_token,omitempty"`
+}
+
+// OpenlyRegistered says whether anyone could have created the client: it
+// came through /register without the initial access token (or before that
+// was recorded). Such a client never skips consent, is shown as not
+// verified by the organisation, and is sent back after logout only with a
+// valid id_token_hint.
+func (c Client) OpenlyRegistered() bool {
+	return c.Source == "registration" && !c.RegisteredWithToken
 }
 
 // TokenRequest is one stored grant artefact of any kind: an authorization
