@@ -75,7 +75,7 @@ func (n *netRecorder) dialled() []string {
 	return slices.Clone(n.dials)
 }
 
-// none asserts nothing but loopback was asked for since the last reset.
+// reset forgets the dials recorded so far.
 func (n *netRecorder) reset() {
 	n.mu.Lock()
 	n.dials = nil
