@@ -114,6 +114,14 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 			return
 		}
+	} else if lr.hint != nil && p.hintUnexpired(lr.hint) {
+		// No browser session: a relying party's server logging its user
+		// out (oauth2-proxy's backend logout). The hint, signed by us and
+		// still valid, names the session to end by its sid.
+		if _, err := p.endSessionByHint(ctx, lr.hint); err != nil {
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		}
 	}
 	// The cookie goes even when its session had already ended.
 	p.setCookie(w, "session", "", -1)
@@ -255,20 +263,7 @@ func (p *Provider) endSession(ctx context.Context, s storage.BrowserSession) ([]
 		return nil, err
 	}
 	p.log.InfoContext(ctx, "logout", "request_id", requestID(ctx), "user_id", s.UserID, "clients", len(s.ClientIDs))
-	var clients []storage.Client
-	for _, id := range s.ClientIDs {
-		c, err := p.store.GetClient(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // deleted since
-		}
-		if err != nil {
-			// The session is gone already; a client we cannot read is
-			// logged rather than failing the person's sign-out.
-			p.log.WarnContext(ctx, "logout: read client", "request_id", requestID(ctx), "client_id", id, "err", err.Error())
-			continue
-		}
-		clients = append(clients, c)
-	}
+	clients := p.sessionClients(ctx, s)
 	p.backchannelLogout(ctx, s, clients)
 	var frames []string
 	for _, c := range clients {
