@@ -104,6 +104,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)
+	warnReadableSecrets(cfg.path, log)
 	if cfg.Registration.Enabled {
 		// Open registration lets anyone create clients; say so once.
 		log.Info("dynamic client registration enabled", "endpoint", cfg.Issuer+"/register", "open", cfg.Registration.InitialAccessToken == "")
