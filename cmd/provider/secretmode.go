@@ -91,4 +91,3 @@ func secretName(key string) bool {
 	}
 	return false
 }
-
