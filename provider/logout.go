@@ -244,8 +244,15 @@ func (p *Provider) showLogoutConfirmation(w http.ResponseWriter, r *http.Request
 	if u, err := p.store.GetUser(r.Context(), s.UserID); err == nil {
 		page.Username = u.Username
 	}
+	// Cancel: the application the person is signed in to, when a verified
+	// hint names it and it has a home page; else the account page, ours.
+	// A bare client_id proves nothing, so its client_uri is not followed.
+	page.Cancel = p.path("/account")
 	if lr.hint != nil && lr.client != nil {
 		page.ClientName = newClient(*lr.client).displayName()
+		if home := recordInfo(*lr.client).URL; home != "" {
+			page.Cancel = home
+		}
 	}
 	for _, name := range logoutParams {
 		if v := lr.form.Get(name); v != "" {
