@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,4 +272,71 @@ func signWithProvider(t *testing.T, ts *testServer, claims map[string]any, forge
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// A password change racing with refreshes: whatever refresh token a
+// client ends up holding, none works once the change has returned, so a
+// refresh in flight cannot outlive the revocation.
+func TestPasswordChangeRacesRefresh(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	passwordClient(t, ts)
+	const clients = 4
+	start := make([]string, clients)
+	for i := range start {
+		status, body := passwordGrant(t, ts, "alice", alicePass, "openid")
+		rt, _ := body["refresh_token"].(string)
+		if status != http.StatusOK || rt == "" {
+			t.Fatalf("password grant: HTTP %d %v", status, body)
+		}
+		start[i] = rt
+	}
+	refresh := func(rt string) (string, bool) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("legacy", "legacy-secret-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return rt, false
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		json.NewDecoder(resp.Body).Decode(&body)
+		next, _ := body["refresh_token"].(string)
+		return next, resp.StatusCode == http.StatusOK && next != ""
+	}
+	stop := make(chan struct{})
+	held := make([]string, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			rt := start[i]
+			defer func() { held[i] = rt }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				next, ok := refresh(rt)
+				if !ok {
+					return
+				}
+				rt = next
+			}
+		})
+	}
+	admin := &provider.LocalAdmin{Store: ts.Store}
+	err := admin.SetPassword(context.Background(), "alice", "changed while refreshing")
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, rt := range held {
+		if _, ok := refresh(rt); ok {
+			t.Errorf("client %d: its refresh token still works after the password change", i)
+		}
+	}
 }
