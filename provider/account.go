@@ -31,7 +31,7 @@ const (
 
 // Messages of the account page (catalogue keys).
 const (
-	msgPasswordChanged  = "Your password was changed."
+	msgPasswordChanged  = "Your password was changed. You were signed out on every other device, and apps that kept you signed in will ask you to sign in again."
 	msgAppRemoved       = "The app no longer has access to your account."
 	msgPasswordFields   = "Please fill in your current password and the new one twice."
 	msgWrongPassword    = "Your current password is not correct."
@@ -260,9 +260,11 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	// A new session ID after the change: whoever may have copied the old
 	// cookie loses it with the old password. The public sid and the
 	// clients told at logout stay, so logout still reaches them.
+	renewedID := ""
 	if err == nil {
 		var renewed storage.BrowserSession
 		renewed, err = p.startSession(ctx, w, r, user.ID, p.now(), s.Remember)
+		renewedID = renewed.ID
 		if err == nil {
 			err = p.store.UpdateBrowserSession(ctx, renewed.ID, func(n storage.BrowserSession) (storage.BrowserSession, error) {
 				n.SID, n.ClientIDs = s.SID, s.ClientIDs
@@ -270,11 +272,20 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 			})
 		}
 	}
+	// Whoever knew the old password may have signed in elsewhere or hold
+	// a refresh token: the other browser sessions end, and every refresh
+	// token goes with the access tokens issued with it. This browser
+	// stays signed in; its apps get new tokens by signing in silently.
+	var ended []storage.BrowserSession
+	if err == nil {
+		ended, err = endUserAccess(ctx, p.store, user.ID, renewedID)
+	}
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
-	p.log.InfoContext(ctx, "password changed", "request_id", requestID(ctx), "user_id", user.ID)
+	p.SessionsEnded(ctx, ended)
+	p.log.InfoContext(ctx, "password changed", "request_id", requestID(ctx), "user_id", user.ID, "sessions_ended", len(ended))
 	http.Redirect(w, r, p.path("/account?done=password"), http.StatusSeeOther)
 }
 

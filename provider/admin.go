@@ -342,6 +342,9 @@ type LocalAdmin struct {
 	// one such clients cannot be added.
 	Sealer *Sealer
 	Now    func() time.Time
+	// SessionsEnded, when set, tells the clients of browser sessions that
+	// a password change ended (a running server's back-channel logout).
+	SessionsEnded func(context.Context, []storage.BrowserSession)
 }
 
 var _ Admin = (*LocalAdmin)(nil)
@@ -406,10 +409,20 @@ func (a *LocalAdmin) SetPassword(ctx context.Context, username, password string)
 	if err != nil {
 		return err
 	}
-	return a.Store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
+	err = a.Store.UpdateUser(ctx, u.ID, func(u storage.User) (storage.User, error) {
 		u.PasswordHash, u.UpdatedAt = hash, a.now().UTC()
 		return u, nil
 	})
+	if err != nil {
+		return err
+	}
+	// As on the account page: whoever knew the old password loses what
+	// it gave them, every browser session and refresh token.
+	ended, err := endUserAccess(ctx, a.Store, u.ID, "")
+	if err == nil && a.SessionsEnded != nil {
+		a.SessionsEnded(ctx, ended)
+	}
+	return err
 }
 
 func (a *LocalAdmin) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {

@@ -323,8 +323,11 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		p.oauth2.WriteAuthorizeError(r.Context(), &issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, ar, printableError(err))
 		return
 	}
-	rfc := printableError(err)
-	p.renderError(w, r, pageError{Status: rfc.CodeField, Title: "Sign-in request rejected", Message: msgBadAuthorize, Detail: rfc.GetDescription(), Code: rfc.ErrorField})
+	// The person gets plain words and the code; fosite's description and
+	// hint, written for developers, are in the log above.
+	rfc := fosite.ErrorToRFC6749Error(err)
+	title, message, advice := authorizePage(rfc.ErrorField)
+	p.renderError(w, r, pageError{Status: rfc.CodeField, Title: title, Message: message, Advice: advice, Code: rfc.ErrorField})
 }
 
 // checkPKCE refuses a bad PKCE request before anyone is asked to sign in;

@@ -707,7 +707,7 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 	if status := navigate(t, ctx, f.ts.URL+"/authorize?client_id=nobody&response_type=code&scope=openid"); status != http.StatusUnauthorized {
 		t.Fatalf("unknown client: HTTP %d, want 401", status)
 	}
-	expectText(t, ctx, "Sign-in request rejected", "invalid_client", "Request ID")
+	expectText(t, ctx, "Unknown application", "is not registered", "invalid_client", "Request ID")
 	if strings.Contains(pageText(ctx), "goroutine") {
 		t.Fatal("error page shows a stack trace")
 	}

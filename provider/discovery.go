@@ -83,7 +83,7 @@ func (p *Provider) discovery() discoveryDoc {
 		IntrospectionEndpointAuthSigningAlgValues:  algs,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            claimsSupported(),
-		PromptValuesSupported:                      []string{"none", "login", "consent"},
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		ACRValuesSupported:                         []string{acrPassword},
 		ClaimsParameterSupported:                   true,
 		AuthorizationResponseIssParameterSupported: true,

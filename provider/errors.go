@@ -32,8 +32,9 @@ type pageError struct {
 	Title   string
 	Message string
 	Code    string
-	// Detail follows Message untranslated: the protocol's own words.
-	Detail string
+	// Advice says what the person can do (a catalogue message); empty
+	// means the default for the status (see defaultAdvice).
+	Advice string
 	Err    error
 }
 
@@ -57,13 +58,17 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageErr
 		e.Title = http.StatusText(e.Status)
 	}
 	lang := p.lang(r)
-	msg := p.pages.T(lang, e.Message)
-	if e.Detail != "" {
-		msg += " " + e.Detail
+	if e.Advice == "" {
+		e.Advice = defaultAdvice(e)
+	}
+	advice := ""
+	if e.Advice != "" {
+		advice = p.pages.T(lang, e.Advice)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	err := p.pages.Render(w, e.Status, templates.PageError, lang, templates.ErrorPage{
-		Brand: p.brand(), Status: e.Status, Title: p.pages.T(lang, e.Title), Message: msg, Code: e.Code, RequestID: id,
+		Brand: p.brand(), Status: e.Status, Title: p.pages.T(lang, e.Title), Message: p.pages.T(lang, e.Message),
+		Advice: advice, Code: e.Code, RequestID: id,
 	})
 	if err != nil {
 		p.log.ErrorContext(r.Context(), "render error page", slog.String("request_id", id), slog.String("err", err.Error()))

@@ -114,6 +114,14 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 			return
 		}
+	} else if lr.hint != nil && p.hintUnexpired(lr.hint) {
+		// No browser session: a relying party's server logging its user
+		// out (oauth2-proxy's backend logout). The hint, signed by us and
+		// still valid, names the session to end by its sid.
+		if _, err := p.endSessionByHint(ctx, lr.hint); err != nil {
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		}
 	}
 	// The cookie goes even when its session had already ended.
 	p.setCookie(w, "session", "", -1)
@@ -240,8 +248,15 @@ func (p *Provider) showLogoutConfirmation(w http.ResponseWriter, r *http.Request
 	if u, err := p.store.GetUser(r.Context(), s.UserID); err == nil {
 		page.Username = u.Username
 	}
+	// Cancel: the application the person is signed in to, when a verified
+	// hint names it and it has a home page; else the account page, ours.
+	// A bare client_id proves nothing, so its client_uri is not followed.
+	page.Cancel = p.path("/account")
 	if lr.hint != nil && lr.client != nil {
 		page.ClientName = newClient(*lr.client).displayName()
+		if home := recordInfo(*lr.client).URL; home != "" {
+			page.Cancel = home
+		}
 	}
 	for _, name := range logoutParams {
 		if v := lr.form.Get(name); v != "" {
@@ -259,20 +274,7 @@ func (p *Provider) endSession(ctx context.Context, s storage.BrowserSession) ([]
 		return nil, err
 	}
 	p.log.InfoContext(ctx, "logout", "request_id", requestID(ctx), "user_id", s.UserID, "clients", len(s.ClientIDs))
-	var clients []storage.Client
-	for _, id := range s.ClientIDs {
-		c, err := p.store.GetClient(ctx, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // deleted since
-		}
-		if err != nil {
-			// The session is gone already; a client we cannot read is
-			// logged rather than failing the person's sign-out.
-			p.log.WarnContext(ctx, "logout: read client", "request_id", requestID(ctx), "client_id", id, "err", err.Error())
-			continue
-		}
-		clients = append(clients, c)
-	}
+	clients := p.sessionClients(ctx, s)
 	p.backchannelLogout(ctx, s, clients)
 	var frames []string
 	for _, c := range clients {

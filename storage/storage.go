@@ -281,6 +281,10 @@ type Store interface {
 	// error from fn aborts the update and is returned as is.
 	UpdateBrowserSession(ctx context.Context, id string, fn func(BrowserSession) (BrowserSession, error)) error
 	DeleteBrowserSession(ctx context.Context, id string) error
+	// ListUserSessions returns every browser session of userID, expired
+	// or not, in no particular order: a password change ends them, and
+	// a back-channel logout finds one by its sid.
+	ListUserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
 
 	// SaveConsent creates or replaces the consent of (c.UserID, c.ClientID).
 	SaveConsent(ctx context.Context, c Consent) error

@@ -107,9 +107,11 @@ type ConsentPage struct {
 // people and already translated; Code is the OAuth error code, if any.
 type ErrorPage struct {
 	Brand
-	Status    int
-	Title     string
-	Message   string
+	Status  int
+	Title   string
+	Message string
+	// Advice says what the person can do, already translated; may be empty.
+	Advice    string
 	Code      string
 	RequestID string
 }
@@ -142,6 +144,10 @@ type LogoutPage struct {
 	// RedirectRefused: the application asked to be returned to an address
 	// not registered for it, so the person stays here afterwards.
 	RedirectRefused bool
+	// Cancel is where "Cancel" leads without signing out: the home page
+	// of the application a verified ID token names, else the account
+	// page. With JavaScript it goes back in the browser's history instead.
+	Cancel string
 }
 
 // LoggedOutPage tells a person they are signed out. FrontChannel are the

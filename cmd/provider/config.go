@@ -74,7 +74,8 @@ type fileConfig struct {
 	// (RFC 7523); jwks_file is read at load, relative to the config file.
 	TrustedIssuers []provider.TrustSpec `yaml:"trusted_issuers"`
 
-	dir string // the config file's directory
+	dir  string // the config file's directory
+	path string // the config file, absolute
 }
 
 // duration accepts Go durations ("15m", "720h").
@@ -109,7 +110,7 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.dir = filepath.Dir(abs)
+	cfg.dir, cfg.path = filepath.Dir(abs), abs
 	cfg.defaults()
 	if problems := cfg.validate(); len(problems) > 0 {
 		return nil, fmt.Errorf("config %s: %s", path, strings.Join(problems, "; "))

@@ -95,7 +95,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded}), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -104,6 +104,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)
+	warnReadableSecrets(cfg.path, log)
 	if cfg.Registration.Enabled {
 		// Open registration lets anyone create clients; say so once.
 		log.Info("dynamic client registration enabled", "endpoint", cfg.Issuer+"/register", "open", cfg.Registration.InitialAccessToken == "")

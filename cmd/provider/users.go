@@ -123,9 +123,11 @@ func newUsersSetPasswordCmd(e *env) *cobra.Command {
 		passwordStdin bool
 	)
 	c := &cobra.Command{
-		Use:   "set-password USERNAME --config FILE [--password-stdin]",
-		Short: "Set a user's password; without --password-stdin one is generated and printed once",
-		Args:  exactArgs(1, "one USERNAME"),
+		Use: "set-password USERNAME --config FILE [--password-stdin]",
+		// passwd: the name the issue and Unix people know it by.
+		Aliases: []string{"passwd"},
+		Short:   "Set a user's password and end their browser sessions and refresh tokens; without --password-stdin one is generated and printed once",
+		Args:    exactArgs(1, "one USERNAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			password, generated := "", false
 			var err error

@@ -76,3 +76,22 @@ func (s *Store) UpdateBrowserSession(ctx context.Context, id string, fn func(sto
 	}
 	return wrap("update browser session", err)
 }
+
+// ListUserSessions scans every session: sessions have no index by user,
+// and only a password change and a server-side logout look them up so.
+func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
+	var out []storage.BrowserSession
+	err := s.view(ctx, func(t *txn) error {
+		return t.sessions.ForEach(func(_, v []byte) error {
+			sess, err := decode[storage.BrowserSession](v)
+			if err != nil {
+				return err
+			}
+			if sess.UserID == userID {
+				out = append(out, sess)
+			}
+			return nil
+		})
+	})
+	return out, wrap("list browser sessions of user", err)
+}

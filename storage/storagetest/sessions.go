@@ -3,6 +3,8 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,4 +134,28 @@ func testJTIs(t *testing.T, s storage.Store) {
 	ok(t, err, "get replaced")
 	same(t, got, fresh, "replaced jti")
 	isErr(t, s.CreateJTI(ctx, fresh), storage.ErrAlreadyExists, "create the replacement again")
+}
+
+func testListUserSessions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a1, a2 := session("sess-a1", "u-alice"), session("sess-a2", "u-alice")
+	a2.ClientIDs = []string{"c1"}
+	for _, sess := range []storage.BrowserSession{a1, a2, session("sess-b", "u-bob"), session("sess-a10", "u-alice0")} {
+		ok(t, s.CreateBrowserSession(ctx, sess), "create "+sess.ID)
+	}
+	got, err := s.ListUserSessions(ctx, "u-alice")
+	ok(t, err, "list alice's sessions")
+	slices.SortFunc(got, func(x, y storage.BrowserSession) int { return strings.Compare(x.ID, y.ID) })
+	same(t, got, []storage.BrowserSession{a1, a2}, "alice's sessions")
+
+	ok(t, s.DeleteBrowserSession(ctx, a1.ID), "delete one")
+	got, err = s.ListUserSessions(ctx, "u-alice")
+	ok(t, err, "list after delete")
+	same(t, got, []storage.BrowserSession{a2}, "alice's sessions after a delete")
+
+	got, err = s.ListUserSessions(ctx, "u-nobody")
+	ok(t, err, "list a stranger's sessions")
+	if len(got) != 0 {
+		t.Fatalf("a user without sessions has %d", len(got))
+	}
 }

@@ -49,6 +49,7 @@ func subtests() []subtest {
 		{"RevokeSubjectClient", testRevokeSubjectClient},
 
 		{"BrowserSessions", testBrowserSessions},
+		{"ListUserSessions", testListUserSessions},
 		{"Consents", testConsents},
 		{"JTIs", testJTIs},
 
