@@ -112,6 +112,7 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		return nil, fositeErr(err)
 	}
 	cl := newClient(c)
+	cl.bindAuthorizeRequest(ctx.Value(fosite.AuthorizeRequestContextKey))
 	if m := secretMethodFrom(ctx); m != "" && isSecretMethod(cl.TokenEndpointAuthMethod) {
 		cl.TokenEndpointAuthMethod = m
 	}

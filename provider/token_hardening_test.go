@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/providertest"
 )
@@ -156,5 +158,92 @@ func TestCodeExchangeRace(t *testing.T) {
 		"redirect_uri": {webRedirect}, "code_verifier": {f.verifier}}, "web", "web-secret")
 	if status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("later replay: HTTP %d %v", status, body)
+	}
+}
+
+// Issue 11 items 8 and 14: the any-port rule of RFC 8252 §7.3 is for public
+// (native) clients, on 127.0.0.1, [::1] and localhost alike; a
+// confidential client's redirect URI matches exactly. Everything but the
+// port matches exactly either way. A request whose redirect URI does not
+// match gets an error page, never a redirect.
+func TestLoopbackRedirectMatching(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.addClient(t, provider.ClientSpec{ID: "native", Public: true,
+		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback", "http://localhost/callback"}})
+	ts.addClient(t, provider.ClientSpec{ID: "server", Secret: "server-secret-0123456789",
+		RedirectURIs: []string{"http://127.0.0.1:5555/callback", "http://localhost:8000/callback"}})
+
+	// prompt=none with nobody signed in: a valid request is answered at
+	// the redirect URI with login_required, without a page in between.
+	probe := func(clientID, redirect string) *http.Response {
+		t.Helper()
+		q := url.Values{"client_id": {clientID}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {redirect},
+			"state": {"s"}, "prompt": {"none"}, "code_challenge_method": {"S256"},
+			"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get(ts.URL + "/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, c := range []struct {
+		client, redirect string
+		redirected       bool
+	}{
+		{"native", "http://127.0.0.1:49152/callback", true},
+		{"native", "http://[::1]:49153/callback", true},
+		{"native", "http://localhost:8000/callback", true},
+		{"native", "http://localhost/callback", true},
+		{"native", "http://localhost:8000/callback/", false},
+		{"native", "http://localhost:8000/other", false},
+		{"native", "http://localhost:8000/callback?x=1", false},
+		{"native", "https://localhost:8000/callback", false},
+		{"native", "http://127.0.0.2:8000/callback", false},
+		{"native", "http://user@localhost:8000/callback", false},
+		{"server", "http://127.0.0.1:5555/callback", true},
+		{"server", "http://localhost:8000/callback", true},
+		{"server", "http://127.0.0.1:5556/callback", false},
+		{"server", "http://127.0.0.1/callback", false},
+		{"server", "http://localhost:8001/callback", false},
+	} {
+		resp := probe(c.client, c.redirect)
+		loc := resp.Header.Get("Location")
+		switch {
+		case c.redirected && (resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, c.redirect+"?")):
+			t.Errorf("%s %s: HTTP %d Location %q, want a redirect there", c.client, c.redirect, resp.StatusCode, loc)
+		case c.redirected && !strings.Contains(loc, "error=login_required"):
+			t.Errorf("%s %s: Location %q, want login_required", c.client, c.redirect, loc)
+		case !c.redirected && (loc != "" || resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html")):
+			t.Errorf("%s %s: HTTP %d Location %q (%s), want an error page", c.client, c.redirect, resp.StatusCode, loc, resp.Header.Get("Content-Type"))
+		}
+	}
+}
+
+// Issue 11 item 14: kubelogin's defaults, a public client with
+// http://localhost:8000 as its callback, through a whole sign-in.
+func TestKubeloginLocalhostRedirect(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.addClient(t, provider.ClientSpec{ID: "kubernetes", Public: true, RedirectURIs: []string{"http://localhost/"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email", "groups"}})
+	rp := newRP(t, ts, "kubernetes", "", "http://localhost:8000/", "openid", "email")
+	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
+	if got := f.redirect.Scheme + "://" + f.redirect.Host + f.redirect.Path; got != "http://localhost:8000/" {
+		t.Fatalf("redirected to %s, want http://localhost:8000/", f.redirect)
+	}
+	tok, err := rp.oauth2.Exchange(t.Context(), f.code(t, ts.URL), oauth2.VerifierOption(f.verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := rp.verifier.Verify(t.Context(), raw)
+	if err != nil {
+		t.Fatalf("ID token: %v", err)
+	}
+	if idt.Subject != ts.alice.ID || idt.Nonce != f.nonce {
+		t.Errorf("ID token sub %q nonce %q", idt.Subject, idt.Nonce)
 	}
 }
