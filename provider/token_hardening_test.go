@@ -1,14 +1,18 @@
 package provider_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/provider"
@@ -245,5 +249,131 @@ func TestKubeloginLocalhostRedirect(t *testing.T) {
 	}
 	if idt.Subject != ts.alice.ID || idt.Nonce != f.nonce {
 		t.Errorf("ID token sub %q nonce %q", idt.Subject, idt.Nonce)
+	}
+}
+
+// Issue 11 item 13: the password grant with scope openid returns an ID
+// token, as kubelogin's password mode expects: sub, aud, iss, at_hash,
+// auth_time, amr pwd and the scopes' claims, signed with the client's
+// algorithm; a refresh gives a new one for the same person.
+func TestPasswordGrantIDToken(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	disc, err := oidc.NewProvider(t.Context(), ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"", "ES256", "EdDSA"} {
+		id := "kubelogin" + alg
+		secret := ts.addClient(t, provider.ClientSpec{ID: id, Secret: "kubelogin-secret-0123456789", IDTokenSignedResponseAlg: alg,
+			GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile", "email", "groups"}})
+		want := alg
+		if want == "" {
+			want = "RS256"
+		}
+		conf := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: disc.Endpoint(), Scopes: []string{"openid", "email", "groups", "profile"}}
+		verifier := disc.Verifier(&oidc.Config{ClientID: id, SupportedSigningAlgs: []string{want}})
+		before := time.Now().Add(-2 * time.Second).Unix()
+		tok, err := conf.PasswordCredentialsToken(t.Context(), "alice", alicePass)
+		if err != nil {
+			t.Fatalf("%s: password grant: %v", want, err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		if raw == "" {
+			t.Fatalf("%s: no id_token in %v", want, tok)
+		}
+		idt, err := verifier.Verify(t.Context(), raw)
+		if err != nil {
+			t.Fatalf("%s: ID token: %v", want, err)
+		}
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil || idt.AccessTokenHash == "" {
+			t.Errorf("%s: at_hash %q: %v", want, idt.AccessTokenHash, err)
+		}
+		var claims struct {
+			Amr       []string `json:"amr"`
+			AuthTime  int64    `json:"auth_time"`
+			Email     string   `json:"email"`
+			Groups    []string `json:"groups"`
+			UpdatedAt int64    `json:"updated_at"`
+		}
+		if err := idt.Claims(&claims); err != nil {
+			t.Fatalf("%s: claims: %v", want, err)
+		}
+		if idt.Subject != ts.alice.ID || idt.Issuer != ts.URL || !reflect.DeepEqual(idt.Audience, []string{id}) ||
+			!reflect.DeepEqual(claims.Amr, []string{"pwd"}) || claims.AuthTime < before || claims.AuthTime > time.Now().Unix() ||
+			claims.Email != ts.alice.Email || !reflect.DeepEqual(claims.Groups, ts.alice.Groups) || claims.UpdatedAt != ts.alice.UpdatedAt.Unix() {
+			t.Errorf("%s: sub %q iss %q aud %v, claims %+v", want, idt.Subject, idt.Issuer, idt.Audience, claims)
+		}
+		// kubelogin refreshes with the refresh token when the ID token expires.
+		tok.Expiry = time.Now().Add(-time.Minute)
+		fresh, err := conf.TokenSource(t.Context(), tok).Token()
+		if err != nil {
+			t.Fatalf("%s: refresh: %v", want, err)
+		}
+		raw, _ = fresh.Extra("id_token").(string)
+		if idt2, err := verifier.Verify(t.Context(), raw); err != nil || idt2.Subject != ts.alice.ID {
+			t.Errorf("%s: refreshed ID token: %v", want, err)
+		}
+	}
+	// Without openid there is no ID token, as before.
+	conf := oauth2.Config{ClientID: "kubelogin", ClientSecret: "kubelogin-secret-0123456789", Endpoint: disc.Endpoint(), Scopes: []string{"email"}}
+	tok, err := conf.PasswordCredentialsToken(t.Context(), "alice", alicePass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Extra("id_token") != nil {
+		t.Errorf("ID token without the openid scope")
+	}
+}
+
+// Issue 11 item 17: updated_at is a JSON integer (OIDC Core §5.1), in the
+// ID token and in userinfo, plain and signed, so an int64 field decodes it.
+func TestUpdatedAtIsInteger(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.addClient(t, provider.ClientSpec{ID: "signed-ui", Secret: "signed-ui-secret-0123456789", RedirectURIs: []string{webRedirect},
+		UserinfoSignedResponseAlg: "RS256", Scopes: []string{"openid", "profile"}})
+	want := ts.alice.UpdatedAt.Unix()
+	type profile struct {
+		UpdatedAt int64 `json:"updated_at"`
+	}
+	for _, c := range []struct{ client, secret string }{{"web", "web-secret"}, {"signed-ui", "signed-ui-secret-0123456789"}} {
+		rp := newRP(t, ts, c.client, c.secret, webRedirect, "openid", "profile")
+		f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
+		tok, err := rp.oauth2.Exchange(t.Context(), f.code(t, ts.URL), oauth2.VerifierOption(f.verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := rp.verifier.Verify(t.Context(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p profile
+		if err := idt.Claims(&p); err != nil || p.UpdatedAt != want {
+			t.Errorf("%s: ID token updated_at: %v (%d, want %d)", c.client, err, p.UpdatedAt, want)
+		}
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if c.client == "signed-ui" {
+			// application/jwt: the payload is the second part.
+			parts := strings.Split(string(body), ".")
+			if len(parts) != 3 {
+				t.Fatalf("signed userinfo %q", body)
+			}
+			if body, err = base64.RawURLEncoding.DecodeString(parts[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p = profile{}
+		if err := json.Unmarshal(body, &p); err != nil || p.UpdatedAt != want {
+			t.Errorf("%s: userinfo updated_at: %v (%d, want %d) in %s", c.client, err, p.UpdatedAt, want, body)
+		}
 	}
 }
