@@ -224,6 +224,14 @@ func TestLoopbackRedirectMatching(t *testing.T) {
 			t.Errorf("%s %s: HTTP %d Location %q (%s), want an error page", c.client, c.redirect, resp.StatusCode, loc, resp.Header.Get("Content-Type"))
 		}
 	}
+	// The same rule when the request is pushed first (RFC 9126).
+	for redirect, want := range map[string]int{"http://127.0.0.1:5555/callback": http.StatusCreated, "http://127.0.0.1:5556/callback": http.StatusBadRequest} {
+		status, _, body := postForm(t, ts.URL+"/par", url.Values{"response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {redirect}, "state": {"s"}},
+			"server", "server-secret-0123456789")
+		if status != want {
+			t.Errorf("PAR with %s: HTTP %d %v, want %d", redirect, status, body, want)
+		}
+	}
 }
 
 // Issue 11 item 14: kubelogin's defaults, a public client with
