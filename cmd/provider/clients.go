@@ -64,7 +64,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringVar(&configPath, "config", "", "config file")
 	f.StringVar(&spec.ID, "id", "", "client ID (required)")
 	f.StringVar(&spec.Name, "name", "", "name shown on the consent page")
-	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match (repeat or comma-separate)")
+	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match; for a --public client an http loopback URI (127.0.0.1, [::1], localhost) matches on any port (repeat or comma-separate)")
 	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, implicit, refresh_token, client_credentials, password (legacy), urn:ietf:params:oauth:grant-type:jwt-bearer (default authorization_code)")
 	f.StringSliceVar(&spec.ResponseTypes, "response-type", nil, "response types: code (default); implicit and hybrid ones need --grant-type implicit: \"id_token\", \"id_token token\", \"code id_token\", \"code token\", \"code id_token token\"")
 	f.StringArrayVar(&spec.RequestURIs, "request-uri", nil, "URL where the client publishes request objects for request_uri (https; repeat for several)")
