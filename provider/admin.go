@@ -77,6 +77,10 @@ type ClientSpec struct {
 	AllowedOrigins    []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
 	RequirePAR        bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
 	AccessTokenFormat string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
+	// Introspect "any" lets the client introspect every token; unset, it
+	// may introspect only tokens issued to it or whose audience names it.
+	// Never settable through dynamic registration.
+	Introspect string `json:"introspect,omitempty" yaml:"introspect"`
 
 	// What people see of the client on the login and consent pages.
 	LogoURI   string   `json:"logo_uri,omitempty" yaml:"logo_uri"`
@@ -184,6 +188,12 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 	case "", "opaque", "jwt":
 	default:
 		return c, invalid("access_token_format %q must be opaque or jwt", c.AccessTokenFormat)
+	}
+	switch {
+	case c.Introspect != "" && c.Introspect != IntrospectAny:
+		return c, invalid("introspect %q must be any (or unset: only the client's own tokens and those whose audience names it)", c.Introspect)
+	case c.Introspect != "" && c.Public:
+		return c, invalid("introspect: a public client cannot introspect tokens")
 	}
 	for _, o := range c.AllowedOrigins {
 		if err := validOrigin(o); err != nil {
@@ -315,6 +325,7 @@ func (c ClientSpec) record(old storage.Client, seal *Sealer) (storage.Client, er
 		AllowedOrigins:              c.AllowedOrigins,
 		RequirePAR:                  c.RequirePAR,
 		AccessTokenFormat:           c.AccessTokenFormat,
+		Introspect:                  c.Introspect,
 
 		LogoURI:   c.LogoURI,
 		ClientURI: c.ClientURI,

@@ -15,6 +15,9 @@ type client struct {
 	name string
 	// rec is the stored client, for the settings fosite has no field for.
 	rec storage.Client
+	// authorize is the authorization request the client was looked up
+	// for, if any (see redirect.go).
+	authorize *fosite.AuthorizeRequest
 }
 
 var _ fosite.OpenIDConnectClient = (*client)(nil)

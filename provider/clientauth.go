@@ -391,6 +391,9 @@ func (p *Provider) newIntrospectionRequest(ctx context.Context, r *http.Request,
 	if err != nil {
 		return inactive, fosite.ErrInactiveToken.WithHint("An introspection strategy indicated that the token is inactive.").WithWrap(err).WithDebug(err.Error())
 	}
+	if !mayIntrospect(client, ar, tu) {
+		return inactive, fosite.ErrInactiveToken.WithHint("An introspection strategy indicated that the token is inactive.").WithDebug("The token belongs to another client.")
+	}
 	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: tu}
 	if tu == fosite.AccessToken {
 		resp.AccessTokenType = fosite.BearerAccessToken

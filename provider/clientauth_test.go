@@ -140,7 +140,8 @@ var ccForm = url.Values{"grant_type": {"client_credentials"}}
 func TestClientSecretBasicAndPost(t *testing.T) {
 	ts := newTestServer(t)
 	basic := ts.addClient(t, provider.ClientSpec{ID: "cc-basic", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-	post := ts.addClient(t, provider.ClientSpec{ID: "cc-post", TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	post := ts.addClient(t, provider.ClientSpec{ID: "cc-post", TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"},
+		Introspect: provider.IntrospectAny})
 	inBody := func(id, secret string) url.Values {
 		f := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}
 		if secret != "" {

@@ -112,6 +112,7 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		return nil, fositeErr(err)
 	}
 	cl := newClient(c)
+	cl.bindAuthorizeRequest(ctx.Value(fosite.AuthorizeRequestContextKey))
 	if m := secretMethodFrom(ctx); m != "" && isSecretMethod(cl.TokenEndpointAuthMethod) {
 		cl.TokenEndpointAuthMethod = m
 	}
@@ -147,28 +148,91 @@ func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string
 	return s.create(ctx, storage.KindAuthorizeCode, sig, r, fosite.AuthorizeCode, "")
 }
 
-// GetAuthorizeCodeSession returns ErrInvalidatedAuthorizeCode together with
-// the request for a redeemed code, so fosite can revoke what it issued.
+// Redeeming a code, and the replay race (RFC 6749 §4.1.2: a code used
+// twice revokes the tokens it issued). fosite reads the code twice: when it
+// checks the token request (NewAccessRequest) and when it issues the
+// tokens (NewAccessResponse, where any storage error becomes a 500). So the
+// code is claimed at the first read, atomically: one request wins, and
+// every other one is told the code was used (ErrInvalidatedAuthorizeCode),
+// which fosite answers with invalid_grant after revoking the code's access
+// and refresh tokens. The winner may not have stored its tokens yet at that
+// moment, so a replay also leaves a marker that the winner's transaction
+// reads: tokens it issues after a replay are revoked before it commits.
+// Either the winner commits before the marker is written, and the replay's
+// revocation (which follows the marker) finds its tokens, or its
+// transaction sees the marker.
+
+// GetAuthorizeCodeSession claims the code when fosite checks the request,
+// and returns ErrInvalidatedAuthorizeCode together with the request for a
+// code someone else claimed, so fosite can revoke what it issued. When
+// fosite issues the tokens (its response is in ctx) the claim is this
+// request's own.
 func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
 	rec, req, err := s.get(ctx, storage.KindAuthorizeCode, sig, sess)
 	if err != nil {
 		return nil, err
 	}
-	if !rec.Active {
+	if ctx.Value(fosite.AccessResponseContextKey) != nil {
+		return req, nil
+	}
+	err = s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	if errors.Is(err, storage.ErrInactive) {
+		exp := rec.ExpiresAt
+		if exp.IsZero() || exp.Before(s.now()) {
+			exp = s.now().Add(s.codeRetention)
+		}
+		err = s.store.CreateJTI(ctx, storage.JTI{ID: codeReplayKey(sig), ExpiresAt: exp})
+		if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+			return nil, fositeErr(err)
+		}
 		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	if err != nil {
+		return nil, fositeErr(err)
 	}
 	return req, nil
 }
 
-// InvalidateAuthorizeCodeSession deactivates atomically: of two concurrent
-// redemptions exactly one gets past this point.
+// InvalidateAuthorizeCodeSession runs in the transaction that stores the
+// tokens. The code was claimed already (GetAuthorizeCodeSession); if it
+// was replayed meanwhile, the grant is revoked when the transaction
+// commits.
 func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
-	if errors.Is(err, storage.ErrInactive) {
-		return fosite.ErrInvalidatedAuthorizeCode
+	if err != nil && !errors.Is(err, storage.ErrInactive) {
+		return fositeErr(err)
 	}
-	return fositeErr(err)
+	_, err = s.store.GetJTI(ctx, codeReplayKey(sig))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fositeErr(err)
+	}
+	rec, err := s.store.GetToken(ctx, storage.KindAuthorizeCode, sig)
+	if err != nil {
+		return fositeErr(err)
+	}
+	if tx, ok := ctx.Value(grantTxKey{}).(*grantTx); ok {
+		tx.revoke = append(tx.revoke, rec.RequestID)
+		return nil
+	}
+	// Outside a transaction nothing is issued yet that could be revoked.
+	return fosite.ErrInvalidatedAuthorizeCode
 }
+
+// codeReplayKey names the replay marker of a code (kept with the JTIs,
+// which expire and are collected the same way), in a namespace of its own.
+func codeReplayKey(sig string) string { return "authorization-code-replayed:" + sig }
+
+// grantTx is what a transaction begun by fosite must do before it commits.
+type grantTx struct {
+	// revoke lists request IDs whose access and refresh tokens are revoked
+	// (a replayed code's).
+	revoke []string
+}
+
+type grantTxKey struct{}
 
 func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
 	return s.create(ctx, storage.KindAccessToken, sig, r, fosite.AccessToken, "")
@@ -261,9 +325,27 @@ func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) 
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional,
 // so each token grant is one commit instead of one per record.
 func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
-	return s.store.BeginTx(ctx)
+	ctx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, grantTxKey{}, &grantTx{}), nil
 }
-func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }
+
+// Commit revokes, inside the transaction, what must not outlive it (see
+// InvalidateAuthorizeCodeSession), then commits.
+func (s *fositeStore) Commit(ctx context.Context) error {
+	if tx, ok := ctx.Value(grantTxKey{}).(*grantTx); ok {
+		for _, id := range tx.revoke {
+			for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
+				if err := s.store.RevokeByRequestID(ctx, kind, id); err != nil {
+					return fositeErr(err) // fosite rolls back
+				}
+			}
+		}
+	}
+	return s.store.CommitTx(ctx)
+}
 func (s *fositeStore) Rollback(ctx context.Context) error { return s.store.RollbackTx(ctx) }
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester, tt fosite.TokenType, accessSig string) error {

@@ -86,7 +86,9 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	err = provider.SyncClients(ctx, store, sealer, []provider.ClientSpec{
 		{ID: "web", SecretHash: testHash("web-secret"), Name: "Web App", RedirectURIs: []string{webRedirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"},
-			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"}},
+			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"},
+			// ts.introspect asks as web about every client's tokens.
+			Introspect: provider.IntrospectAny},
 		{ID: "post", SecretHash: testHash("post-secret"), RedirectURIs: []string{webRedirect},
 			TokenEndpointAuthMethod: "client_secret_post", Scopes: []string{"openid"}},
 		{ID: "spa", Public: true, RedirectURIs: []string{spaRedirect},

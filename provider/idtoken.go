@@ -17,6 +17,7 @@ import (
 	_ "crypto/sha256" // registers the hashes hashForAlg returns
 	_ "crypto/sha512"
 	"encoding/base64"
+	"math"
 	"strings"
 	"time"
 
@@ -48,6 +49,7 @@ func (s *idTokenStrategy) GenerateIDToken(ctx context.Context, lifespan time.Dur
 	h.Add("kid", k.ID)
 	in, _ := ctx.Value(hashInputsKey{}).(hashInputs)
 	claims := sess.IDTokenClaims()
+	integerClaims(claims.Extra)
 	claims.AccessTokenHash = rehash(k.Alg, claims.AccessTokenHash, in.accessToken)
 	claims.CodeHash = rehash(k.Alg, claims.CodeHash, in.code)
 	return s.inner.GenerateIDToken(withSigningKey(ctx, k), lifespan, r)
@@ -116,7 +118,7 @@ type hashInputs struct {
 func wrapIDTokenHandlers(c *fosite.Config) {
 	for i, h := range c.TokenEndpointHandlers {
 		switch h.(type) {
-		case *openid.OpenIDConnectExplicitHandler, *openid.OpenIDConnectRefreshHandler:
+		case *openid.OpenIDConnectExplicitHandler, *openid.OpenIDConnectRefreshHandler, *openIDPasswordHandler:
 			c.TokenEndpointHandlers[i] = hashingTokenHandler{h}
 		}
 	}
@@ -154,4 +156,17 @@ func (h hashingAuthorizeHandler) HandleAuthorizeEndpointRequest(ctx context.Cont
 		code:        func() string { return resp.GetParameters().Get("code") },
 	})
 	return h.AuthorizeEndpointHandler.HandleAuthorizeEndpointRequest(ctx, ar, resp)
+}
+
+// integerClaims turns the claims OIDC Core §5.1 defines as numbers of
+// seconds back into integers. The session is stored as JSON between the
+// authorization and token requests, which makes every number a float64,
+// and the JWT encoder writes a float64 like 1796246995 as 1.796246995e+09,
+// which relying parties decoding into an integer refuse.
+func integerClaims(extra map[string]any) {
+	for _, name := range []string{"updated_at"} {
+		if f, ok := extra[name].(float64); ok && f == math.Trunc(f) {
+			extra[name] = int64(f)
+		}
+	}
 }

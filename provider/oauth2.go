@@ -22,6 +22,8 @@ var handlerFactories = []compose.Factory{
 	compose.OAuth2ClientCredentialsGrantFactory,
 	// Legacy (RFC 9700 §2.4), only for clients that list "password".
 	compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
+	// An ID token with the password grant, after the access token it hashes.
+	openIDPasswordFactory,
 	compose.OpenIDConnectExplicitFactory,
 	// Implicit (id_token, id_token token) and hybrid (code id_token, code
 	// token, code id_token token), for clients that list them; before

@@ -45,6 +45,11 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		sess.Username = strings.TrimSpace(ar.GetRequestForm().Get("username"))
 		sess.Claims.Subject, sess.Claims.Issuer = sess.Subject, p.cfg.Issuer
 		sess.Claims.AuthTime = p.now().UTC().Truncate(time.Second)
+		if err := p.passwordGrantClaims(ctx, sess, ar.GetGrantedScopes()); err != nil {
+			p.logProtocolError(r, "token", err)
+			p.oauth2.WriteAccessError(ctx, w, ar, err)
+			return
+		}
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// fosite has checked the scopes and audience against the client's

@@ -103,6 +103,11 @@ type Client struct {
 	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
 	// AccessTokenFormat is "opaque" (the default) or "jwt" (RFC 9068).
 	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// Introspect is "any" for a client that may introspect every token (a
+	// resource server the operator trusts); empty means only the tokens
+	// issued to the client or naming it in their audience. Set by the
+	// operator (config, CLI), never through dynamic registration.
+	Introspect string `json:"introspect,omitempty"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
 	// LogoURI, ClientURI, PolicyURI and TosURI are shown to people on the

@@ -24,7 +24,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		jwksFile    string
 	)
 	c := &cobra.Command{
-		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--response-type T...] [--request-uri URL...] [--request-object-alg ALG] [--public] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--response-type T...] [--request-uri URL...] [--request-object-alg ALG] [--public] [--introspect any] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,7 +64,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringVar(&configPath, "config", "", "config file")
 	f.StringVar(&spec.ID, "id", "", "client ID (required)")
 	f.StringVar(&spec.Name, "name", "", "name shown on the consent page")
-	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match (repeat or comma-separate)")
+	f.StringSliceVar(&spec.RedirectURIs, "redirect-uri", nil, "allowed redirect URI, exact match; for a --public client an http loopback URI (127.0.0.1, [::1], localhost) matches on any port (repeat or comma-separate)")
 	f.StringSliceVar(&spec.GrantTypes, "grant-type", nil, "authorization_code, implicit, refresh_token, client_credentials, password (legacy), urn:ietf:params:oauth:grant-type:jwt-bearer (default authorization_code)")
 	f.StringSliceVar(&spec.ResponseTypes, "response-type", nil, "response types: code (default); implicit and hybrid ones need --grant-type implicit: \"id_token\", \"id_token token\", \"code id_token\", \"code token\", \"code id_token token\"")
 	f.StringArrayVar(&spec.RequestURIs, "request-uri", nil, "URL where the client publishes request objects for request_uri (https; repeat for several)")
@@ -78,6 +78,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&spec.AllowedOrigins, "allowed-origin", nil, "browser origin allowed CORS (default: the redirect URIs' origins)")
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
+	f.StringVar(&spec.Introspect, "introspect", "", "any: the client may introspect every token (a trusted resource server); default: only its own tokens and those whose audience names it")
 	f.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing algorithm: RS256 (default), PS256, ES256 or EdDSA")
 	f.StringVar(&spec.UserinfoSignedResponseAlg, "userinfo-alg", "", "sign userinfo responses (application/jwt) with RS256, PS256, ES256 or EdDSA (default: plain JSON)")
 	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to, exact match (repeat for more)")
