@@ -67,10 +67,10 @@ func (l Limits) Defaults() Limits {
 
 // Messages of refused requests, on the pages of browser endpoints.
 const (
-	msgTooLarge      = "This request is too large."
-	msgURITooLong    = "This address is too long."
-	msgMultipart     = "This form was sent in a way this site does not accept."
-	msgBodyUnread    = "The request could not be read."
+	msgTooLarge   = "This request is too large."
+	msgURITooLong = "This address is too long."
+	msgMultipart  = "This form was sent in a way this site does not accept."
+	msgBodyUnread = "The request could not be read."
 )
 
 // jsonEndpoint reports whether the endpoint at path (below the issuer)
