@@ -329,7 +329,11 @@ func (p *Provider) registeredRecord(spec ClientSpec, old storage.Client) (storag
 	spec, err := spec.Validate()
 	var inv *InvalidError
 	if errors.As(err, &inv) {
-		return storage.Client{}, badMetadata("%s", inv.Msg)
+		if inv.Public != "" {
+			// The library's words stay in the log.
+			p.log.Info("registration metadata refused", slog.String("detail", inv.Msg))
+		}
+		return storage.Client{}, badMetadata("%s", inv.public())
 	}
 	if err == nil {
 		var c storage.Client

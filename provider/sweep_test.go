@@ -303,6 +303,8 @@ func TestMalformedRequestsGetNo5xx(t *testing.T) {
 					failures = append(failures, fmt.Sprintf("%s: %v", p, err))
 				case status >= 500:
 					failures = append(failures, fmt.Sprintf("%s: HTTP %d %.300q", p, status, body))
+				case libraryText(body) != "":
+					failures = append(failures, fmt.Sprintf("%s: HTTP %d shows library text %q: %.300q", p, status, libraryText(body), body))
 				}
 				statuses[status]++
 				mu.Unlock()
@@ -332,6 +334,20 @@ func TestMalformedRequestsGetNo5xx(t *testing.T) {
 	}
 }
 
+// libraryMarkers are what error texts of Go libraries look like (item 10:
+// none reaches a client).
+var libraryMarkers = []string{"go-jose", "square/go-jose", "json: ", "illegal base64", "x509:", "crypto/", "strconv.", "unexpected EOF",
+	"invalid character", "cannot unmarshal", "Go struct", "runtime error", "goroutine ", "context canceled", "bbolt", "dial tcp", "connection refused"}
+
+func libraryText(body string) string {
+	for _, m := range libraryMarkers {
+		if strings.Contains(body, m) {
+			return m
+		}
+	}
+	return ""
+}
+
 // sendProbe sends p as it is: the target is not re-encoded.
 func sendProbe(client *http.Client, host string, p sweepProbe) (int, string, error) {
 	var body io.Reader
@@ -357,6 +373,6 @@ func sendProbe(client *http.Client, host string, p sweepProbe) (int, string, err
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, string(b), nil
 }
