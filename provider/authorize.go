@@ -36,7 +36,13 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// one is registered, and to an error page otherwise.
 		err = objectErr
 	}
-	if name := p.overlongParam(r.Form, authorizeBoundedParams); name != "" {
+	name := p.overlongParam(r.Form, authorizeBoundedParams)
+	if name == "" && ar != nil {
+		// A pushed request's parameters (fosite resolved a request object
+		// in it at the push) come from the store.
+		name = p.overlongParam(ar.GetRequestForm(), authorizeBoundedParams)
+	}
+	if name != "" {
 		// Checked after the request object is merged, so its values are
 		// bounded too. An over-long value that the error redirect would
 		// carry back (or that decides where it goes) means a page.

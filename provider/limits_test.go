@@ -7,6 +7,10 @@ package provider_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +26,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/smallsso/provider/provider"
 )
@@ -359,6 +366,45 @@ func TestOverlongParametersAreNotEchoed(t *testing.T) {
 	resp, _ = send("GET", "/authorize", authz(url.Values{"state": {ok}, "nonce": {ok}}))
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("state and nonce at the limit: HTTP %d, want the sign-in page", resp.StatusCode)
+	}
+}
+
+// The parameters of a pushed request object (fosite resolves it at the
+// push) are bounded when the browser comes with its request_uri.
+func TestPushedRequestObjectParametersAreBounded(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	secret := ts.addClient(t, provider.ClientSpec{ID: "ro", Secret: "ro-secret-0123456789", RedirectURIs: []string{webRedirect},
+		Scopes: []string{"openid"}, JWKS: provider.JWKSDoc(pub), RequestObjectSigningAlg: "ES256"})
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	object, err := jwt.Signed(signer).Claims(map[string]any{"iss": "ro", "aud": ts.URL, "client_id": "ro", "response_type": "code",
+		"redirect_uri": webRedirect, "scope": "openid", "state": strings.Repeat("s", provider.DefaultParameterBytes*3),
+		"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGmSyyGNmo", "code_challenge_method": "S256", "exp": time.Now().Add(time.Minute).Unix()}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := postForm(t, ts.URL+"/par", url.Values{"request": {object}, "client_id": {"ro"}, "response_type": {"code"},
+		"scope": {"openid"}, "redirect_uri": {webRedirect}}, "ro", secret)
+	requestURI, _ := body["request_uri"].(string)
+	if status != http.StatusCreated || requestURI == "" {
+		t.Fatalf("push: HTTP %d %v", status, body)
+	}
+	resp, err := noRedirect.Get(ts.URL + "/authorize?client_id=ro&request_uri=" + url.QueryEscape(requestURI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(string(page), "state parameter is longer than") {
+		t.Fatalf("pushed request with a long state: HTTP %d Location %.100q, want a 400 page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 
