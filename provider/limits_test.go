@@ -145,7 +145,7 @@ func multipartRequests(t *testing.T) {
 	// Expect: 100-continue, with a client that waits for the server's
 	// word: a server that refuses before reading is spared the body, and
 	// the answer is read whatever the server does with the connection.
-	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Hour}}
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 	for _, ep := range bodyEndpoints {
 		for _, chunked := range []bool{false, true} {
 			name := fmt.Sprintf("%s %s chunked=%v", ep.method, ep.path, chunked)
