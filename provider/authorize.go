@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,21 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// A bad request object goes back to the outer redirect_uri if that
 		// one is registered, and to an error page otherwise.
 		err = objectErr
+	}
+	name := p.overlongParam(r.Form, authorizeBoundedParams)
+	if name == "" && ar != nil {
+		// A pushed request's parameters (fosite resolved a request object
+		// in it at the push) come from the store.
+		name = p.overlongParam(ar.GetRequestForm(), authorizeBoundedParams)
+	}
+	if name != "" {
+		// Checked after the request object is merged, so its values are
+		// bounded too. An over-long value that the error redirect would
+		// carry back (or that decides where it goes) means a page.
+		err = fosite.ErrInvalidRequest.WithHint(p.overlongError(name))
+		if slices.Contains(echoedAuthorizeParams, name) {
+			ar = nil
+		}
 	}
 	pushed := err == nil && strings.HasPrefix(r.Form.Get("request_uri"), parURIPrefix)
 	if err == nil && !pushed && requiresPAR(ar.GetClient()) {
@@ -77,6 +93,12 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	// fosite fetches the jwks_uri of a signed request object itself here;
 	// the guard applies the named client's policy to it.
 	ctx = p.withClaimedClient(ctx, r)
+	if name := p.overlongParam(r.PostForm, authorizeBoundedParams); name != "" {
+		err := fosite.ErrInvalidRequest.WithHint(p.overlongError(name))
+		p.logProtocolError(r, "par", err)
+		p.oauth2.WritePushedAuthorizeError(ctx, w, nil, err)
+		return
+	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = checkResponseType(ar)

@@ -412,7 +412,7 @@ func (c ClientSpec) validateAssertionSettings() error {
 	if c.JWKS != "" {
 		var err error
 		if set, err = parseJWKS([]byte(c.JWKS)); err != nil {
-			return invalid("jwks: %v", err)
+			return invalidCause("jwks: ", err)
 		}
 	}
 	if c.JWKSURI != "" {

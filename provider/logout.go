@@ -73,6 +73,11 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Title: msgLogoutRejected, Message: msgBadLogoutParams})
 		return
 	}
+	if name := p.overlongParam(r.Form, logoutParams); name != "" {
+		// Never carried on into a redirect or a page.
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Title: msgLogoutRejected, Message: msgBadLogoutParams})
+		return
+	}
 	// The confirmation form posts back here with csrf and confirm; an RP
 	// may also POST the request itself (§2), which is treated like GET.
 	confirmed := r.Method == http.MethodPost && r.PostForm.Has("confirm")
@@ -80,7 +85,14 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		// An RP's cross-site form POST arrives without our SameSite=Lax
 		// session cookie, so the session could not be found; a top-level
 		// GET navigation carries it.
-		http.Redirect(w, r, p.path("/logout")+"?"+r.PostForm.Encode(), http.StatusSeeOther)
+		// Only the end-session parameters go along, each bounded above.
+		carried := url.Values{}
+		for _, name := range logoutParams {
+			if v := r.PostForm.Get(name); v != "" {
+				carried.Set(name, v)
+			}
+		}
+		http.Redirect(w, r, p.path("/logout")+"?"+carried.Encode(), http.StatusSeeOther)
 		return
 	}
 	if confirmed {

@@ -48,6 +48,9 @@ type Config struct {
 	Registration RegistrationConfig
 	// Outbound is the policy for requests to URLs clients chose.
 	Outbound OutboundConfig
+	// Limits bound request bodies, the request-target and echoed
+	// parameters; zero fields take the defaults.
+	Limits Limits
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -63,6 +66,7 @@ func (c Config) Defaults() Config {
 	set(&c.AuthCodeLifespan, 5*time.Minute)
 	set(&c.LoginSessionLifespan, 24*time.Hour)
 	set(&c.CORSOriginsTTL, defaultCORSOriginsTTL)
+	c.Limits = c.Limits.Defaults()
 	return c
 }
 
@@ -136,6 +140,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A failure caused by a client going away is not the server's: it is
+	// logged at debug (see clientGone).
+	d.Logger = slog.New(goneLogHandler{d.Logger.Handler()})
 	if d.Now == nil {
 		d.Now = time.Now
 	}

@@ -56,7 +56,6 @@ type RegistrationConfig struct {
 // Bounds on what one registration may carry. Real clients need a handful
 // of each; the limits only stop a stranger from storing megabytes.
 const (
-	maxRegistrationBody = 64 << 10
 	maxRegistrationList = 20
 	maxMetadataString   = 2048
 	// A conformance-suite run registers about 40 clients in a row from one
@@ -180,7 +179,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 		privileged = true
 	}
-	md, regErr := decodeRegistration(w, r)
+	md, regErr := p.decodeRegistration(w, r)
 	if regErr != nil {
 		p.writeRegError(w, r, regErr)
 		return
@@ -268,7 +267,7 @@ func (p *Provider) handleClientConfiguration(w http.ResponseWriter, r *http.Requ
 // new method stores it differently, in which case a new one is issued.
 func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, old storage.Client, token string) {
 	ctx := r.Context()
-	md, regErr := decodeRegistration(w, r)
+	md, regErr := p.decodeRegistration(w, r)
 	if regErr != nil {
 		p.writeRegError(w, r, regErr)
 		return
@@ -355,7 +354,11 @@ func (p *Provider) registeredRecord(spec ClientSpec, old storage.Client) (storag
 	spec, err := spec.Validate()
 	var inv *InvalidError
 	if errors.As(err, &inv) {
-		return storage.Client{}, badMetadata("%s", inv.Msg)
+		if inv.Public != "" {
+			// The library's words stay in the log.
+			p.log.Info("registration metadata refused", slog.String("detail", inv.Msg))
+		}
+		return storage.Client{}, badMetadata("%s", inv.public())
 	}
 	if err == nil {
 		var c storage.Client
@@ -368,15 +371,16 @@ func (p *Provider) registeredRecord(spec ClientSpec, old storage.Client) (storag
 }
 
 // decodeRegistration reads the JSON body of a registration or update.
-func decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationMetadata, *regError) {
+func (p *Provider) decodeRegistration(w http.ResponseWriter, r *http.Request) (registrationMetadata, *regError) {
+	limit := p.cfg.Limits.JSONBodyBytes
 	var md registrationMetadata
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return md, badMetadata("the request must be a JSON object with Content-Type application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegistrationBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return md, &regError{http.StatusRequestEntityTooLarge, "invalid_client_metadata", fmt.Sprintf("the request is larger than %d bytes", maxRegistrationBody)}
+		return md, &regError{http.StatusRequestEntityTooLarge, "invalid_client_metadata", fmt.Sprintf("the request is larger than %d bytes", limit)}
 	}
 	if err != nil {
 		return md, badMetadata("the request body could not be read")

@@ -122,7 +122,7 @@ func (r *remoteKeySets) fetch(ctx context.Context, uri string, policy outboundPo
 func parseJWKS(raw []byte) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(raw, &set); err != nil {
-		return jose.JSONWebKeySet{}, fmt.Errorf("not a JSON Web Key Set: %w", err)
+		return jose.JSONWebKeySet{}, &detailError{msg: "not a JSON Web Key Set, or one of its keys cannot be read (check kty, crv, n, e, x, y and x5c)", cause: err}
 	}
 	if len(set.Keys) == 0 {
 		return jose.JSONWebKeySet{}, errors.New("the JSON Web Key Set has no keys")

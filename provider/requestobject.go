@@ -385,7 +385,7 @@ func (c ClientSpec) validateRequestObjectSettings() error {
 			if c.JWKS != "" {
 				set, err := parseJWKS([]byte(c.JWKS))
 				if err != nil {
-					return invalid("jwks: %v", err)
+					return invalidCause("jwks: ", err)
 				}
 				if !slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool { return keyFits(k, jose.SignatureAlgorithm(alg)) }) {
 					return invalid("jwks has no key usable with %s for request objects (RSA keys need 2048 bits or more)", alg)

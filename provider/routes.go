@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -66,10 +69,10 @@ func (p *Provider) Handler() http.Handler {
 		}
 		r.Handle(rt.path, h).Methods(methods...)
 	}
-	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), cacheFor(time.Hour, p.pages.Static())))
+	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), p.staticFiles(cacheFor(time.Hour, p.pages.Static()))))
 	r.NotFoundHandler = http.HandlerFunc(p.handleNotFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(p.handleMethodNotAllowed)
-	return p.withRequestID(securityHeaders(p.recoverer(r)))
+	return p.withRequestID(securityHeaders(dropWhenGone(p.limitRequest(p.recoverer(r)))))
 }
 
 type ctxKey int
@@ -133,6 +136,21 @@ func cacheFor(d time.Duration, next http.Handler) http.Handler {
 	v := "public, max-age=" + strconv.Itoa(int(d.Seconds()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", v)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// staticFiles answers 404 for a name no file can have: http.FileServer
+// over an fs.FS answers 500 for a path fs.ValidPath refuses (invalid
+// UTF-8, say), and a directory on disk refuses a NUL byte with an error
+// that is not "not found" either.
+func (p *Provider) staticFiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.Trim(path.Clean("/"+r.URL.Path), "/")
+		if name != "" && (!fs.ValidPath(name) || strings.ContainsFunc(name, func(c rune) bool { return c < 0x20 || c == 0x7f || c == '\\' })) {
+			p.handleNotFound(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -78,7 +78,8 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err := provider.SyncTrustedIssuers(ctx, store, cfg.TrustedIssuers, log, now); err != nil {
 		return err
 	}
-	p, err := provider.New(cfg.providerConfig(), provider.Deps{
+	pcfg := cfg.providerConfig()
+	p, err := provider.New(pcfg, provider.Deps{
 		Store: store, Keys: km, Templates: pages, Logger: log, Secret: secret,
 	})
 	if err != nil {
@@ -94,7 +95,8 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: pcfg.Limits.HeaderBytes}
 	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded}), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
