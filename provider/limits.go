@@ -3,8 +3,8 @@ package provider
 // Bounds on what one request may make the provider read, store or echo
 // back: the body is read through http.MaxBytesReader before any handler
 // sees it (413 beyond the limit), the request-target is bounded (414),
-// multipart bodies are refused outright (they would be spooled to temp
-// files), and the parameters that end up in a redirect, a page or a
+// multipart bodies are refused (they would be spooled to temp files),
+// except on the token endpoint where their fields are read in memory, and the parameters that end up in a redirect, a page or a
 // sealed interaction are bounded one by one (invalid_request).
 
 import (
@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -114,9 +115,10 @@ func (p *Provider) refuseRequest(w http.ResponseWriter, r *http.Request, status 
 // (fosite's, net/http's) sees a body that is known to fit, and an
 // over-long one is answered 413 without being read to its end.
 //
-// Multipart is refused on every endpoint: nothing here needs it, and
-// net/http spools multipart file parts to temp files that a handler
-// working on a copy of the request never removes.
+// Multipart is refused on every endpoint but /token: nothing else needs
+// it, and net/http spools multipart file parts to temp files that a
+// handler working on a copy of the request never removes. On /token its
+// fields are converted in memory (multipartToURLEncoded).
 func (p *Provider) limitRequest(next http.Handler) http.Handler {
 	lim := p.cfg.Limits
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +146,7 @@ func (p *Provider) limitRequest(next http.Handler) http.Handler {
 				// ignore the body or fail; say so plainly.
 				mt = strings.ToLower(strings.TrimSpace(ct))
 			}
-			if strings.HasPrefix(mt, "multipart/") {
+			if strings.HasPrefix(mt, "multipart/") && !(mt == "multipart/form-data" && p.isTokenEndpoint(r)) {
 				want := "application/x-www-form-urlencoded"
 				if isRegistration(r, p.basePath) {
 					want = "application/json"
@@ -169,10 +171,66 @@ func (p *Provider) limitRequest(next http.Handler) http.Handler {
 			p.refuseRequest(w, r, http.StatusBadRequest, "The request body could not be read.", msgBodyUnread)
 			return
 		}
+		if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			// Only /token gets here (see above).
+			if body, err = multipartToURLEncoded(body, params["boundary"]); err != nil {
+				p.refuseRequest(w, r, http.StatusBadRequest, "The multipart body could not be read: "+err.Error()+"; send application/x-www-form-urlencoded.", msgMultipart)
+				return
+			}
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (p *Provider) isTokenEndpoint(r *http.Request) bool {
+	return strings.TrimPrefix(r.URL.Path, p.basePath) == "/token" && r.Method == http.MethodPost
+}
+
+// maxMultipartFields bounds the parts of a multipart token request; a
+// token request has a handful of parameters.
+const maxMultipartFields = 64
+
+// multipartToURLEncoded turns the fields of a multipart/form-data body
+// into an application/x-www-form-urlencoded one. The token endpoint takes
+// both because `curl -F` (the Authlib tutorial's client) sends multipart;
+// the body is already in memory and bounded, and converting it here,
+// rather than letting net/http's ParseMultipartForm see it, means no part
+// is ever spooled to a temp file. File parts are refused: a token request
+// has none.
+func multipartToURLEncoded(body []byte, boundary string) ([]byte, error) {
+	if boundary == "" {
+		return nil, errors.New("no boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	form := url.Values{}
+	for n := 0; ; n++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, errors.New("malformed")
+		}
+		if n == maxMultipartFields {
+			return nil, errors.New("too many parts")
+		}
+		if part.FileName() != "" {
+			return nil, errors.New("file parts are not accepted")
+		}
+		name := part.FormName()
+		if name == "" {
+			return nil, errors.New("a part has no name")
+		}
+		v, err := io.ReadAll(part)
+		if err != nil {
+			return nil, errors.New("malformed")
+		}
+		form.Add(name, string(v))
+	}
+	return []byte(form.Encode()), nil
 }
 
 // Parameters bounded by Limits.ParameterBytes: those a redirect, a page or
@@ -194,7 +252,7 @@ var (
 func (p *Provider) overlongParam(form url.Values, names []string) string {
 	for _, n := range names {
 		for _, v := range form[n] {
-			if len(v) > p.cfg.Limits.ParameterBytes {
+			if len(v) > p.paramLimit(n) {
 				return n
 			}
 		}
@@ -203,7 +261,18 @@ func (p *Provider) overlongParam(form url.Values, names []string) string {
 }
 
 func (p *Provider) overlongError(name string) string {
-	return fmt.Sprintf("The %s parameter is longer than %d bytes.", name, p.cfg.Limits.ParameterBytes)
+	return fmt.Sprintf("The %s parameter is longer than %d bytes.", name, p.paramLimit(name))
+}
+
+// paramLimit is the bound of one parameter. An id_token_hint is an ID
+// token we issued, never echoed; one for a person in many groups is
+// longer than a state or a redirect URI may be, so it gets four times the
+// bound.
+func (p *Provider) paramLimit(name string) int {
+	if name == "id_token_hint" {
+		return 4 * p.cfg.Limits.ParameterBytes
+	}
+	return p.cfg.Limits.ParameterBytes
 }
 
 // clientGone is how a request ends whose client has gone away (closed or

@@ -164,7 +164,9 @@ func multipartRequests(t *testing.T) {
 			answer, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			want := http.StatusRequestEntityTooLarge
-			if chunked {
+			if chunked && ep.path != "/token" {
+				// Refused for being multipart before a byte is read; /token
+				// reads multipart fields (curl -F) within the body limit.
 				want = http.StatusBadRequest
 			}
 			if resp.StatusCode != want {
@@ -341,8 +343,10 @@ func TestOverlongParametersAreNotEchoed(t *testing.T) {
 				!strings.Contains(u.Query().Get("error_description"), tc.param) || u.Query().Get("state") != "st" {
 				t.Errorf("%s: HTTP %d Location %.300q, want an invalid_request redirect naming %s", tc.name, resp.StatusCode, loc, tc.param)
 			}
-		} else if resp.StatusCode != http.StatusBadRequest || loc != "" || !strings.Contains(body, tc.param+" parameter is longer than") {
-			t.Errorf("%s: HTTP %d Location %.100q, want a 400 page naming %s: %.300s", tc.name, resp.StatusCode, loc, tc.param, body)
+		} else if resp.StatusCode != http.StatusBadRequest || loc != "" || strings.Contains(body, strings.Repeat("s", 600)) || strings.Contains(body, strings.Repeat("h", 600)) {
+			// The page speaks to a person (issue 11 item 19): it says the
+			// request was refused, not which parameter; it never echoes it.
+			t.Errorf("%s: HTTP %d Location %.100q, want a 400 page without the %s value: %.300s", tc.name, resp.StatusCode, loc, tc.param, body)
 		}
 		if len(loc) > 3*provider.DefaultParameterBytes {
 			t.Errorf("%s: Location of %d bytes", tc.name, len(loc))
@@ -465,5 +469,46 @@ func TestStaticOddPathsAre404(t *testing.T) {
 	}
 	if lines := logs.errorLines(); len(lines) > 0 {
 		t.Errorf("ERROR logged: %q", lines)
+	}
+}
+
+// The token endpoint reads the fields of a multipart body (curl -F, as the
+// Authlib tutorial sends them) in memory; a file part, a broken body and
+// multipart on any other endpoint are refused with invalid_request.
+func TestMultipartOnlyOnTokenEndpoint(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	post := func(path string, fields map[string]string, file bool) (int, map[string]any) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for k, v := range fields {
+			mw.WriteField(k, v)
+		}
+		if file {
+			fw, _ := mw.CreateFormFile("file", "x.bin")
+			fw.Write([]byte("data"))
+		}
+		mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, &buf)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.SetBasicAuth("web", "web-secret")
+		status, _, m := doJSON(t, req)
+		return status, m
+	}
+	cc := map[string]string{"grant_type": "client_credentials"}
+	if status, m := post("/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "not-a-token"}, false); status != http.StatusBadRequest || m["error"] != "invalid_grant" {
+		t.Errorf("multipart token request: HTTP %d %v, want invalid_grant: its fields were read", status, m)
+	}
+	if status, m := post("/token", cc, true); status != http.StatusBadRequest || m["error"] != "invalid_request" {
+		t.Errorf("multipart token request with a file part: HTTP %d %v, want 400 invalid_request", status, m)
+	}
+	if status, m := post("/revoke", map[string]string{"token": "x"}, false); status != http.StatusBadRequest || m["error"] != "invalid_request" {
+		t.Errorf("multipart revocation request: HTTP %d %v, want 400 invalid_request", status, m)
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/token", strings.NewReader("--x\r\nbroken"))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	req.SetBasicAuth("web", "web-secret")
+	if status, _, m := doJSON(t, req); status != http.StatusBadRequest || m["error"] != "invalid_request" {
+		t.Errorf("broken multipart token request: HTTP %d %v, want 400 invalid_request", status, m)
 	}
 }
