@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -46,6 +47,10 @@ type Config struct {
 	CORSOriginsTTL time.Duration
 	// Registration is dynamic client registration (RFC 7591, RFC 7592).
 	Registration RegistrationConfig
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header is believed for the client's address (throttles,
+	// logs); none by default (see Provider.clientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults fills zero durations with the provider's defaults.
