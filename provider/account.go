@@ -232,7 +232,7 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 	// The current password is checked like a sign-in, throttle included:
 	// a stolen session must not become a free password oracle.
-	_, err := p.authenticate(ctx, clientIP(r), user.Username, current)
+	_, err := p.authenticate(ctx, p.clientIP(r), user.Username, current)
 	var throttled *throttledError
 	switch {
 	case errors.As(err, &throttled):

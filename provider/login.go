@@ -7,7 +7,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -24,7 +23,7 @@ var errBadCredentials = errors.New("bad credentials")
 type throttledError struct{ wait time.Duration }
 
 func (e *throttledError) Error() string {
-	return fmt.Sprintf("too many failed attempts; try again in %d minutes", minutesToWait(e.wait))
+	return "too many failed attempts; try again in " + inMinutes(e.wait)
 }
 
 // handleLogin checks the sign-in form of an authorization request, or of
@@ -59,16 +58,17 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		show(msgMissingCredential, http.StatusBadRequest)
 		return
 	}
-	user, err := p.authenticate(ctx, clientIP(r), username, password)
+	ip := p.clientIP(r)
+	user, err := p.authenticate(ctx, ip, username, password)
 	var throttled *throttledError
 	if errors.As(err, &throttled) {
-		p.log.WarnContext(ctx, "login throttled", "request_id", requestID(ctx), "client_id", clientID)
+		p.log.WarnContext(ctx, "login throttled", "request_id", requestID(ctx), "client_id", clientID, "client_ip", ip)
 		// Formatted here, in the page's language: the count is not a key.
 		show(p.tr(withUILocales(r, it.Params.Get("ui_locales")), msgThrottled, minutesToWait(throttled.wait)), http.StatusTooManyRequests)
 		return
 	}
 	if errors.Is(err, errBadCredentials) {
-		p.log.WarnContext(ctx, "login failed", "request_id", requestID(ctx), "client_id", clientID)
+		p.log.WarnContext(ctx, "login failed", "request_id", requestID(ctx), "client_id", clientID, "client_ip", ip)
 		show(msgBadLogin, http.StatusUnauthorized)
 		return
 	}
@@ -167,25 +167,28 @@ func (p *Provider) unsealForm(w http.ResponseWriter, r *http.Request) (interacti
 
 // authenticate checks a username and password for the login page and the
 // password grant alike. An unknown user costs the same hash as a wrong
-// password, so timing does not reveal who exists; failures count against
-// the account and the address (see throttle).
+// password, so timing does not reveal who exists. The attempt is reserved
+// against the throttle's budgets before any hash is verified, so checks
+// in flight count (see throttle).
 func (p *Provider) authenticate(ctx context.Context, ip, username, password string) (storage.User, error) {
-	if wait := p.throttle.wait(username, ip); wait > 0 {
+	attempt, wait := p.throttle.reserve(username, ip)
+	if attempt == nil {
 		return storage.User{}, &throttledError{wait: wait}
 	}
 	u, err := p.store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.PasswordHash == "") {
 		_ = CheckSecret(p.dummyHash, password)
-		p.throttle.failed(username, ip)
+		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}
 	if err != nil {
+		attempt.cancel()
 		return storage.User{}, err
 	}
 	if CheckSecret(u.PasswordHash, password) != nil {
-		p.throttle.failed(username, ip)
+		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}
-	p.throttle.succeeded(username)
+	attempt.succeeded()
 	return u, nil
 }

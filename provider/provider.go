@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -51,6 +52,10 @@ type Config struct {
 	// Limits bound request bodies, the request-target and echoed
 	// parameters; zero fields take the defaults.
 	Limits Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header is believed for the client's address (throttles,
+	// logs); none by default (see Provider.clientIP).
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults fills zero durations with the provider's defaults.

@@ -23,7 +23,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -33,7 +32,6 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-	"golang.org/x/time/rate"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -166,7 +164,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		p.handleNotFound(w, r)
 		return
 	}
-	if ok, wait := p.registrations.allow(limiterKey(r), p.now()); !ok {
+	if ok, wait := p.registrations.allow(sourceKey(p.clientIP(r)), p.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
 		p.writeRegError(w, r, &regError{http.StatusTooManyRequests, "temporarily_unavailable", "Too many registrations from this address; try again later."})
 		return
@@ -844,30 +842,21 @@ func (c ClientSpec) validateClientInfo() error {
 // in memory like the login throttle (see throttle).
 type registrationLimiter struct {
 	mu sync.Mutex
-	m  map[string]*rate.Limiter
+	b  *buckets
 }
 
 func newRegistrationLimiter() *registrationLimiter {
-	return &registrationLimiter{m: map[string]*rate.Limiter{}}
+	return &registrationLimiter{b: newBuckets(budget{burst: registrationBurst, interval: registrationInterval})}
 }
 
-// allow spends one registration of key's budget, or says how long to wait.
+// allow spends one registration of key's budget (see sourceKey), or says
+// how long to wait.
 func (l *registrationLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim := bucket(l.m, key, registrationInterval, registrationBurst, now)
-	if lim.AllowN(now, 1) {
-		return true, 0
+	if wait := l.b.wait(key, now); wait > 0 {
+		return false, wait
 	}
-	return false, waitFor(lim, registrationInterval, now)
-}
-
-// limiterKey is the client address; IPv6 by /64, the block one host
-// usually has to itself.
-func limiterKey(r *http.Request) string {
-	ip := net.ParseIP(clientIP(r))
-	if ip == nil || ip.To4() != nil {
-		return clientIP(r)
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	l.b.take(key, now)
+	return true, 0
 }

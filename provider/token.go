@@ -18,7 +18,7 @@ import (
 )
 
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
-	ctx := context.WithValue(r.Context(), clientIPKey{}, clientIP(r))
+	ctx := context.WithValue(r.Context(), clientIPKey{}, p.clientIP(r))
 	sess := newSession()
 	if r.ParseForm() == nil {
 		foldResources(r.PostForm)
@@ -95,7 +95,7 @@ var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token"
 func refineTokenError(r *http.Request, err error) error {
 	var throttled *throttledError
 	if errors.As(err, &throttled) {
-		return fosite.ErrInvalidGrant.WithHintf("Too many failed sign-ins for this account or address. Try again in %d minutes.", minutesToWait(throttled.wait))
+		return fosite.ErrInvalidGrant.WithHintf("Too many failed sign-ins for this account or address. Try again in %s.", inMinutes(throttled.wait))
 	}
 	if !errors.Is(err, fosite.ErrInvalidRequest) {
 		return err

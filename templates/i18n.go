@@ -2,11 +2,13 @@ package templates
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"strings"
 
+	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 	"golang.org/x/text/message/catalog"
@@ -18,6 +20,12 @@ import (
 // JSON object from English text to translation; a key it lacks shows in
 // English. An operator adds a language by putting a file of that name in
 // ui.templates_dir.
+//
+// A text that counts something ("Try again in %d minutes.") has a form per
+// plural category of the language: its value is then a JSON object from
+// CLDR category (zero, one, two, few, many, other; other is required) to
+// text, chosen by the first argument. English needs its forms too, so
+// locales/en.json exists, and holds nothing but such objects.
 
 // catalogue is the languages the pages speak, English first.
 type catalogue struct {
@@ -39,23 +47,29 @@ func loadCatalogue(fsys fs.FS, describe func(string) string) (*catalogue, error)
 		if err != nil || tag.String() != name {
 			return nil, fmt.Errorf("templates: %s: the file name must be a canonical BCP 47 language tag like de or pt-BR", describe(f))
 		}
-		if tag == language.English {
-			return nil, fmt.Errorf("templates: %s: English is the source language; its texts are the keys themselves", describe(f))
-		}
 		raw, err := fs.ReadFile(fsys, f)
 		if err != nil {
 			return nil, fmt.Errorf("templates: %s: %w", describe(f), err)
 		}
-		var msgs map[string]string
+		var msgs map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &msgs); err != nil {
 			return nil, fmt.Errorf("templates: parse %s: %w", describe(f), err)
 		}
 		for k, v := range msgs {
-			if err := b.SetString(tag, k, v); err != nil {
+			msg, counts, err := parseMessage(v)
+			if err == nil && tag == language.English && !counts {
+				err = errors.New("English is the source language; its texts are the keys themselves, and en.json holds only the plural forms of texts that count")
+			}
+			if err == nil {
+				err = b.Set(tag, k, msg)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("templates: %s: %q: %w", describe(f), k, err)
 			}
 		}
-		tags = append(tags, tag)
+		if tag != language.English {
+			tags = append(tags, tag)
+		}
 	}
 	c := &catalogue{matcher: language.NewMatcher(tags), printers: map[string]*message.Printer{}}
 	for _, tag := range tags {
@@ -63,6 +77,37 @@ func loadCatalogue(fsys fs.FS, describe func(string) string) (*catalogue, error)
 		c.printers[tag.String()] = message.NewPrinter(tag, message.Catalog(b))
 	}
 	return c, nil
+}
+
+// pluralCategories are CLDR's plural categories, in the order plural.Selectf
+// is given them: "other" last, as the catch-all.
+var pluralCategories = []string{"zero", "one", "two", "few", "many", "other"}
+
+// parseMessage reads one translation: a string, or an object of plural
+// forms (counts is then true) chosen by the first argument.
+func parseMessage(raw json.RawMessage) (msg catalog.Message, counts bool, err error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return catalog.String(s), false, nil
+	}
+	var forms map[string]string
+	if err := json.Unmarshal(raw, &forms); err != nil {
+		return nil, false, errors.New("a translation is a string, or an object of plural forms such as {\"one\": \"…\", \"other\": \"…\"}")
+	}
+	if _, ok := forms["other"]; !ok {
+		return nil, false, errors.New(`plural forms need "other"`)
+	}
+	var cases []any
+	for _, c := range pluralCategories {
+		if v, ok := forms[c]; ok {
+			cases = append(cases, c, v)
+			delete(forms, c)
+		}
+	}
+	for c := range forms {
+		return nil, false, fmt.Errorf("%q is not a plural category (%s)", c, strings.Join(pluralCategories, ", "))
+	}
+	return plural.Selectf(1, "%d", cases...), true, nil
 }
 
 // Languages are the BCP 47 tags the pages speak, English first.

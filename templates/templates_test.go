@@ -198,3 +198,64 @@ func TestTemplatesDirErrorsNameTheFile(t *testing.T) {
 		t.Error("a missing folder was accepted")
 	}
 }
+
+// A text that counts has its plural forms in every language, English too.
+func TestPluralForms(t *testing.T) {
+	t.Parallel()
+	s, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "Too many failed sign-ins. Try again in %d minutes."
+	for _, tc := range []struct {
+		lang string
+		n    int
+		want string
+	}{
+		{"en", 1, "Too many failed sign-ins. Try again in 1 minute."},
+		{"en", 3, "Too many failed sign-ins. Try again in 3 minutes."},
+		{"en", 0, "Too many failed sign-ins. Try again in 0 minutes."},
+		{"de", 1, "Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in 1 Minute erneut."},
+		{"de", 3, "Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in 3 Minuten erneut."},
+		{"de", 15, "Zu viele fehlgeschlagene Anmeldungen. Versuchen Sie es in 15 Minuten erneut."},
+	} {
+		if got := s.T(tc.lang, key, tc.n); got != tc.want {
+			t.Errorf("T(%s, %d) = %q, want %q", tc.lang, tc.n, got, tc.want)
+		}
+	}
+	if languages := s.Languages(); !slices.Equal(languages, []string{"en", "de"}) {
+		t.Errorf("languages %v: en.json must not add English twice", languages)
+	}
+
+	// An operator's language with more plural categories (Polish: one,
+	// few, many) gets each right.
+	dir := t.TempDir()
+	write(t, dir, "locales/pl.json", `{"Too many failed sign-ins. Try again in %d minutes.":
+		{"one": "Spróbuj ponownie za %d minutę.", "few": "Spróbuj ponownie za %d minuty.", "many": "Spróbuj ponownie za %d minut.", "other": "Spróbuj ponownie za %d minuty."}}`)
+	s, err = templates.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[int]string{1: "za 1 minutę.", 3: "za 3 minuty.", 5: "za 5 minut.", 22: "za 22 minuty."} {
+		if got := s.T("pl", key, n); !strings.HasSuffix(got, want) {
+			t.Errorf("pl %d: %q, want …%q", n, got, want)
+		}
+	}
+}
+
+func TestPluralFormsErrorsNameTheFile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ file, content, want string }{
+		{"locales/en.json", `{"Sign in": "Log in"}`, "English is the source language"},
+		{"locales/fr.json", `{"%d minutes": {"one": "%d minute"}}`, `need "other"`},
+		{"locales/fr.json", `{"%d minutes": {"single": "%d minute", "other": "%d minutes"}}`, `"single" is not a plural category`},
+		{"locales/fr.json", `{"%d minutes": ["%d minute"]}`, "a translation is a string, or an object of plural forms"},
+	} {
+		dir := t.TempDir()
+		write(t, dir, tc.file, tc.content)
+		_, err := templates.Load(dir)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s %s: error %v, want one with %q naming the file", tc.file, tc.content, err, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -82,6 +83,10 @@ type fileConfig struct {
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
 	// (RFC 7523); jwks_file is read at load, relative to the config file.
 	TrustedIssuers []provider.TrustSpec `yaml:"trusted_issuers"`
+	// TrustedProxies (top level, beside listen) are the CIDRs or single
+	// addresses of reverse proxies whose X-Forwarded-For / Forwarded
+	// header names the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	dir  string // the config file's directory
 	path string // the config file, absolute
@@ -166,6 +171,11 @@ func (c *fileConfig) validate() []string {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q must be host:port", c.Listen)
+	}
+	for i, s := range c.TrustedProxies {
+		if _, err := parseTrustedProxy(s); err != nil {
+			add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or fd00::/8, or an IP address", s)
+		}
 	}
 	if problem := provider.LogoURLProblem(c.UI.LogoURL); problem != "" {
 		add("ui.logo_url", "%s", problem)
@@ -357,6 +367,7 @@ func (c *fileConfig) providerConfig() provider.Config {
 		LoginSessionLifespan: time.Duration(c.Sessions.LoginLifespan),
 		ConsentLifespan:      time.Duration(c.Sessions.ConsentLifespan),
 		OrgName:              c.UI.OrgName,
+		TrustedProxies:       c.trustedProxies(),
 		Registration: provider.RegistrationConfig{
 			Enabled:              c.Registration.Enabled,
 			InitialAccessToken:   c.Registration.InitialAccessToken,
@@ -373,6 +384,36 @@ func (c *fileConfig) providerConfig() provider.Config {
 			URIBytes:       c.Limits.URIBytes,
 		},
 	}.Defaults()
+}
+
+// trustedProxies are trusted_proxies as prefixes (validate checked them).
+func (c *fileConfig) trustedProxies() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parseTrustedProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseTrustedProxy reads one trusted_proxies entry: a CIDR, or one
+// address (a /32 or /128).
+func parseTrustedProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, errors.New("zone")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // adminSocket is the admin socket beside the database file.
