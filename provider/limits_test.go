@@ -158,6 +158,13 @@ func multipartRequests(t *testing.T) {
 			req.Header.Set("Expect", "100-continue")
 			req.SetBasicAuth("web", "web-secret")
 			resp, err := client.Do(req)
+			if err != nil && chunked && ep.path == "/token" {
+				// /token reads a multipart body up to the limit, answers
+				// 413 and closes while the client is still sending: the
+				// client may see the reset before the answer. Refused
+				// either way; the temp-file check below is what counts.
+				continue
+			}
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
