@@ -13,11 +13,13 @@ import (
 	"github.com/smallsso/provider/storage/bolt"
 )
 
-// The two orders a code replay can take against the winner of a code
+// The orders a code replay can take against the winner of a code
 // exchange, played step by step through fosite's storage interfaces as
-// fosite's authorize code handler calls them (the HTTP race in
-// TestCodeExchangeRace meets both at random). Either way the replay is
-// told the code was used, and the winner's tokens do not survive it.
+// fosite's handlers and codeClaimHandler call them (the HTTP race in
+// TestCodeExchangeRace meets them at random). Either way the replay is
+// told the code was used, and the winner's tokens do not survive it. A
+// replay may pass the check (the code is not claimed yet) and lose the
+// claim, or be stopped at the check.
 func TestCodeReplayOrders(t *testing.T) {
 	t.Parallel()
 	for _, replayFirst := range []bool{true, false} {
@@ -44,12 +46,26 @@ func TestCodeReplayOrders(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			// Both check the request (fosite's NewAccessRequest): one claims.
+			// Both check the request (fosite's NewAccessRequest), the
+			// replay perhaps before the winner claims; one claims.
 			if _, err := s.GetAuthorizeCodeSession(ctx, "code", newSession()); err != nil {
 				t.Fatalf("winner's check: %v", err)
 			}
+			// The replay checked before the claim: it passes the check.
+			if _, err := s.GetAuthorizeCodeSession(ctx, "code", newSession()); err != nil {
+				t.Fatalf("replay's check before the claim: %v", err)
+			}
+			if err := s.claimAuthorizeCode(ctx, "code"); err != nil {
+				t.Fatalf("winner's claim: %v", err)
+			}
 			replay := func() {
 				t.Helper()
+				// The replay that passed the check loses the claim, and
+				// revokes the code's tokens itself.
+				if err := s.claimAuthorizeCode(ctx, "code"); !errors.Is(err, fosite.ErrInvalidGrant) {
+					t.Fatalf("replay's claim: %v, want invalid_grant", err)
+				}
+				// A replay checked after the claim is stopped there.
 				r, err := s.GetAuthorizeCodeSession(ctx, "code", newSession())
 				if !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || r == nil || r.GetID() != "grant-1" {
 					t.Fatalf("replay's check: %v, %v; want the request and ErrInvalidatedAuthorizeCode", r, err)

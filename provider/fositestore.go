@@ -151,46 +151,107 @@ func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string
 // Redeeming a code, and the replay race (RFC 6749 §4.1.2: a code used
 // twice revokes the tokens it issued). fosite reads the code twice: when it
 // checks the token request (NewAccessRequest) and when it issues the
-// tokens (NewAccessResponse, where any storage error becomes a 500). So the
-// code is claimed at the first read, atomically: one request wins, and
-// every other one is told the code was used (ErrInvalidatedAuthorizeCode),
-// which fosite answers with invalid_grant after revoking the code's access
-// and refresh tokens. The winner may not have stored its tokens yet at that
-// moment, so a replay also leaves a marker that the winner's transaction
-// reads: tokens it issues after a replay are revoked before it commits.
-// Either the winner commits before the marker is written, and the replay's
-// revocation (which follows the marker) finds its tokens, or its
+// tokens (NewAccessResponse, where any storage error becomes a 500).
+//
+// The code is claimed atomically, but only once every check of the token
+// request has passed (codeClaimHandler, composed after the code and PKCE
+// handlers): a request from another client, with another redirect_uri or
+// without the PKCE verifier learns nothing and spends nothing, so whoever
+// intercepted a code cannot burn it for the person signing in. One request
+// wins the claim; every other one is told the code was used and the code's
+// tokens are revoked. The winner may not have stored its tokens yet at
+// that moment, so a replay also leaves a marker that the winner's
+// transaction reads: tokens it issues after a replay are revoked before it
+// commits. Either the winner commits before the marker is written, and the
+// replay's revocation (which follows the marker) finds its tokens, or its
 // transaction sees the marker.
 
-// GetAuthorizeCodeSession claims the code when fosite checks the request,
-// and returns ErrInvalidatedAuthorizeCode together with the request for a
-// code someone else claimed, so fosite can revoke what it issued. When
-// fosite issues the tokens (its response is in ctx) the claim is this
-// request's own.
+// GetAuthorizeCodeSession returns the code's request, or
+// ErrInvalidatedAuthorizeCode together with it for a code that was
+// redeemed already, so fosite revokes what it issued.
 func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
 	rec, req, err := s.get(ctx, storage.KindAuthorizeCode, sig, sess)
 	if err != nil {
 		return nil, err
 	}
 	if ctx.Value(fosite.AccessResponseContextKey) != nil {
-		return req, nil
+		return req, nil // issuing the tokens: the claim is this request's own
 	}
-	err = s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
-	if errors.Is(err, storage.ErrInactive) {
-		exp := rec.ExpiresAt
-		if exp.IsZero() || exp.Before(s.now()) {
-			exp = s.now().Add(s.codeRetention)
-		}
-		err = s.store.CreateJTI(ctx, storage.JTI{ID: codeReplayKey(sig), ExpiresAt: exp})
-		if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-			return nil, fositeErr(err)
+	if !rec.Active {
+		if err := s.markCodeReplayed(ctx, sig, rec); err != nil {
+			return nil, err
 		}
 		return req, fosite.ErrInvalidatedAuthorizeCode
 	}
-	if err != nil {
-		return nil, fositeErr(err)
-	}
 	return req, nil
+}
+
+// claimAuthorizeCode redeems the code once the token request was checked.
+// A request that lost the race is answered invalid_grant, and the code's
+// tokens are revoked as for any replay.
+func (s *fositeStore) claimAuthorizeCode(ctx context.Context, sig string) error {
+	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	if err == nil {
+		return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
+	}
+	if !errors.Is(err, storage.ErrInactive) {
+		return fositeErr(err)
+	}
+	rec, err := s.store.GetToken(ctx, storage.KindAuthorizeCode, sig)
+	if err != nil {
+		return fositeErr(err)
+	}
+	if err := s.markCodeReplayed(ctx, sig, rec); err != nil {
+		return err
+	}
+	if err := s.RevokeAccessToken(ctx, rec.RequestID); err != nil {
+		return err
+	}
+	if err := s.RevokeRefreshToken(ctx, rec.RequestID); err != nil {
+		return err
+	}
+	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+}
+
+// markCodeReplayed leaves the replay marker the winner's transaction reads
+// (InvalidateAuthorizeCodeSession).
+func (s *fositeStore) markCodeReplayed(ctx context.Context, sig string, rec storage.TokenRequest) error {
+	exp := rec.ExpiresAt
+	if exp.IsZero() || exp.Before(s.now()) {
+		exp = s.now().Add(s.codeRetention)
+	}
+	err := s.store.CreateJTI(ctx, storage.JTI{ID: codeReplayKey(sig), ExpiresAt: exp})
+	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		return fositeErr(err)
+	}
+	return nil
+}
+
+// codeClaimHandler claims the authorization code of a token request after
+// fosite's code and PKCE handlers have checked it (see claimAuthorizeCode).
+type codeClaimHandler struct {
+	store *fositeStore
+	codes oauth2.AuthorizeCodeStrategy
+}
+
+func (h *codeClaimHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
+	return r.GetGrantTypes().ExactOne("authorization_code")
+}
+
+func (h *codeClaimHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
+
+func (h *codeClaimHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	return h.store.claimAuthorizeCode(ctx, h.codes.AuthorizeCodeSignature(ctx, r.GetRequestForm().Get("code")))
+}
+
+func (h *codeClaimHandler) PopulateTokenEndpointResponse(context.Context, fosite.AccessRequester, fosite.AccessResponder) error {
+	return fosite.ErrUnknownRequest
+}
+
+func codeClaimFactory(_ fosite.Configurator, store any, strategy any) any {
+	return &codeClaimHandler{store: store.(*fositeStore), codes: strategy.(oauth2.AuthorizeCodeStrategy)}
 }
 
 // InvalidateAuthorizeCodeSession runs in the transaction that stores the
@@ -318,8 +379,13 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, ses
 	return req, err
 }
 
-func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
+// DeletePKCERequestSession does nothing: fosite deletes the challenge
+// before it compares the verifier, so a wrong verifier (anyone can send
+// one for a public client) would spend the code of the person signing in.
+// The challenge is deleted when the code is claimed (claimAuthorizeCode),
+// and expires with the code otherwise.
+func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }
 
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional,

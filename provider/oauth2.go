@@ -34,6 +34,9 @@ var handlerFactories = []compose.Factory{
 	compose.OpenIDConnectHybridFactory,
 	compose.OpenIDConnectRefreshFactory,
 	compose.OAuth2PKCEFactory,
+	// Claims the code once the handlers above have checked the request
+	// (client, redirect_uri, PKCE): see claimAuthorizeCode.
+	codeClaimFactory,
 	compose.OAuth2TokenIntrospectionFactory,
 	compose.OAuth2TokenRevocationFactory,
 	compose.PushedAuthorizeHandlerFactory,

@@ -385,3 +385,48 @@ func TestUpdatedAtIsInteger(t *testing.T) {
 		}
 	}
 }
+
+// A code someone intercepted cannot be spent by them: a token request
+// from another client, with another redirect_uri or a wrong PKCE verifier
+// is refused without redeeming the code, and the person's own exchange
+// still succeeds (RFC 9700 §4.5: PKCE makes an intercepted code useless,
+// which it would not be if the interceptor could burn it).
+func TestStolenCodeCannotBeBurnt(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "profile")
+	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
+	code := f.code(t, ts.URL)
+
+	exchange := func(form url.Values, user, pass string) (int, map[string]any) {
+		form.Set("grant_type", "authorization_code")
+		form.Set("code", code)
+		status, _, body := postForm(t, ts.URL+"/token", form, user, pass)
+		return status, body
+	}
+	for _, tc := range []struct {
+		name       string
+		form       url.Values
+		user, pass string
+	}{
+		{"public client", url.Values{"client_id": {"spa"}, "redirect_uri": {spaRedirect}, "code_verifier": {f.verifier}}, "", ""},
+		{"other confidential client", url.Values{"redirect_uri": {webRedirect}, "code_verifier": {f.verifier}}, "svc", "svc-secret"},
+		{"other redirect_uri", url.Values{"redirect_uri": {spaRedirect}, "code_verifier": {f.verifier}}, "web", "web-secret"},
+		{"wrong verifier", url.Values{"redirect_uri": {webRedirect}, "code_verifier": {strings.Repeat("x", 43)}}, "web", "web-secret"},
+		{"no verifier", url.Values{"redirect_uri": {webRedirect}}, "web", "web-secret"},
+	} {
+		if status, body := exchange(tc.form, tc.user, tc.pass); status < 400 || status >= 500 || body["access_token"] != nil {
+			t.Errorf("%s: HTTP %d %v, want a 4xx error", tc.name, status, body)
+		}
+	}
+	status, body := exchange(url.Values{"redirect_uri": {webRedirect}, "code_verifier": {f.verifier}}, "web", "web-secret")
+	if status != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("the person's own exchange after the attempts: HTTP %d %v, want tokens", status, body)
+	}
+	if status, body := exchange(url.Values{"redirect_uri": {webRedirect}, "code_verifier": {f.verifier}}, "web", "web-secret"); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("second exchange: HTTP %d %v, want invalid_grant", status, body)
+	}
+	if info := ts.introspect(t, body["access_token"].(string)); info["active"] != false {
+		t.Errorf("access token after a replay: %v, want inactive", info)
+	}
+}
