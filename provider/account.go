@@ -285,6 +285,7 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	p.SessionsEnded(ctx, ended)
+	p.throttle.forgetKnownSources(user.Username)
 	p.log.InfoContext(ctx, "password changed", "request_id", requestID(ctx), "user_id", user.ID, "sessions_ended", len(ended))
 	http.Redirect(w, r, p.path("/account?done=password"), http.StatusSeeOther)
 }

@@ -395,6 +395,9 @@ type LocalAdmin struct {
 	// SessionsEnded, when set, tells the clients of browser sessions that
 	// a password change ended (a running server's back-channel logout).
 	SessionsEnded func(context.Context, []storage.BrowserSession)
+	// PasswordChanged, when set, tells a running server that username's
+	// password changed (its throttle forgets the places it signed in from).
+	PasswordChanged func(username string)
 }
 
 var _ Admin = (*LocalAdmin)(nil)
@@ -471,6 +474,9 @@ func (a *LocalAdmin) SetPassword(ctx context.Context, username, password string)
 	ended, err := endUserAccess(ctx, a.Store, u.ID, "")
 	if err == nil && a.SessionsEnded != nil {
 		a.SessionsEnded(ctx, ended)
+	}
+	if a.PasswordChanged != nil {
+		a.PasswordChanged(u.Username)
 	}
 	return err
 }

@@ -537,7 +537,7 @@ func TestBrowserThrottleMessage(t *testing.T) {
 	if status != http.StatusTooManyRequests {
 		t.Fatalf("sixth failure: HTTP %d, want 429", status)
 	}
-	expectText(t, ctx, "Too many failed sign-ins. Try again in 3 minutes.")
+	expectText(t, ctx, "Too many failed sign-ins. Try again in 10 minutes.")
 	screenshot(t, ctx, "login-throttled")
 	// Even the right password waits now.
 	fillLogin(t, ctx, "alice", alicePass, false)

@@ -115,7 +115,7 @@ func TestPasswordGrantThrottled(t *testing.T) {
 	// Now even the right password is refused, with a wait in minutes.
 	status, body := passwordGrant(t, ts, "alice", alicePass, "openid")
 	desc, _ := body["error_description"].(string)
-	if status != http.StatusBadRequest || body["error"] != "invalid_grant" || !strings.Contains(desc, "Try again in 3 minutes") {
+	if status != http.StatusBadRequest || body["error"] != "invalid_grant" || !strings.Contains(desc, "Try again in 10 minutes") {
 		t.Fatalf("after 5 failures: HTTP %d %v", status, body)
 	}
 
@@ -126,7 +126,7 @@ func TestPasswordGrantThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page.Status != http.StatusTooManyRequests || !strings.Contains(page.Body, "Too many failed sign-ins. Try again in 3 minutes.") {
+	if page.Status != http.StatusTooManyRequests || !strings.Contains(page.Body, "Too many failed sign-ins. Try again in 10 minutes.") {
 		t.Fatalf("login page: HTTP %d: %.400s", page.Status, page.Body)
 	}
 

@@ -164,6 +164,11 @@ func (p *Provider) revokeSessionTokens(ctx context.Context, s storage.BrowserSes
 	return p.store.CommitTx(txCtx)
 }
 
+// PasswordChanged is LocalAdmin's hook for a password changed through the
+// admin socket: the sources that signed in with the old password lose
+// their exemption from the account's throttle budget.
+func (p *Provider) PasswordChanged(username string) { p.throttle.forgetKnownSources(username) }
+
 // SessionsEnded tells the clients of sessions that ended outside a
 // browser's logout (a password change from the command line) over the
 // back channel, as a logout would.

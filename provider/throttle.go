@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -12,13 +14,15 @@ import (
 // page's password change and the password grant, so none is a side door
 // for guessing. Three budgets apply to every check:
 //
-//   - per account and source address: 5 in a row, then one more every 3
+//   - per account and source address: 5 in a row, then one more every 10
 //     minutes. This is the budget a person mistyping meets.
-//   - per account, from every source together: 20, then one every 15
+//   - per account, from every source together: 30, then one every 10
 //     minutes. It bounds an attacker who spreads guesses over many
-//     addresses. A source the account signed in from in the last 30 days
-//     is exempt, so an attacker who empties it locks out new places, not
-//     the owner at home or in the office.
+//     addresses. It refills as fast as the first and holds more, so no
+//     single address can empty it: that takes several. A source the
+//     account signed in from in the last 30 days is exempt, so an
+//     attacker who empties it locks out new places, not the owner at home
+//     or in the office. A password change forgets those sources.
 //   - per source address: 50, then one every 20 seconds (an office behind
 //     one NAT address), so one address cannot spray many accounts.
 //
@@ -49,8 +53,8 @@ type throttle struct {
 
 // The budgets (see throttle).
 var (
-	pairBudget    = budget{burst: 5, interval: 3 * time.Minute}
-	accountBudget = budget{burst: 20, interval: 15 * time.Minute}
+	pairBudget    = budget{burst: 5, interval: 10 * time.Minute}
+	accountBudget = budget{burst: 30, interval: 10 * time.Minute}
 	sourceBudget  = budget{burst: 50, interval: 20 * time.Second}
 )
 
@@ -149,7 +153,27 @@ func (a *attempt) refund(now time.Time) {
 	}
 }
 
-func accountKey(username string) string { return strings.ToLower(strings.TrimSpace(username)) }
+// accountKey is the budget key of a username: a digest of its folded
+// form, so a guess with a 64 KiB username costs the maps what any other
+// costs.
+func accountKey(username string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username))))
+	return hex.EncodeToString(sum[:16])
+}
+
+// forgetKnownSources ends the exemption of every source username signed
+// in from: after a password change, a place that knew the old password is
+// not the owner's any more.
+func (t *throttle) forgetKnownSources(username string) {
+	prefix := accountKey(username) + "\x00"
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.known {
+		if strings.HasPrefix(k, prefix) {
+			delete(t.known, k)
+		}
+	}
+}
 
 // sourceKey is the budget key of a client address: the address, or its
 // /64 for IPv6. Anything unparsable counts as itself.

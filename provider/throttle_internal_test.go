@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,7 +111,7 @@ func TestThrottleSettling(t *testing.T) {
 		a, _ := th.reserve("alice", "192.0.2.1")
 		inFlight = append(inFlight, a)
 	}
-	wantWait("alice", "192.0.2.1", 3*time.Minute)
+	wantWait("alice", "192.0.2.1", 10*time.Minute)
 	for _, a := range inFlight {
 		a.cancel()
 	}
@@ -119,10 +120,10 @@ func TestThrottleSettling(t *testing.T) {
 	// Failures stay spent and refill one per interval; the username is
 	// case- and space-insensitive.
 	spend("alice", "192.0.2.1", 5)
-	wantWait(" ALICE", "192.0.2.1", 3*time.Minute)
+	wantWait(" ALICE", "192.0.2.1", 10*time.Minute)
 	clock.advance(time.Minute)
-	wantWait("alice", "192.0.2.1", 2*time.Minute)
-	clock.advance(2 * time.Minute)
+	wantWait("alice", "192.0.2.1", 9*time.Minute)
+	clock.advance(9 * time.Minute)
 	wantWait("alice", "192.0.2.1", 0)
 
 	// A success forgives this source's failures and gives back the
@@ -134,21 +135,21 @@ func TestThrottleSettling(t *testing.T) {
 
 	// IPv6 counts by /64.
 	spend("carol", "2001:db8:1:2::1", 5)
-	wantWait("carol", "2001:db8:1:2:ffff::9", 3*time.Minute)
+	wantWait("carol", "2001:db8:1:2:ffff::9", 10*time.Minute)
 	wantWait("carol", "2001:db8:1:3::1", 0)
 
-	// The account budget: 20 from everywhere, then 15 minutes, except
+	// The account budget: 30 from everywhere, then 10 minutes, except
 	// from a source that signed in.
 	a, _ = th.reserve("dave", "203.0.113.1")
 	a.succeeded()
-	for i := range 4 {
+	for i := range 6 {
 		spend("dave", netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String(), 5)
 	}
-	wantWait("dave", "198.51.100.200", 15*time.Minute)
+	wantWait("dave", "198.51.100.200", 10*time.Minute)
 	wantWait("dave", "203.0.113.1", 0)
 	clock.advance(knownSourceFor)
 	wantWait("dave", "203.0.113.1", 0) // refilled by now anyway
-	if _, ok := th.known["dave\x00203.0.113.1"]; ok {
+	if _, ok := th.known[accountKey("dave")+"\x00203.0.113.1"]; ok {
 		t.Error("an expired known source was kept")
 	}
 
@@ -168,7 +169,7 @@ func TestThrottlePrunes(t *testing.T) {
 	for i := range throttleMaxKeys {
 		bs.take(strconv.Itoa(i), clock.now())
 	}
-	clock.advance(3 * time.Minute) // every bucket is full again
+	clock.advance(10 * time.Minute) // every bucket is full again
 	bs.take("new", clock.now())
 	if len(bs.m) != 1 {
 		t.Fatalf("%d keys after pruning, want 1", len(bs.m))
@@ -242,4 +243,73 @@ func FuzzClientIP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// One patient address guessing as fast as its own budget allows never
+// empties the account's: the owner can still sign in from a new place
+// (not only from the places that are exempt).
+func TestThrottleOneSourceCannotDrainAccount(t *testing.T) {
+	t.Parallel()
+	clock := &fixedClock{t: time.Unix(1_800_000_000, 0)}
+	th := newThrottle(clock.now)
+	for range 24 * 6 { // a day, at the pair's refill rate
+		for {
+			a, _ := th.reserve("erin", "198.51.100.7")
+			if a == nil {
+				break
+			}
+			a.failed()
+		}
+		if a, wait := th.reserve("erin", "203.0.113.50"); a == nil {
+			t.Fatalf("owner at a new address refused after %v: wait %v", clock.t.Sub(time.Unix(1_800_000_000, 0)), wait)
+		} else {
+			a.cancel()
+		}
+		clock.advance(pairBudget.interval)
+	}
+}
+
+// A password change forgets the places the account signed in from: they
+// are subject to the account budget again.
+func TestThrottleForgetKnownSources(t *testing.T) {
+	t.Parallel()
+	clock := &fixedClock{t: time.Unix(1_800_000_000, 0)}
+	th := newThrottle(clock.now)
+	a, _ := th.reserve("Frank", "203.0.113.1")
+	a.succeeded()
+	for i := range 6 {
+		src := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()
+		for range 5 {
+			if a, _ := th.reserve("frank", src); a != nil {
+				a.failed()
+			}
+		}
+	}
+	if a, _ := th.reserve("frank", "203.0.113.1"); a == nil {
+		t.Fatal("known source refused before the password change")
+	} else {
+		a.cancel()
+	}
+	th.forgetKnownSources(" FRANK")
+	if a, _ := th.reserve("frank", "203.0.113.1"); a != nil {
+		t.Error("a forgotten source is still exempt from the spent account budget")
+	}
+}
+
+// A long username costs the maps no more than a short one.
+func TestThrottleKeysAreBounded(t *testing.T) {
+	t.Parallel()
+	th := newThrottle(time.Now)
+	a, _ := th.reserve(strings.Repeat("u", 64<<10), "192.0.2.1")
+	a.failed()
+	for k := range th.accounts.m {
+		if len(k) > 64 {
+			t.Errorf("account key of %d bytes", len(k))
+		}
+	}
+	for k := range th.pairs.m {
+		if len(k) > 128 {
+			t.Errorf("pair key of %d bytes", len(k))
+		}
+	}
 }

@@ -174,7 +174,7 @@ func TestThrottleParallelLoginForm(t *testing.T) {
 			continue
 		}
 		switch {
-		case res.Status == http.StatusTooManyRequests && strings.Contains(res.Body, "Too many failed sign-ins. Try again in 3 minutes."):
+		case res.Status == http.StatusTooManyRequests && strings.Contains(res.Body, "Too many failed sign-ins. Try again in 10 minutes."):
 		case res.Status == http.StatusUnauthorized && pw[i] != alicePass:
 			checked++
 		case res.Status != http.StatusUnauthorized && res.Status != http.StatusTooManyRequests && pw[i] == alicePass:
@@ -233,9 +233,9 @@ func TestThrottleAccountBudgetSparesKnownSources(t *testing.T) {
 	if a := grantVia(t, ts, home, nil, "alice", alicePass); !a.ok() {
 		t.Fatalf("owner at home: %v", a)
 	}
-	// 5 addresses × 5 guesses spend more than the account's 20.
+	// 7 addresses × 5 guesses spend more than the account's 30.
 	refused := 0
-	for n := range 5 {
+	for n := range 7 {
 		c := clientFrom(t, fmt.Sprintf("127.0.1.%d", n+1))
 		for i := range pairBudget {
 			switch a := grantVia(t, ts, c, nil, "alice", fmt.Sprintf("guess %d.%d", n, i)); {
@@ -246,12 +246,12 @@ func TestThrottleAccountBudgetSparesKnownSources(t *testing.T) {
 			}
 		}
 	}
-	if refused != 20 {
-		t.Errorf("%d guesses were checked, want the account budget's 20", refused)
+	if refused != 30 {
+		t.Errorf("%d guesses were checked, want the account budget's 30", refused)
 	}
 	a := grantVia(t, ts, clientFrom(t, "127.0.2.1"), nil, "alice", alicePass)
 	desc, _ := a.body["error_description"].(string)
-	if !a.throttled() || !strings.Contains(desc, "Try again in 15 minutes.") {
+	if !a.throttled() || !strings.Contains(desc, "Try again in 10 minutes.") {
 		t.Errorf("new address after the account budget is spent: %v", a)
 	}
 	if a := grantVia(t, ts, home, nil, "alice", alicePass); !a.ok() {
@@ -266,16 +266,16 @@ func TestThrottleMessageSingular(t *testing.T) {
 	clock := &testClock{}
 	ts := newTestServerDeps(t, func(d *provider.Deps) { d.Now = clock.Now })
 	passwordClient(t, ts)
-	// The guesses were two and a half minutes ago, so half a minute is
+	// The guesses were nine and a half minutes ago, so half a minute is
 	// left to wait. (The clock goes back, not forward: fosite checks
 	// authentication times against its own.)
-	clock.Advance(-2*time.Minute - 30*time.Second)
+	clock.Advance(-9*time.Minute - 30*time.Second)
 	for i := range pairBudget {
 		if a := grantVia(t, ts, http.DefaultClient, nil, "alice", fmt.Sprintf("guess %d", i)); !a.refused() {
 			t.Fatalf("guess %d: %v", i, a)
 		}
 	}
-	clock.Advance(2*time.Minute + 30*time.Second)
+	clock.Advance(9*time.Minute + 30*time.Second)
 	a := grantVia(t, ts, http.DefaultClient, nil, "alice", alicePass)
 	if desc, _ := a.body["error_description"].(string); !a.throttled() || !strings.Contains(desc, "Try again in 1 minute.") {
 		t.Errorf("token endpoint: %v", a)

@@ -97,7 +97,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: pcfg.Limits.HeaderBytes}
-	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
