@@ -154,8 +154,8 @@ func (p *Provider) writeRegError(w http.ResponseWriter, r *http.Request, e *regE
 
 // errorDescription keeps to the characters RFC 6749 §5.2 allows in
 // error_description: validation messages quote values with %q, and values
-// come from the client.
-func errorDescription(s string) string { return printableASCII(s) }
+// come from the client, so it is also bounded (capDescription).
+func errorDescription(s string) string { return capDescription(printableASCII(s)) }
 
 // handleRegister is the RFC 7591 client registration endpoint.
 func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
