@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
@@ -161,20 +162,49 @@ func applyClaimsRequest(sess *session, u storage.User, ar fosite.AuthorizeReques
 
 // printableError keeps error_description within what RFC 6749 §4.1.2.1
 // allows (%x20-21 / %x23-5B / %x5D-7E): fosite turns " into ' itself, but
-// hints may echo request input (a prompt value, a resource) with any
-// character.
+// hints may echo request input (a prompt value, an audience) with any
+// character. It also bounds it to maxErrorDescription bytes: fosite's
+// hints quote request values (an audience, a scope), and a description
+// goes into a redirect's Location or a JSON body, so that no parameter
+// can make either as long as itself. Description and hint are folded into
+// one description, which is what fosite sends anyway.
 func printableError(err error) *fosite.RFC6749Error {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	// The description with the (translated) hint, without the debug text:
+	// that is never sent to clients (SendDebugMessagesToClients is off)
+	// and the log has the original error. When both do not fit, the hint
+	// is what says what happened (a throttle's "try again in ..."), and
+	// fosite's generic sentence for the error code gives way to it.
+	desc := rfc.WithExposeDebug(false).GetDescription()
+	if len(desc) > maxErrorDescription {
+		if hint := rfc.WithExposeDebug(false).WithDescription("").GetDescription(); strings.TrimSpace(hint) != "" {
+			desc = strings.TrimSpace(hint)
+		}
+	}
 	// A new error rather than a copy: a copy would keep the hint's
 	// translation ID and arguments, from which fosite rebuilds the hint.
 	e := &fosite.RFC6749Error{
 		ErrorField:       rfc.ErrorField,
-		DescriptionField: printableASCII(rfc.DescriptionField),
-		HintField:        printableASCII(rfc.HintField),
+		DescriptionField: capDescription(printableASCII(desc)),
 		CodeField:        rfc.CodeField,
-		DebugField:       rfc.DebugField,
 	}
 	return e.WithWrap(rfc)
+}
+
+// maxErrorDescription bounds every error_description the provider sends.
+const maxErrorDescription = 256
+
+// capDescription cuts s to at most maxErrorDescription bytes, on a rune
+// boundary, marking the cut with "...".
+func capDescription(s string) string {
+	if len(s) <= maxErrorDescription {
+		return s
+	}
+	cut := maxErrorDescription - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func printableASCII(s string) string {

@@ -303,7 +303,7 @@ func (a *clientAuthenticator) verifyWithKeys(ctx context.Context, tok *jwt.JSONW
 		}
 	}
 	if tried == 0 {
-		return invalidAssertion("No key in the client's key set fits kid %q and alg %s.", kid, alg)
+		return invalidAssertion("No key in the client's key set fits the assertion's kid and alg %s.", alg)
 	}
 	return invalidAssertion("The client_assertion signature does not verify with the client's keys.")
 }

@@ -139,5 +139,5 @@ func (p *Provider) writeFormPostError(w http.ResponseWriter, r *http.Request, ar
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
-	fosite.WriteAuthorizeFormPostResponse(u.String(), v, fosite.GetPostFormHTMLTemplate(r.Context(), p.oauth2.(*fosite.Fosite)), w)
+	fosite.WriteAuthorizeFormPostResponse(u.String(), v, fosite.GetPostFormHTMLTemplate(r.Context(), p.oauth2.(cappedErrors).Fosite), w)
 }

@@ -72,7 +72,7 @@ func (g *jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fos
 	}
 	ti, err := g.store.trustFor(ctx, claims.Issuer, claims.Subject)
 	if errors.Is(err, storage.ErrNotFound) {
-		return fosite.ErrInvalidGrant.WithHintf("The issuer %q is not trusted for subject %q.", claims.Issuer, claims.Subject)
+		return fosite.ErrInvalidGrant.WithHint("The assertion's issuer is not trusted for its subject.")
 	}
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
@@ -85,7 +85,7 @@ func (g *jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fos
 	client := req.GetClient()
 	for _, s := range req.GetRequestedScopes() {
 		if !g.config.GetScopeStrategy(ctx)(client.GetScopes(), s) {
-			return fosite.ErrInvalidScope.WithHintf("The OAuth 2.0 Client is not allowed to request scope %q.", s)
+			return fosite.ErrInvalidScope.WithHint("The OAuth 2.0 Client is not allowed to request one of the scopes.")
 		}
 	}
 	if err := g.config.GetAudienceStrategy(ctx)(client.GetAudience(), req.GetRequestedAudience()); err != nil {

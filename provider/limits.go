@@ -240,6 +240,8 @@ var (
 		"state", "nonce", "redirect_uri", "response_mode", "response_type", "client_id", "scope", "prompt",
 		"max_age", "login_hint", "id_token_hint", "request_uri", "ui_locales", "claims_locales", "acr_values",
 		"display", "code_challenge", "code_challenge_method",
+		// fosite's hint for a refused audience quotes it.
+		"resource", "audience",
 	}
 	// echoedAuthorizeParams go back to the client in an error redirect
 	// (or decide where it goes): when one of them is the over-long one,

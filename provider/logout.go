@@ -266,7 +266,10 @@ func (p *Provider) showLogoutConfirmation(w http.ResponseWriter, r *http.Request
 	page.Cancel = p.path("/account")
 	if lr.hint != nil && lr.client != nil {
 		page.ClientName = newClient(*lr.client).displayName()
-		if home := recordInfo(*lr.client).URL; home != "" {
+		// The client_uri of a client anyone could register was never held
+		// to registration.allowed_redirect_hosts: followed only when its
+		// host is one the operator trusts for redirects.
+		if home := recordInfo(*lr.client).URL; home != "" && (!lr.client.OpenlyRegistered() || p.openRedirectAllowed(home)) {
 			page.Cancel = home
 		}
 	}

@@ -122,7 +122,7 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		audiences: cfg2.GetTokenURLs, now: p.now,
 	}
 	fc.ClientAuthenticationStrategy = auth.authenticate
-	return f
+	return cappedErrors{Fosite: f}
 }
 
 // fositeConfig is fosite's Config with the settings its struct cannot

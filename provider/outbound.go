@@ -32,17 +32,27 @@ import (
 //   - Clients the operator declared (config, CLI) and trusted issuers:
 //     private and loopback addresses too, the operator's choice.
 //   - Clients registered through /register: public addresses only, except
-//     hosts listed in outbound.allowed_hosts (private and loopback allowed
-//     there), and, on a loopback issuer (local development), loopback URLs
-//     of a client whose redirect URIs are all loopback.
+//     hosts listed in outbound.allowed_hosts (private addresses allowed
+//     there; loopback only when the listed entry itself names loopback:
+//     localhost, 127.x.y.z, [::1], so that whoever controls the DNS of a
+//     name below a "*.corp.example" entry cannot point it at this
+//     machine), and, on a loopback issuer (local development), loopback
+//     URLs of a client whose redirect URIs are all loopback.
+//   - Addresses whose real destination the provider cannot tell (IPv6
+//     transition forms that tunnel to an IPv4 address: IPv4-compatible,
+//     6to4, Teredo, local-use NAT64) and reserved IPv4 space (240/4) are
+//     refused for everyone; benchmarking (198.18/15) and IETF protocol
+//     assignments (192.0.0.0/24) count as private.
 
 var errForbiddenAddress = errors.New("outbound request: address not allowed")
 
 // OutboundConfig is the policy for requests to client-chosen URLs.
 type OutboundConfig struct {
 	// AllowedHosts are host names (or IP literals) that registered clients
-	// may name even though they resolve to private or loopback addresses;
-	// "*.example.org" matches every name below example.org.
+	// may name even though they resolve to private addresses;
+	// "*.example.org" matches every name below example.org. Loopback is
+	// reached only through an entry that names it (localhost, 127.0.0.1,
+	// [::1]), never through a pattern or another name.
 	AllowedHosts []string
 }
 
@@ -76,31 +86,54 @@ var (
 	cgnatPrefix     = netip.MustParsePrefix("100.64.0.0/10")
 	thisNetwork     = netip.MustParsePrefix("0.0.0.0/8")
 	siteLocalPrefix = netip.MustParsePrefix("fec0::/10")
-	// NAT64 prefixes (RFC 6052, RFC 8215) carry an IPv4 address that a
-	// gateway reaches on our behalf: they are what that address is.
-	nat64Prefixes = []netip.Prefix{netip.MustParsePrefix("64:ff9b::/96"), netip.MustParsePrefix("64:ff9b:1::/48")}
-	broadcast     = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	// The well-known NAT64 prefix (RFC 6052) carries an IPv4 address in
+	// its last 4 bytes that a gateway reaches on our behalf: it is what
+	// that address is.
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	broadcast   = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	// tunnelledPrefixes lead to an IPv4 address the provider cannot
+	// classify reliably: IPv4-compatible (::/96, deprecated), 6to4
+	// (2002::/16), Teredo (2001::/32), and local-use NAT64 (RFC 8215
+	// 64:ff9b:1::/48, where the IPv4 address sits at a place that depends
+	// on the operator's prefix length). Refused for everyone.
+	tunnelledPrefixes = []netip.Prefix{
+		netip.MustParsePrefix("::/96"), netip.MustParsePrefix("2002::/16"),
+		netip.MustParsePrefix("2001::/32"), netip.MustParsePrefix("64:ff9b:1::/48"),
+	}
+	// reservedPrefix is IPv4's reserved "future use" space (RFC 1112).
+	reservedPrefix = netip.MustParsePrefix("240.0.0.0/4")
+	// specialPrivatePrefixes are not public either: benchmarking
+	// (RFC 2544) and IETF protocol assignments (RFC 6890).
+	specialPrivatePrefixes = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("192.0.0.0/24")}
 )
 
 // classifyAddr sorts an address into the policy's classes. IPv4-mapped
-// and NAT64 IPv6 addresses are what their IPv4 address is.
+// and well-known-prefix NAT64 IPv6 addresses are what their IPv4 address
+// is.
 func classifyAddr(ip netip.Addr) addrClass {
-	ip = ip.Unmap()
-	if ip.Is6() {
-		for _, p := range nat64Prefixes {
+	// A zone says nothing about where the address leads, and prefixes
+	// never contain a zoned address.
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() && nat64Prefix.Contains(ip) {
+		b := ip.As16()
+		return classifyAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+	}
+	if ip.Is6() && !ip.IsUnspecified() && !ip.IsLoopback() {
+		for _, p := range tunnelledPrefixes {
 			if p.Contains(ip) {
-				b := ip.As16()
-				return classifyAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+				return addrForbidden
 			}
 		}
 	}
 	switch {
 	case !ip.IsValid(), ip.IsUnspecified(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(),
-		ip.IsInterfaceLocalMulticast(), ip.IsMulticast(), ip == broadcast, thisNetwork.Contains(ip):
+		ip.IsInterfaceLocalMulticast(), ip.IsMulticast(), ip == broadcast, thisNetwork.Contains(ip),
+		reservedPrefix.Contains(ip):
 		return addrForbidden
 	case ip.IsLoopback():
 		return addrLoopback
-	case ip.IsPrivate(), cgnatPrefix.Contains(ip), siteLocalPrefix.Contains(ip):
+	case ip.IsPrivate(), cgnatPrefix.Contains(ip), siteLocalPrefix.Contains(ip),
+		specialPrivatePrefixes[0].Contains(ip), specialPrivatePrefixes[1].Contains(ip):
 		return addrPrivate
 	}
 	return addrPublic
@@ -189,13 +222,36 @@ func matchHost(list []string, host string) bool {
 	return false
 }
 
+// allowedHostPolicy is what a registered client may reach at host when an
+// entry of outbound.allowed_hosts matches it: private addresses, and
+// loopback only if a matching entry itself names loopback (localhost or a
+// loopback IP literal). A pattern ("*.corp.example", "*") never opens
+// loopback: whoever controls the DNS of one name below it could point
+// that name at this machine.
+func allowedHostPolicy(list []string, host string) (outboundPolicy, bool) {
+	var policy outboundPolicy
+	matched := false
+	for _, h := range list {
+		if !matchHost([]string{h}, host) {
+			continue
+		}
+		matched = true
+		policy.private = true
+		entry := strings.Trim(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), "."), "[]")
+		if !strings.Contains(entry, "*") && IsLoopbackHost(entry) {
+			policy.loopback = true
+		}
+	}
+	return policy, matched
+}
+
 // policyFor is what a request to target on behalf of client c may reach.
 func (o *outbound) policyFor(c storage.Client, target *url.URL) outboundPolicy {
 	if c.Source != "registration" {
 		return operatorPolicy
 	}
-	if matchHost(o.allowedHosts, target.Hostname()) {
-		return operatorPolicy
+	if policy, ok := allowedHostPolicy(o.allowedHosts, target.Hostname()); ok {
+		return policy
 	}
 	if o.loopbackIssuer && IsLoopbackHost(target.Hostname()) && allLoopbackRedirects(c.RedirectURIs) {
 		return outboundPolicy{loopback: true}

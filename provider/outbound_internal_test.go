@@ -60,11 +60,34 @@ func TestClassifyAddr(t *testing.T) {
 		"172.32.0.0":               addrPublic,
 		"192.169.0.1":              addrPublic,
 		"fe00::1":                  addrPublic,
-		"2002:a00:5::1":            addrPublic, // 6to4 is routed publicly
-		"::127.0.0.1":              addrPublic, // IPv4-compatible, deprecated and unrouted
+		"2002:a00:5::1":            addrForbidden, // 6to4 tunnels to 10.0.0.5
+		"2002:808:808::1":          addrForbidden, // 6to4, whatever it tunnels to
+		"2001:0:4136:e378::1":      addrForbidden, // Teredo
+		"2001:0::7f00:1":           addrForbidden,
+		"2001:4860::1":             addrPublic,    // not Teredo: 2001::/32 only
+		"::127.0.0.1":              addrForbidden, // IPv4-compatible, deprecated
+		"::10.0.0.5":               addrForbidden,
+		"::8.8.8.8":                addrForbidden,
+		"::2":                      addrForbidden,
+		"198.18.0.1":               addrPrivate, // benchmarking
+		"198.19.255.255":           addrPrivate,
+		"198.20.0.1":               addrPublic,
+		"198.17.255.255":           addrPublic,
+		"192.0.0.8":                addrPrivate, // IETF protocol assignments
+		"192.0.1.1":                addrPublic,
+		"::ffff:198.18.0.1":        addrPrivate,
+		"240.0.0.1":                addrForbidden, // reserved
+		"255.255.255.254":          addrForbidden,
+		"::ffff:240.0.0.1":         addrForbidden,
+		"64:ff9b::f000:1":          addrForbidden,
+		"2002::1%eth0":             addrForbidden,
+		"64:ff9b::7f00:1":          addrLoopback, // well-known NAT64 of 127.0.0.1
+		"64:ff9b::c612:1":          addrPrivate,  // NAT64 of 198.18.0.1
 		"fd12:3456:789a:1::1":      addrPrivate,
-		"64:ff9b:1::a00:5":         addrPrivate,
-		"64:ff9b:1:0:0:0:7f00:1":   addrLoopback,
+		"64:ff9b:1::a00:5":         addrForbidden, // local-use NAT64: not decoded, refused
+		"64:ff9b:1:0:0:0:7f00:1":   addrForbidden,
+		"64:ff9b:1:a00:5::":        addrForbidden, // 10.0.0.5 under a /48 local-use prefix
+		"64:ff9b:1:808:808::":      addrForbidden,
 		"::ffff:192.168.0.1":       addrPrivate,
 		"::ffff:100.64.0.1":        addrPrivate,
 		"::ffff:224.0.0.1":         addrForbidden,

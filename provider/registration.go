@@ -154,8 +154,8 @@ func (p *Provider) writeRegError(w http.ResponseWriter, r *http.Request, e *regE
 
 // errorDescription keeps to the characters RFC 6749 §5.2 allows in
 // error_description: validation messages quote values with %q, and values
-// come from the client.
-func errorDescription(s string) string { return printableASCII(s) }
+// come from the client, so it is also bounded (capDescription).
+func errorDescription(s string) string { return capDescription(printableASCII(s)) }
 
 // handleRegister is the RFC 7591 client registration endpoint.
 func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -612,10 +612,8 @@ func (p *Provider) checkOpenRegistration(ctx context.Context, spec ClientSpec) *
 		p.log.ErrorContext(ctx, "registration", slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
 		return &regError{http.StatusInternalServerError, "server_error", "The client could not be registered."}
 	}
-	for _, c := range clients {
-		if c.Source != "registration" && strings.EqualFold(strings.TrimSpace(c.Name), name) {
-			return badMetadata("client_name %q is the name of one of this organisation's own applications; choose another", spec.Name)
-		}
+	if protectedName(clients, name) {
+		return badMetadata("client_name is the name of one of this organisation's own applications; choose another")
 	}
 	return nil
 }
@@ -705,8 +703,8 @@ func checkSizes(md registrationMetadata) *regError {
 			return badMetadata("%s is longer than %d characters", name, maxMetadataString)
 		}
 	}
-	if strings.ContainsFunc(md.ClientName, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return badMetadata("client_name must not contain control characters")
+	if invisibleInName(md.ClientName) {
+		return badMetadata("client_name must not contain control or invisible formatting characters")
 	}
 	return nil
 }

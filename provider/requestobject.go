@@ -203,7 +203,7 @@ func (p *Provider) verifyRequestObjectSignature(ctx context.Context, rec storage
 		}
 	}
 	if tried == 0 {
-		return nil, invalidRequestObject("No key in the client's key set fits kid '%s' and alg %s.", h.KeyID, alg)
+		return nil, invalidRequestObject("No key in the client's key set fits the request object's kid and alg %s.", alg)
 	}
 	return nil, invalidRequestObject("The request object signature does not verify with the client's keys.")
 }
@@ -273,7 +273,7 @@ func mergeRequestObject(form url.Values, claims map[string]any) error {
 		}
 		vals, err := parameterValues(v)
 		if err != nil {
-			return invalidRequestObject("The request object's %s cannot be an authorization parameter.", k)
+			return invalidRequestObject("A claim of the request object cannot be an authorization parameter.")
 		}
 		if vals != nil {
 			form[k] = vals

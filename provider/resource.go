@@ -49,7 +49,8 @@ func foldResources(form url.Values) {
 // targetError answers invalid_target for resource indicators that are
 // malformed or not registered for the client c, where fosite says
 // invalid_request (an audience it refuses) or nothing at all (a fragment
-// its URL matching ignores). Any other outcome err stands.
+// its URL matching ignores). Any other outcome err stands. The hints do
+// not quote the value: it is the client's own and may be long.
 func targetError(c fosite.Client, form url.Values, err error) error {
 	if c == nil || (err != nil && !errors.Is(err, fosite.ErrInvalidRequest)) {
 		return err
@@ -57,10 +58,10 @@ func targetError(c fosite.Client, form url.Values, err error) error {
 	for _, r := range form["resource"] {
 		u, perr := url.Parse(r)
 		if perr != nil || !u.IsAbs() || strings.ContainsAny(r, "# ") {
-			return errInvalidTarget.WithHintf("The resource %q must be an absolute URI without a fragment.", r)
+			return errInvalidTarget.WithHint("A resource must be an absolute URI without a fragment.")
 		}
 		if audienceMatching(c.GetAudience(), []string{r}) != nil {
-			return errInvalidTarget.WithHintf("The client is not registered for the resource %q.", r)
+			return errInvalidTarget.WithHint("The client is not registered for a requested resource.")
 		}
 	}
 	return err

@@ -66,7 +66,8 @@ type fileConfig struct {
 	} `yaml:"registration"`
 	// Outbound is the policy for requests to URLs registered clients chose.
 	Outbound struct {
-		// AllowedHosts may resolve to private or loopback addresses.
+		// AllowedHosts may resolve to private addresses (loopback only for
+		// entries that name it).
 		AllowedHosts []string `yaml:"allowed_hosts"`
 	} `yaml:"outbound"`
 	// Limits bound what one request may carry (provider.Limits); zero or
