@@ -34,6 +34,7 @@ func (op *oidccOP) refuse(t *testing.T, r *oidcctest.Request, want string) url.V
 }
 
 func TestPromptValuesRefusedBeforeLogin(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	for _, prompt := range []string{"bogus", "none login", "none consent", "login \"quoted\" \\ ünïcode"} {
 		t.Run(prompt, func(t *testing.T) {
@@ -48,6 +49,7 @@ func TestPromptValuesRefusedBeforeLogin(t *testing.T) {
 // prompt=consent asks again although consent was remembered;
 // select_account is a normal request (one account per browser session).
 func TestPromptConsentAndSelectAccount(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -74,6 +76,7 @@ func TestPromptConsentAndSelectAccount(t *testing.T) {
 // max_age=0 is prompt=login (OIDC Core §3.1.2.1): one login page, then the
 // code, not a login page again and again.
 func TestMaxAgeZeroMeansLogin(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -94,6 +97,7 @@ func TestMaxAgeZeroMeansLogin(t *testing.T) {
 // prompt=none login_required; otherwise the login page, pre-filled with
 // the hinted account, and a login as someone else is refused.
 func TestIDTokenHintForAnotherAccount(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	alice := &oidcctest.Login{Username: "alice", Password: alicePass}
 	aliceToken := op.Run(t, op.Browser(), op.NewRequest(op.Basic, "openid"), alice, nil).IDToken
@@ -119,6 +123,7 @@ func TestIDTokenHintForAnotherAccount(t *testing.T) {
 
 // A hint we did not sign is refused before anyone signs in.
 func TestIDTokenHintForged(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	tok := op.run(t, op.NewRequest(op.Basic, "openid")).IDToken.Raw
 	parts := strings.Split(tok, ".")
@@ -139,6 +144,7 @@ func claimsJSON(t *testing.T, v any) string {
 }
 
 func TestClaimsParameter(t *testing.T) {
+	t.Parallel()
 	narrow := provider.ClientSpec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{suiteBase + "/callback"},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}}
 	op := newOIDCCOP(t, withSuiteClients(narrow))
@@ -210,6 +216,7 @@ func TestClaimsParameter(t *testing.T) {
 }
 
 func TestACRAndAMR(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	if got := op.Strings("acr_values_supported"); !slices.Equal(got, []string{"password"}) {
 		t.Fatalf("acr_values_supported = %v", got)
@@ -240,6 +247,7 @@ func TestACRAndAMR(t *testing.T) {
 
 // auth_time stays the login's across SSO and refresh.
 func TestAuthTimeStableAcrossRefresh(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	f := op.run(t, op.NewRequest(op.Basic, "openid offline_access"))
 	op.clock.Advance(3 * time.Second)
@@ -254,6 +262,7 @@ func TestAuthTimeStableAcrossRefresh(t *testing.T) {
 // OpenID Connect requires redirect_uri; without it there is nowhere
 // verified to send an error, so it is a page.
 func TestMissingRedirectURIIsAPage(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	r := op.NewRequest(op.Basic, "openid").With("redirect_uri", "")
 	op.CheckErrorPage(t, op.Authorize(t, op.Browser(), r, op.User))
@@ -264,6 +273,7 @@ func TestMissingRedirectURIIsAPage(t *testing.T) {
 // exchange's tokens are still revoked, because the redeemed code is kept
 // for as long as the access tokens it issued.
 func TestCodeReuseAfterExpiryAndGarbageCollection(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t, withSuiteConfig(func(c *provider.Config) { c.AuthCodeLifespan = 10 * time.Second }))
 	f := op.run(t, op.NewRequest(op.Basic, "openid offline_access"))
 	op.clock.Advance(30 * time.Second)

@@ -14,6 +14,7 @@ import (
 // The address and phone scopes release the OIDC Core §5.4 claims, in the
 // ID token and at userinfo; profile carries updated_at as a number.
 func TestAddressAndPhoneScopes(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
 	err := ts.Store.UpdateUser(ctx, ts.alice.ID, func(u storage.User) (storage.User, error) {
@@ -88,6 +89,7 @@ func TestAddressAndPhoneScopes(t *testing.T) {
 
 // Address and phone declared in the config reach the stored user.
 func TestSyncUsersAddressAndPhone(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	spec := provider.UserSpec{Username: "carol", Password: "carol-password-123", PhoneNumber: "+1 555 0101", PhoneNumberVerified: true,
 		Address: &storage.Address{Formatted: "1 Main St\nSpringfield", Country: "US"}}

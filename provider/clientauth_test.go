@@ -138,6 +138,7 @@ var ccForm = url.Values{"grant_type": {"client_credentials"}}
 // A client registered for client_secret_basic or client_secret_post may
 // use either; the secret is checked either way.
 func TestClientSecretBasicAndPost(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	basic := ts.addClient(t, provider.ClientSpec{ID: "cc-basic", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
 	post := ts.addClient(t, provider.ClientSpec{ID: "cc-post", TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"},
@@ -209,6 +210,7 @@ func TestClientSecretBasicAndPost(t *testing.T) {
 // requests-oauthlib exchanges the code with HTTP Basic and refreshes with
 // the secret in the body, for one client.
 func TestBasicClientRefreshesWithPost(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "offline_access")
 	rp.oauth2.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
@@ -224,6 +226,7 @@ func TestBasicClientRefreshesWithPost(t *testing.T) {
 
 // Public clients authenticate with nothing but their ID.
 func TestPublicClientPresentsNoCredential(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, "spa", "a-secret")
 	wantError(t, status, body, 401, "invalid_client", "method 'none'")
@@ -242,6 +245,7 @@ func TestPublicClientPresentsNoCredential(t *testing.T) {
 }
 
 func TestClientSecretJWT(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := "a-client-secret-of-more-than-thirty-two-bytes-for-hs256"
 	ts.addClient(t, provider.ClientSpec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
@@ -423,6 +427,7 @@ func TestClientSecretJWT(t *testing.T) {
 // The secret of a client_secret_jwt client is stored encrypted, never in
 // clear and never in listings.
 func TestClientSecretJWTSealedAtRest(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := "a-client-secret-of-more-than-thirty-two-bytes-for-hs256"
 	ts.addClient(t, provider.ClientSpec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}})
@@ -461,6 +466,7 @@ func TestClientSecretJWTSealedAtRest(t *testing.T) {
 }
 
 func TestPrivateKeyJWTInlineKeys(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rsaKey := newClientKey(t, "rsa-1", jose.RS256)
 	ecKey := newClientKey(t, "ec-1", jose.ES256)
@@ -557,6 +563,7 @@ func (s *jwksServer) set(body string) {
 }
 
 func TestPrivateKeyJWTRemoteKeys(t *testing.T) {
+	t.Parallel()
 	clock := &testClock{}
 	ts := newTestServerDeps(t, func(d *provider.Deps) { d.Now = clock.Now })
 	old := newClientKey(t, "2024", jose.ES256)
@@ -596,6 +603,7 @@ func TestPrivateKeyJWTRemoteKeys(t *testing.T) {
 }
 
 func TestClientAuthDiscovery(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/.well-known/openid-configuration", nil)
 	_, _, doc := doJSON(t, req)
@@ -624,6 +632,7 @@ func TestClientAuthDiscovery(t *testing.T) {
 }
 
 func TestClientSpecAuthValidation(t *testing.T) {
+	t.Parallel()
 	longSecret := strings.Repeat("s", 40)
 	rsaKey := newClientKey(t, "r", jose.RS256)
 	jwks := provider.JWKSDoc(jwksJSON(t, rsaKey))
@@ -692,6 +701,7 @@ func TestClientSpecAuthValidation(t *testing.T) {
 // Without a sealer a client_secret_jwt client cannot be stored; with one,
 // a generated secret is long enough for every HMAC algorithm.
 func TestAddClientSecretJWT(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	spec := provider.ClientSpec{ID: "gen", TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}
 	if _, _, err := (&provider.LocalAdmin{Store: ts.Store}).AddClient(context.Background(), spec); err == nil {
@@ -713,6 +723,7 @@ func TestAddClientSecretJWT(t *testing.T) {
 // A config client_secret_jwt client keeps its sealed secret across
 // restarts while the secret is unchanged, and follows a changed one.
 func TestSyncClientsSealsSecrets(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
 	spec := provider.ClientSpec{ID: "cfg-sjwt", TokenEndpointAuthMethod: "client_secret_jwt", Secret: strings.Repeat("a", 32), GrantTypes: []string{"client_credentials"}}

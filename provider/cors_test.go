@@ -102,6 +102,7 @@ func checkNoCORS(t *testing.T, what string, h http.Header) {
 }
 
 func TestCORSPreflight(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	for _, tc := range []struct {
 		path, method string
@@ -152,6 +153,7 @@ func TestCORSPreflight(t *testing.T) {
 // A single-page app runs the code flow with PKCE and redeems the code with
 // fetch() from its own origin.
 func TestCORSTokenFromSPA(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	rp := newRP(t, ts, "spa", "", spaRedirect, "openid")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
@@ -174,6 +176,7 @@ func TestCORSTokenFromSPA(t *testing.T) {
 }
 
 func TestCORSDiscoveryAndJWKS(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks"} {
 		status, h := browserFetch(t, http.MethodGet, ts.URL+path, spaOrigin, nil, nil)
@@ -192,6 +195,7 @@ func TestCORSDiscoveryAndJWKS(t *testing.T) {
 }
 
 func TestCORSUserinfo(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	status, h := browserFetch(t, http.MethodGet, ts.URL+"/userinfo", spaOrigin, http.Header{"Authorization": {"Bearer not-a-token"}}, nil)
 	if status != http.StatusUnauthorized {
@@ -207,6 +211,7 @@ func TestCORSUserinfo(t *testing.T) {
 }
 
 func TestCORSUnregisteredOrigin(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	for _, origin := range []string{evilOrigin, "null", "http://127.0.0.1:5557", "https://127.0.0.1:5556"} {
 		status, h := preflight(t, ts.URL+"/token", origin, "POST", "content-type")
@@ -226,6 +231,7 @@ func TestCORSUnregisteredOrigin(t *testing.T) {
 // Introspection is for resource servers, not browsers: no CORS even for a
 // registered origin.
 func TestCORSNotOnIntrospection(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	status, h := preflight(t, ts.URL+"/introspect", spaOrigin, "POST", "authorization")
 	if status == http.StatusNoContent || status == http.StatusOK {
@@ -255,6 +261,7 @@ func eventuallyAllowed(t *testing.T, ts *testServer, origin string) {
 }
 
 func TestCORSClientAddedAtRuntime(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	const origin = "http://127.0.0.1:7001"
 	_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
@@ -275,6 +282,7 @@ func TestCORSClientAddedAtRuntime(t *testing.T) {
 }
 
 func TestCORSAllowedOriginsReplaceDefault(t *testing.T) {
+	t.Parallel()
 	ts := newCORSServer(t)
 	ts.addClient(t, provider.ClientSpec{
 		ID: "spa-cdn", Public: true, GrantTypes: []string{"authorization_code"},

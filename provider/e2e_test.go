@@ -20,6 +20,7 @@ import (
 // it: code + PKCE → tokens → verified ID token → userinfo → refresh with
 // rotation → reuse detection → revocation → introspection.
 func TestAuthorizationCodeFlowEndToEnd(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "profile", "email", "groups", "offline_access")
@@ -141,6 +142,7 @@ func TestAuthorizationCodeFlowEndToEnd(t *testing.T) {
 // An authorization code is single-use; a second use fails and revokes the
 // tokens the first use issued (RFC 6749 §4.1.2, RFC 9700 §4.2.4).
 func TestAuthorizationCodeReuseRevokesTokens(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "offline_access")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
@@ -163,6 +165,7 @@ func TestAuthorizationCodeReuseRevokesTokens(t *testing.T) {
 }
 
 func TestClientCredentials(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
 	cc := clientcredentials.Config{ClientID: "svc", ClientSecret: "svc-secret", TokenURL: ts.URL + "/token", Scopes: []string{"api:read"}}
@@ -219,6 +222,7 @@ func TestClientCredentials(t *testing.T) {
 }
 
 func TestWrongRedirectURIShowsPageAndNeverRedirects(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", "http://127.0.0.1:5555/other", "openid")
 	page, err := providertest.NewBrowser(ts.URL).Get(context.Background(), rp.oauth2.AuthCodeURL("some-state-123", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
@@ -234,6 +238,7 @@ func TestWrongRedirectURIShowsPageAndNeverRedirects(t *testing.T) {
 }
 
 func TestDenyAtConsentSendsAccessDenied(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "email")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "deny")
@@ -244,6 +249,7 @@ func TestDenyAtConsentSendsAccessDenied(t *testing.T) {
 }
 
 func TestLoginWithWrongPasswordShowsFormAgain(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid")
 	b := providertest.NewBrowser(ts.URL)
@@ -271,6 +277,7 @@ func TestLoginWithWrongPasswordShowsFormAgain(t *testing.T) {
 }
 
 func TestPublicClientNeedsPKCE(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "spa", "", spaRedirect, "openid", "profile", "offline_access")
 	ctx := context.Background()
@@ -311,6 +318,7 @@ func TestPublicClientNeedsPKCE(t *testing.T) {
 }
 
 func TestPromptNoneAndPromptLogin(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid")
 	ctx := context.Background()
@@ -340,6 +348,7 @@ func TestPromptNoneAndPromptLogin(t *testing.T) {
 }
 
 func TestUserinfoErrors(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/userinfo", nil)
 	status, h, _ := doJSON(t, req)
@@ -367,6 +376,7 @@ func TestUserinfoErrors(t *testing.T) {
 
 // Userinfo accepts the token in a POST body as well as the header.
 func TestUserinfoPostBody(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "email")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
@@ -382,6 +392,7 @@ func TestUserinfoPostBody(t *testing.T) {
 
 // Malformed protocol requests get RFC 6749 error JSON, never a 500.
 func TestMalformedTokenRequests(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	cases := []struct {
 		name       string
@@ -418,6 +429,7 @@ func TestMalformedTokenRequests(t *testing.T) {
 
 // client_secret_post works for a client registered with it.
 func TestClientSecretPost(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := newRP(t, ts, "post", "post-secret", webRedirect, "openid")
 	rp.oauth2.Endpoint.AuthStyle = oauth2.AuthStyleInParams
@@ -428,6 +440,7 @@ func TestClientSecretPost(t *testing.T) {
 }
 
 func TestDiscoveryAndJWKS(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
@@ -459,6 +472,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 // Deleting a user ends their grants everywhere: introspection, userinfo,
 // refresh, and their browser session.
 func TestDeletedUserTokensStopWorking(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
 	rp := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "offline_access")

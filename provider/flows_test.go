@@ -26,6 +26,7 @@ import (
 )
 
 func TestClientResponseTypesAndRequestObjectSettings(t *testing.T) {
+	t.Parallel()
 	base := provider.ClientSpec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
 	with := func(fn func(*provider.ClientSpec)) provider.ClientSpec {
 		c := base
@@ -113,6 +114,7 @@ func authorizeError(t *testing.T, op *flowsOP, r *oidcctest.Request, allowed ...
 }
 
 func TestImplicitAndHybridRules(t *testing.T) {
+	t.Parallel()
 	op := newFlowsOP(t)
 	spa := &oidcctest.Client{ID: "spa-implicit", RedirectURI: suiteBase + "/spa", AuthMethod: "none"}
 	op.ts.addClient(t, provider.ClientSpec{ID: spa.ID, Public: true, RedirectURIs: []string{spa.RedirectURI},
@@ -181,6 +183,7 @@ func TestImplicitAndHybridRules(t *testing.T) {
 }
 
 func TestFormPostPage(t *testing.T) {
+	t.Parallel()
 	op := newFlowsOP(t)
 	r := op.NewRequest(op.Flows, "openid").With("response_type", "code id_token", "response_mode", "form_post")
 	b := op.Browser()
@@ -255,6 +258,7 @@ func signedObject(t *testing.T, key *jose.JSONWebKey, claims map[string]any) str
 }
 
 func TestRequestObjects(t *testing.T) {
+	t.Parallel()
 	op := newFlowsOP(t)
 	objectClaims := func(r *oidcctest.Request) map[string]any {
 		m := map[string]any{}

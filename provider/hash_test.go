@@ -9,6 +9,7 @@ import (
 )
 
 func TestHashSecretRoundTrip(t *testing.T) {
+	t.Parallel()
 	h, err := HashSecret("s3cret")
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestHashSecretRoundTrip(t *testing.T) {
 }
 
 func TestCheckSecretAcceptsBcryptAndRefusesJunk(t *testing.T) {
+	t.Parallel()
 	b, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if CheckSecret(string(b), "pw") != nil || CheckSecret(string(b), "px") == nil {
 		t.Error("bcrypt hashes are not checked correctly")
@@ -47,6 +49,7 @@ func TestCheckSecretAcceptsBcryptAndRefusesJunk(t *testing.T) {
 }
 
 func TestSecretHasherCachesOnlySuccess(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	h := newSecretHasher()
 	hash, _ := HashSecret("right")

@@ -61,6 +61,7 @@ func halfSHA(alg, v string) string {
 }
 
 func TestIDTokenHashesPerAlgorithm(t *testing.T) {
+	t.Parallel()
 	p, km, clock := signingFixture(t)
 	fc := &fosite.Config{IDTokenIssuer: p.cfg.Issuer, IDTokenLifespan: time.Hour}
 	strategy := &idTokenStrategy{inner: &openid.DefaultStrategy{Signer: &jwtSigner{keys: km}, Config: fc}, keys: km}

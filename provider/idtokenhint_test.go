@@ -92,6 +92,7 @@ func unsigned(t *testing.T, token string) string {
 }
 
 func TestVerifyIDTokenHint(t *testing.T) {
+	t.Parallel()
 	p, km, clock := signingFixture(t)
 	iss := p.cfg.Issuer
 	active := func(alg string) keys.Key {

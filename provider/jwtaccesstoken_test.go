@@ -104,6 +104,7 @@ func clientCredentials(t *testing.T, ts *testServer, id, secret string, form url
 }
 
 func TestJWTAccessTokenClientCredentials(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := addJWTServiceClient(t, ts, "jwtsvc", apiAudience, reportsAudience)
 
@@ -169,6 +170,7 @@ func TestJWTAccessTokenClientCredentials(t *testing.T) {
 
 // A client without access_token_format keeps fosite's opaque tokens.
 func TestOpaqueAccessTokenIsNotJWT(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	status, body := clientCredentials(t, ts, "svc", "svc-secret", url.Values{"scope": {"api:read"}})
 	if status != http.StatusOK {
@@ -210,6 +212,7 @@ func userJWT(t *testing.T, ts *testServer, rp *rp, opts ...oauth2.AuthCodeOption
 }
 
 func TestJWTAccessTokenAuthorizationCodeAndRefresh(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
 	rp := addJWTWebClient(t, ts)
@@ -282,6 +285,7 @@ func TestJWTAccessTokenAuthorizationCodeAndRefresh(t *testing.T) {
 }
 
 func TestJWTAccessTokenRevokedIsInactive(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := addJWTServiceClient(t, ts, "jwtsvc", apiAudience)
 	status, body := clientCredentials(t, ts, "jwtsvc", secret, url.Values{"scope": {"api:read"}})
@@ -307,6 +311,7 @@ func TestJWTAccessTokenRevokedIsInactive(t *testing.T) {
 }
 
 func TestJWTAccessTokenAudienceNotAllowed(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := addJWTServiceClient(t, ts, "jwtsvc", apiAudience)
 	cases := []struct {
@@ -363,6 +368,7 @@ func TestJWTAccessTokenAudienceNotAllowed(t *testing.T) {
 // A JWT whose payload was edited keeps its signature, which is the storage
 // key, so the record is found: the signature check must still refuse it.
 func TestJWTAccessTokenTampered(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	rp := addJWTWebClient(t, ts)
 	tok := userJWT(t, ts, rp)

@@ -136,6 +136,7 @@ func bearerServer(t *testing.T) (*testServer, issuerKey) {
 }
 
 func TestJWTBearerGrant(t *testing.T) {
+	t.Parallel()
 	ts, key := bearerServer(t)
 
 	t.Run("success", func(t *testing.T) {
@@ -352,6 +353,7 @@ func TestJWTBearerGrant(t *testing.T) {
 // An issuer trusted for any subject accepts each, and an issuer's jti does
 // not collide with another issuer's.
 func TestJWTBearerAnySubjectAndJTINamespaces(t *testing.T) {
+	t.Parallel()
 	ts, key := bearerServer(t)
 	anyKey := newIssuerKey(t, jose.ES256)
 	const anyIssuer = "https://federation.example.net"
@@ -399,6 +401,7 @@ func withJTI(c map[string]any, jti string) map[string]any {
 // A subject-bound entry wins over an any-subject entry of the same issuer:
 // its own scopes and lifetime apply.
 func TestJWTBearerSubjectEntryWins(t *testing.T) {
+	t.Parallel()
 	ts, key := bearerServer(t)
 	addTrust(t, ts, provider.TrustSpec{Issuer: bearerIssuer, AnySubject: true, JWKS: provider.JWKSDoc(jwksOf(t, key)),
 		Scopes: []string{"api:write"}, MaxLifetime: "1h"})
@@ -424,6 +427,7 @@ func TestJWTBearerSubjectEntryWins(t *testing.T) {
 // An issuer whose keys are fetched from its jwks_uri (EdDSA and ES256),
 // fetched once and then served from the cache.
 func TestJWTBearerJWKSURI(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ed, ec := newIssuerKey(t, jose.EdDSA), newIssuerKey(t, jose.ES256)
 	published := jwksOf(t, ed, ec)
@@ -469,6 +473,7 @@ func TestJWTBearerJWKSURI(t *testing.T) {
 
 // The grant is advertised where clients look for it.
 func TestJWTBearerDiscovery(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/.well-known/openid-configuration", nil)
 	status, _, doc := doJSON(t, req)

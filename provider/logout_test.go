@@ -121,6 +121,7 @@ func get(t *testing.T, b *providertest.Browser, u string) *providertest.Page {
 }
 
 func TestLogoutSIDClaim(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	b := providertest.NewBrowser(ts.URL)
 	one := logoutClient(t, ts, "one", "", "")
@@ -161,6 +162,7 @@ func TestLogoutSIDClaim(t *testing.T) {
 }
 
 func TestLogoutWithHintRedirects(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	r := logoutClient(t, ts, "lo", "", "")
 	for _, tc := range []struct {
@@ -244,6 +246,7 @@ func TestLogoutWithHintRedirects(t *testing.T) {
 
 // Requests that must not redirect, and those that must not even sign out.
 func TestLogoutRefusals(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	r := logoutClient(t, ts, "lo", "", "")
 	logoutClient(t, ts, "other", "", "")
@@ -363,6 +366,7 @@ func TestLogoutRefusals(t *testing.T) {
 }
 
 func TestLogoutConfirmation(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	r := logoutClient(t, ts, "lo", "", "")
 	ctx := context.Background()
@@ -544,6 +548,7 @@ func checkLogoutToken(t *testing.T, ts *testServer, raw, clientID string, idToke
 func anySlice(v any) []any { s, _ := v.([]any); return s }
 
 func TestBackchannelLogout(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	bc1, bc2 := newBackchannelRP(t, 0), newBackchannelRP(t, 0)
 	one := logoutClient(t, ts, "one", bc1.srv.URL+"/bc?x=1", "")
@@ -593,6 +598,7 @@ func TestBackchannelLogout(t *testing.T) {
 // A client verifies logout tokens as it verifies its ID tokens: with the
 // algorithm it registered.
 func TestBackchannelLogoutTokenAlgorithm(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	bc := newBackchannelRP(t, 0)
 	ts.addClient(t, provider.ClientSpec{
@@ -622,6 +628,7 @@ func TestBackchannelLogoutTokenAlgorithm(t *testing.T) {
 // A client that does not answer holds the person's logout up for a few
 // seconds at most.
 func TestBackchannelLogoutSlowClient(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	slow := newBackchannelRP(t, time.Minute)
 	r := logoutClient(t, ts, "slow", slow.srv.URL+"/bc", "")
@@ -688,6 +695,7 @@ func parseFrontchannelPage(t *testing.T, body string) frontchannelPage {
 }
 
 func TestFrontchannelLogout(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	fc1 := "http://127.0.0.1:5561/fc?keep=1"
 	fc2 := "http://localhost:5562/frontchannel_logout"
@@ -758,6 +766,7 @@ func TestFrontchannelLogout(t *testing.T) {
 }
 
 func TestLogoutDiscovery(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	resp, err := http.Get(ts.URL + "/.well-known/openid-configuration")
 	if err != nil {
@@ -780,6 +789,7 @@ func TestLogoutDiscovery(t *testing.T) {
 }
 
 func TestClientLogoutSettingsValidated(t *testing.T) {
+	t.Parallel()
 	base := provider.ClientSpec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
 	for _, tc := range []struct {
 		name string

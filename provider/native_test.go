@@ -39,6 +39,7 @@ func authURL(ts *testServer, clientID, redirect, verifier string, extra url.Valu
 // RFC 8252 §7.3: the port of a loopback redirect is chosen at run time, so
 // it is not part of the match; everything else is.
 func TestLoopbackRedirectAnyPort(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	nativeClient(ts, t, "cli", "http://127.0.0.1/callback", "http://[::1]/callback")
 	ctx := context.Background()
@@ -79,6 +80,7 @@ func TestLoopbackRedirectAnyPort(t *testing.T) {
 
 // A public client without PKCE is refused before anyone signs in.
 func TestNativeClientWithoutPKCE(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	nativeClient(ts, t, "cli", "http://127.0.0.1/callback")
 	page, err := providertest.NewBrowser(ts.URL).Get(context.Background(), authURL(ts, "cli", "http://127.0.0.1:5000/callback", "", nil))
@@ -95,6 +97,7 @@ func TestNativeClientWithoutPKCE(t *testing.T) {
 
 // RFC 8252 §7.1: an app's private-use scheme is redirected to like any URI.
 func TestPrivateUseSchemeRedirect(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const redirect = "org.example.app:/oauth2redirect"
 	nativeClient(ts, t, "mobile", redirect)
@@ -119,6 +122,7 @@ func TestPrivateUseSchemeRedirect(t *testing.T) {
 // client that registered it; for any other client it is an unregistered
 // redirect URI.
 func TestOOBCodePage(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, provider.ClientSpec{ID: "script", Secret: "script-secret-0123456789",
 		RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"}, GrantTypes: []string{"authorization_code", "refresh_token"},

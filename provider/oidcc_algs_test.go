@@ -48,6 +48,7 @@ func codeFlow(t *testing.T, op *oidccOP, c *oidcctest.Client, scope string, kv .
 // registered algorithm by the JWKS key its kid names, and at_hash is the
 // left half of the algorithm's hash (SHA-512 for EdDSA).
 func TestOIDCC_IDTokenRS256(t *testing.T) {
+	t.Parallel()
 	var specs []provider.ClientSpec
 	clients := map[string]*oidcctest.Client{}
 	for _, alg := range provider.SigningAlgorithms {
@@ -88,6 +89,7 @@ func TestOIDCC_IDTokenRS256(t *testing.T) {
 // TestOIDCC_IDTokenSignature is oidcc-idtoken-signature: a client that
 // registered no algorithm gets RS256 with a kid.
 func TestOIDCC_IDTokenSignature(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	f := op.Run(t, op.Browser(), op.NewRequest(op.Basic, "openid"), op.User, nil)
 	if f.IDToken.Alg != "RS256" || f.IDToken.KeyID == "" {
@@ -99,6 +101,7 @@ func TestOIDCC_IDTokenSignature(t *testing.T) {
 // skips the module because discovery does not list "none", and a client
 // cannot be registered for unsigned ID tokens.
 func TestOIDCC_IDTokenUnsigned(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	for _, name := range []string{"id_token_signing_alg_values_supported", "userinfo_signing_alg_values_supported"} {
 		if got := op.Strings(name); len(got) == 0 || slices.Contains(got, "none") {
@@ -130,6 +133,7 @@ func TestOIDCC_IDTokenUnsigned(t *testing.T) {
 // other algorithms: a client registered with userinfo_signed_response_alg
 // gets an application/jwt JWS with iss, aud, sub and its claims.
 func TestOIDCC_UserinfoRS256(t *testing.T) {
+	t.Parallel()
 	var specs []provider.ClientSpec
 	clients := map[string]*oidcctest.Client{}
 	for _, alg := range provider.SigningAlgorithms {
@@ -214,6 +218,7 @@ func refreshAndCompare(t *testing.T, op *oidccOP, c *oidcctest.Client, r *oidcct
 // (new iat, the rest of the ID token unchanged, no-store), and client 2's
 // refresh token presented with client 1's credentials is invalid_grant.
 func TestOIDCC_RefreshToken(t *testing.T) {
+	t.Parallel()
 	eddsa, eddsaClient := algClient("refresh-eddsa", "EdDSA", "")
 	op := newOIDCCOP(t, withSuiteClients(eddsa))
 	scopes := op.Strings("scopes_supported")
@@ -278,6 +283,7 @@ func (j *rotatingJWKS) publish(t *testing.T, k *jose.JSONWebKey) {
 // publishes a new key under a new kid and, 60 s later, refreshes with an
 // assertion signed by it; the provider fetches the jwks_uri again.
 func TestOIDCC_RefreshTokenRPKeyRotation(t *testing.T) {
+	t.Parallel()
 	jwks := &rotatingJWKS{srv: newJWKSServer(t, `{"keys":[]}`)}
 	k1 := newRSAClientJWK(t, "rp-key-1")
 	jwks.publish(t, k1)
@@ -308,6 +314,7 @@ func TestOIDCC_RefreshTokenRPKeyRotation(t *testing.T) {
 // algorithm and keeps the old ones; ID tokens signed afterwards name the
 // new key, and one signed before still verifies, also as id_token_hint.
 func TestOIDCC_ServerRotateKeys(t *testing.T) {
+	t.Parallel()
 	spec, edClient := algClient("rotate-eddsa", "EdDSA", "")
 	op := newOIDCCOP(t, withSuiteClients(spec))
 	before := op.FetchJWKS(t)
@@ -358,6 +365,7 @@ func TestOIDCC_ServerRotateKeys(t *testing.T) {
 // TestOIDCC_DiscoveryEndpointVerification is
 // oidcc-discovery-endpoint-verification's failure-level checks.
 func TestOIDCC_DiscoveryEndpointVerification(t *testing.T) {
+	t.Parallel()
 	t.Run("static_client", func(t *testing.T) {
 		newOIDCCOP(t).CheckDiscoveryDocument(t, false)
 	})
@@ -374,6 +382,7 @@ func TestOIDCC_DiscoveryEndpointVerification(t *testing.T) {
 // accepted as id_token_hint with prompt=none; one re-encoded with alg
 // none, or signed by a key we never published under our kid, is refused.
 func TestIDTokenHintEveryAlgorithm(t *testing.T) {
+	t.Parallel()
 	var specs []provider.ClientSpec
 	clients := map[string]*oidcctest.Client{}
 	for _, alg := range provider.SigningAlgorithms {

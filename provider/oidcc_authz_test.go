@@ -48,6 +48,7 @@ func checkScopeModule(t *testing.T, scope string) {
 }
 
 func TestOIDCC_Server(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	f := op.run(t, op.NewRequest(op.Basic, "openid"))
 	if _, ok := f.IDToken.Claims["name"]; ok {
@@ -58,6 +59,7 @@ func TestOIDCC_Server(t *testing.T) {
 }
 
 func TestOIDCC_ServerClientSecretPost(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	if !slices.Contains(op.Strings("token_endpoint_auth_methods_supported"), "client_secret_post") {
 		t.Fatal("EnsureServerConfigurationSupportsClientSecretPost: not in discovery")
@@ -67,6 +69,7 @@ func TestOIDCC_ServerClientSecretPost(t *testing.T) {
 
 // No response_type: an error page, never a code.
 func TestOIDCC_ResponseTypeMissing(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	// Signed in first, so nothing but the request itself can stop a code.
@@ -90,6 +93,7 @@ func TestOIDCC_UserinfoPostHeader(t *testing.T) { testUserinfoModule(t, "post-he
 func TestOIDCC_UserinfoPostBody(t *testing.T)   { testUserinfoModule(t, "post-body") }
 
 func TestOIDCC_EnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	// Run checks the id_token has no nonce when none was sent.
 	op.run(t, op.NewRequest(op.Basic, "openid").With("nonce", ""))
@@ -104,11 +108,13 @@ func TestOIDCC_ScopeAll(t *testing.T)     { checkScopeModule(t, "openid profile 
 func TestOIDCC_EnsureOtherScopeOrderSucceeds(t *testing.T) { checkScopeModule(t, "email openid") }
 
 func TestOIDCC_DisplayPage(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.run(t, op.NewRequest(op.Basic, "openid").With("display", "page"))
 }
 
 func TestOIDCC_DisplayPopup(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.run(t, op.NewRequest(op.Basic, "openid").With("display", "popup"))
 }
@@ -116,6 +122,7 @@ func TestOIDCC_DisplayPopup(t *testing.T) {
 // prompt=login: the second request shows the login page although the
 // browser is signed in, and the second auth_time is the new login's.
 func TestOIDCC_PromptLogin(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -131,6 +138,7 @@ func TestOIDCC_PromptLogin(t *testing.T) {
 }
 
 func TestOIDCC_PromptNoneNotLoggedIn(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	r := op.NewRequest(op.Basic, "openid").With("prompt", "none")
 	res := op.Authorize(t, op.Browser(), r, nil)
@@ -146,6 +154,7 @@ func TestOIDCC_PromptNoneNotLoggedIn(t *testing.T) {
 // prompt=none after a normal sign-in: silent, same sub and auth_time (the
 // consent given in the first flow is remembered).
 func TestOIDCC_PromptNoneLoggedIn(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -172,6 +181,7 @@ func checkSameLogin(t *testing.T, f1, f2 *oidcctest.Flow) {
 // max_age=1 two seconds after a login: a new login, whose auth_time is
 // later and recent.
 func TestOIDCC_MaxAge1(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -192,6 +202,7 @@ func TestOIDCC_MaxAge1(t *testing.T) {
 
 // max_age 15000 then 10000: no second login, auth_time in both and equal.
 func TestOIDCC_MaxAge10000(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid").With("max_age", "15000"), op.User, nil)
@@ -201,12 +212,14 @@ func TestOIDCC_MaxAge10000(t *testing.T) {
 }
 
 func TestOIDCC_EnsureRequestWithUnknownParameterSucceeds(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.run(t, op.NewRequest(op.Basic, "openid").With("extra", "foobar"))
 }
 
 // The first ID token as id_token_hint with prompt=none: accepted silently.
 func TestOIDCC_IDTokenHint(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	b := op.Browser()
 	f1 := op.Run(t, b, op.NewRequest(op.Basic, "openid"), op.User, nil)
@@ -216,6 +229,7 @@ func TestOIDCC_IDTokenHint(t *testing.T) {
 }
 
 func TestOIDCC_LoginHint(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	u, _ := url.Parse(op.Issuer)
 	hint := "buffy@" + u.Hostname()
@@ -228,11 +242,13 @@ func TestOIDCC_LoginHint(t *testing.T) {
 }
 
 func TestOIDCC_UILocales(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.run(t, op.NewRequest(op.Basic, "openid").With("ui_locales", "se"))
 }
 
 func TestOIDCC_ClaimsLocales(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.run(t, op.NewRequest(op.Basic, "openid").With("claims_locales", "se"))
 }
@@ -240,6 +256,7 @@ func TestOIDCC_ClaimsLocales(t *testing.T) {
 // acr_values with every advertised value: success, and the id_token's acr
 // is one of them (a WARNING in the suite; we hold to it).
 func TestOIDCC_EnsureRequestWithAcrValuesSucceeds(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	values := op.Strings("acr_values_supported")
 	if len(values) == 0 {
@@ -261,6 +278,7 @@ func reuseCode(t *testing.T, op *oidccOP, f *oidcctest.Flow) {
 }
 
 func TestOIDCC_Codereuse(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	f := op.run(t, op.NewRequest(op.Basic, "openid"))
 	reuseCode(t, op, f)
@@ -269,6 +287,7 @@ func TestOIDCC_Codereuse(t *testing.T) {
 // The code again after 30 seconds, after the garbage collector has run:
 // still invalid_grant, and the first exchange's access token is revoked.
 func TestOIDCC_Codereuse30seconds(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	f := op.run(t, op.NewRequest(op.Basic, "openid"))
 	op.clock.Advance(30 * time.Second)
@@ -284,6 +303,7 @@ func TestOIDCC_Codereuse30seconds(t *testing.T) {
 // An unregistered redirect_uri gets an error page; the browser is never
 // sent there (Authorize fails the test on any redirect elsewhere).
 func TestOIDCC_EnsureRegisteredRedirectURI(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	bad := *op.Basic
 	bad.RedirectURI = suiteBase + "/callback_invalid"
@@ -292,6 +312,7 @@ func TestOIDCC_EnsureRegisteredRedirectURI(t *testing.T) {
 }
 
 func TestOIDCC_EnsurePostRequestSucceeds(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	r := op.NewRequest(op.Basic, "openid")
 	r.Post = true
@@ -302,6 +323,7 @@ func TestOIDCC_EnsurePostRequestSucceeds(t *testing.T) {
 // userinfo has it (EnsureUserInfoContainsName), the id_token does not
 // (EnsureIdTokenDoesNotContainName).
 func TestOIDCC_ClaimsEssential(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	if op.Discovery["claims_parameter_supported"] != true {
 		t.Fatal("claims_parameter_supported is not true")
@@ -317,6 +339,7 @@ func TestOIDCC_ClaimsEssential(t *testing.T) {
 }
 
 func TestOIDCC_EnsureRequestWithValidPKCESucceeds(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	verifier := oauth2.GenerateVerifier()
 	r := op.NewRequest(op.Basic, "openid").With("code_challenge", oauth2.S256ChallengeFromVerifier(verifier), "code_challenge_method", "S256")

@@ -543,29 +543,35 @@ func runRequestObjectModule(t *testing.T, m module) {
 }
 
 func TestOIDCC_UnsignedRequestObjectSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
+	t.Parallel()
 	runRequestObjectModule(t, mUnsignedRequestObject)
 }
 
 func TestOIDCC_RequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
+	t.Parallel()
 	runRequestObjectModule(t, mRequestURIUnsigned)
 }
 
 func TestOIDCC_EnsureRequestObjectWithRedirectURI(t *testing.T) {
+	t.Parallel()
 	runRequestObjectModule(t, mRequestObjectWithRedirectURI)
 }
 
 // The Dynamic plan's request_uri modules run for every response type.
 func TestOIDCC_RequestURIUnsigned(t *testing.T) {
+	t.Parallel()
 	runTypes(t, slices.Concat([]string{"code"}, implicitTypes, hybridTypes), mRequestURIUnsigned)
 }
 
 func TestOIDCC_RequestURISignedRS256(t *testing.T) {
+	t.Parallel()
 	runTypes(t, slices.Concat([]string{"code"}, implicitTypes, hybridTypes), mRequestURISignedRS256)
 }
 
 // --- modules of the implicit and hybrid plans only ---------------------------
 
 func TestOIDCC_EnsureRequestWithoutNonceFails(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"id_token", "id_token token", "code id_token", "code id_token token"}, mNonceFails)
 }
 
@@ -573,68 +579,87 @@ func TestOIDCC_EnsureRequestWithoutNonceFails(t *testing.T) {
 
 func TestOIDCC_Implicit_Server(t *testing.T) { runTypes(t, implicitTypes, mServer) }
 func TestOIDCC_Implicit_ScopeProfile(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mScope("openid profile", profileClaims...))
 }
 func TestOIDCC_Implicit_ScopeEmail(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mScope("openid email", emailClaims...))
 }
 func TestOIDCC_Implicit_ScopeAddress(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mScope("openid address", "address"))
 }
 func TestOIDCC_Implicit_ScopePhone(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mScope("openid phone", phoneClaims...))
 }
 func TestOIDCC_Implicit_ScopeAll(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mScope("openid profile email address phone", allClaims...))
 }
 func TestOIDCC_Implicit_EnsureOtherScopeOrderSucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mScope("email openid", emailClaims...))
 }
 func TestOIDCC_Implicit_DisplayPage(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mWith("display", "page"))
 }
 func TestOIDCC_Implicit_DisplayPopup(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mWith("display", "popup"))
 }
 func TestOIDCC_Implicit_PromptLogin(t *testing.T) { runTypes(t, implicitTypes, mPromptLogin) }
 func TestOIDCC_Implicit_PromptNoneNotLoggedIn(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mPromptNoneNotLoggedIn)
 }
 func TestOIDCC_Implicit_PromptNoneLoggedIn(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mPromptNoneLoggedIn)
 }
 func TestOIDCC_Implicit_MaxAge1(t *testing.T)     { runTypes(t, implicitTypes, mMaxAge1) }
 func TestOIDCC_Implicit_MaxAge10000(t *testing.T) { runTypes(t, implicitTypes, mMaxAge10000) }
 func TestOIDCC_Implicit_EnsureRequestWithUnknownParameterSucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mWith("extra", "foobar"))
 }
 func TestOIDCC_Implicit_IDTokenHint(t *testing.T) { runTypes(t, implicitTypes, mIDTokenHint) }
 func TestOIDCC_Implicit_LoginHint(t *testing.T)   { runTypes(t, implicitTypes, mLoginHint) }
 func TestOIDCC_Implicit_UILocales(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mWith("ui_locales", "se"))
 }
 func TestOIDCC_Implicit_ClaimsLocales(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mWith("claims_locales", "se"))
 }
 func TestOIDCC_Implicit_EnsureRequestWithAcrValuesSucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mAcrValues)
 }
 func TestOIDCC_Implicit_EnsureRegisteredRedirectURI(t *testing.T) {
+	t.Parallel()
 	runTypes(t, implicitTypes, mRegisteredRedirectURI)
 }
 func TestOIDCC_Implicit_ClaimsEssential(t *testing.T) { runTypes(t, implicitTypes, mClaimsEssential) }
 
 // Only in the id_token token run.
 func TestOIDCC_Implicit_UserinfoGet(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"id_token token"}, mUserinfo("get"))
 }
 func TestOIDCC_Implicit_UserinfoPostHeader(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"id_token token"}, mUserinfo("post-header"))
 }
 func TestOIDCC_Implicit_UserinfoPostBody(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"id_token token"}, mUserinfo("post-body"))
 }
 func TestOIDCC_Implicit_ResponseTypeMissing(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"id_token token"}, mResponseTypeMissing)
 }
 
@@ -644,70 +669,87 @@ func TestOIDCC_Hybrid_Server(t *testing.T) { runTypes(t, hybridTypes, mServer) }
 
 // Only in the first (code id_token) run.
 func TestOIDCC_Hybrid_ResponseTypeMissing(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"code id_token"}, mResponseTypeMissing)
 }
 func TestOIDCC_Hybrid_UserinfoGet(t *testing.T) { runTypes(t, hybridTypes, mUserinfo("get")) }
 func TestOIDCC_Hybrid_UserinfoPostHeader(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mUserinfo("post-header"))
 }
 func TestOIDCC_Hybrid_UserinfoPostBody(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mUserinfo("post-body"))
 }
 
 // code token only; the other two runs have oidcc-ensure-request-without-
 // nonce-fails.
 func TestOIDCC_Hybrid_EnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"code token"}, mNonceSucceedsForCode)
 }
 func TestOIDCC_Hybrid_ScopeProfile(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mScope("openid profile", profileClaims...))
 }
 func TestOIDCC_Hybrid_ScopeEmail(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mScope("openid email", emailClaims...))
 }
 func TestOIDCC_Hybrid_ScopeAddress(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mScope("openid address", "address"))
 }
 func TestOIDCC_Hybrid_ScopePhone(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mScope("openid phone", phoneClaims...))
 }
 func TestOIDCC_Hybrid_ScopeAll(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mScope("openid profile email address phone", allClaims...))
 }
 
 // code id_token run only.
 func TestOIDCC_Hybrid_EnsureOtherScopeOrderSucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"code id_token"}, mScope("email openid", emailClaims...))
 }
 func TestOIDCC_Hybrid_DisplayPage(t *testing.T)  { runTypes(t, hybridTypes, mWith("display", "page")) }
 func TestOIDCC_Hybrid_DisplayPopup(t *testing.T) { runTypes(t, hybridTypes, mWith("display", "popup")) }
 func TestOIDCC_Hybrid_PromptLogin(t *testing.T)  { runTypes(t, hybridTypes, mPromptLogin) }
 func TestOIDCC_Hybrid_PromptNoneNotLoggedIn(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mPromptNoneNotLoggedIn)
 }
 func TestOIDCC_Hybrid_PromptNoneLoggedIn(t *testing.T) { runTypes(t, hybridTypes, mPromptNoneLoggedIn) }
 func TestOIDCC_Hybrid_MaxAge1(t *testing.T)            { runTypes(t, hybridTypes, mMaxAge1) }
 func TestOIDCC_Hybrid_MaxAge10000(t *testing.T)        { runTypes(t, hybridTypes, mMaxAge10000) }
 func TestOIDCC_Hybrid_EnsureRequestWithUnknownParameterSucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mWith("extra", "foobar"))
 }
 func TestOIDCC_Hybrid_IDTokenHint(t *testing.T) { runTypes(t, hybridTypes, mIDTokenHint) }
 func TestOIDCC_Hybrid_LoginHint(t *testing.T)   { runTypes(t, hybridTypes, mLoginHint) }
 func TestOIDCC_Hybrid_UILocales(t *testing.T)   { runTypes(t, hybridTypes, mWith("ui_locales", "se")) }
 func TestOIDCC_Hybrid_ClaimsLocales(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mWith("claims_locales", "se"))
 }
 func TestOIDCC_Hybrid_EnsureRequestWithAcrValuesSucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mAcrValues)
 }
 func TestOIDCC_Hybrid_Codereuse(t *testing.T) { runTypes(t, hybridTypes, mCodeReuse(0)) }
 func TestOIDCC_Hybrid_Codereuse30seconds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mCodeReuse(30*time.Second))
 }
 func TestOIDCC_Hybrid_EnsureRegisteredRedirectURI(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mRegisteredRedirectURI)
 }
 func TestOIDCC_Hybrid_ServerClientSecretPost(t *testing.T) {
+	t.Parallel()
 	runTypes(t, hybridTypes, mServerClientSecretPost)
 }
 func TestOIDCC_Hybrid_ClaimsEssential(t *testing.T) { runTypes(t, hybridTypes, mClaimsEssential) }
@@ -715,6 +757,7 @@ func TestOIDCC_Hybrid_RefreshToken(t *testing.T)    { runTypes(t, hybridTypes, m
 
 // code id_token run only.
 func TestOIDCC_Hybrid_EnsureRequestWithValidPKCESucceeds(t *testing.T) {
+	t.Parallel()
 	runTypes(t, []string{"code id_token"}, mValidPKCE)
 }
 
@@ -727,6 +770,7 @@ func TestOIDCC_Hybrid_EnsureRequestWithValidPKCESucceeds(t *testing.T) {
 // oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported
 // needs a client with registered request_uris.
 func TestOIDCC_FormPostBasicPlan(t *testing.T) {
+	t.Parallel()
 	v := variant{responseType: "code", responseMode: "form_post"}
 	for _, m := range []struct {
 		name string

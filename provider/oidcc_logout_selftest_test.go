@@ -17,6 +17,7 @@ import (
 
 // The logout checks of the harness fail what the suite fails.
 func TestOIDCCHarnessCatchesLogoutFaults(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	s := rpLogoutStart(t, op, nil)
 	idt := s.flow.LatestIDToken()

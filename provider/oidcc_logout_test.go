@@ -80,11 +80,13 @@ func pageSays(t *testing.T, page *providertest.Page, status int, texts ...string
 }
 
 func TestOIDCC_RPInitiatedLogoutDiscoveryEndpointVerification(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.CheckLogoutDiscovery(t, false, false)
 }
 
 func TestOIDCC_RPInitiatedLogout(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	res := s.op.EndSession(t, s.b, params, true)
@@ -96,6 +98,7 @@ func TestOIDCC_RPInitiatedLogout(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutBadPostLogoutRedirectURI(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	params.Set("post_logout_redirect_uri", suiteBase+"/post_logout_redirect_bad")
@@ -109,6 +112,7 @@ func TestOIDCC_RPInitiatedLogoutBadPostLogoutRedirectURI(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutQueryAddedToPostLogoutRedirectURI(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	params.Set("post_logout_redirect_uri", suitePostLogout+"?foo=bar")
@@ -117,6 +121,7 @@ func TestOIDCC_RPInitiatedLogoutQueryAddedToPostLogoutRedirectURI(t *testing.T) 
 }
 
 func TestOIDCC_RPInitiatedLogoutModifiedIDTokenHint(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	// The suite re-encodes the hint with alg none and drops the signature.
@@ -128,6 +133,7 @@ func TestOIDCC_RPInitiatedLogoutModifiedIDTokenHint(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutBadIDTokenHint(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	// The suite signs its own "ID token" with its own key.
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -153,6 +159,7 @@ func TestOIDCC_RPInitiatedLogoutBadIDTokenHint(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutNoIDTokenHint(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	params.Del("id_token_hint")
@@ -164,6 +171,7 @@ func TestOIDCC_RPInitiatedLogoutNoIDTokenHint(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutNoParams(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	res := s.op.EndSession(t, s.b, nil, true)
 	// ExpectSuccessfulLogoutPage: the person confirms, then sees it.
@@ -175,6 +183,7 @@ func TestOIDCC_RPInitiatedLogoutNoParams(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutNoPostLogoutRedirectURI(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	params.Del("post_logout_redirect_uri")
@@ -184,6 +193,7 @@ func TestOIDCC_RPInitiatedLogoutNoPostLogoutRedirectURI(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutNoState(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := s.request()
 	params.Del("state")
@@ -193,6 +203,7 @@ func TestOIDCC_RPInitiatedLogoutNoState(t *testing.T) {
 }
 
 func TestOIDCC_RPInitiatedLogoutOnlyState(t *testing.T) {
+	t.Parallel()
 	s := rpLogoutStart(t, newOIDCCOP(t), nil)
 	params := url.Values{"state": {oidcctest.RandomString(32)}}
 	res := s.op.EndSession(t, s.b, params, true)
@@ -247,11 +258,13 @@ func suiteLogoutClient(id string, edit func(*provider.ClientSpec)) (provider.Cli
 }
 
 func TestOIDCC_BackchannelLogoutDiscoveryEndpointVerification(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.CheckLogoutDiscovery(t, true, false)
 }
 
 func TestOIDCC_BackchannelRPInitiatedLogout(t *testing.T) {
+	t.Parallel()
 	bc := newSuiteBackchannel(t)
 	spec, stored := suiteLogoutClient("oidcc-client-bc", func(c *provider.ClientSpec) {
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = bc.URI(), true
@@ -276,11 +289,13 @@ func TestOIDCC_BackchannelRPInitiatedLogout(t *testing.T) {
 }
 
 func TestOIDCC_FrontchannelLogoutDiscoveryEndpointVerification(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	op.CheckLogoutDiscovery(t, false, true)
 }
 
 func TestOIDCC_FrontchannelRPInitiatedLogout(t *testing.T) {
+	t.Parallel()
 	fcURI := suiteBase + "/frontchannel_logout"
 	spec, stored := suiteLogoutClient("oidcc-client-fc", func(c *provider.ClientSpec) {
 		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired = fcURI, true

@@ -59,6 +59,7 @@ func (op *oidccOP) registerDynamic(t *testing.T, customize func(md map[string]an
 // oidcc-server with a dynamically registered private_key_jwt client: the
 // registration, the happy code flow, and the cleanup DELETE (204).
 func TestOIDCC_DynamicServer(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	key := oidcctest.NewClientKey(t)
 	md := oidcctest.DynamicRegistrationRequest("smallsso oidcc-server", "code", "private_key_jwt", suiteBase+"/callback", key)
@@ -93,6 +94,7 @@ func checkLoginPage(t *testing.T, op *oidccOP, reg *oidcctest.Registration, chec
 
 // oidcc-registration-logo-uri: the login page shows the registered logo.
 func TestOIDCC_RegistrationLogoURI(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	logo := suiteHost + "/images/openid.png"
 	reg := op.registerDynamic(t, func(md map[string]any) { md["logo_uri"] = logo })
@@ -108,6 +110,7 @@ func TestOIDCC_RegistrationLogoURI(t *testing.T) {
 
 // oidcc-registration-policy-uri: the login page links to the policy.
 func TestOIDCC_RegistrationPolicyURI(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	policy := suiteHost + "/test/a/smallsso/policy"
 	reg := op.registerDynamic(t, func(md map[string]any) { md["policy_uri"] = policy })
@@ -120,6 +123,7 @@ func TestOIDCC_RegistrationPolicyURI(t *testing.T) {
 
 // oidcc-registration-tos-uri: the login page links to the terms.
 func TestOIDCC_RegistrationTosURI(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	tos := suiteHost + "/test/a/smallsso/tos"
 	reg := op.registerDynamic(t, func(md map[string]any) { md["tos_uri"] = tos })
@@ -134,6 +138,7 @@ func TestOIDCC_RegistrationTosURI(t *testing.T) {
 // jwks; the provider fetches the key (with its kid) to verify the
 // private_key_jwt assertion.
 func TestOIDCC_RegistrationJWKSURI(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	key := oidcctest.NewClientKey(t)
 	fetched := 0
@@ -189,6 +194,7 @@ func testSectorDeclined(t *testing.T) {
 // oidcc-redirect-uri-regfrag: a redirect URI with a fragment is refused at
 // registration.
 func TestOIDCC_RedirectURIRegfrag(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	md := oidcctest.DynamicRegistrationRequest("smallsso regfrag", "code", "private_key_jwt", suiteBase+"/callback#fragment", oidcctest.NewClientKey(t))
 	rr := op.PostRegistration(t, md, "")
@@ -198,6 +204,7 @@ func TestOIDCC_RedirectURIRegfrag(t *testing.T) {
 // oidcc-redirect-uri-query-OK: a redirect URI registered with a query is
 // matched exactly and its query comes back (CheckMatchingCallbackParameters).
 func TestOIDCC_RedirectURIQueryOK(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	redirect := suiteBase + "/callback?bar=foo"
 	reg := op.registerDynamic(t, func(md map[string]any) { md["redirect_uris"] = []string{redirect} })
@@ -213,6 +220,7 @@ func TestOIDCC_RedirectURIQueryOK(t *testing.T) {
 // oidcc-redirect-uri-query-mismatch: registered with ?bar=foo, requested
 // with ?foo=bar: an error page, never a callback.
 func TestOIDCC_RedirectURIQueryMismatch(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	reg := op.registerDynamic(t, func(md map[string]any) { md["redirect_uris"] = []string{suiteBase + "/callback?bar=foo"} })
 	req := op.NewRequest(reg.Client, "openid").With("redirect_uri", suiteBase+"/callback?foo=bar")
@@ -222,6 +230,7 @@ func TestOIDCC_RedirectURIQueryMismatch(t *testing.T) {
 // oidcc-redirect-uri-query-added: registered without a query, requested
 // with ?foo=bar: an error page, never a callback.
 func TestOIDCC_RedirectURIQueryAdded(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	reg := op.registerDynamic(t, nil)
 	req := op.NewRequest(reg.Client, "openid").With("redirect_uri", suiteBase+"/callback?foo=bar")
@@ -233,6 +242,7 @@ func TestOIDCC_RedirectURIQueryAdded(t *testing.T) {
 // the request must not succeed: an error page, or invalid_request at the
 // registered URI.
 func TestOIDCC_EnsureRedirectURIInAuthorizationRequest(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	reg := op.registerDynamic(t, nil)
 	req := op.NewRequest(reg.Client, "openid").With("redirect_uri", "")
@@ -251,6 +261,7 @@ func TestOIDCC_EnsureRedirectURIInAuthorizationRequest(t *testing.T) {
 // assertion whose aud is the issuer rather than the token endpoint is
 // accepted (OIDC Core §9 allows either).
 func TestOIDCC_EnsureClientAssertionWithIssAudSucceeds(t *testing.T) {
+	t.Parallel()
 	op := newDynamicOP(t)
 	reg := op.registerDynamic(t, nil)
 	req := op.NewRequest(reg.Client, "openid")

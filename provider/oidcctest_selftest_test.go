@@ -19,6 +19,7 @@ import (
 // The harness must fail what the suite fails: each case breaks one thing
 // in a real response and expects the named check to catch it.
 func TestOIDCCHarnessCatchesFaults(t *testing.T) {
+	t.Parallel()
 	op := newOIDCCOP(t)
 	r := op.NewRequest(op.Basic, "openid profile email address phone")
 	f := op.Run(t, op.Browser(), r, op.User, nil)

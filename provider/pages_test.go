@@ -48,6 +48,7 @@ func cookieNamed(h http.Header, name string) *http.Cookie {
 }
 
 func TestPagesSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, u := range []string{webAuthURL(ts), ts.URL + "/account", ts.URL + "/nowhere"} {
 		page, err := providertest.NewBrowser(ts.URL).Get(context.Background(), u)
@@ -117,6 +118,7 @@ func signInForm(t *testing.T, b *providertest.Browser, u string, set url.Values)
 }
 
 func TestKeepMeSignedIn(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(c *provider.Config) { c.LoginSessionLifespan = 8 * time.Hour })
 	for _, keep := range []bool{false, true} {
 		set := url.Values{}
@@ -163,6 +165,7 @@ func getWithHeaders(t *testing.T, u string, h map[string]string) (int, http.Head
 }
 
 func TestPagesLanguage(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, tc := range []struct {
 		name, url, accept, lang, text string
@@ -224,6 +227,7 @@ func postFromPage(t *testing.T, b *providertest.Browser, page *providertest.Page
 }
 
 func TestCrossOriginProtectionGuardsFormsOnly(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	creds := url.Values{"username": {"alice"}, "password": {alicePass}}
 	for _, tc := range []struct {
@@ -318,6 +322,7 @@ func accountBrowser(t *testing.T, ts *testServer) (*providertest.Browser, *provi
 }
 
 func TestAccountSignInComesBack(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	b := providertest.NewBrowser(ts.URL)
 	page, err := b.Get(context.Background(), ts.URL+"/account")
@@ -341,6 +346,7 @@ func TestAccountSignInComesBack(t *testing.T) {
 }
 
 func TestAccountPasswordRules(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	b, _ := accountBrowser(t, ts)
 	post := func(current, next, confirm string) (int, string) {
@@ -400,6 +406,7 @@ func postAccountForm(t *testing.T, b *providertest.Browser, action string, vals 
 }
 
 func TestAccountPasswordChangeRehashesAndRenewsSession(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	b, _ := accountBrowser(t, ts)
 	u, _ := url.Parse(ts.URL)
@@ -435,6 +442,7 @@ func sessionCookie(b *providertest.Browser, u *url.URL) string {
 }
 
 func TestAccountFormsNeedCSRFAndSession(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	b, _ := accountBrowser(t, ts)
 	for _, path := range []string{"/account/password", "/account/revoke"} {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestPushedAuthorizationRequest(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, provider.ClientSpec{ID: "pushy", Secret: "pushy-secret-0123456789", RedirectURIs: []string{webRedirect},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}, RequirePAR: true})

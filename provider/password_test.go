@@ -28,6 +28,7 @@ func passwordGrant(t *testing.T, ts *testServer, username, password, scope strin
 }
 
 func TestPasswordGrant(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	passwordClient(t, ts)
 
@@ -105,6 +106,7 @@ func accessSignature(token string) string {
 // Guessing through the password grant locks the account for the login
 // page too, and the other way round: one budget per account.
 func TestPasswordGrantThrottled(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	passwordClient(t, ts)
 	for i := range 5 {
@@ -143,6 +145,7 @@ func TestPasswordGrantThrottled(t *testing.T) {
 // A user's access token is no key to introspection: only authenticated
 // clients may learn about other tokens (RFC 7662 §2.1).
 func TestIntrospectionRefusesBearerTokens(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	passwordClient(t, ts)
 	_, tok := passwordGrant(t, ts, "alice", alicePass, "openid")

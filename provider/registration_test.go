@@ -100,6 +100,7 @@ func discoveryDoc(t *testing.T, ts *testServer) map[string]any {
 }
 
 func TestRegistrationDisabledByDefault(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	if ep, ok := discoveryDoc(t, ts)["registration_endpoint"]; ok {
 		t.Fatalf("registration_endpoint = %v published while registration is off", ep)
@@ -134,6 +135,7 @@ func mustListClients(t *testing.T, ts *testServer) []string {
 // A registered client gets every metadata value back, credentials, and a
 // working code flow with the secret it was issued.
 func TestRegistrationCodeFlow(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	if ep := discoveryDoc(t, ts)["registration_endpoint"]; ep != ts.URL+"/register" {
 		t.Fatalf("registration_endpoint = %v, want %s", ep, ts.URL+"/register")
@@ -235,6 +237,7 @@ func introspectAs(t *testing.T, ts *testServer, id, secret string) int {
 }
 
 func TestRegistrationErrors(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	key := newClientKey(t, "k1", jose.RS256)
 	privateJWKS, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.priv, KeyID: "k1"}}})
@@ -324,6 +327,7 @@ func wantRegError(t *testing.T, status int, h http.Header, body map[string]any, 
 }
 
 func TestRegistrationNativeAndPublic(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	c := ts.register(t, map[string]any{
 		"application_type": "native", "token_endpoint_auth_method": "none",
@@ -347,6 +351,7 @@ func TestRegistrationNativeAndPublic(t *testing.T) {
 }
 
 func TestRegistrationInitialAccessToken(t *testing.T) {
+	t.Parallel()
 	const iat = "initial-access-token-0123456789"
 	ts := newTestServer(t, withRegistration(iat))
 	for name, bearer := range map[string]string{"missing": "", "wrong": "initial-access-token-0123456788"} {
@@ -370,6 +375,7 @@ func TestRegistrationInitialAccessToken(t *testing.T) {
 }
 
 func TestRegistrationClientConfiguration(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	c := ts.register(t, webMetadata(map[string]any{"contacts": []string{"a@app.example"}}), "")
 	other := ts.register(t, webMetadata(nil), "")
@@ -487,6 +493,7 @@ func TestRegistrationClientConfiguration(t *testing.T) {
 // jwks_uri completes the code flow, authenticating with a signed assertion
 // as the conformance suite does.
 func TestRegistrationPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	key := newClientKey(t, "rp-key-1", jose.RS256)
 	pub := newJWKSServer(t, jwksJSON(t, key))
@@ -529,6 +536,7 @@ func TestRegistrationPrivateKeyJWT(t *testing.T) {
 }
 
 func TestRegistrationRateLimit(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	md := map[string]any{"redirect_uris": []string{webRedirect}, "token_endpoint_auth_method": "none"}
 	for i := range 50 {
@@ -545,6 +553,7 @@ func TestRegistrationRateLimit(t *testing.T) {
 // The login and consent pages show what the client registered about
 // itself: its logo and links to its policy and terms.
 func TestRegistrationLogoAndLinksOnPages(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, withRegistration(""))
 	c := ts.register(t, webMetadata(map[string]any{
 		"logo_uri": "https://app.example/logo.png", "policy_uri": "https://app.example/privacy", "tos_uri": "https://app.example/terms",

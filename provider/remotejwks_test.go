@@ -61,6 +61,7 @@ func ecJWK(t *testing.T, kid string) (public, private jose.JSONWebKey) {
 }
 
 func TestRemoteKeySets(t *testing.T) {
+	t.Parallel()
 	var now atomic.Int64
 	now.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }

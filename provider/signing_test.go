@@ -15,6 +15,7 @@ import (
 // the authorization endpoint: every published key by kid and algorithm,
 // expired tokens reported as such with their claims.
 func TestJWTSignerDecode(t *testing.T) {
+	t.Parallel()
 	p, km, clock := signingFixture(t)
 	s := &jwtSigner{keys: km}
 	ctx := context.Background()
@@ -86,6 +87,7 @@ func TestJWTSignerDecode(t *testing.T) {
 }
 
 func TestTokenHash(t *testing.T) {
+	t.Parallel()
 	// OIDC Core §3.3.2.11 example value for SHA-256, and SHA-512 for EdDSA
 	// as the OpenID Foundation suite computes it.
 	for _, tc := range []struct{ alg, value, want string }{

@@ -27,6 +27,7 @@ import (
 // server at a bare origin, and posts client_id, client_secret, grant_type,
 // redirect_uri and code in the body.
 func TestTutorialLocalHTTPSCallbackServer(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	type result struct {
 		status int
@@ -86,6 +87,7 @@ func TestTutorialLocalHTTPSCallbackServer(t *testing.T) {
 // RFC 8252 native app: a public client with PKCE whose callback server
 // listens on a random loopback port, using golang.org/x/oauth2.
 func TestTutorialNativeLoopbackCallbackWithPKCE(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	nativeClient(ts, t, "desktop", "http://127.0.0.1/callback")
 	tokens := make(chan *oauth2.Token, 1)
@@ -130,6 +132,7 @@ func TestTutorialNativeLoopbackCallbackWithPKCE(t *testing.T) {
 // client authentication; auto-refresh later posts client_id and
 // client_secret in the body, and every refresh rotates the token.
 func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const oob, secret = "urn:ietf:wg:oauth:2.0:oob", "oauthlib-secret-0123456789"
 	ts.addClient(t, provider.ClientSpec{ID: "oauthlib_app", Secret: secret, RedirectURIs: []string{oob},
@@ -184,6 +187,7 @@ func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
 // the password grant and HTTP Basic client authentication, then Bearer
 // calls; and the error for a call without the Authorization header.
 func TestTutorialPasswordGrantWithBasicAuth(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, provider.ClientSpec{ID: "authlib", Secret: "authlib-secret-0123456789",
 		GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile"}})
@@ -233,6 +237,7 @@ func TestTutorialPasswordGrantWithBasicAuth(t *testing.T) {
 // Seed 002/003: client credentials with HTTP Basic, scopes limited to the
 // client's registration.
 func TestTutorialClientCredentials(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, provider.ClientSpec{ID: "batch", Secret: "batch-secret-0123456789",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read"}, Audience: []string{"https://reports.example"}})
@@ -272,6 +277,7 @@ func (ts *testServer) refreshAs(t *testing.T, clientID, secret, refreshToken str
 // access_token_format jwt, and the backend checks the token with go-jose
 // against /jwks and its own audience.
 func TestTutorialVueSPAWithJWTBackend(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const origin, redirect, api = "http://127.0.0.1:5173", "http://127.0.0.1:5173/callback", "https://api.example.org"
 	ts.addClient(t, provider.ClientSpec{ID: "vue-spa", Public: true, RedirectURIs: []string{redirect},
@@ -312,6 +318,7 @@ func TestTutorialVueSPAWithJWTBackend(t *testing.T) {
 // redirect_uri (the client has one) and no state; the code is read from
 // the address bar and exchanged with curl -u.
 func TestTutorialBrowserFlowWithoutState(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const redirect = "http://127.0.0.1:5000/callback"
 	secret := ts.addClient(t, provider.ClientSpec{ID: "curl-app", Secret: "curl-app-secret-0123456789", RedirectURIs: []string{redirect},
