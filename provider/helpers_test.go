@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -106,7 +109,11 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	if err := store.CreateUser(ctx, alice); err != nil {
 		t.Fatal(err)
 	}
-	d := provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret}
+	// Whatever a test registers, and even with the outbound guard broken,
+	// the provider never looks a name up in DNS nor connects anywhere but
+	// loopback; tests of the guard replace these with a netRecorder.
+	d := provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret,
+		OutboundResolver: loopbackResolver{}, OutboundDial: loopbackOnlyDial}
 	if deps != nil {
 		deps(&d)
 	}
@@ -314,4 +321,32 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 	}
 	os.Exit(code)
+}
+
+// loopbackOnlyDial connects to loopback addresses only and refuses any
+// other, so no test sends a packet off the machine.
+func loopbackOnlyDial(ctx context.Context, network, address string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err != nil || !ip.Unmap().IsLoopback() {
+		return nil, fmt.Errorf("test dialer refuses %s", address)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
+// loopbackResolver answers localhost and address literals, and nothing
+// else: tests make no DNS queries.
+type loopbackResolver struct{}
+
+func (loopbackResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host (tests resolve no names)", Name: host, IsNotFound: true}
 }
