@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
@@ -250,7 +252,7 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 		fail("new", p.tr(r, msgPasswordSame), http.StatusBadRequest)
 		return
 	}
-	hash, err := HashSecret(next)
+	hash, err := secret.Hash(next)
 	if err == nil {
 		err = p.store.UpdateUser(ctx, user.ID, func(u storage.User) (storage.User, error) {
 			u.PasswordHash, u.UpdatedAt = hash, p.now().UTC()

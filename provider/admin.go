@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/google/uuid"
 
 	"github.com/smallsso/provider/storage"
@@ -210,7 +212,7 @@ func (c ClientSpec) Validate() (ClientSpec, error) {
 		return c, invalid("give secret or secret_hash, not both")
 	}
 	if c.SecretHash != "" {
-		if err := ValidHash(c.SecretHash); err != nil {
+		if err := secret.ValidHash(c.SecretHash); err != nil {
 			return c, invalid("secret_hash: %v", err)
 		}
 	}
@@ -341,7 +343,7 @@ func IsLoopbackHost(host string) bool {
 // record turns a validated spec into a stored client: a clear secret is
 // hashed, or sealed for client_secret_jwt. old is the stored client, if
 // any, whose secret fields are reused when they still match.
-func (c ClientSpec) record(old storage.Client, seal *Sealer) (storage.Client, error) {
+func (c ClientSpec) record(old storage.Client, seal *secret.Sealer) (storage.Client, error) {
 	hash, sealed, err := c.secretFields(old, seal)
 	if err != nil {
 		return storage.Client{}, err
@@ -390,7 +392,7 @@ type LocalAdmin struct {
 	Store storage.Store
 	// Sealer encrypts the secrets of client_secret_jwt clients; without
 	// one such clients cannot be added.
-	Sealer *Sealer
+	Sealer *secret.Sealer
 	Now    func() time.Time
 	// SessionsEnded, when set, tells the clients of browser sessions that
 	// a password change ended (a running server's back-channel logout).
@@ -416,7 +418,7 @@ func (a *LocalAdmin) AddUser(ctx context.Context, n NewUser) (storage.User, erro
 	if n.Password == "" {
 		return storage.User{}, invalid("password must not be empty")
 	}
-	hash, err := HashSecret(n.Password)
+	hash, err := secret.Hash(n.Password)
 	if err != nil {
 		return storage.User{}, err
 	}
@@ -458,7 +460,7 @@ func (a *LocalAdmin) SetPassword(ctx context.Context, username, password string)
 	if err != nil {
 		return err
 	}
-	hash, err := HashSecret(password)
+	hash, err := secret.Hash(password)
 	if err != nil {
 		return err
 	}
@@ -517,7 +519,7 @@ func newClientSecret(method string, public bool) string {
 	if public {
 		return ""
 	}
-	return randomToken()
+	return secret.NewToken()
 }
 
 // ListClients leaves out secret hashes and sealed secrets: listings are

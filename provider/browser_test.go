@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
@@ -678,7 +680,7 @@ func TestBrowserCrossSiteFormPostRefused(t *testing.T) {
 		})
 	}
 	u, err := f.ts.Store.GetUser(context.Background(), f.ts.alice.ID)
-	if err != nil || provider.CheckSecret(u.PasswordHash, alicePass) != nil {
+	if err != nil || secret.Check(u.PasswordHash, alicePass) != nil {
 		t.Fatalf("alice's password changed through a cross-site post (%v)", err)
 	}
 

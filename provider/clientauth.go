@@ -30,6 +30,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
@@ -141,7 +143,7 @@ func isSecretMethod(method string) bool {
 type clientAuthenticator struct {
 	fosite *fosite.Fosite
 	store  *fositeStore
-	sealer *Sealer
+	sealer *secret.Sealer
 	keys   *remoteKeySets
 	// audiences an assertion may name: the token endpoint or the issuer.
 	audiences func(context.Context) []string
@@ -476,7 +478,7 @@ func algNames(algs []jose.SignatureAlgorithm) []string {
 // sealed secret for client_secret_jwt, the argon2id hash otherwise. old is
 // the stored record (zero if none); what it holds is kept when it still
 // matches, so a restart does not rewrite every client.
-func (c ClientSpec) secretFields(old storage.Client, s *Sealer) (hash string, sealed []byte, err error) {
+func (c ClientSpec) secretFields(old storage.Client, s *secret.Sealer) (hash string, sealed []byte, err error) {
 	if c.TokenEndpointAuthMethod == "client_secret_jwt" {
 		if len(old.SecretSealed) > 0 {
 			if prev, err := s.Open(c.ID, old.SecretSealed); err == nil && subtle.ConstantTimeCompare([]byte(prev), []byte(c.Secret)) == 1 {
@@ -491,10 +493,10 @@ func (c ClientSpec) secretFields(old storage.Client, s *Sealer) (hash string, se
 	}
 	hash = c.SecretHash
 	if c.Secret != "" {
-		if old.SecretHash != "" && CheckSecret(old.SecretHash, c.Secret) == nil {
+		if old.SecretHash != "" && secret.Check(old.SecretHash, c.Secret) == nil {
 			return old.SecretHash, nil, nil
 		}
-		if hash, err = HashSecret(c.Secret); err != nil {
+		if hash, err = secret.Hash(c.Secret); err != nil {
 			return "", nil, err
 		}
 	}

@@ -2,12 +2,12 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -33,12 +33,6 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 	})
 }
 
-func randomToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 // sessionID is what the store keeps for a session cookie: its hash, so a
 // copy of the database cannot be replayed as cookies.
 func sessionID(cookie string) string { return hashedKey(cookie) }
@@ -49,7 +43,7 @@ func (p *Provider) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(p.cookieName("csrf")); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
-	t := randomToken()
+	t := secret.NewToken()
 	p.setCookie(w, "csrf", t, 0)
 	return t
 }
@@ -98,11 +92,11 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *h
 			return storage.BrowserSession{}, err
 		}
 	}
-	token := randomToken()
+	token := secret.NewToken()
 	s := storage.BrowserSession{
 		ID:        sessionID(token),
 		UserID:    userID,
-		SID:       randomToken(),
+		SID:       secret.NewToken(),
 		AuthTime:  authTime,
 		CreatedAt: authTime,
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),

@@ -26,6 +26,7 @@ import (
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/providertest"
+	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
 	"github.com/smallsso/provider/templates"
@@ -45,7 +46,7 @@ type testServer struct {
 	Keys   *keys.Manager
 	srv    *httptest.Server
 	alice  storage.User
-	sealer *provider.Sealer
+	sealer *secret.Sealer
 }
 
 func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
@@ -71,7 +72,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := km.Secret("provider")
+	providerSecret, err := km.Secret("provider")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	sealer := provider.NewSealer(secret)
+	sealer := secret.NewSealer(providerSecret)
 	err = provider.SyncClients(ctx, store, sealer, []provider.ClientSpec{
 		{ID: "web", SecretHash: testHash("web-secret"), Name: "Web App", RedirectURIs: []string{webRedirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"},
@@ -112,7 +113,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	// Whatever a test registers, and even with the outbound guard broken,
 	// the provider never looks a name up in DNS nor connects anywhere but
 	// loopback; tests of the guard replace these with a netRecorder.
-	d := provider.Deps{Store: store, Keys: km, Templates: pages, Secret: secret,
+	d := provider.Deps{Store: store, Keys: km, Templates: pages, Secret: providerSecret,
 		OutboundResolver: loopbackResolver{}, OutboundDial: loopbackOnlyDial}
 	if deps != nil {
 		deps(&d)
@@ -259,15 +260,15 @@ func (ts *testServer) addClient(t testing.TB, spec provider.ClientSpec) string {
 // is deliberately slow, and every test server needs the same hashes.
 var testHashes sync.Map
 
-func testHash(secret string) string {
-	if h, ok := testHashes.Load(secret); ok {
+func testHash(clear string) string {
+	if h, ok := testHashes.Load(clear); ok {
 		return h.(string)
 	}
-	h, err := provider.HashSecret(secret)
+	h, err := secret.Hash(clear)
 	if err != nil {
 		panic(err)
 	}
-	h2, _ := testHashes.LoadOrStore(secret, h)
+	h2, _ := testHashes.LoadOrStore(clear, h)
 	return h2.(string)
 }
 

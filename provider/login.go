@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/ory/fosite"
 
 	"github.com/smallsso/provider/storage"
@@ -177,7 +179,7 @@ func (p *Provider) authenticate(ctx context.Context, ip, username, password stri
 	}
 	u, err := p.store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.PasswordHash == "") {
-		_ = CheckSecret(p.dummyHash, password)
+		_ = secret.Check(p.dummyHash, password)
 		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}
@@ -185,7 +187,7 @@ func (p *Provider) authenticate(ctx context.Context, ip, username, password stri
 		attempt.cancel()
 		return storage.User{}, err
 	}
-	if CheckSecret(u.PasswordHash, password) != nil {
+	if secret.Check(u.PasswordHash, password) != nil {
 		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}

@@ -2,14 +2,13 @@ package provider
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/templates"
 )
 
@@ -52,7 +51,7 @@ const parURIPrefix = "urn:ietf:params:oauth:request_uri:"
 // supports.
 const signingAlg = "RS256"
 
-func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Provider {
+func (p *Provider) newOAuth2(store *fositeStore, providerSecret []byte) fosite.OAuth2Provider {
 	cfg, keys := p.cfg, p.keys
 	fc := &fosite.Config{
 		IDTokenIssuer:                  cfg.Issuer,
@@ -62,13 +61,13 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
 		IDTokenLifespan:                cfg.IDTokenLifespan,
 		AuthorizeCodeLifespan:          cfg.AuthCodeLifespan,
-		GlobalSecret:                   deriveKey(secret, "fosite-hmac"),
+		GlobalSecret:                   secret.DeriveKey(providerSecret, "fosite-hmac"),
 		SendDebugMessagesToClients:     false,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       audienceMatching,
-		ClientSecretsHasher:            newSecretHasher(),
+		ClientSecretsHasher:            secret.NewHasher(),
 		// A refresh token goes to every client allowed the refresh_token
 		// grant: plain OAuth clients (requests-oauthlib's auto-refresh,
 		// Authlib) never ask for offline_access, and OIDC clients that want
@@ -118,7 +117,7 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 	// The strategy delegates secrets and public clients to fosite's
 	// default, which needs the composed provider.
 	auth := &clientAuthenticator{
-		fosite: f, store: store, sealer: NewSealer(secret), keys: p.remoteKeys,
+		fosite: f, store: store, sealer: secret.NewSealer(providerSecret), keys: p.remoteKeys,
 		audiences: cfg2.GetTokenURLs, now: p.now,
 	}
 	fc.ClientAuthenticationStrategy = auth.authenticate
@@ -160,12 +159,4 @@ func composeWith(cfg *fositeConfig, store any, strategy any, factories ...compos
 		}
 	}
 	return f
-}
-
-// deriveKey gives each use of the provider secret its own key, so an HMAC
-// made for one purpose is never valid for another.
-func deriveKey(secret []byte, purpose string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(purpose))
-	return m.Sum(nil)
 }

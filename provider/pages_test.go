@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/provider"
@@ -427,7 +429,7 @@ func TestAccountPasswordChangeRehashesAndRenewsSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(user.PasswordHash, "$argon2id$") || provider.CheckSecret(user.PasswordHash, "a brand new passphrase") != nil {
+	if !strings.HasPrefix(user.PasswordHash, "$argon2id$") || secret.Check(user.PasswordHash, "a brand new passphrase") != nil {
 		t.Errorf("new hash %q is not an argon2id hash of the new password", user.PasswordHash)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
@@ -124,7 +126,7 @@ type Provider struct {
 	// oidcValidator checks prompt, max_age and id_token_hint.
 	oidcValidator *openid.OpenIDConnectRequestValidator
 	// sealer and registrations serve dynamic client registration.
-	sealer        *Sealer
+	sealer        *secret.Sealer
 	registrations *registrationLimiter
 }
 
@@ -170,7 +172,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		pages:      d.Templates,
 		log:        d.Logger,
 		now:        d.Now,
-		sealKey:    deriveKey(d.Secret, "interaction"),
+		sealKey:    secret.DeriveKey(d.Secret, "interaction"),
 		secure:     u.Scheme == "https",
 		basePath:   strings.TrimSuffix(u.Path, "/"),
 		dummyHash:  dummy,
@@ -179,7 +181,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		throttle:   newThrottle(d.Now),
 		theme:      theme,
 
-		sealer:        NewSealer(d.Secret),
+		sealer:        secret.NewSealer(d.Secret),
 		registrations: newRegistrationLimiter(),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
@@ -190,7 +192,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 // dummyHash is verified against when a username is unknown, so that case
 // costs what a wrong password costs. One per process is enough.
 var dummyHash = sync.OnceValues(func() (string, error) {
-	return HashSecret("dummy password for unknown users")
+	return secret.Hash("dummy password for unknown users")
 })
 
 // url returns the absolute URL of an endpoint below the issuer.

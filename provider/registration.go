@@ -33,6 +33,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -193,14 +194,14 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	secret := newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
-	spec.Secret = secret
+	clientSecret := newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
+	spec.Secret = clientSecret
 	c, regErr := p.registeredRecord(spec, storage.Client{})
 	if regErr != nil {
 		p.writeRegError(w, r, regErr)
 		return
 	}
-	token := randomToken()
+	token := secret.NewToken()
 	now := p.now().UTC()
 	c.Source, c.CreatedAt, c.UpdatedAt = "registration", now, now
 	c.RegisteredWithToken = privileged
@@ -212,7 +213,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.InfoContext(r.Context(), "client registered", slog.String("request_id", requestID(r.Context())),
 		slog.String("client_id", c.ID), slog.Bool("initial_access_token", privileged))
-	writeJSON(w, http.StatusCreated, p.clientInformation(c, secret, token))
+	writeJSON(w, http.StatusCreated, p.clientInformation(c, clientSecret, token))
 }
 
 // handleClientConfiguration is the RFC 7592 client configuration endpoint:
@@ -291,7 +292,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 			return
 		}
 	}
-	secret := ""
+	clientSecret := ""
 	switch {
 	case spec.TokenEndpointAuthMethod == "client_secret_jwt" && old.TokenEndpointAuthMethod == "client_secret_jwt" && len(old.SecretSealed) > 0:
 		prev, err := p.sealer.Open(old.ID, old.SecretSealed)
@@ -303,8 +304,8 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 	case isSecretMethod(spec.TokenEndpointAuthMethod) && isSecretMethod(old.TokenEndpointAuthMethod) && old.SecretHash != "":
 		spec.SecretHash = old.SecretHash
 	default:
-		secret = newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
-		spec.Secret = secret
+		clientSecret = newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
+		spec.Secret = clientSecret
 	}
 	c, regErr := p.registeredRecord(spec, old)
 	if regErr != nil {
@@ -330,15 +331,15 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 		return
 	}
 	p.log.InfoContext(ctx, "client registration updated", slog.String("request_id", requestID(ctx)), slog.String("client_id", c.ID))
-	writeJSON(w, http.StatusOK, p.clientInformation(c, secret, token))
+	writeJSON(w, http.StatusOK, p.clientInformation(c, clientSecret, token))
 }
 
-func (p *Provider) secretMatches(c storage.Client, secret string) bool {
+func (p *Provider) secretMatches(c storage.Client, given string) bool {
 	if len(c.SecretSealed) > 0 {
 		prev, err := p.sealer.Open(c.ID, c.SecretSealed)
-		return err == nil && subtle.ConstantTimeCompare([]byte(prev), []byte(secret)) == 1
+		return err == nil && subtle.ConstantTimeCompare([]byte(prev), []byte(given)) == 1
 	}
-	return c.SecretHash != "" && CheckSecret(c.SecretHash, secret) == nil
+	return c.SecretHash != "" && secret.Check(c.SecretHash, given) == nil
 }
 
 func (p *Provider) registrationFailed(w http.ResponseWriter, r *http.Request, err error) {
@@ -722,7 +723,7 @@ func dedupe(l []string) []string {
 // clientInformation is the RFC 7591 §3.2.1 / RFC 7592 §3 response: every
 // registered value, the credentials, and where to manage the registration.
 // secret is shown only when just issued: the store keeps a hash.
-func (p *Provider) clientInformation(c storage.Client, secret, token string) map[string]any {
+func (p *Provider) clientInformation(c storage.Client, clientSecret, token string) map[string]any {
 	out := map[string]any{
 		"client_id":                 c.ID,
 		"client_id_issued_at":       c.CreatedAt.Unix(),
@@ -740,10 +741,10 @@ func (p *Provider) clientInformation(c storage.Client, secret, token string) map
 		"scope":        strings.Join(c.Scopes, " "),
 		"subject_type": "public",
 	}
-	if secret != "" {
-		out["client_secret"] = secret
+	if clientSecret != "" {
+		out["client_secret"] = clientSecret
 	}
-	if secret != "" || c.SecretHash != "" || len(c.SecretSealed) > 0 {
+	if clientSecret != "" || c.SecretHash != "" || len(c.SecretSealed) > 0 {
 		out["client_secret_expires_at"] = 0 // never
 	}
 	set := func(k, v string) {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 
@@ -42,7 +44,7 @@ func (p *Provider) joinBrowserSession(txCtx context.Context, r *http.Request, cl
 		err = p.store.UpdateBrowserSession(txCtx, bs.ID, func(s storage.BrowserSession) (storage.BrowserSession, error) {
 			if s.SID == "" {
 				// A session started before sids existed gets one now.
-				s.SID = randomToken()
+				s.SID = secret.NewToken()
 			}
 			if !slices.Contains(s.ClientIDs, clientID) {
 				s.ClientIDs = append(s.ClientIDs, clientID)

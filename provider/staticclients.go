@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/smallsso/provider/storage"
 )
 
@@ -16,7 +18,7 @@ import (
 // are left alone unless the config declares the same ID, in which case the
 // config wins (and says so). seal encrypts the secrets of client_secret_jwt
 // clients.
-func SyncClients(ctx context.Context, store storage.Store, seal *Sealer, specs []ClientSpec, log *slog.Logger, now time.Time) error {
+func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, specs []ClientSpec, log *slog.Logger, now time.Time) error {
 	declared := map[string]bool{}
 	for _, spec := range specs {
 		spec, err := spec.Validate()
@@ -99,9 +101,9 @@ func SyncUsers(ctx context.Context, store storage.Store, specs []UserSpec, now t
 		}
 		hash := spec.PasswordHash
 		if spec.Password != "" {
-			if old.PasswordHash != "" && CheckSecret(old.PasswordHash, spec.Password) == nil {
+			if old.PasswordHash != "" && secret.Check(old.PasswordHash, spec.Password) == nil {
 				hash = old.PasswordHash
-			} else if hash, err = HashSecret(spec.Password); err != nil {
+			} else if hash, err = secret.Hash(spec.Password); err != nil {
 				return err
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/provider"
@@ -26,7 +28,7 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (provider.Admin, func(), er
 	if err == nil {
 		// Only adding a client_secret_jwt client needs the provider secret;
 		// other commands do not touch the key directory.
-		sealer := provider.NewSealerFunc(func() ([]byte, error) {
+		sealer := secret.NewSealerFunc(func() ([]byte, error) {
 			km, err := openKeys(cfg, nil)
 			if err != nil {
 				return nil, err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
@@ -58,7 +60,7 @@ func checkPassword(t *testing.T, c *testConfig, username, password string, want 
 		if err != nil {
 			t.Fatalf("get user %s: %v", username, err)
 		}
-		if got := provider.CheckSecret(u.PasswordHash, password) == nil; got != want {
+		if got := secret.Check(u.PasswordHash, password) == nil; got != want {
 			t.Errorf("password %q for %s accepted = %v, want %v", password, username, got, want)
 		}
 	})
@@ -180,9 +182,9 @@ func TestClientsCommands(t *testing.T) {
 	if !strings.HasPrefix(out, "added client x\n") {
 		t.Errorf("clients add printed %q", out)
 	}
-	secret := shownOnce(t, out, "client secret: ")
-	if len(secret) < 32 {
-		t.Errorf("generated secret %q is short", secret)
+	generated := shownOnce(t, out, "client secret: ")
+	if len(generated) < 32 {
+		t.Errorf("generated secret %q is short", generated)
 	}
 
 	out = runCLI(t, "", "clients", "add", "--config", F, "--id", "spa", "--public", "--auth-method", "none",
@@ -202,14 +204,14 @@ func TestClientsCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if provider.CheckSecret(given.SecretHash, "given-client-secret") != nil || given.TokenEndpointAuthMethod != "client_secret_post" {
+		if secret.Check(given.SecretHash, "given-client-secret") != nil || given.TokenEndpointAuthMethod != "client_secret_post" {
 			t.Errorf("stored client given: %+v, want the secret from stdin hashed", given)
 		}
 		x, err := s.GetClient(t.Context(), "x")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := provider.CheckSecret(x.SecretHash, secret); err != nil {
+		if err := secret.Check(x.SecretHash, generated); err != nil {
 			t.Errorf("printed secret does not match the stored hash: %v", err)
 		}
 		if !slices.Equal(x.GrantTypes, []string{"authorization_code", "refresh_token"}) ||

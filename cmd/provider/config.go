@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/smallsso/provider/provider"
@@ -271,7 +273,7 @@ func (c *fileConfig) validate() []string {
 		case u.Password == "" && u.PasswordHash == "":
 			add(key, "password or password_hash is required")
 		case u.PasswordHash != "":
-			if err := provider.ValidHash(u.PasswordHash); err != nil {
+			if err := secret.ValidHash(u.PasswordHash); err != nil {
 				add(key+".password_hash", "%v", err)
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/provider"
@@ -63,12 +65,12 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err != nil {
 		return err
 	}
-	secret, err := km.Secret("provider")
+	providerSecret, err := km.Secret("provider")
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	sealer := provider.NewSealer(secret)
+	sealer := secret.NewSealer(providerSecret)
 	if err := provider.SyncClients(ctx, store, sealer, cfg.Clients, log, now); err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	pcfg := cfg.providerConfig()
 	p, err := provider.New(pcfg, provider.Deps{
-		Store: store, Keys: km, Templates: pages, Logger: log, Secret: secret,
+		Store: store, Keys: km, Templates: pages, Logger: log, Secret: providerSecret,
 	})
 	if err != nil {
 		return err
@@ -185,7 +187,7 @@ func warnExampleCredentials(cfg *fileConfig, log *slog.Logger) {
 		}
 	}
 	for _, us := range cfg.Users {
-		if us.Password == exampleUserPassword || (us.PasswordHash != "" && provider.CheckSecret(us.PasswordHash, exampleUserPassword) == nil) {
+		if us.Password == exampleUserPassword || (us.PasswordHash != "" && secret.Check(us.PasswordHash, exampleUserPassword) == nil) {
 			log.Warn("EXAMPLE CREDENTIALS IN USE on a public issuer: user password is the documented example; change it", "user", us.Username)
 		}
 	}

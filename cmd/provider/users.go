@@ -5,6 +5,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/smallsso/provider/provider/secret"
+
 	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/provider"
@@ -35,7 +37,7 @@ func newUsersAddCmd(e *env) *cobra.Command {
 					return err
 				}
 			} else {
-				n.Password = provider.NewPassword()
+				n.Password = secret.NewPassword()
 				passwordNote = n.Password
 			}
 			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
@@ -136,7 +138,7 @@ func newUsersSetPasswordCmd(e *env) *cobra.Command {
 					return err
 				}
 			} else {
-				password, generated = provider.NewPassword(), true
+				password, generated = secret.NewPassword(), true
 			}
 			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
 				if err := admin.SetPassword(cmd.Context(), args[0], password); err != nil {

@@ -1,4 +1,4 @@
-package provider
+package secret
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 func TestHashSecretRoundTrip(t *testing.T) {
 	t.Parallel()
-	h, err := HashSecret("s3cret")
+	h, err := Hash("s3cret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,13 +20,13 @@ func TestHashSecretRoundTrip(t *testing.T) {
 	if err := ValidHash(h); err != nil {
 		t.Fatal(err)
 	}
-	if CheckSecret(h, "s3cret") != nil {
+	if Check(h, "s3cret") != nil {
 		t.Error("the right secret does not match")
 	}
-	if CheckSecret(h, "s3cret ") == nil || CheckSecret(h, "") == nil {
+	if Check(h, "s3cret ") == nil || Check(h, "") == nil {
 		t.Error("a wrong secret matches")
 	}
-	other, _ := HashSecret("s3cret")
+	other, _ := Hash("s3cret")
 	if other == h {
 		t.Error("two hashes of one secret are equal: no salt")
 	}
@@ -35,11 +35,11 @@ func TestHashSecretRoundTrip(t *testing.T) {
 func TestCheckSecretAcceptsBcryptAndRefusesJunk(t *testing.T) {
 	t.Parallel()
 	b, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if CheckSecret(string(b), "pw") != nil || CheckSecret(string(b), "px") == nil {
+	if Check(string(b), "pw") != nil || Check(string(b), "px") == nil {
 		t.Error("bcrypt hashes are not checked correctly")
 	}
 	for _, junk := range []string{"", "plain", "$argon2id$v=19$m=0,t=0,p=0$AA$AA", "$argon2id$v=19$bad", "$2y$10$short"} {
-		if CheckSecret(junk, "x") == nil {
+		if Check(junk, "x") == nil {
 			t.Errorf("junk hash %q matched", junk)
 		}
 		if ValidHash(junk) == nil {
@@ -51,8 +51,8 @@ func TestCheckSecretAcceptsBcryptAndRefusesJunk(t *testing.T) {
 func TestSecretHasherCachesOnlySuccess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	h := newSecretHasher()
-	hash, _ := HashSecret("right")
+	h := NewHasher()
+	hash, _ := Hash("right")
 	if h.Compare(ctx, []byte(hash), []byte("wrong")) == nil {
 		t.Fatal("wrong secret accepted")
 	}
@@ -69,7 +69,7 @@ func TestSecretHasherCachesOnlySuccess(t *testing.T) {
 		t.Fatal("wrong secret accepted after a cached success")
 	}
 	// A rotated secret has a new hash: the old secret must not match it.
-	rotated, _ := HashSecret("new")
+	rotated, _ := Hash("new")
 	if h.Compare(ctx, []byte(rotated), []byte("right")) == nil {
 		t.Fatal("old secret accepted against the new hash")
 	}
@@ -79,16 +79,16 @@ func TestSecretHasherCachesOnlySuccess(t *testing.T) {
 // authentication with and without the verification cache.
 func BenchmarkClientSecretCheck(b *testing.B) {
 	ctx := context.Background()
-	hash, _ := HashSecret("svc-secret")
+	hash, _ := Hash("svc-secret")
 	b.Run("argon2id", func(b *testing.B) {
 		for b.Loop() {
-			if CheckSecret(hash, "svc-secret") != nil {
+			if Check(hash, "svc-secret") != nil {
 				b.Fatal("mismatch")
 			}
 		}
 	})
 	b.Run("cached", func(b *testing.B) {
-		h := newSecretHasher()
+		h := NewHasher()
 		for b.Loop() {
 			if h.Compare(ctx, []byte(hash), []byte("svc-secret")) != nil {
 				b.Fatal("mismatch")

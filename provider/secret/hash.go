@@ -1,4 +1,4 @@
-package provider
+package secret
 
 import (
 	"context"
@@ -30,7 +30,7 @@ const (
 	argonSaltLen   = 16
 )
 
-var errMismatch = errors.New("hash: secret does not match")
+var ErrMismatch = errors.New("hash: secret does not match")
 
 // argonSlots bounds how many argon2id runs happen at once. Each takes
 // argonMemoryKiB of memory; without a bound, a burst of sign-ins on a small
@@ -44,10 +44,10 @@ func argonKey(secret, salt []byte, t, m uint32, p uint8, n uint32) []byte {
 	return argon2.IDKey(secret, salt, t, m, p, n)
 }
 
-// HashSecret hashes a password or client secret with argon2id into the PHC
+// Hash hashes a password or client secret with argon2id into the PHC
 // string format ($argon2id$v=19$m=…,t=…,p=…$salt$hash). x/crypto/argon2 has
 // no PHC encoder, so the few lines of formatting are ours.
-func HashSecret(secret string) (string, error) {
+func Hash(secret string) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash: %w", err)
@@ -58,16 +58,16 @@ func HashSecret(secret string) (string, error) {
 		argon2.Version, argonMemoryKiB, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
-// CheckSecret reports whether secret matches hash, which may be argon2id
+// Check reports whether secret matches hash, which may be argon2id
 // (ours) or bcrypt (accepted so operators can paste `htpasswd -B` output
 // into secret_hash).
-func CheckSecret(hash, secret string) error {
+func Check(hash, secret string) error {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
 		return checkArgon2id(hash, secret)
 	case isBcrypt(hash):
 		if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(secret)); err != nil {
-			return errMismatch
+			return ErrMismatch
 		}
 		return nil
 	default:
@@ -75,7 +75,7 @@ func CheckSecret(hash, secret string) error {
 	}
 }
 
-// ValidHash reports whether hash is in a format CheckSecret understands.
+// ValidHash reports whether hash is in a format Check understands.
 func ValidHash(hash string) error {
 	switch {
 	case strings.HasPrefix(hash, "$argon2id$"):
@@ -130,13 +130,14 @@ func checkArgon2id(hash, secret string) error {
 	}
 	got := argonKey([]byte(secret), salt, p.time, p.memory, p.threads, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
-		return errMismatch
+		return ErrMismatch
 	}
 	return nil
 }
 
-// secretHasher is fosite's ClientSecretsHasher. A client authenticating
-// with a secret would otherwise pay a full argon2id run on every token
+// Hasher is fosite's ClientSecretsHasher (its Compare and Hash methods;
+// this package does not import fosite). A client authenticating with a
+// secret would otherwise pay a full argon2id run on every token
 // request, which lets one busy CI pipeline saturate a small VM. So after one
 // successful check it remembers HMAC(processKey, hash‖secret): the store
 // still holds only the slow hash, the memory holds a keyed digest that is
@@ -144,7 +145,7 @@ func checkArgon2id(hash, secret string) error {
 // cache. Failures are never cached, so guessing still pays the full price.
 // Concurrent checks of the same secret share one run (singleflight), so a
 // client that opens 16 connections at once costs one hash, not 16.
-type secretHasher struct {
+type Hasher struct {
 	key    []byte
 	flight singleflight.Group
 
@@ -156,13 +157,14 @@ type secretHasher struct {
 // costs one slow check per active client.
 const secretCacheSize = 4096
 
-func newSecretHasher() *secretHasher {
+// NewHasher returns a Hasher with a fresh process key.
+func NewHasher() *Hasher {
 	key := make([]byte, 32)
 	rand.Read(key) // never fails since Go 1.24: it crashes the program instead
-	return &secretHasher{key: key, known: map[[32]byte]struct{}{}}
+	return &Hasher{key: key, known: map[[32]byte]struct{}{}}
 }
 
-func (h *secretHasher) digest(hash, secret []byte) [32]byte {
+func (h *Hasher) digest(hash, secret []byte) [32]byte {
 	m := hmac.New(sha256.New, h.key)
 	m.Write(hash)
 	m.Write([]byte{0})
@@ -173,7 +175,7 @@ func (h *secretHasher) digest(hash, secret []byte) [32]byte {
 }
 
 // Compare implements fosite.Hasher.
-func (h *secretHasher) Compare(_ context.Context, hash, secret []byte) error {
+func (h *Hasher) Compare(_ context.Context, hash, secret []byte) error {
 	d := h.digest(hash, secret)
 	h.mu.Lock()
 	_, ok := h.known[d]
@@ -182,7 +184,7 @@ func (h *secretHasher) Compare(_ context.Context, hash, secret []byte) error {
 		return nil
 	}
 	_, err, _ := h.flight.Do(string(d[:]), func() (any, error) {
-		return nil, CheckSecret(string(hash), string(secret))
+		return nil, Check(string(hash), string(secret))
 	})
 	if err != nil {
 		return err
@@ -197,7 +199,7 @@ func (h *secretHasher) Compare(_ context.Context, hash, secret []byte) error {
 }
 
 // Hash implements fosite.Hasher.
-func (h *secretHasher) Hash(_ context.Context, secret []byte) ([]byte, error) {
-	s, err := HashSecret(string(secret))
+func (h *Hasher) Hash(_ context.Context, secret []byte) ([]byte, error) {
+	s, err := Hash(string(secret))
 	return []byte(s), err
 }

@@ -1,4 +1,4 @@
-package provider
+package secret
 
 import (
 	"crypto/aes"
@@ -51,7 +51,7 @@ func (s *Sealer) cipher() (cipher.AEAD, error) {
 			s.err = errors.New("seal client secrets: the provider secret must be at least 32 bytes")
 			return
 		}
-		block, err := aes.NewCipher(deriveKey(secret, "client-secret-seal"))
+		block, err := aes.NewCipher(DeriveKey(secret, "client-secret-seal"))
 		if err != nil {
 			s.err = err
 			return
