@@ -8,12 +8,12 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
 	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/google/uuid"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
@@ -117,7 +117,7 @@ func (s *accessTokenStrategy) generateJWT(r fosite.Requester) (string, string, e
 			Audience: jwt.Audience(tokenAudience(c, r.GetGrantedAudience())),
 			Expiry:   jwt.NewNumericDate(exp),
 			IssuedAt: jwt.NewNumericDate(now),
-			ID:       uuid.NewString(),
+			ID:       rand.Text(),
 		},
 		ClientID: c.GetID(),
 		Scope:    strings.Join(r.GetGrantedScopes(), " "),

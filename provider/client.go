@@ -1,9 +1,6 @@
 package provider
 
 import (
-	"encoding/json"
-
-	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 
 	"github.com/smallsso/provider/storage"
@@ -61,19 +58,7 @@ func (c *client) displayName() string {
 	return c.ID
 }
 
-// GetJSONWebKeys is the client's registered key set in fosite's go-jose
-// version, for fosite code that looks at it; nil when there is none or it
-// does not parse. Client assertions are verified in clientauth.go.
-func (c *client) GetJSONWebKeys() *josev3.JSONWebKeySet {
-	if c.rec.JWKS == "" {
-		return nil
-	}
-	var set josev3.JSONWebKeySet
-	if err := json.Unmarshal([]byte(c.rec.JWKS), &set); err != nil {
-		return nil
-	}
-	return &set
-}
+// GetJSONWebKeys is in fositejose.go.
 
 func (c *client) GetJSONWebKeysURI() string { return c.rec.JWKSURI }
 

@@ -1,7 +1,7 @@
 package provider
 
 // Discovery metadata: OpenID Connect Discovery 1.0 §3 and RFC 8414 §2. It
-// advertises exactly what handlerFactories composes, nothing more.
+// advertises exactly what fositeHandlers composes, nothing more.
 
 import (
 	"net/http"
@@ -70,7 +70,7 @@ func (p *Provider) discovery() discoveryDoc {
 		ScopesSupported:                            []string{"openid", "profile", "email", "address", "phone", "groups", "offline_access"},
 		ResponseTypesSupported:                     supportedResponseTypes(),
 		ResponseModesSupported:                     responseModeNames(),
-		GrantTypesSupported:                        append(slices.Clone(supportedGrantTypes), "implicit"),
+		GrantTypesSupported:                        grantTypesSupported(),
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           p.signingAlgs(),
 		UserinfoSigningAlgValuesSupported:          p.signingAlgs(),

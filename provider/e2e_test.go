@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -453,6 +454,10 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		}
 		if got := doc["response_types_supported"]; len(got.([]any)) != 6 || got.([]any)[0] != "code" {
 			t.Errorf("response_types_supported = %v, want code first and the implicit and hybrid ones", got)
+		}
+		wantGrants := []any{"authorization_code", "refresh_token", "client_credentials", "password", grantJWTBearer, "implicit"}
+		if got, _ := doc["grant_types_supported"].([]any); !slices.Equal(got, wantGrants) {
+			t.Errorf("grant_types_supported = %v, want %v", got, wantGrants)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/jwks", nil)

@@ -7,6 +7,7 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"html/template"
 	"io"
@@ -18,7 +19,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/google/uuid"
 
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
@@ -400,7 +400,7 @@ func (p *Provider) logoutToken(c storage.Client, s storage.BrowserSession) (stri
 			Audience: jwt.Audience{c.ID},
 			IssuedAt: jwt.NewNumericDate(now),
 			Expiry:   jwt.NewNumericDate(now.Add(logoutTokenLifespan)),
-			ID:       uuid.NewString(),
+			ID:       rand.Text(),
 		},
 		SID:    s.SID,
 		Events: map[string]struct{}{backchannelLogoutEvent: {}},

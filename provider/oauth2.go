@@ -12,34 +12,79 @@ import (
 	"github.com/smallsso/provider/templates"
 )
 
+// fositeHandler is one handler fosite composes and the grant type it
+// serves, if any, under the name clients register and discovery
+// advertises: tokenGrant is a grant_type of the token endpoint,
+// authorizeGrant one served at the authorization endpoint alone.
+type fositeHandler struct {
+	factory        compose.Factory
+	tokenGrant     string
+	authorizeGrant string
+}
+
 // The grants and endpoints this provider supports, in one list. A client
 // can only use what is composed here, and only what its registration
-// lists (fosite checks grant_types per client).
-var handlerFactories = []compose.Factory{
-	compose.OAuth2AuthorizeExplicitFactory,
-	compose.OAuth2RefreshTokenGrantFactory,
-	compose.OAuth2ClientCredentialsGrantFactory,
+// lists (fosite checks grant_types per client). handlerFactories,
+// supportedGrantTypes and discovery's grant_types_supported are derived
+// from it.
+var fositeHandlers = []fositeHandler{
+	{factory: compose.OAuth2AuthorizeExplicitFactory, tokenGrant: "authorization_code"},
+	{factory: compose.OAuth2RefreshTokenGrantFactory, tokenGrant: "refresh_token"},
+	{factory: compose.OAuth2ClientCredentialsGrantFactory, tokenGrant: "client_credentials"},
 	// Legacy (RFC 9700 §2.4), only for clients that list "password".
-	compose.OAuth2ResourceOwnerPasswordCredentialsFactory,
+	{factory: compose.OAuth2ResourceOwnerPasswordCredentialsFactory, tokenGrant: "password"},
 	// An ID token with the password grant, after the access token it hashes.
-	openIDPasswordFactory,
-	compose.OpenIDConnectExplicitFactory,
+	{factory: openIDPasswordFactory},
+	{factory: compose.OpenIDConnectExplicitFactory},
 	// Implicit (id_token, id_token token) and hybrid (code id_token, code
 	// token, code id_token token), for clients that list them; before
 	// PKCE, which binds the challenge to the code these handlers issue.
 	// OAuth2AuthorizeImplicitFactory is left out: it serves only the bare
 	// `token` response type, which no client may register.
-	compose.OpenIDConnectImplicitFactory,
-	compose.OpenIDConnectHybridFactory,
-	compose.OpenIDConnectRefreshFactory,
-	compose.OAuth2PKCEFactory,
+	{factory: compose.OpenIDConnectImplicitFactory, authorizeGrant: "implicit"},
+	{factory: compose.OpenIDConnectHybridFactory},
+	{factory: compose.OpenIDConnectRefreshFactory},
+	{factory: compose.OAuth2PKCEFactory},
 	// Claims the code once the handlers above have checked the request
 	// (client, redirect_uri, PKCE): see claimAuthorizeCode.
-	codeClaimFactory,
-	compose.OAuth2TokenIntrospectionFactory,
-	compose.OAuth2TokenRevocationFactory,
-	compose.PushedAuthorizeHandlerFactory,
-	jwtBearerFactory,
+	{factory: codeClaimFactory},
+	{factory: compose.OAuth2TokenIntrospectionFactory},
+	{factory: compose.OAuth2TokenRevocationFactory},
+	{factory: compose.PushedAuthorizeHandlerFactory},
+	{factory: jwtBearerFactory, tokenGrant: grantJWTBearer},
+}
+
+// handlerFactories are fositeHandlers' factories, in order.
+var handlerFactories = func() []compose.Factory {
+	out := make([]compose.Factory, 0, len(fositeHandlers))
+	for _, h := range fositeHandlers {
+		out = append(out, h.factory)
+	}
+	return out
+}()
+
+// tokenGrantTypes are the grant types fositeHandlers serve at the token
+// endpoint, in order.
+func tokenGrantTypes() fosite.Arguments {
+	var out fosite.Arguments
+	for _, h := range fositeHandlers {
+		if h.tokenGrant != "" {
+			out = append(out, h.tokenGrant)
+		}
+	}
+	return out
+}
+
+// grantTypesSupported is discovery's grant_types_supported: the token
+// endpoint's grant types, then those of the authorization endpoint alone.
+func grantTypesSupported() []string {
+	out := []string(tokenGrantTypes())
+	for _, h := range fositeHandlers {
+		if h.authorizeGrant != "" {
+			out = append(out, h.authorizeGrant)
+		}
+	}
+	return out
 }
 
 // parURIPrefix starts every request_uri the PAR endpoint hands out (RFC

@@ -2,12 +2,9 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 
-	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/smallsso/provider/storage"
@@ -38,24 +35,8 @@ func (o *outbound) fositePolicy(ctx context.Context, location string) outboundPo
 }
 
 // guardedJWKSFetcher is fosite's JWKSFetcherStrategy over the shared,
-// guarded key-set cache.
+// guarded key-set cache (Resolve is in fositejose.go).
 type guardedJWKSFetcher struct{ keys *remoteKeySets }
-
-func (f *guardedJWKSFetcher) Resolve(ctx context.Context, location string, _ bool) (*josev3.JSONWebKeySet, error) {
-	set, err := f.keys.Keys(ctx, location, "", f.keys.out.fositePolicy(ctx, location))
-	if err != nil {
-		return nil, errors.New("the client's public keys could not be loaded")
-	}
-	raw, err := json.Marshal(set)
-	if err != nil {
-		return nil, err
-	}
-	var out josev3.JSONWebKeySet
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
 
 // fositeHTTPClient is fosite's HTTP client: no retries, and the guard.
 func (o *outbound) fositeHTTPClient() *retryablehttp.Client {

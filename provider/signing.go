@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"slices"
 
-	josev3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
@@ -98,8 +97,7 @@ func (s *jwtSigner) Generate(ctx context.Context, claims jwt.MapClaims, header j
 		}
 	}
 	h.Add("kid", k.ID)
-	// fosite signs with go-jose v3; the algorithm travels in the v3 key.
-	key := &josev3.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}
+	key := signingKeyV3(k)
 	signer := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (interface{}, error) { return key, nil }}
 	return signer.Generate(ctx, claims, h)
 }
@@ -151,7 +149,5 @@ func (s *jwtSigner) publishedKey(kid, alg string) (interface{}, error) {
 	if len(found) != 1 || found[0].Algorithm != alg {
 		return nil, fmt.Errorf("%w (kid %q, alg %q)", errForeignKey, kid, alg)
 	}
-	// A v3 JWK pointer: fosite's parser would turn a bare ed25519 key into
-	// a pointer that go-jose v3 does not verify with.
-	return &josev3.JSONWebKey{Key: found[0].Key, KeyID: kid, Algorithm: alg}, nil
+	return verificationKeyV3(found[0], kid, alg), nil
 }

@@ -85,8 +85,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 }
 
-// supportedGrantTypes mirrors handlerFactories.
-var supportedGrantTypes = fosite.Arguments{"authorization_code", "refresh_token", "client_credentials", "password", grantJWTBearer}
+// supportedGrantTypes are the grant types the composed handlers serve at
+// the token endpoint (fositeHandlers).
+var supportedGrantTypes = tokenGrantTypes()
 
 // refineTokenError gives the RFC 6749 §5.2 code where fosite answers with a
 // generic invalid_request: a grant type nobody handles is

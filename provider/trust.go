@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/ory/fosite"
@@ -328,7 +327,7 @@ func (s *fositeStore) trustFor(ctx context.Context, issuer, subject string) (sto
 // with alg (any alg when empty) and, when kid is not empty, have that ID.
 // A jwks_uri is fetched through the shared cache, refetching once for an
 // unknown kid.
-func (s *fositeStore) trustKeys(ctx context.Context, ti storage.TrustedIssuer, kid string) (*josev3.JSONWebKeySet, error) {
+func (s *fositeStore) trustKeys(ctx context.Context, ti storage.TrustedIssuer, kid string) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet
 	var err error
 	if ti.JWKS != "" {
@@ -337,55 +336,24 @@ func (s *fositeStore) trustKeys(ctx context.Context, ti storage.TrustedIssuer, k
 		set, err = s.remoteKeys.Keys(ctx, ti.JWKSURI, kid, operatorPolicy)
 	}
 	if err != nil {
-		return nil, err
+		return jose.JSONWebKeySet{}, err
 	}
 	alg := ""
 	if a, ok := ctx.Value(assertionCtxKey{}).(assertionCtx); ok {
 		alg = a.alg
 	}
-	out := &josev3.JSONWebKeySet{}
+	var out jose.JSONWebKeySet
 	for _, k := range set.Keys {
 		if (kid != "" && k.KeyID != kid) || assertionKey(k) != nil || (alg != "" && k.Algorithm != "" && k.Algorithm != alg) {
 			continue
 		}
-		// fosite verifies with go-jose v3; a JWK's JSON is the same in both.
-		raw, err := k.MarshalJSON()
-		if err != nil {
-			return nil, err
-		}
-		var k3 josev3.JSONWebKey
-		if err := k3.UnmarshalJSON(raw); err != nil {
-			return nil, err
-		}
-		out.Keys = append(out.Keys, k3)
+		out.Keys = append(out.Keys, k)
 	}
 	return out, nil
 }
 
-// GetPublicKey implements rfc7523.RFC7523KeyStorage.
-func (s *fositeStore) GetPublicKey(ctx context.Context, issuer, subject, kid string) (*josev3.JSONWebKey, error) {
-	ti, err := s.trustFor(ctx, issuer, subject)
-	if err != nil {
-		return nil, fositeErr(err)
-	}
-	set, err := s.trustKeys(ctx, ti, kid)
-	if err != nil {
-		return nil, err
-	}
-	if len(set.Keys) == 0 {
-		return nil, fosite.ErrNotFound.WithHintf("No usable key %q for this issuer.", kid)
-	}
-	return &set.Keys[0], nil
-}
-
-// GetPublicKeys implements rfc7523.RFC7523KeyStorage.
-func (s *fositeStore) GetPublicKeys(ctx context.Context, issuer, subject string) (*josev3.JSONWebKeySet, error) {
-	ti, err := s.trustFor(ctx, issuer, subject)
-	if err != nil {
-		return nil, fositeErr(err)
-	}
-	return s.trustKeys(ctx, ti, "")
-}
+// GetPublicKey and GetPublicKeys (rfc7523.RFC7523KeyStorage) are in
+// fositejose.go: fosite types them with go-jose v3.
 
 // GetPublicKeyScopes implements rfc7523.RFC7523KeyStorage: the scopes are
 // the issuer's, whichever of its keys signed.
