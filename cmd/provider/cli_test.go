@@ -65,6 +65,7 @@ func checkPassword(t *testing.T, c *testConfig, username, password string, want 
 }
 
 func TestUsersCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 
@@ -155,6 +156,7 @@ func TestUsersCommands(t *testing.T) {
 }
 
 func TestUsersAddGeneratesPassword(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	out := runCLI(t, "", "users", "add", "--config", c.path, "--username", "carol", "--email", "carol@example.org").ok(t)
 	password := shownOnce(t, out, "password: ")
@@ -172,6 +174,7 @@ func TestUsersAddGeneratesPassword(t *testing.T) {
 }
 
 func TestClientsCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 
@@ -304,6 +307,7 @@ func TestClientsCommands(t *testing.T) {
 }
 
 func TestKeysCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 
 	// One active key per signing algorithm.
@@ -371,6 +375,7 @@ func TestKeysCommands(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 	tests := []struct {
@@ -416,6 +421,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base := "storage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
 	tests := []struct {
@@ -438,6 +444,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := dir + "/" + strings.ReplaceAll(tt.name, " ", "-") + ".yaml"
 			writeFile(t, path, tt.config)
 			for _, args := range [][]string{
