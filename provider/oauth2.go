@@ -95,7 +95,7 @@ func (p *Provider) newOAuth2(store *fositeStore, secret []byte) fosite.OAuth2Pro
 		JWKSFetcherStrategy: &guardedJWKSFetcher{keys: p.remoteKeys},
 		HTTPClient:          p.out.fositeHTTPClient(),
 	}
-	signer := &jwtSigner{keys: keys}
+	signer := &jwtSigner{keys: keys, now: p.now}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: coreStrategy{

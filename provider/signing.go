@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	josev3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
@@ -77,6 +78,9 @@ func activeKey(src KeySource, alg string) (keys.Key, error) {
 // tokens, and id_token_hint at the authorization endpoint.
 type jwtSigner struct {
 	keys KeySource
+	// now, if set, restamps iat: fosite stamps ID tokens from the real
+	// clock, and the provider's clock (Deps.Now) is the one tests move.
+	now func() time.Time
 }
 
 var _ jwt.Signer = (*jwtSigner)(nil)
@@ -98,6 +102,9 @@ func (s *jwtSigner) Generate(ctx context.Context, claims jwt.MapClaims, header j
 		}
 	}
 	h.Add("kid", k.ID)
+	if _, ok := claims["iat"]; ok && s.now != nil {
+		claims["iat"] = s.now().Unix()
+	}
 	// fosite signs with go-jose v3; the algorithm travels in the v3 key.
 	key := &josev3.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}
 	signer := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (interface{}, error) { return key, nil }}
