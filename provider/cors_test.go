@@ -18,11 +18,21 @@ const (
 	evilOrigin = "https://evil.example"
 )
 
-// corsTTL is short so a client added at run time shows up within a test.
-const corsTTL = 100 * time.Millisecond
+// corsTTL is how long the provider caches the allowed origins; tests that
+// add a client at run time move the provider's clock past it.
+const corsTTL = time.Hour
 
 func newCORSServer(t *testing.T) *testServer {
-	return newTestServer(t, func(c *provider.Config) { c.CORSOriginsTTL = corsTTL })
+	ts, _ := newCORSServerClock(t)
+	return ts
+}
+
+// newCORSServerClock is newCORSServer on a clock the test moves.
+func newCORSServerClock(t *testing.T) (*testServer, *testClock) {
+	clock := &testClock{}
+	ts := newTestServerDeps(t, func(d *provider.Deps) { d.Now = clock.Now },
+		func(c *provider.Config) { c.CORSOriginsTTL = corsTTL })
+	return ts, clock
 }
 
 // browserFetch sends what a browser sends for fetch() from origin, and
@@ -244,25 +254,18 @@ func TestCORSNotOnIntrospection(t *testing.T) {
 	checkNoCORS(t, "authorize", h)
 }
 
-// eventuallyAllowed waits out the origin cache for origin to be honoured.
-func eventuallyAllowed(t *testing.T, ts *testServer, origin string) {
+// allowedAfterTTL moves the provider's clock past the origin cache's
+// lifetime and checks that origin is honoured at the next request.
+func allowedAfterTTL(t *testing.T, ts *testServer, clock *testClock, origin string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * corsTTL)
-	for {
-		_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
-		if h.Get("Access-Control-Allow-Origin") == origin {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("origin %s is still not allowed after %v", origin, 20*corsTTL)
-		}
-		time.Sleep(corsTTL / 4)
-	}
+	clock.Advance(corsTTL)
+	_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
+	checkAllowed(t, "after the origin cache expired", h, origin)
 }
 
 func TestCORSClientAddedAtRuntime(t *testing.T) {
 	t.Parallel()
-	ts := newCORSServer(t)
+	ts, clock := newCORSServerClock(t)
 	const origin = "http://127.0.0.1:7001"
 	_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
 	checkNoCORS(t, "before the client exists", h)
@@ -271,7 +274,10 @@ func TestCORSClientAddedAtRuntime(t *testing.T) {
 		ID: "spa-late", Public: true, GrantTypes: []string{"authorization_code"},
 		RedirectURIs: []string{origin + "/cb", "https://port.example.org:443/cb", "com.example.app:/cb", "urn:ietf:wg:oauth:2.0:oob"},
 	})
-	eventuallyAllowed(t, ts, origin)
+	// The origins are cached until corsTTL has passed on the provider's clock.
+	_, h = browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
+	checkNoCORS(t, "while the origin cache is fresh", h)
+	allowedAfterTTL(t, ts, clock, origin)
 	// The default port is not part of a serialised origin.
 	_, h = browserFetch(t, http.MethodGet, ts.URL+"/jwks", "https://port.example.org", nil, nil)
 	checkAllowed(t, "default port", h, "https://port.example.org")
@@ -283,13 +289,13 @@ func TestCORSClientAddedAtRuntime(t *testing.T) {
 
 func TestCORSAllowedOriginsReplaceDefault(t *testing.T) {
 	t.Parallel()
-	ts := newCORSServer(t)
+	ts, clock := newCORSServerClock(t)
 	ts.addClient(t, provider.ClientSpec{
 		ID: "spa-cdn", Public: true, GrantTypes: []string{"authorization_code"},
 		RedirectURIs:   []string{"https://app.example.org/callback"},
 		AllowedOrigins: []string{"https://static.example.net"},
 	})
-	eventuallyAllowed(t, ts, "https://static.example.net")
+	allowedAfterTTL(t, ts, clock, "https://static.example.net")
 	_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", "https://app.example.org", nil, nil)
 	checkNoCORS(t, "the redirect URI's origin once allowed_origins is set", h)
 	// Other clients keep their defaults.

@@ -139,7 +139,7 @@ func (p *Provider) newOAuth2(store *fositeStore, providerSecret []byte) fosite.O
 		JWKSFetcherStrategy: &guardedJWKSFetcher{keys: p.remoteKeys},
 		HTTPClient:          p.out.fositeHTTPClient(),
 	}
-	signer := &jwtSigner{keys: keys}
+	signer := &jwtSigner{keys: keys, now: p.now}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: coreStrategy{

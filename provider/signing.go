@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
@@ -76,6 +77,9 @@ func activeKey(src KeySource, alg string) (keys.Key, error) {
 // tokens, and id_token_hint at the authorization endpoint.
 type jwtSigner struct {
 	keys KeySource
+	// now, if set, restamps iat: fosite stamps ID tokens from the real
+	// clock, and the provider's clock (Deps.Now) is the one tests move.
+	now func() time.Time
 }
 
 var _ jwt.Signer = (*jwtSigner)(nil)
@@ -97,6 +101,9 @@ func (s *jwtSigner) Generate(ctx context.Context, claims jwt.MapClaims, header j
 		}
 	}
 	h.Add("kid", k.ID)
+	if _, ok := claims["iat"]; ok && s.now != nil {
+		claims["iat"] = s.now().Unix()
+	}
 	key := signingKeyV3(k)
 	signer := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (interface{}, error) { return key, nil }}
 	return signer.Generate(ctx, claims, h)

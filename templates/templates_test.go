@@ -14,6 +14,7 @@ import (
 )
 
 func TestThemePicksReadableColours(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		primary, wantPrimary, wantOn string
 	}{
@@ -81,6 +82,7 @@ func render(t *testing.T, s *templates.Set, page, lang string, data any) string 
 }
 
 func TestEmbeddedPagesRenderInEveryLanguage(t *testing.T) {
+	t.Parallel()
 	s, err := templates.Load("")
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +119,7 @@ func TestEmbeddedPagesRenderInEveryLanguage(t *testing.T) {
 }
 
 func TestMatchLanguage(t *testing.T) {
+	t.Parallel()
 	s, err := templates.Load("")
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +152,7 @@ func write(t *testing.T, dir, name, content string) {
 }
 
 func TestTemplatesDirReplacesNameByName(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write(t, dir, "login.html", `{{define "title"}}{{t "Sign in"}}{{end}}{{define "content"}}<h1>Welcome to {{.OrgName}}</h1><form method="post" action="{{.Action}}"></form>{{end}}`)
 	write(t, dir, "static/style.css", `body{background:hotpink}`)
@@ -178,6 +182,7 @@ func TestTemplatesDirReplacesNameByName(t *testing.T) {
 }
 
 func TestTemplatesDirErrorsNameTheFile(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		file, content, want string
 	}{

@@ -10,6 +10,7 @@ import (
 // The per-client signing algorithms, from the command line and the config
 // file; "none" and unknown algorithms are refused, naming the setting.
 func TestClientSigningAlgorithms(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18082, "")
 	F := c.path
 	runCLI(t, "", "clients", "add", "--config", F, "--id", "signed", "--redirect-uri", "http://127.0.0.1:9/cb",

@@ -67,6 +67,7 @@ func checkPassword(t *testing.T, c *testConfig, username, password string, want 
 }
 
 func TestUsersCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 
@@ -157,6 +158,7 @@ func TestUsersCommands(t *testing.T) {
 }
 
 func TestUsersAddGeneratesPassword(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	out := runCLI(t, "", "users", "add", "--config", c.path, "--username", "carol", "--email", "carol@example.org").ok(t)
 	password := shownOnce(t, out, "password: ")
@@ -174,6 +176,7 @@ func TestUsersAddGeneratesPassword(t *testing.T) {
 }
 
 func TestClientsCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 
@@ -306,6 +309,7 @@ func TestClientsCommands(t *testing.T) {
 }
 
 func TestKeysCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 
 	// One active key per signing algorithm.
@@ -373,6 +377,7 @@ func TestKeysCommands(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 	tests := []struct {
@@ -418,6 +423,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base := "storage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
 	tests := []struct {
@@ -440,6 +446,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := dir + "/" + strings.ReplaceAll(tt.name, " ", "-") + ".yaml"
 			writeFile(t, path, tt.config)
 			for _, args := range [][]string{

@@ -67,6 +67,7 @@ func assertionToken(t *testing.T, issuer, clientID string, alg jose.SignatureAlg
 // key set as a mapping or a JSON string, key set file) and added with the
 // CLI with and without a running server, all work against `serve`.
 func TestAssertionClients(t *testing.T) {
+	t.Parallel()
 	yamlKey, yamlSet := ecClientKey(t, "yaml")
 	strKey, strSet := ecClientKey(t, "str")
 	fileKey, fileSet := ecClientKey(t, "file")
@@ -180,6 +181,7 @@ func TestAssertionClients(t *testing.T) {
 }
 
 func TestAssertionClientConfigErrors(t *testing.T) {
+	t.Parallel()
 	_, set := ecClientKey(t, "k")
 	dir := t.TempDir()
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\nclients:\n  - id: c\n    grant_types: [client_credentials]\n"
@@ -193,6 +195,7 @@ func TestAssertionClientConfigErrors(t *testing.T) {
 		{"secret_jwt with a hash", "    token_endpoint_auth_method: client_secret_jwt\n    secret_hash: $2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\n", []string{"clients[0]", "secret_hash cannot"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
 			writeFile(t, path, base+tt.client)
 			msg := runCLI(t, "", "clients", "list", "--config", path).fails(t, 1)

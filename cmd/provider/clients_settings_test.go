@@ -11,6 +11,7 @@ import (
 // Every per-client setting the provider has can be given on the command
 // line, and a setting that cannot work is refused in one line.
 func TestClientsAddEverySetting(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18081, "")
 	F := c.path
 	runCLI(t, "", "clients", "add", "--config", F, "--id", "native", "--public",

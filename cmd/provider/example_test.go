@@ -12,6 +12,7 @@ import (
 // config.example.yaml is what a newcomer starts with: it must load, declare
 // the documented example client and user, and document every key it sets.
 func TestExampleConfigLoads(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig("../../config.example.yaml")
 	if err != nil {
 		t.Fatalf("config.example.yaml does not load: %v", err)
@@ -43,6 +44,7 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 func TestExampleCredentialsWarnOnlyOffLoopback(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig("../../config.example.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 // Implicit and hybrid response types and request objects, from the
 // command line and the config file.
 func TestClientsAddFlowsSettings(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18082, "")
 	priv, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

@@ -143,15 +143,20 @@ func freePort(t *testing.T) int {
 }
 
 // syncBuffer is a bytes.Buffer a running server may write to while the
-// test reads it.
+// test reads it, or waits for a line to arrive.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed at the next Write
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.written != nil {
+		close(b.written)
+		b.written = nil
+	}
 	return b.buf.Write(p)
 }
 
@@ -161,28 +166,56 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// waitFor waits until the buffer contains want and reports whether it
+// does; it gives up when stop is closed or after timeout.
+func (b *syncBuffer) waitFor(want string, stop <-chan struct{}, timeout time.Duration) bool {
+	expired := time.After(timeout)
+	for {
+		b.mu.Lock()
+		found := strings.Contains(b.buf.String(), want)
+		if b.written == nil {
+			b.written = make(chan struct{})
+		}
+		written := b.written
+		b.mu.Unlock()
+		if found {
+			return true
+		}
+		select {
+		case <-written:
+		case <-stop:
+			return strings.Contains(b.String(), want)
+		case <-expired:
+			return false
+		}
+	}
+}
+
 // server is `provider serve` running in this process.
 type server struct {
 	cancel context.CancelFunc
 	done   chan int
+	exited chan struct{} // closed when run has returned
 	stderr *syncBuffer
 }
 
 // startServer runs `provider serve --config` in a goroutine and waits until
-// the issuer answers /healthz. The server is stopped when the test ends if
-// the test has not stopped it.
+// it logs that it is listening, then checks that the issuer answers
+// /healthz. The server is stopped when the test ends if the test has not
+// stopped it.
 func startServer(t *testing.T, c *testConfig) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan int, 1), stderr: &syncBuffer{}}
+	s := &server{cancel: cancel, done: make(chan int, 1), exited: make(chan struct{}), stderr: &syncBuffer{}}
 	var stdout syncBuffer
 	go func() {
 		s.done <- run(ctx, []string{"serve", "--config", c.path}, strings.NewReader(""), &stdout, s.stderr)
+		close(s.exited)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-s.done:
+		case <-s.exited:
 		case <-time.After(15 * time.Second):
 			t.Errorf("server did not stop")
 		}
@@ -191,28 +224,27 @@ func startServer(t *testing.T, c *testConfig) *server {
 		}
 	})
 
-	hc := &http.Client{Timeout: time.Second}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// serve logs "listening" once its listener is open, so the request
+	// below is queued by the kernel even if Serve has not accepted yet.
+	if !s.stderr.waitFor("msg=listening", s.exited, 15*time.Second) {
 		select {
-		case code := <-s.done:
-			s.done <- code // for Cleanup
-			t.Fatalf("serve exited with %d before answering: %s", code, s.stderr.String())
+		case <-s.exited:
+			t.Fatalf("serve exited before listening: %s", s.stderr.String())
 		default:
+			t.Fatalf("server at %s not listening after 15s: %s", c.issuer, s.stderr.String())
 		}
-		resp, err := hc.Get(c.issuer + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server at %s not ready after 15s (last error %v): %s", c.issuer, err, s.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(c.issuer + "/healthz")
+	if err != nil {
+		t.Fatalf("server at %s: %v", c.issuer, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("server at %s: /healthz answered %s", c.issuer, resp.Status)
+	}
+	return s
 }
 
 // stop cancels the server's context, as SIGINT does, and waits for `run`

@@ -11,6 +11,7 @@ import (
 // command line and the config file; any other value is refused, naming the
 // setting.
 func TestClientIntrospectSetting(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18191, "")
 	F := c.path
 	runCLI(t, "", "clients", "add", "--config", F, "--id", "rs", "--grant-type", "client_credentials", "--introspect", "any").ok(t)

@@ -22,8 +22,13 @@ func newKeysCmd(e *env) *cobra.Command {
 // server notices a rotation by itself within a second. log receives key
 // events and reload failures; nil discards them (CLI commands).
 func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
-	return keys.Open(cfg.Keys.Dir, keys.Options{Algorithms: provider.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log})
+	return keys.Open(cfg.Keys.Dir, keys.Options{Algorithms: provider.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log, ReloadInterval: keysReloadInterval})
 }
+
+// keysReloadInterval is keys.Options.ReloadInterval: zero (the default of
+// one second) in the command; the tests set it negative, so a server sees
+// a change to its key directory at its next read instead of a second later.
+var keysReloadInterval time.Duration
 
 // loadKeys opens the key directory of the config at configPath.
 func loadKeys(configPath string) (*keys.Manager, error) {

@@ -11,6 +11,7 @@ import (
 // The limits: block (issue 11): each key is validated with its key path,
 // on one line.
 func TestLimitsConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
 	for _, tt := range []struct {
@@ -25,6 +26,7 @@ func TestLimitsConfigErrors(t *testing.T) {
 		{"unknown key", "  body_bytes: 1\n", []string{"body_bytes"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := dir + "/" + strings.ReplaceAll(tt.name, " ", "-") + ".yaml"
 			writeFile(t, path, base+"limits:\n"+tt.limits)
 			msg := runCLI(t, "", "users", "list", "--config", path).fails(t, 1)

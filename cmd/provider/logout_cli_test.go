@@ -11,6 +11,7 @@ import (
 // The logout settings of a client, from the command line and the config
 // file, and the ones that cannot work refused with the setting named.
 func TestClientsAddLogoutSettings(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, freePort(t), "")
 	F := c.path
 	runCLI(t, "", "clients", "add", "--config", F, "--id", "app", "--redirect-uri", "https://app.example.org/cb",

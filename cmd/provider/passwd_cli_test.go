@@ -45,6 +45,7 @@ func silentSignIn(t *testing.T, rp *relyingParty, b *providertest.Browser) strin
 // socket) signs the person out of every browser and revokes their refresh
 // tokens.
 func TestUsersPasswdEndsSessionsThroughServer(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, freePort(t), appConfig)
 	startServer(t, c)
 	rp := newRelyingParty(t, c.issuer, "app", appSecret, appCallback, "openid", "offline_access")

@@ -9,6 +9,7 @@ import (
 )
 
 func TestTrustedProxiesConfig(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
 	path := filepath.Join(dir, "proxies.yaml")

@@ -13,6 +13,7 @@ import (
 // can come from a file beside the config, and registered clients show up in
 // `clients list` with their source.
 func TestRegistrationFromConfig(t *testing.T) {
+	t.Parallel()
 	const iat = "0123456789abcdef0123456789abcdef"
 	c := writeConfig(t, freePort(t), "registration:\n  enabled: true\n  initial_access_token_file: iat.txt\n")
 	writeFile(t, filepath.Join(c.dir, "iat.txt"), iat+"\n")
@@ -54,6 +55,7 @@ func TestRegistrationFromConfig(t *testing.T) {
 }
 
 func TestRegistrationConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "empty.txt"), "\n")
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\nregistration:\n  enabled: true\n"
@@ -72,6 +74,7 @@ func TestRegistrationConfigErrors(t *testing.T) {
 		{"outbound host with port", "outbound:\n  allowed_hosts: [\"keys.example:8443\"]\n", []string{"outbound.allowed_hosts[0]", "no scheme, port or path"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
 			writeFile(t, path, base+tt.reg)
 			msg := runCLI(t, "", "clients", "list", "--config", path).fails(t, 1)
@@ -87,6 +90,7 @@ func TestRegistrationConfigErrors(t *testing.T) {
 // What a client shows people can be set with clients add too, under the
 // same rules as registration.
 func TestClientsAddPageLinks(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, freePort(t), "")
 	out := runCLI(t, "", "clients", "add", "--config", c.path, "--id", "branded", "--redirect-uri", "https://app.example/cb",
 		"--logo-uri", "https://app.example/logo.png", "--policy-uri", "https://app.example/privacy",

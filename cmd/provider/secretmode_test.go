@@ -17,6 +17,7 @@ func TestServeWarnsAboutReadableSecretConfig(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix file modes")
 	}
+	t.Parallel()
 	c := writeConfig(t, freePort(t), appConfig)
 	if err := os.Chmod(c.path, 0o644); err != nil {
 		t.Fatal(err)

@@ -85,6 +85,7 @@ func (k testKey) assertion(t *testing.T, issuer, iss, sub string) string {
 }
 
 func TestTrustCommands(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, 18080, "")
 	F := c.path
 	key := newTestKey(t, jose.RS256, "ci-1")
@@ -249,6 +250,7 @@ trusted_issuers:
 }
 
 func TestTrustedIssuersConfig(t *testing.T) {
+	t.Parallel()
 	ci := newTestKey(t, jose.RS256, "ci-1")
 	partner := newTestKey(t, jose.ES256, "p-1")
 	port := freePort(t)
@@ -377,6 +379,7 @@ func TestTrustedIssuersConfig(t *testing.T) {
 }
 
 func TestTrustedIssuersConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\ntrusted_issuers:\n"
 	key := newTestKey(t, jose.ES256, "k")
@@ -407,6 +410,7 @@ func TestTrustedIssuersConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
 			writeFile(t, path, base+tt.entries)
 			for _, args := range [][]string{{"trust", "list", "--config", path}, {"serve", "--config", path}} {

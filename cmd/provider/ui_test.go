@@ -10,6 +10,7 @@ import (
 )
 
 func TestUIConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
 	path := filepath.Join(dir, "ui.yaml")
@@ -23,6 +24,7 @@ func TestUIConfigErrors(t *testing.T) {
 }
 
 func TestServeWithTemplatesDir(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	c := writeConfig(t, port, "ui:\n  org_name: Acme\n  primary_color: \"#0F766E\"\n  logo_url: static/logo.svg\n  templates_dir: brand\n")
 	brand := filepath.Join(c.dir, "brand")
@@ -58,6 +60,7 @@ func TestServeWithTemplatesDir(t *testing.T) {
 }
 
 func TestServeRefusesBrokenTemplate(t *testing.T) {
+	t.Parallel()
 	c := writeConfig(t, freePort(t), "ui:\n  templates_dir: brand\n")
 	broken := filepath.Join(c.dir, "brand", "login.html")
 	if err := os.MkdirAll(filepath.Dir(broken), 0o755); err != nil {

@@ -10,12 +10,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		return open(t, filepath.Join(t.TempDir(), "provider.db"))
 	})
 }
 
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	storagetest.RunReopen(t, func(t *testing.T) storagetest.Opener {
 		path := filepath.Join(t.TempDir(), "provider.db")
 		return func() storage.Store { return open(t, path) }

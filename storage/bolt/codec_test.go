@@ -8,6 +8,7 @@ import (
 )
 
 func TestKeyRoundTripAndPrefixes(t *testing.T) {
+	t.Parallel()
 	for _, parts := range [][]string{
 		{"u1", "c1"},
 		{"", ""},
@@ -37,6 +38,7 @@ func TestKeyRoundTripAndPrefixes(t *testing.T) {
 }
 
 func TestExpiryKeysSortByTime(t *testing.T) {
+	t.Parallel()
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	ordered := [][]byte{
 		expiryKey(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), familyJTI, "z"),

@@ -13,6 +13,8 @@ import (
 	"github.com/smallsso/provider/storage/bolt"
 )
 
+// Serial: it bounds how long a locked open takes, which the load of
+// parallel tests would make flaky.
 func TestOpenLockedFailsFast(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -50,6 +52,7 @@ func TestOpenLockedFailsFast(t *testing.T) {
 }
 
 func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state", "provider")
 	path := filepath.Join(dir, "provider.db")
 	s := open(t, path)
@@ -73,6 +76,7 @@ func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
 }
 
 func TestOpenRefusesUnknownSchema(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "provider.db")
 	if err := open(t, path).Close(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 // records or failing the operation.
 
 func TestGarbageCollectDropsStaleEntries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	past := time.Now().Add(-time.Hour)
@@ -54,6 +55,7 @@ func TestGarbageCollectDropsStaleEntries(t *testing.T) {
 }
 
 func TestRevokeDropsStaleEntries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	other := storage.TokenRequest{Kind: storage.KindAccessToken, Signature: "sig", RequestID: "r-other", Active: true}
@@ -81,6 +83,7 @@ func TestRevokeDropsStaleEntries(t *testing.T) {
 }
 
 func TestMethodsJoinTheContextTransaction(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	txCtx, err := s.BeginTx(context.Background())
 	if err != nil {
@@ -104,6 +107,7 @@ func TestMethodsJoinTheContextTransaction(t *testing.T) {
 }
 
 func TestCanceledContext(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -147,6 +151,7 @@ func count(t *testing.T, s *Store, bucket string) int {
 // Indexes must drain with their records, or they grow without bound and
 // GarbageCollect scans ever more dead entries.
 func TestIndexesDrainWithRecords(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := openStore(t)
 	soon := time.Now().Add(time.Hour)

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	// Set before any test runs, so parallel tests only read it: servers
+	// check their key manifest on every read, and a test sees a rotation
+	// or a broken manifest at its next request, with nothing to wait for.
+	keysReloadInterval = -1
+	os.Exit(m.Run())
+}
