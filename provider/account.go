@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/smallsso/provider/storage"
@@ -280,7 +281,7 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	// stays signed in; its apps get new tokens by signing in silently.
 	var ended []storage.BrowserSession
 	if err == nil {
-		ended, err = endUserAccess(ctx, p.store, user.ID, renewedID)
+		ended, err = revoke.UserAccess(ctx, p.store, user.ID, renewedID)
 	}
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})

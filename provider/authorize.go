@@ -16,6 +16,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
@@ -263,7 +264,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 // than redirected (the client registered urn:ietf:wg:oauth:2.0:oob, and
 // fosite has matched it exactly).
 func isOOB(ar fosite.AuthorizeRequester) bool {
-	return ar.IsRedirectURIValid() && ar.GetRedirectURI().String() == oobRedirectURI
+	return ar.IsRedirectURIValid() && ar.GetRedirectURI().String() == clientspec.OOBRedirectURI
 }
 
 // showLogin shows the sign-in form; problem is a catalogue message (or

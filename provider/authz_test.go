@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/oidcctest"
 )
 
@@ -145,7 +146,7 @@ func claimsJSON(t *testing.T, v any) string {
 
 func TestClaimsParameter(t *testing.T) {
 	t.Parallel()
-	narrow := provider.ClientSpec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{suiteBase + "/callback"},
+	narrow := clientspec.Spec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{suiteBase + "/callback"},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}}
 	op := newOIDCCOP(t, withSuiteClients(narrow))
 

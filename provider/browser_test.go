@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/chromedp/chromedp"
@@ -141,7 +142,7 @@ func newPagesFixture(t *testing.T, mutate ...func(*provider.Config)) *pagesFixtu
 		fmt.Fprint(w, `<!doctype html><title>Team Notes</title><p id="rp-done">Back at Team Notes</p>`)
 	}))
 	t.Cleanup(rp.Close)
-	secret := ts.addClient(t, provider.ClientSpec{
+	secret := ts.addClient(t, clientspec.Spec{
 		ID: "notes", Secret: "notes-secret", Name: "Team Notes",
 		RedirectURIs: []string{rp.URL + "/callback"},
 		GrantTypes:   []string{"authorization_code", "refresh_token"},
@@ -725,7 +726,7 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 	expectText(t, ctx, "Team Notes Zugriff auf Ihr Konto erlauben?", "Ihre E-Mail-Adresse sehen")
 	screenshot(t, ctx, "consent-de")
 
-	f.ts.addClient(t, provider.ClientSpec{ID: "cli", Secret: "cli-secret", Name: "Deploy CLI",
+	f.ts.addClient(t, clientspec.Spec{ID: "cli", Secret: "cli-secret", Name: "Deploy CLI",
 		RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"}, Scopes: []string{"openid"}})
 	oob := oauth2.Config{ClientID: "cli", RedirectURL: "urn:ietf:wg:oauth:2.0:oob", Endpoint: f.oauth.Endpoint, Scopes: []string{"openid"}}
 	navigate(t, ctx, oob.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))

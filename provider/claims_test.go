@@ -6,7 +6,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
 )
@@ -25,7 +26,7 @@ func TestAddressAndPhoneScopes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := ts.addClient(t, provider.ClientSpec{ID: "crm", Secret: "crm-secret-0123456789", RedirectURIs: []string{webRedirect},
+	secret := ts.addClient(t, clientspec.Spec{ID: "crm", Secret: "crm-secret-0123456789", RedirectURIs: []string{webRedirect},
 		Scopes: []string{"openid", "profile", "address", "phone"}})
 	rp := newRP(t, ts, "crm", secret, webRedirect, "openid", "profile", "address", "phone")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
@@ -91,9 +92,9 @@ func TestAddressAndPhoneScopes(t *testing.T) {
 func TestSyncUsersAddressAndPhone(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	spec := provider.UserSpec{Username: "carol", Password: "carol-password-123", PhoneNumber: "+1 555 0101", PhoneNumberVerified: true,
+	spec := admin.UserSpec{Username: "carol", Password: "carol-password-123", PhoneNumber: "+1 555 0101", PhoneNumberVerified: true,
 		Address: &storage.Address{Formatted: "1 Main St\nSpringfield", Country: "US"}}
-	if err := provider.SyncUsers(context.Background(), ts.Store, []provider.UserSpec{spec}, ts.alice.CreatedAt); err != nil {
+	if err := admin.SyncUsers(context.Background(), ts.Store, []admin.UserSpec{spec}, ts.alice.CreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	u, err := ts.Store.GetUserByUsername(context.Background(), "carol")

@@ -3,6 +3,7 @@ package provider
 import (
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -22,7 +23,7 @@ var _ fosite.OpenIDConnectClient = (*client)(nil)
 func newClient(c storage.Client) *client {
 	method := c.TokenEndpointAuthMethod
 	if method == "" {
-		method = defaultAuthMethod(c.Public)
+		method = clientspec.DefaultAuthMethod(c.Public)
 	}
 	return &client{
 		name: c.Name,
@@ -41,13 +42,6 @@ func newClient(c storage.Client) *client {
 			TokenEndpointAuthMethod: method,
 		},
 	}
-}
-
-func defaultAuthMethod(public bool) string {
-	if public {
-		return "none"
-	}
-	return "client_secret_basic"
 }
 
 // displayName is what people see for the client on the consent page.

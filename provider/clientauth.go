@@ -13,16 +13,10 @@ package provider
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -30,12 +24,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -55,72 +49,6 @@ const (
 	// kid can cost.
 	maxAssertionKeys = 8
 )
-
-// The JWS algorithms each assertion method accepts. HMAC belongs to
-// client_secret_jwt only and public-key algorithms to private_key_jwt only,
-// so a public key can never be used as an HMAC secret (algorithm
-// confusion). "none" is in neither list, and go-jose refuses to parse
-// anything not listed.
-var (
-	hmacAssertionAlgs = []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
-	keyAssertionAlgs  = []jose.SignatureAlgorithm{
-		jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-		jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
-	}
-)
-
-// assertionAlgs returns the algorithms a client with this method may sign
-// its assertions with; nil for methods that do not use assertions.
-func assertionAlgs(method string) []jose.SignatureAlgorithm {
-	switch method {
-	case "client_secret_jwt":
-		return hmacAssertionAlgs
-	case "private_key_jwt":
-		return keyAssertionAlgs
-	}
-	return nil
-}
-
-// assertionAlgNames is the discovery list of assertion algorithms.
-func assertionAlgNames() []string {
-	return algNames(slices.Concat(hmacAssertionAlgs, keyAssertionAlgs))
-}
-
-// minHMACSecret is the shortest secret alg can use: RFC 7518 §3.2 wants a
-// key at least as long as the hash output, and go-jose enforces it.
-func minHMACSecret(alg jose.SignatureAlgorithm) int {
-	switch alg {
-	case jose.HS384:
-		return 48
-	case jose.HS512:
-		return 64
-	}
-	return 32
-}
-
-// keyFits reports whether k can verify signatures made with alg.
-func keyFits(k jose.JSONWebKey, alg jose.SignatureAlgorithm) bool {
-	if (k.Use != "" && k.Use != "sig") || (k.Algorithm != "" && k.Algorithm != string(alg)) {
-		return false
-	}
-	switch key := k.Key.(type) {
-	case *rsa.PublicKey:
-		// RSA below 2048 bits is no longer considered safe (NIST SP 800-131A).
-		return (strings.HasPrefix(string(alg), "RS") || strings.HasPrefix(string(alg), "PS")) && key.N.BitLen() >= 2048
-	case *ecdsa.PublicKey:
-		switch alg {
-		case jose.ES256:
-			return key.Curve == elliptic.P256()
-		case jose.ES384:
-			return key.Curve == elliptic.P384()
-		case jose.ES512:
-			return key.Curve == elliptic.P521()
-		}
-	case ed25519.PublicKey:
-		return alg == jose.EdDSA
-	}
-	return false
-}
 
 // Which secret method a request uses travels to fositeStore.GetClient in
 // the context; see clientAuthenticator.authenticate.
@@ -208,9 +136,9 @@ func (a *clientAuthenticator) assertion(ctx context.Context, form url.Values) (f
 	if raw == "" {
 		return nil, fosite.ErrInvalidRequest.WithHint("The client_assertion parameter is missing.")
 	}
-	tok, err := jwt.ParseSigned(raw, slices.Concat(hmacAssertionAlgs, keyAssertionAlgs))
+	tok, err := jwt.ParseSigned(raw, slices.Concat(clientspec.HMACAssertionAlgs, clientspec.KeyAssertionAlgs))
 	if err != nil {
-		return nil, invalidAssertion("The client_assertion is not a JWT signed with one of %s.", strings.Join(assertionAlgNames(), ", ")).WithWrap(err).WithDebug(err.Error())
+		return nil, invalidAssertion("The client_assertion is not a JWT signed with one of %s.", strings.Join(clientspec.AssertionAlgNames(), ", ")).WithWrap(err).WithDebug(err.Error())
 	}
 	alg, kid := jose.SignatureAlgorithm(tok.Headers[0].Algorithm), tok.Headers[0].KeyID
 	// The claims are read before the signature is checked only to find
@@ -235,9 +163,9 @@ func (a *clientAuthenticator) assertion(ctx context.Context, form url.Values) (f
 	}
 	method := rec.TokenEndpointAuthMethod
 	if method == "" {
-		method = defaultAuthMethod(rec.Public)
+		method = clientspec.DefaultAuthMethod(rec.Public)
 	}
-	allowed := assertionAlgs(method)
+	allowed := clientspec.AssertionAlgs(method)
 	switch {
 	case allowed == nil:
 		return nil, invalidAssertion("This client is registered for %s; it cannot authenticate with a client assertion.", method)
@@ -265,7 +193,7 @@ func (a *clientAuthenticator) verifyWithSecret(tok *jwt.JSONWebToken, rec storag
 	if err != nil {
 		return invalidAssertion("This client has no usable secret for client_secret_jwt; its registration must be renewed.").WithWrap(err).WithDebug(err.Error())
 	}
-	if len(secret) < minHMACSecret(alg) {
+	if len(secret) < clientspec.MinHMACSecret(alg) {
 		return invalidAssertion("The client's secret is too short for %s (RFC 7518 §3.2); sign with HS256.", alg)
 	}
 	if err := tok.Claims([]byte(secret)); err != nil {
@@ -279,7 +207,7 @@ func (a *clientAuthenticator) verifyWithKeys(ctx context.Context, tok *jwt.JSONW
 	var err error
 	switch {
 	case rec.JWKS != "":
-		set, err = parseJWKS([]byte(rec.JWKS))
+		set, err = clientspec.ParseJWKS([]byte(rec.JWKS))
 	case rec.JWKSURI != "":
 		set, err = a.keys.Keys(ctx, rec.JWKSURI, kid, a.keys.out.policyForURL(rec, rec.JWKSURI))
 	default:
@@ -294,7 +222,7 @@ func (a *clientAuthenticator) verifyWithKeys(ctx context.Context, tok *jwt.JSONW
 	}
 	tried := 0
 	for _, k := range keys {
-		if !keyFits(k, alg) {
+		if !clientspec.KeyFits(k, alg) {
 			continue
 		}
 		if tok.Claims(k.Key) == nil {
@@ -401,148 +329,4 @@ func (p *Provider) newIntrospectionRequest(ctx context.Context, r *http.Request,
 		resp.AccessTokenType = fosite.BearerAccessToken
 	}
 	return resp, nil
-}
-
-// validateAssertionSettings checks what a client_secret_jwt or
-// private_key_jwt client needs, and the key settings of any client.
-func (c ClientSpec) validateAssertionSettings() error {
-	m := c.TokenEndpointAuthMethod
-	if c.JWKS != "" && c.JWKSURI != "" {
-		return invalid("give jwks or jwks_uri, not both")
-	}
-	var set jose.JSONWebKeySet
-	if c.JWKS != "" {
-		var err error
-		if set, err = parseJWKS([]byte(c.JWKS)); err != nil {
-			return invalidCause("jwks: ", err)
-		}
-	}
-	if c.JWKSURI != "" {
-		if validWebURL(c.JWKSURI) != nil {
-			return invalid("jwks_uri %q must be an https URL (http only on loopback)", c.JWKSURI)
-		}
-	}
-	allowed := assertionAlgs(m)
-	if pin := c.TokenEndpointAuthSigningAlg; pin != "" {
-		if !slices.Contains(assertionAlgNames(), pin) {
-			return invalid("token_endpoint_auth_signing_alg %q is not supported (supported: %s)", pin, strings.Join(assertionAlgNames(), ", "))
-		}
-		if allowed == nil {
-			return invalid("token_endpoint_auth_signing_alg applies only to client_secret_jwt and private_key_jwt")
-		}
-		if !slices.Contains(allowed, jose.SignatureAlgorithm(pin)) {
-			return invalid("token_endpoint_auth_signing_alg %s does not fit %s (%s needs one of %s)", pin, m, m, strings.Join(algNames(allowed), ", "))
-		}
-		allowed = []jose.SignatureAlgorithm{jose.SignatureAlgorithm(pin)}
-	}
-	switch m {
-	case "client_secret_jwt":
-		if c.SecretHash != "" {
-			return invalid("client_secret_jwt needs the secret itself (secret): checking an HMAC-signed assertion needs the key, and a secret_hash cannot provide it")
-		}
-		if c.Secret == "" {
-			return invalid("client_secret_jwt needs a secret")
-		}
-		need := minHMACSecret(jose.HS256)
-		if pin := c.TokenEndpointAuthSigningAlg; pin != "" {
-			need = minHMACSecret(jose.SignatureAlgorithm(pin))
-		}
-		if len(c.Secret) < need {
-			return invalid("client_secret_jwt needs a secret of at least %d bytes (RFC 7518 §3.2)", need)
-		}
-	case "private_key_jwt":
-		if c.Secret != "" || c.SecretHash != "" {
-			return invalid("a private_key_jwt client has no secret: it proves itself with its key")
-		}
-		if c.JWKS == "" && c.JWKSURI == "" {
-			return invalid("private_key_jwt needs the client's public keys: jwks or jwks_uri")
-		}
-		if c.JWKS != "" && !slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool {
-			return slices.ContainsFunc(allowed, func(a jose.SignatureAlgorithm) bool { return keyFits(k, a) })
-		}) {
-			return invalid("jwks has no signing key usable with %s (RSA keys need 2048 bits or more)", strings.Join(algNames(allowed), ", "))
-		}
-	}
-	return nil
-}
-
-func algNames(algs []jose.SignatureAlgorithm) []string {
-	out := make([]string, len(algs))
-	for i, a := range algs {
-		out[i] = string(a)
-	}
-	return out
-}
-
-// secretFields gives the record's secret fields for spec's method: the
-// sealed secret for client_secret_jwt, the argon2id hash otherwise. old is
-// the stored record (zero if none); what it holds is kept when it still
-// matches, so a restart does not rewrite every client.
-func (c ClientSpec) secretFields(old storage.Client, s *secret.Sealer) (hash string, sealed []byte, err error) {
-	if c.TokenEndpointAuthMethod == "client_secret_jwt" {
-		if len(old.SecretSealed) > 0 {
-			if prev, err := s.Open(c.ID, old.SecretSealed); err == nil && subtle.ConstantTimeCompare([]byte(prev), []byte(c.Secret)) == 1 {
-				return "", old.SecretSealed, nil
-			}
-		}
-		sealed, err := s.Seal(c.ID, c.Secret)
-		if err != nil {
-			return "", nil, fmt.Errorf("client %q: %w", c.ID, err)
-		}
-		return "", sealed, nil
-	}
-	hash = c.SecretHash
-	if c.Secret != "" {
-		if old.SecretHash != "" && secret.Check(old.SecretHash, c.Secret) == nil {
-			return old.SecretHash, nil, nil
-		}
-		if hash, err = secret.Hash(c.Secret); err != nil {
-			return "", nil, err
-		}
-	}
-	return hash, nil, nil
-}
-
-// JWKSDoc is a JSON Web Key Set document, for clients and trusted issuers
-// alike. In YAML it may be written as a mapping ({keys: [...]}) or as a
-// JSON string, in JSON as an object or a string; it is kept as JSON.
-type JWKSDoc string
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *JWKSDoc) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		var s string
-		if err := n.Decode(&s); err != nil {
-			return err
-		}
-		*d = JWKSDoc(s)
-		return nil
-	case yaml.MappingNode:
-		var m map[string]any
-		if err := n.Decode(&m); err != nil {
-			return err
-		}
-		raw, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("line %d: jwks cannot be written as JSON: %v", n.Line, err)
-		}
-		*d = JWKSDoc(raw)
-		return nil
-	}
-	return fmt.Errorf("line %d: jwks must be a JSON Web Key Set: a mapping with keys, or a JSON string", n.Line)
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *JWKSDoc) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*d = JWKSDoc(s)
-		return nil
-	}
-	if !json.Valid(b) {
-		return errors.New("jwks: not JSON")
-	}
-	*d = JWKSDoc(b)
-	return nil
 }

@@ -27,6 +27,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -140,9 +142,9 @@ var ccForm = url.Values{"grant_type": {"client_credentials"}}
 func TestClientSecretBasicAndPost(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	basic := ts.addClient(t, provider.ClientSpec{ID: "cc-basic", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-	post := ts.addClient(t, provider.ClientSpec{ID: "cc-post", TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"},
-		Introspect: provider.IntrospectAny})
+	basic := ts.addClient(t, clientspec.Spec{ID: "cc-basic", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	post := ts.addClient(t, clientspec.Spec{ID: "cc-post", TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"},
+		Introspect: clientspec.IntrospectAny})
 	inBody := func(id, secret string) url.Values {
 		f := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}
 		if secret != "" {
@@ -248,12 +250,12 @@ func TestClientSecretJWT(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := "a-client-secret-of-more-than-thirty-two-bytes-for-hs256"
-	ts.addClient(t, provider.ClientSpec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
+	ts.addClient(t, clientspec.Spec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-	ts.addClient(t, provider.ClientSpec{ID: "sjwt2", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
+	ts.addClient(t, clientspec.Spec{ID: "sjwt2", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
 	pinned := "a-secret-long-enough-for-hs384-which-needs-forty-eight-bytes"
-	ts.addClient(t, provider.ClientSpec{ID: "sjwt384", Secret: pinned, TokenEndpointAuthMethod: "client_secret_jwt",
+	ts.addClient(t, clientspec.Spec{ID: "sjwt384", Secret: pinned, TokenEndpointAuthMethod: "client_secret_jwt",
 		TokenEndpointAuthSigningAlg: "HS384", GrantTypes: []string{"client_credentials"}})
 	hs := func(claims any) string { return signAssertion(t, jose.HS256, []byte(secret), "", claims) }
 	post := func(form url.Values) (int, map[string]any) {
@@ -430,7 +432,7 @@ func TestClientSecretJWTSealedAtRest(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := "a-client-secret-of-more-than-thirty-two-bytes-for-hs256"
-	ts.addClient(t, provider.ClientSpec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}})
+	ts.addClient(t, clientspec.Spec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}})
 	rec, err := ts.Store.GetClient(context.Background(), "sjwt")
 	if err != nil {
 		t.Fatal(err)
@@ -454,7 +456,7 @@ func TestClientSecretJWTSealedAtRest(t *testing.T) {
 	status, _, body := postForm(t, ts.URL+"/token", assertionForm(signAssertion(t, jose.HS256, []byte(secret), "", c)), "", "")
 	wantError(t, status, body, 401, "invalid_client", "no usable secret")
 
-	list, err := (&provider.LocalAdmin{Store: ts.Store}).ListClients(context.Background())
+	list, err := (&admin.Local{Store: ts.Store}).ListClients(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,8 +473,8 @@ func TestPrivateKeyJWTInlineKeys(t *testing.T) {
 	rsaKey := newClientKey(t, "rsa-1", jose.RS256)
 	ecKey := newClientKey(t, "ec-1", jose.ES256)
 	edKey := newClientKey(t, "ed-1", jose.EdDSA)
-	ts.addClient(t, provider.ClientSpec{ID: "pk", TokenEndpointAuthMethod: "private_key_jwt",
-		JWKS: provider.JWKSDoc(jwksJSON(t, rsaKey, ecKey, edKey)), GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	ts.addClient(t, clientspec.Spec{ID: "pk", TokenEndpointAuthMethod: "private_key_jwt",
+		JWKS: clientspec.JWKSDoc(jwksJSON(t, rsaKey, ecKey, edKey)), GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
 	post := func(form url.Values) (int, map[string]any) {
 		status, _, body := postForm(t, ts.URL+"/token", form, "", "")
 		return status, body
@@ -569,7 +571,7 @@ func TestPrivateKeyJWTRemoteKeys(t *testing.T) {
 	old := newClientKey(t, "2024", jose.ES256)
 	fresh := newClientKey(t, "2025", jose.RS256)
 	pub := newJWKSServer(t, jwksJSON(t, old))
-	ts.addClient(t, provider.ClientSpec{ID: "pk-uri", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: pub.URL + "/jwks.json",
+	ts.addClient(t, clientspec.Spec{ID: "pk-uri", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: pub.URL + "/jwks.json",
 		GrantTypes: []string{"client_credentials"}})
 	try := func(k clientKey) (int, map[string]any) {
 		status, _, body := postForm(t, ts.URL+"/token", assertionForm(k.sign(t, assertionClaims(ts, "pk-uri", clock.Now()))), "", "")
@@ -635,53 +637,53 @@ func TestClientSpecAuthValidation(t *testing.T) {
 	t.Parallel()
 	longSecret := strings.Repeat("s", 40)
 	rsaKey := newClientKey(t, "r", jose.RS256)
-	jwks := provider.JWKSDoc(jwksJSON(t, rsaKey))
+	jwks := clientspec.JWKSDoc(jwksJSON(t, rsaKey))
 	small, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
 	smallSet, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &small.PublicKey, KeyID: "s"}}})
 	privSet, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: rsaKey.priv, KeyID: "p"}}})
-	base := func(method string) provider.ClientSpec {
-		return provider.ClientSpec{ID: "c", TokenEndpointAuthMethod: method, GrantTypes: []string{"client_credentials"}}
+	base := func(method string) clientspec.Spec {
+		return clientspec.Spec{ID: "c", TokenEndpointAuthMethod: method, GrantTypes: []string{"client_credentials"}}
 	}
-	with := func(c provider.ClientSpec, f func(*provider.ClientSpec)) provider.ClientSpec { f(&c); return c }
+	with := func(c clientspec.Spec, f func(*clientspec.Spec)) clientspec.Spec { f(&c); return c }
 	cases := []struct {
 		name string
-		spec provider.ClientSpec
+		spec clientspec.Spec
 		want string // "" is valid
 	}{
-		{"secret jwt", with(base("client_secret_jwt"), func(c *provider.ClientSpec) { c.Secret = longSecret }), ""},
-		{"secret jwt with a hash", with(base("client_secret_jwt"), func(c *provider.ClientSpec) {
+		{"secret jwt", with(base("client_secret_jwt"), func(c *clientspec.Spec) { c.Secret = longSecret }), ""},
+		{"secret jwt with a hash", with(base("client_secret_jwt"), func(c *clientspec.Spec) {
 			c.SecretHash = "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 		}), "secret_hash cannot"},
 		{"secret jwt without a secret", base("client_secret_jwt"), "needs a secret"},
-		{"secret jwt short secret", with(base("client_secret_jwt"), func(c *provider.ClientSpec) { c.Secret = "short" }), "at least 32 bytes"},
-		{"secret jwt HS512 needs 64", with(base("client_secret_jwt"), func(c *provider.ClientSpec) {
+		{"secret jwt short secret", with(base("client_secret_jwt"), func(c *clientspec.Spec) { c.Secret = "short" }), "at least 32 bytes"},
+		{"secret jwt HS512 needs 64", with(base("client_secret_jwt"), func(c *clientspec.Spec) {
 			c.Secret, c.TokenEndpointAuthSigningAlg = longSecret, "HS512"
 		}), "at least 64 bytes"},
-		{"secret jwt pinned to RS256", with(base("client_secret_jwt"), func(c *provider.ClientSpec) {
+		{"secret jwt pinned to RS256", with(base("client_secret_jwt"), func(c *clientspec.Spec) {
 			c.Secret, c.TokenEndpointAuthSigningAlg = longSecret, "RS256"
 		}), "does not fit client_secret_jwt"},
-		{"private key jwt", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKS = jwks }), ""},
-		{"private key jwt by URI", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKSURI = "https://app.example/jwks" }), ""},
+		{"private key jwt", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKS = jwks }), ""},
+		{"private key jwt by URI", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKSURI = "https://app.example/jwks" }), ""},
 		{"private key jwt without keys", base("private_key_jwt"), "jwks or jwks_uri"},
-		{"private key jwt with both", with(base("private_key_jwt"), func(c *provider.ClientSpec) {
+		{"private key jwt with both", with(base("private_key_jwt"), func(c *clientspec.Spec) {
 			c.JWKS, c.JWKSURI = jwks, "https://app.example/jwks"
 		}), "not both"},
-		{"private key jwt with a secret", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKS, c.Secret = jwks, longSecret }), "has no secret"},
-		{"private key jwt over http", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKSURI = "http://app.example/jwks" }), "https"},
-		{"private key jwt pinned to HS256", with(base("private_key_jwt"), func(c *provider.ClientSpec) {
+		{"private key jwt with a secret", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKS, c.Secret = jwks, longSecret }), "has no secret"},
+		{"private key jwt over http", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKSURI = "http://app.example/jwks" }), "https"},
+		{"private key jwt pinned to HS256", with(base("private_key_jwt"), func(c *clientspec.Spec) {
 			c.JWKS, c.TokenEndpointAuthSigningAlg = jwks, "HS256"
 		}), "does not fit private_key_jwt"},
-		{"private key jwt pinned to ES256 with an RSA key", with(base("private_key_jwt"), func(c *provider.ClientSpec) {
+		{"private key jwt pinned to ES256 with an RSA key", with(base("private_key_jwt"), func(c *clientspec.Spec) {
 			c.JWKS, c.TokenEndpointAuthSigningAlg = jwks, "ES256"
 		}), "no signing key usable with ES256"},
-		{"jwks with a private key", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKS = provider.JWKSDoc(privSet) }), "not a public key"},
-		{"jwks with a short RSA key", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKS = provider.JWKSDoc(smallSet) }), "2048"},
-		{"jwks that is not JSON", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKS = "keys" }), "jwks:"},
-		{"unknown alg", with(base("private_key_jwt"), func(c *provider.ClientSpec) { c.JWKS, c.TokenEndpointAuthSigningAlg = jwks, "none" }), "not supported"},
-		{"alg on a basic client", with(base("client_secret_basic"), func(c *provider.ClientSpec) {
+		{"jwks with a private key", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKS = clientspec.JWKSDoc(privSet) }), "not a public key"},
+		{"jwks with a short RSA key", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKS = clientspec.JWKSDoc(smallSet) }), "2048"},
+		{"jwks that is not JSON", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKS = "keys" }), "jwks:"},
+		{"unknown alg", with(base("private_key_jwt"), func(c *clientspec.Spec) { c.JWKS, c.TokenEndpointAuthSigningAlg = jwks, "none" }), "not supported"},
+		{"alg on a basic client", with(base("client_secret_basic"), func(c *clientspec.Spec) {
 			c.Secret, c.TokenEndpointAuthSigningAlg = longSecret, "RS256"
 		}), "applies only to"},
 	}
@@ -703,8 +705,8 @@ func TestClientSpecAuthValidation(t *testing.T) {
 func TestAddClientSecretJWT(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	spec := provider.ClientSpec{ID: "gen", TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}
-	if _, _, err := (&provider.LocalAdmin{Store: ts.Store}).AddClient(context.Background(), spec); err == nil {
+	spec := clientspec.Spec{ID: "gen", TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}
+	if _, _, err := (&admin.Local{Store: ts.Store}).AddClient(context.Background(), spec); err == nil {
 		t.Fatal("a client_secret_jwt client was added without a sealer")
 	}
 	secret := ts.addClient(t, spec)
@@ -714,7 +716,7 @@ func TestAddClientSecretJWT(t *testing.T) {
 	raw := signAssertion(t, jose.HS512, []byte(secret), "", assertionClaims(ts, "gen", time.Now()))
 	status, _, body := postForm(t, ts.URL+"/token", assertionForm(raw), "", "")
 	wantToken(t, status, body)
-	if s := ts.addClient(t, provider.ClientSpec{ID: "pkgen", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "https://app.example/jwks",
+	if s := ts.addClient(t, clientspec.Spec{ID: "pkgen", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "https://app.example/jwks",
 		GrantTypes: []string{"client_credentials"}}); s != "" {
 		t.Errorf("a private_key_jwt client was given a secret")
 	}
@@ -726,10 +728,10 @@ func TestSyncClientsSealsSecrets(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
-	spec := provider.ClientSpec{ID: "cfg-sjwt", TokenEndpointAuthMethod: "client_secret_jwt", Secret: strings.Repeat("a", 32), GrantTypes: []string{"client_credentials"}}
-	syncSpec := func(s provider.ClientSpec) []byte {
+	spec := clientspec.Spec{ID: "cfg-sjwt", TokenEndpointAuthMethod: "client_secret_jwt", Secret: strings.Repeat("a", 32), GrantTypes: []string{"client_credentials"}}
+	syncSpec := func(s clientspec.Spec) []byte {
 		t.Helper()
-		if err := provider.SyncClients(ctx, ts.Store, ts.sealer, []provider.ClientSpec{s}, nil, time.Now()); err != nil {
+		if err := admin.SyncClients(ctx, ts.Store, ts.sealer, []clientspec.Spec{s}, nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		rec, err := ts.Store.GetClient(ctx, s.ID)
@@ -753,7 +755,7 @@ func TestSyncClientsSealsSecrets(t *testing.T) {
 			t.Errorf("secret %.1s…: HTTP %d %v, want accepted = %v", secret, status, body, ok)
 		}
 	}
-	if err := provider.SyncClients(ctx, ts.Store, nil, []provider.ClientSpec{{ID: "x", TokenEndpointAuthMethod: "client_secret_jwt",
+	if err := admin.SyncClients(ctx, ts.Store, nil, []clientspec.Spec{{ID: "x", TokenEndpointAuthMethod: "client_secret_jwt",
 		Secret: strings.Repeat("c", 32), GrantTypes: []string{"client_credentials"}}}, nil, time.Now()); err == nil {
 		t.Error("SyncClients stored a client_secret_jwt client without a sealer")
 	}

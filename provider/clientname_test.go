@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -18,8 +18,8 @@ import (
 func TestOpenRegistrationClientNameLookalikes(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, withOpenRegistration())
-	ts.addClient(t, provider.ClientSpec{ID: "cli-app", Secret: "cli-app-secret-0123456789", Name: "Payroll", RedirectURIs: []string{webRedirect}})
-	ts.addClient(t, provider.ClientSpec{ID: "grafana", Secret: "grafana-secret-0123456789", RedirectURIs: []string{webRedirect}})
+	ts.addClient(t, clientspec.Spec{ID: "cli-app", Secret: "cli-app-secret-0123456789", Name: "Payroll", RedirectURIs: []string{webRedirect}})
+	ts.addClient(t, clientspec.Spec{ID: "grafana", Secret: "grafana-secret-0123456789", RedirectURIs: []string{webRedirect}})
 	// As if registered with the initial access token before the operator
 	// opened registration.
 	now := time.Now().UTC()

@@ -17,14 +17,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/cors"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -118,33 +117,10 @@ func clientOrigins(cs []storage.Client) map[string]bool {
 			list = c.RedirectURIs
 		}
 		for _, raw := range list {
-			if o, ok := webOrigin(raw); ok {
+			if o, ok := clientspec.WebOrigin(raw); ok {
 				set[o] = true
 			}
 		}
 	}
 	return set
-}
-
-// webOrigin is the origin of an http(s) URL as a browser serialises it in
-// the Origin header: lower-case scheme and host, no default port. Other
-// schemes (private-use redirect URIs of native apps, the OOB URN) have no
-// web origin.
-func webOrigin(raw string) (string, bool) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return "", false
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port := u.Port(); port != "" && !(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
-		if _, err := strconv.Atoi(port); err != nil {
-			return "", false
-		}
-		host += ":" + port
-	}
-	return scheme + "://" + host, true
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -270,7 +271,7 @@ func TestCORSClientAddedAtRuntime(t *testing.T) {
 	_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
 	checkNoCORS(t, "before the client exists", h)
 
-	ts.addClient(t, provider.ClientSpec{
+	ts.addClient(t, clientspec.Spec{
 		ID: "spa-late", Public: true, GrantTypes: []string{"authorization_code"},
 		RedirectURIs: []string{origin + "/cb", "https://port.example.org:443/cb", "com.example.app:/cb", "urn:ietf:wg:oauth:2.0:oob"},
 	})
@@ -290,7 +291,7 @@ func TestCORSClientAddedAtRuntime(t *testing.T) {
 func TestCORSAllowedOriginsReplaceDefault(t *testing.T) {
 	t.Parallel()
 	ts, clock := newCORSServerClock(t)
-	ts.addClient(t, provider.ClientSpec{
+	ts.addClient(t, clientspec.Spec{
 		ID: "spa-cdn", Public: true, GrantTypes: []string{"authorization_code"},
 		RedirectURIs:   []string{"https://app.example.org/callback"},
 		AllowedOrigins: []string{"https://static.example.net"},

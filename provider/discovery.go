@@ -6,6 +6,8 @@ package provider
 import (
 	"net/http"
 	"slices"
+
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 type discoveryDoc struct {
@@ -58,7 +60,7 @@ type discoveryDoc struct {
 func (p *Provider) discovery() discoveryDoc {
 	// Every endpoint that authenticates clients uses clientAuthenticator.
 	clientMethods := []string{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"}
-	algs := assertionAlgNames()
+	algs := clientspec.AssertionAlgNames()
 	d := discoveryDoc{
 		Issuer:                                     p.cfg.Issuer,
 		AuthorizationEndpoint:                      p.url("/authorize"),
@@ -68,7 +70,7 @@ func (p *Provider) discovery() discoveryDoc {
 		RevocationEndpoint:                         p.url("/revoke"),
 		IntrospectionEndpoint:                      p.url("/introspect"),
 		ScopesSupported:                            []string{"openid", "profile", "email", "address", "phone", "groups", "offline_access"},
-		ResponseTypesSupported:                     supportedResponseTypes(),
+		ResponseTypesSupported:                     clientspec.ResponseTypes(),
 		ResponseModesSupported:                     responseModeNames(),
 		GrantTypesSupported:                        grantTypesSupported(),
 		SubjectTypesSupported:                      []string{"public"},
@@ -90,7 +92,7 @@ func (p *Provider) discovery() discoveryDoc {
 		RequestParameterSupported:                  true,
 		RequestURIParameterSupported:               true,
 		RequireRequestURIRegistration:              true,
-		RequestObjectSigningAlgValuesSupported:     requestObjectAlgNames(),
+		RequestObjectSigningAlgValuesSupported:     clientspec.RequestObjectAlgNames(),
 		PushedAuthorizationRequestEndpoint:         p.url("/par"),
 		EndSessionEndpoint:                         p.url("/logout"),
 		BackchannelLogoutSupported:                 true,

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -487,7 +487,7 @@ func TestDeletedUserTokensStopWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&provider.LocalAdmin{Store: ts.Store}).DeleteUser(ctx, "alice"); err != nil {
+	if err := (&admin.Local{Store: ts.Store}).DeleteUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if ts.introspect(t, tok.AccessToken)["active"] != false {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -65,7 +65,7 @@ func TestAuthorizeErrorPageUnknownClient(t *testing.T) {
 func TestAuthorizeErrorPagesPlainWords(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, provider.ClientSpec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{webRedirect},
+	ts.addClient(t, clientspec.Spec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{webRedirect},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
 	base := func(kv ...string) url.Values {
 		v := url.Values{"client_id": {"web"}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s"}}
@@ -119,7 +119,7 @@ func TestLogoutConfirmationCancel(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	app := logoutClient(t, ts, "app", "", "")
-	ts.addClient(t, provider.ClientSpec{ID: "home", Secret: "home-secret", RedirectURIs: []string{webRedirect},
+	ts.addClient(t, clientspec.Spec{ID: "home", Secret: "home-secret", RedirectURIs: []string{webRedirect},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, ClientURI: "https://home.example/start",
 		PostLogoutRedirectURIs: []string{byeURI}})
 	homeRP := newRP(t, ts, "home", "home-secret", webRedirect, "openid")

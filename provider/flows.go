@@ -11,37 +11,9 @@ package provider
 
 import (
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/ory/fosite"
 )
-
-// responseTypeGrants is every response type a client may register, in its
-// canonical spelling, with the grants it needs (OIDC Registration §2: the
-// response_types and grant_types a client registers must agree).
-var responseTypeGrants = []responseTypeRule{
-	{"code", []string{"authorization_code"}},
-	{"id_token", []string{"implicit"}},
-	{"id_token token", []string{"implicit"}},
-	{"code id_token", []string{"authorization_code", "implicit"}},
-	{"code token", []string{"authorization_code", "implicit"}},
-	{"code id_token token", []string{"authorization_code", "implicit"}},
-}
-
-type responseTypeRule struct {
-	responseType string
-	grants       []string
-}
-
-// supportedResponseTypes is the discovery list, in the order above.
-func supportedResponseTypes() []string {
-	out := make([]string, len(responseTypeGrants))
-	for i, rt := range responseTypeGrants {
-		out[i] = rt.responseType
-	}
-	return out
-}
 
 // responseModes are the ways a response can reach the client; every client
 // may pick any of them with response_mode.
@@ -59,43 +31,18 @@ func responseModeNames() []string {
 // refuses every explicit response_mode.
 func (c *client) GetResponseModes() []fosite.ResponseModeType { return responseModes }
 
-// checkResponseTypes puts each registered response type in its canonical
-// spelling (the words of a response type are a set: "token id_token" is
-// "id_token token") and checks that grants allow each one.
-func checkResponseTypes(types, grants []string) ([]string, error) {
-	out := make([]string, 0, len(types))
-	usesImplicit := false
-	for _, raw := range types {
-		words := strings.Fields(raw)
-		slices.Sort(words)
-		i := slices.IndexFunc(responseTypeGrants, func(rt responseTypeRule) bool {
-			want := strings.Fields(rt.responseType)
-			slices.Sort(want)
-			return slices.Equal(words, want)
-		})
-		if i < 0 {
-			return nil, invalid("response type %q is not supported (supported: %s)", raw, strings.Join(supportedResponseTypes(), ", "))
-		}
-		rt := responseTypeGrants[i]
-		if slices.Contains(out, rt.responseType) {
-			return nil, invalid("response type %q is listed twice", rt.responseType)
-		}
-		for _, g := range rt.grants {
-			if !slices.Contains(grants, g) {
-				why := ""
-				if g == "implicit" {
-					why = ": it returns tokens from the authorization endpoint"
-				}
-				return nil, invalid("response type %q needs the %s grant in grant_types%s", rt.responseType, g, why)
-			}
-		}
-		usesImplicit = usesImplicit || slices.Contains(rt.grants, "implicit")
-		out = append(out, rt.responseType)
-	}
-	if slices.Contains(grants, "implicit") && !usesImplicit {
-		return nil, invalid("the implicit grant is used only through response_types; list the ones the client uses (id_token, id_token token, code id_token, code token, code id_token token)")
-	}
-	return out, nil
+// writeFormPostError sends an error to the client as an auto-submitting
+// form, with the state and iss every response of ours carries.
+func (p *Provider) writeFormPostError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	v := fosite.ErrorToRFC6749Error(err).ToValues()
+	v.Set("state", ar.GetState())
+	setIssDropAbsentState(v, p.cfg.Issuer)
+	u := *ar.GetRedirectURI()
+	u.Fragment = ""
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+	fosite.WriteAuthorizeFormPostResponse(u.String(), v, fosite.GetPostFormHTMLTemplate(r.Context(), p.oauth2.(cappedErrors).Fosite), w)
 }
 
 // checkResponseType refuses, before anyone is asked to sign in, what
@@ -126,18 +73,4 @@ func checkResponseType(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("The nonce parameter is required when an ID token is returned from the authorization endpoint.")
 	}
 	return nil
-}
-
-// writeFormPostError sends an error to the client as an auto-submitting
-// form, with the state and iss every response of ours carries.
-func (p *Provider) writeFormPostError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
-	v := fosite.ErrorToRFC6749Error(err).ToValues()
-	v.Set("state", ar.GetState())
-	setIssDropAbsentState(v, p.cfg.Issuer)
-	u := *ar.GetRedirectURI()
-	u.Fragment = ""
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
-	fosite.WriteAuthorizeFormPostResponse(u.String(), v, fosite.GetPostFormHTMLTemplate(r.Context(), p.oauth2.(cappedErrors).Fosite), w)
 }

@@ -21,14 +21,14 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/oidcctest"
 )
 
 func TestClientResponseTypesAndRequestObjectSettings(t *testing.T) {
 	t.Parallel()
-	base := provider.ClientSpec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
-	with := func(fn func(*provider.ClientSpec)) provider.ClientSpec {
+	base := clientspec.Spec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
+	with := func(fn func(*clientspec.Spec)) clientspec.Spec {
 		c := base
 		fn(&c)
 		return c
@@ -36,7 +36,7 @@ func TestClientResponseTypesAndRequestObjectSettings(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ecJWKS, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &ecKey.PublicKey, KeyID: "ec", Use: "sig"}}})
 
-	ok, err := with(func(c *provider.ClientSpec) {
+	ok, err := with(func(c *clientspec.Spec) {
 		c.GrantTypes = []string{"authorization_code", "implicit"}
 		c.ResponseTypes = []string{"code", "token id_token", "id_token code"}
 	}).Validate()
@@ -51,37 +51,37 @@ func TestClientResponseTypesAndRequestObjectSettings(t *testing.T) {
 	}
 
 	for name, tc := range map[string]struct {
-		spec provider.ClientSpec
+		spec clientspec.Spec
 		want string
 	}{
-		"implicit without its grant": {with(func(c *provider.ClientSpec) { c.ResponseTypes = []string{"id_token"} }),
+		"implicit without its grant": {with(func(c *clientspec.Spec) { c.ResponseTypes = []string{"id_token"} }),
 			`response type "id_token" needs the implicit grant in grant_types: it returns tokens from the authorization endpoint`},
-		"hybrid without the code grant": {with(func(c *provider.ClientSpec) {
+		"hybrid without the code grant": {with(func(c *clientspec.Spec) {
 			c.GrantTypes, c.ResponseTypes = []string{"implicit"}, []string{"code id_token"}
 		}), `response type "code id_token" needs the authorization_code grant`},
-		"implicit grant unused": {with(func(c *provider.ClientSpec) { c.GrantTypes = []string{"authorization_code", "implicit"} }),
+		"implicit grant unused": {with(func(c *clientspec.Spec) { c.GrantTypes = []string{"authorization_code", "implicit"} }),
 			"the implicit grant is used only through response_types"},
-		"bare token": {with(func(c *provider.ClientSpec) {
+		"bare token": {with(func(c *clientspec.Spec) {
 			c.GrantTypes, c.ResponseTypes = []string{"implicit"}, []string{"token"}
 		}), `response type "token" is not supported`},
-		"twice": {with(func(c *provider.ClientSpec) {
+		"twice": {with(func(c *clientspec.Spec) {
 			c.GrantTypes, c.ResponseTypes = []string{"implicit"}, []string{"id_token", "id_token"}
 		}), `listed twice`},
-		"implicit needs redirect URIs": {with(func(c *provider.ClientSpec) {
+		"implicit needs redirect URIs": {with(func(c *clientspec.Spec) {
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = nil, []string{"implicit"}, []string{"id_token"}
 		}), "redirect_uris is required for the authorization_code and implicit grants"},
-		"request_uri over http": {with(func(c *provider.ClientSpec) { c.RequestURIs = []string{"http://rp.example.org/r.jwt"} }),
+		"request_uri over http": {with(func(c *clientspec.Spec) { c.RequestURIs = []string{"http://rp.example.org/r.jwt"} }),
 			"must be https"},
-		"request_uri relative": {with(func(c *provider.ClientSpec) { c.RequestURIs = []string{"/r.jwt"} }), "must be an absolute URL"},
-		"request_uri too long": {with(func(c *provider.ClientSpec) {
+		"request_uri relative": {with(func(c *clientspec.Spec) { c.RequestURIs = []string{"/r.jwt"} }), "must be an absolute URL"},
+		"request_uri too long": {with(func(c *clientspec.Spec) {
 			c.RequestURIs = []string{"https://rp.example.org/" + strings.Repeat("a", 600)}
 		}), "longer than 512"},
-		"HMAC request objects": {with(func(c *provider.ClientSpec) { c.RequestObjectSigningAlg = "HS256" }),
+		"HMAC request objects": {with(func(c *clientspec.Spec) { c.RequestObjectSigningAlg = "HS256" }),
 			`request_object_signing_alg "HS256" is not supported`},
-		"signed request objects without keys": {with(func(c *provider.ClientSpec) { c.RequestObjectSigningAlg = "RS256" }),
+		"signed request objects without keys": {with(func(c *clientspec.Spec) { c.RequestObjectSigningAlg = "RS256" }),
 			"request_object_signing_alg RS256 needs the client's public keys"},
-		"no key for the algorithm": {with(func(c *provider.ClientSpec) {
-			c.RequestObjectSigningAlg, c.JWKS = "RS256", provider.JWKSDoc(ecJWKS)
+		"no key for the algorithm": {with(func(c *clientspec.Spec) {
+			c.RequestObjectSigningAlg, c.JWKS = "RS256", clientspec.JWKSDoc(ecJWKS)
 		}), "jwks has no key usable with RS256"},
 	} {
 		_, err := tc.spec.Validate()
@@ -89,13 +89,13 @@ func TestClientResponseTypesAndRequestObjectSettings(t *testing.T) {
 			t.Errorf("%s: got %v, want it to say %q", name, err, tc.want)
 		}
 	}
-	for _, spec := range []provider.ClientSpec{
-		with(func(c *provider.ClientSpec) { c.RequestObjectSigningAlg, c.JWKS = "ES256", provider.JWKSDoc(ecJWKS) }),
-		with(func(c *provider.ClientSpec) { c.RequestObjectSigningAlg = "none" }),
-		with(func(c *provider.ClientSpec) {
+	for _, spec := range []clientspec.Spec{
+		with(func(c *clientspec.Spec) { c.RequestObjectSigningAlg, c.JWKS = "ES256", clientspec.JWKSDoc(ecJWKS) }),
+		with(func(c *clientspec.Spec) { c.RequestObjectSigningAlg = "none" }),
+		with(func(c *clientspec.Spec) {
 			c.RequestURIs = []string{"https://rp.example.org/r.jwt#v1", "http://127.0.0.1:8080/r.jwt"}
 		}),
-		with(func(c *provider.ClientSpec) {
+		with(func(c *clientspec.Spec) {
 			c.RequestObjectSigningAlg, c.JWKSURI = "PS256", "https://rp.example.org/jwks"
 		}),
 	} {
@@ -117,11 +117,11 @@ func TestImplicitAndHybridRules(t *testing.T) {
 	t.Parallel()
 	op := newFlowsOP(t)
 	spa := &oidcctest.Client{ID: "spa-implicit", RedirectURI: suiteBase + "/spa", AuthMethod: "none"}
-	op.ts.addClient(t, provider.ClientSpec{ID: spa.ID, Public: true, RedirectURIs: []string{spa.RedirectURI},
+	op.ts.addClient(t, clientspec.Spec{ID: spa.ID, Public: true, RedirectURIs: []string{spa.RedirectURI},
 		GrantTypes: []string{"authorization_code", "implicit"}, ResponseTypes: []string{"id_token token", "code id_token"},
 		Scopes: []string{"openid", "profile"}})
 	oob := &oidcctest.Client{ID: "oob-hybrid", Secret: "oob-hybrid-secret", RedirectURI: "urn:ietf:wg:oauth:2.0:oob"}
-	op.ts.addClient(t, provider.ClientSpec{ID: oob.ID, Secret: oob.Secret, RedirectURIs: []string{oob.RedirectURI},
+	op.ts.addClient(t, clientspec.Spec{ID: oob.ID, Secret: oob.Secret, RedirectURIs: []string{oob.RedirectURI},
 		GrantTypes: []string{"authorization_code", "implicit"}, ResponseTypes: []string{"code", "code id_token"}})
 
 	t.Run("a client gets only the response types it registered", func(t *testing.T) {
@@ -374,7 +374,7 @@ func TestRequestObjects(t *testing.T) {
 		rp := httptest.NewServer(mux)
 		defer rp.Close()
 		c := &oidcctest.Client{ID: "ro-refusals", Secret: "ro-refusals-secret", RedirectURI: suiteBase + "/callback"}
-		op.ts.addClient(t, provider.ClientSpec{ID: c.ID, Secret: c.Secret, RedirectURIs: []string{c.RedirectURI},
+		op.ts.addClient(t, clientspec.Spec{ID: c.ID, Secret: c.Secret, RedirectURIs: []string{c.RedirectURI},
 			RequestURIs: []string{rp.URL + "/missing", rp.URL + "/big", rp.URL + "/moved"}})
 		for name, uri := range map[string]string{
 			"not registered":  op.objects.uri(),
@@ -401,7 +401,7 @@ func TestRequestObjects(t *testing.T) {
 		pub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) }))
 		defer pub.Close()
 		c := &oidcctest.Client{ID: "ro-es256", Secret: "ro-es256-secret", RedirectURI: suiteBase + "/callback", Key: key}
-		op.ts.addClient(t, provider.ClientSpec{ID: c.ID, Secret: c.Secret, RedirectURIs: []string{c.RedirectURI},
+		op.ts.addClient(t, clientspec.Spec{ID: c.ID, Secret: c.Secret, RedirectURIs: []string{c.RedirectURI},
 			JWKSURI: pub.URL + "/jwks", RequestObjectSigningAlg: "ES256", RequestURIs: []string{op.objects.uri() + "#v1"}})
 		r := op.NewRequest(c, "openid")
 		op.objects.publish(op.RequestObject(t, r, key))

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // BenchmarkTokenEndpoint compares what one token request costs per grant
@@ -21,15 +21,15 @@ import (
 // that is about 1% of a request for ES256.
 func BenchmarkTokenEndpoint(b *testing.B) {
 	ts := newTestServer(b)
-	ts.addClient(b, provider.ClientSpec{ID: "svc-jwt-at", Secret: "svc-jwt-at-secret", GrantTypes: []string{"client_credentials"},
+	ts.addClient(b, clientspec.Spec{ID: "svc-jwt-at", Secret: "svc-jwt-at-secret", GrantTypes: []string{"client_credentials"},
 		Scopes: []string{"api:read"}, AccessTokenFormat: "jwt"})
 	hmacSecret := strings.Repeat("s", 32)
-	ts.addClient(b, provider.ClientSpec{ID: "svc-hs", Secret: hmacSecret, TokenEndpointAuthMethod: "client_secret_jwt",
+	ts.addClient(b, clientspec.Spec{ID: "svc-hs", Secret: hmacSecret, TokenEndpointAuthMethod: "client_secret_jwt",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read"}})
 	es := newClientKey(b, "es-1", jose.ES256)
-	ts.addClient(b, provider.ClientSpec{ID: "svc-es", TokenEndpointAuthMethod: "private_key_jwt", JWKS: provider.JWKSDoc(jwksJSON(b, es)),
+	ts.addClient(b, clientspec.Spec{ID: "svc-es", TokenEndpointAuthMethod: "private_key_jwt", JWKS: clientspec.JWKSDoc(jwksJSON(b, es)),
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read"}})
-	ts.addClient(b, provider.ClientSpec{ID: "legacy", Secret: "legacy-secret-0123456789", GrantTypes: []string{"password"}, Scopes: []string{"openid"}})
+	ts.addClient(b, clientspec.Spec{ID: "legacy", Secret: "legacy-secret-0123456789", GrantTypes: []string{"password"}, Scopes: []string{"openid"}})
 
 	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}
 	cases := []struct {

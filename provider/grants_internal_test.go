@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/templates"
 )
 
@@ -21,7 +22,7 @@ func TestGrantTypesFromFositeHandlers(t *testing.T) {
 	p.pages = pages
 	advertised := p.discovery().GrantTypesSupported
 
-	want := []string{"authorization_code", "refresh_token", "client_credentials", "password", grantJWTBearer, "implicit"}
+	want := []string{"authorization_code", "refresh_token", "client_credentials", "password", clientspec.GrantJWTBearer, "implicit"}
 	if !slices.Equal(advertised, want) {
 		t.Errorf("grant_types_supported = %v, want %v", advertised, want)
 	}

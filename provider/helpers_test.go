@@ -25,6 +25,8 @@ import (
 
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
@@ -68,7 +70,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	if err := copyKeyTemplate(filepath.Join(dir, "keys")); err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{Algorithms: provider.SigningAlgorithms})
+	km, err := keys.Open(filepath.Join(dir, "keys"), keys.Options{Algorithms: clientspec.SigningAlgorithms})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +89,12 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 		m(&cfg)
 	}
 	sealer := secret.NewSealer(providerSecret)
-	err = provider.SyncClients(ctx, store, sealer, []provider.ClientSpec{
+	err = admin.SyncClients(ctx, store, sealer, []clientspec.Spec{
 		{ID: "web", SecretHash: testHash("web-secret"), Name: "Web App", RedirectURIs: []string{webRedirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"},
 			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"},
 			// ts.introspect asks as web about every client's tokens.
-			Introspect: provider.IntrospectAny},
+			Introspect: clientspec.IntrospectAny},
 		{ID: "post", SecretHash: testHash("post-secret"), RedirectURIs: []string{webRedirect},
 			TokenEndpointAuthMethod: "client_secret_post", Scopes: []string{"openid"}},
 		{ID: "spa", Public: true, RedirectURIs: []string{spaRedirect},
@@ -243,10 +245,10 @@ func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
 
 // addClient registers one more client on a running test server, as the
 // CLI would, and returns the secret it was given (or generated).
-func (ts *testServer) addClient(t testing.TB, spec provider.ClientSpec) string {
+func (ts *testServer) addClient(t testing.TB, spec clientspec.Spec) string {
 	t.Helper()
-	admin := &provider.LocalAdmin{Store: ts.Store, Sealer: ts.sealer}
-	_, generated, err := admin.AddClient(context.Background(), spec)
+	adm := &admin.Local{Store: ts.Store, Sealer: ts.sealer}
+	_, generated, err := adm.AddClient(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("add client %q: %v", spec.ID, err)
 	}
@@ -280,7 +282,7 @@ var keyTemplate = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	km, err := keys.Open(dir, keys.Options{Algorithms: provider.SigningAlgorithms})
+	km, err := keys.Open(dir, keys.Options{Algorithms: clientspec.SigningAlgorithms})
 	if err != nil {
 		return "", err
 	}

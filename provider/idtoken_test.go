@@ -14,6 +14,7 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -89,7 +90,7 @@ func TestIDTokenHashesPerAlgorithm(t *testing.T) {
 		return claims
 	}
 
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		cl := newClient(storage.Client{ID: "c", IDTokenSignedResponseAlg: alg})
 		t.Run("authorization endpoint "+alg, func(t *testing.T) {
 			ar := fosite.NewAuthorizeRequest()

@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 type testClock struct {
@@ -41,7 +42,7 @@ func signingFixture(t *testing.T) (*Provider, *keys.Manager, *testClock) {
 	t.Helper()
 	clock := &testClock{t: time.Now()}
 	km, err := keys.Open(t.TempDir(), keys.Options{
-		Algorithms: SigningAlgorithms, VerifyFor: time.Hour, ReloadInterval: -1, Now: clock.Now,
+		Algorithms: clientspec.SigningAlgorithms, VerifyFor: time.Hour, ReloadInterval: -1, Now: clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +104,7 @@ func TestVerifyIDTokenHint(t *testing.T) {
 		return k
 	}
 
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		t.Run("accepts "+alg, func(t *testing.T) {
 			claims, err := p.verifyIDTokenHint(signWith(t, active(alg), alg, "", hintClaims(iss, clock.Now().Add(time.Hour))))
 			if err != nil {

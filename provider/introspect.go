@@ -4,11 +4,9 @@ import (
 	"slices"
 
 	"github.com/ory/fosite"
-)
 
-// IntrospectAny is the client setting (introspect: any) that lets a client
-// introspect every token, not only its own.
-const IntrospectAny = "any"
+	"github.com/smallsso/provider/provider/clientspec"
+)
 
 // mayIntrospect is who may learn about a token at /introspect: the client
 // it was issued to, a client its audience names (a resource server the
@@ -17,7 +15,7 @@ const IntrospectAny = "any"
 // for an unknown token, so introspection reveals nothing about other
 // clients' tokens (RFC 7662 §4).
 func mayIntrospect(caller fosite.Client, ar fosite.Requester, tu fosite.TokenUse) bool {
-	if c, ok := caller.(*client); ok && c.rec.Introspect == IntrospectAny {
+	if c, ok := caller.(*client); ok && c.rec.Introspect == clientspec.IntrospectAny {
 		return true
 	}
 	owner := ar.GetClient()

@@ -15,7 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -90,7 +90,7 @@ func verifyAccessToken(t *testing.T, ts *testServer, raw string) accessClaims {
 
 func addJWTServiceClient(t *testing.T, ts *testServer, id string, audience ...string) string {
 	t.Helper()
-	return ts.addClient(t, provider.ClientSpec{
+	return ts.addClient(t, clientspec.Spec{
 		ID: id, Secret: id + "-secret", GrantTypes: []string{"client_credentials"},
 		Scopes: []string{"api:read", "api:write"}, Audience: audience, AccessTokenFormat: "jwt",
 	})
@@ -190,7 +190,7 @@ func TestOpaqueAccessTokenIsNotJWT(t *testing.T) {
 
 func addJWTWebClient(t *testing.T, ts *testServer) *rp {
 	t.Helper()
-	secret := ts.addClient(t, provider.ClientSpec{
+	secret := ts.addClient(t, clientspec.Spec{
 		ID: "jwtweb", Secret: "jwtweb-secret", RedirectURIs: []string{webRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token"},
 		Scopes:     []string{"openid", "profile", "offline_access"},

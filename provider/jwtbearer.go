@@ -23,6 +23,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/rfc7523"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -59,9 +60,9 @@ func (g *jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fos
 	if raw == "" {
 		return g.Handler.HandleTokenEndpointRequest(ctx, req)
 	}
-	tok, err := jwt.ParseSigned(raw, keyAssertionAlgs)
+	tok, err := jwt.ParseSigned(raw, clientspec.KeyAssertionAlgs)
 	if err != nil {
-		return fosite.ErrInvalidGrant.WithHintf("The assertion must be a JWT in JWS compact form signed with one of %s.", strings.Join(algNames(keyAssertionAlgs), ", ")).WithWrap(err)
+		return fosite.ErrInvalidGrant.WithHintf("The assertion must be a JWT in JWS compact form signed with one of %s.", strings.Join(clientspec.AlgNames(clientspec.KeyAssertionAlgs), ", ")).WithWrap(err)
 	}
 	var claims jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
@@ -117,7 +118,7 @@ func (g *jwtBearerGrant) HandleTokenEndpointRequest(ctx context.Context, req fos
 // maxLife from now. fosite checks exp and nbf again, with the same result.
 func checkAssertionTimes(c jwt.Claims, maxLife time.Duration, now time.Time) error {
 	if maxLife <= 0 {
-		maxLife = defaultTrustLifetime
+		maxLife = clientspec.DefaultTrustLifetime
 	}
 	if c.Expiry == nil {
 		return fosite.ErrInvalidGrant.WithHint("The assertion must contain an exp claim.")

@@ -18,7 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -111,9 +112,9 @@ func wantGrantError(t *testing.T, status int, body map[string]any, code string) 
 	}
 }
 
-func addTrust(t *testing.T, ts *testServer, spec provider.TrustSpec) storage.TrustedIssuer {
+func addTrust(t *testing.T, ts *testServer, spec clientspec.TrustSpec) storage.TrustedIssuer {
 	t.Helper()
-	ti, err := (&provider.LocalAdmin{Store: ts.Store}).AddTrustedIssuer(context.Background(), spec)
+	ti, err := (&admin.Local{Store: ts.Store}).AddTrustedIssuer(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("add trusted issuer: %v", err)
 	}
@@ -126,11 +127,11 @@ func bearerServer(t *testing.T) (*testServer, issuerKey) {
 	t.Helper()
 	ts := newTestServer(t)
 	key := newIssuerKey(t, jose.RS256)
-	addTrust(t, ts, provider.TrustSpec{
-		Issuer: bearerIssuer, Subject: bearerSubject, JWKS: provider.JWKSDoc(jwksOf(t, key)),
+	addTrust(t, ts, clientspec.TrustSpec{
+		Issuer: bearerIssuer, Subject: bearerSubject, JWKS: clientspec.JWKSDoc(jwksOf(t, key)),
 		Scopes: []string{"api:read", "reports"}, MaxLifetime: "10m",
 	})
-	ts.addClient(t, provider.ClientSpec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer},
+	ts.addClient(t, clientspec.Spec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer},
 		Scopes: []string{"api:read", "api:write", "reports"}})
 	return ts, key
 }
@@ -311,7 +312,7 @@ func TestJWTBearerGrant(t *testing.T) {
 	})
 
 	t.Run("scope the client is not registered for", func(t *testing.T) {
-		ts.addClient(t, provider.ClientSpec{ID: "bearer-narrow", Secret: "narrow-secret", GrantTypes: []string{grantJWTBearer},
+		ts.addClient(t, clientspec.Spec{ID: "bearer-narrow", Secret: "narrow-secret", GrantTypes: []string{grantJWTBearer},
 			Scopes: []string{"api:read"}})
 		status, body := exchange(t, ts, "bearer-narrow", "narrow-secret", key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "reports")
 		wantGrantError(t, status, body, "invalid_scope")
@@ -323,8 +324,8 @@ func TestJWTBearerGrant(t *testing.T) {
 	})
 
 	t.Run("public client", func(t *testing.T) {
-		spec := provider.ClientSpec{ID: "bearer-public", Public: true, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}}
-		if _, _, err := (&provider.LocalAdmin{Store: ts.Store}).AddClient(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "public client") {
+		spec := clientspec.Spec{ID: "bearer-public", Public: true, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}}
+		if _, _, err := (&admin.Local{Store: ts.Store}).AddClient(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "public client") {
 			t.Errorf("adding a public client with the grant: %v, want refused", err)
 		}
 		// One stored before that rule (or by another tool) is refused at
@@ -357,7 +358,7 @@ func TestJWTBearerAnySubjectAndJTINamespaces(t *testing.T) {
 	ts, key := bearerServer(t)
 	anyKey := newIssuerKey(t, jose.ES256)
 	const anyIssuer = "https://federation.example.net"
-	addTrust(t, ts, provider.TrustSpec{Issuer: anyIssuer, AnySubject: true, JWKS: provider.JWKSDoc(jwksOf(t, anyKey)),
+	addTrust(t, ts, clientspec.TrustSpec{Issuer: anyIssuer, AnySubject: true, JWKS: clientspec.JWKSDoc(jwksOf(t, anyKey)),
 		Scopes: []string{"reports"}})
 
 	for _, sub := range []string{"user-1", "someone@example.net", bearerSubject} {
@@ -403,7 +404,7 @@ func withJTI(c map[string]any, jti string) map[string]any {
 func TestJWTBearerSubjectEntryWins(t *testing.T) {
 	t.Parallel()
 	ts, key := bearerServer(t)
-	addTrust(t, ts, provider.TrustSpec{Issuer: bearerIssuer, AnySubject: true, JWKS: provider.JWKSDoc(jwksOf(t, key)),
+	addTrust(t, ts, clientspec.TrustSpec{Issuer: bearerIssuer, AnySubject: true, JWKS: clientspec.JWKSDoc(jwksOf(t, key)),
 		Scopes: []string{"api:write"}, MaxLifetime: "1h"})
 
 	status, body := exchange(t, ts, bearerClient, bearerSecret, key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "api:write")
@@ -440,8 +441,8 @@ func TestJWTBearerJWKSURI(t *testing.T) {
 	t.Cleanup(jwksSrv.Close)
 
 	const iss = "https://remote-issuer.example.org"
-	addTrust(t, ts, provider.TrustSpec{Issuer: iss, AnySubject: true, JWKSURI: jwksSrv.URL + "/jwks.json", Scopes: []string{"api:read"}})
-	ts.addClient(t, provider.ClientSpec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}})
+	addTrust(t, ts, clientspec.TrustSpec{Issuer: iss, AnySubject: true, JWKSURI: jwksSrv.URL + "/jwks.json", Scopes: []string{"api:read"}})
+	ts.addClient(t, clientspec.Spec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}})
 
 	for i, k := range []issuerKey{ed, ec} {
 		sub := "job-" + string(k.alg)
@@ -466,7 +467,7 @@ func TestJWTBearerJWKSURI(t *testing.T) {
 	wantGrantError(t, status, body, "invalid_grant")
 
 	// An unreachable key set is an invalid grant, not a server error.
-	addTrust(t, ts, provider.TrustSpec{Issuer: "https://gone.example.org", AnySubject: true, JWKSURI: "http://127.0.0.1:1/jwks.json"})
+	addTrust(t, ts, clientspec.TrustSpec{Issuer: "https://gone.example.org", AnySubject: true, JWKSURI: "http://127.0.0.1:1/jwks.json"})
 	status, body = exchange(t, ts, bearerClient, bearerSecret, ed.sign(t, bearerClaims(ts, "https://gone.example.org", "job-y")))
 	wantGrantError(t, status, body, "invalid_grant")
 }

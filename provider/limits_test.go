@@ -31,6 +31,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // logBuffer collects a provider's log lines (slog text, debug and up).
@@ -390,8 +391,8 @@ func TestPushedRequestObjectParametersAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	secret := ts.addClient(t, provider.ClientSpec{ID: "ro", Secret: "ro-secret-0123456789", RedirectURIs: []string{webRedirect},
-		Scopes: []string{"openid"}, JWKS: provider.JWKSDoc(pub), RequestObjectSigningAlg: "ES256"})
+	secret := ts.addClient(t, clientspec.Spec{ID: "ro", Secret: "ro-secret-0123456789", RedirectURIs: []string{webRedirect},
+		Scopes: []string{"openid"}, JWKS: clientspec.JWKSDoc(pub), RequestObjectSigningAlg: "ES256"})
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
@@ -316,7 +317,7 @@ func (p *Provider) endSession(ctx context.Context, s storage.BrowserSession) ([]
 func allowFrames(w http.ResponseWriter, frames []string) {
 	var origins []string
 	for _, f := range frames {
-		if o, ok := webOrigin(f); ok && !slices.Contains(origins, o) {
+		if o, ok := clientspec.WebOrigin(f); ok && !slices.Contains(origins, o) {
 			origins = append(origins, o)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -39,7 +39,7 @@ func logoutClient(t *testing.T, ts *testServer, id, backchannel, frontchannel st
 		u, _ := url.Parse(frontchannel)
 		redirect = u.Scheme + "://" + u.Host + "/callback"
 	}
-	ts.addClient(t, provider.ClientSpec{
+	ts.addClient(t, clientspec.Spec{
 		ID: id, Secret: id + "-secret", RedirectURIs: []string{redirect},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access"},
 		PostLogoutRedirectURIs: []string{byeURI, byeQueryURI},
@@ -601,7 +601,7 @@ func TestBackchannelLogoutTokenAlgorithm(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	bc := newBackchannelRP(t, 0)
-	ts.addClient(t, provider.ClientSpec{
+	ts.addClient(t, clientspec.Spec{
 		ID: "es", Secret: "es-secret", RedirectURIs: []string{webRedirect}, Scopes: []string{"openid"},
 		IDTokenSignedResponseAlg: "ES256", BackchannelLogoutURI: bc.srv.URL + "/bc",
 	})
@@ -790,33 +790,33 @@ func TestLogoutDiscovery(t *testing.T) {
 
 func TestClientLogoutSettingsValidated(t *testing.T) {
 	t.Parallel()
-	base := provider.ClientSpec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
+	base := clientspec.Spec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
 	for _, tc := range []struct {
 		name string
-		edit func(*provider.ClientSpec)
+		edit func(*clientspec.Spec)
 		want string // "" = valid
 	}{
-		{"all https", func(c *provider.ClientSpec) {
+		{"all https", func(c *clientspec.Spec) {
 			c.PostLogoutRedirectURIs = []string{"https://app.example.org/bye", "org.example.app:/bye", "http://127.0.0.1:8080/bye"}
 			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = "https://api.example.org/bc", true
 			c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired = "https://app.example.org/fc?x=1", true
 		}, ""},
-		{"loopback http", func(c *provider.ClientSpec) {
+		{"loopback http", func(c *clientspec.Spec) {
 			c.RedirectURIs = []string{"http://localhost:9000/cb"}
 			c.BackchannelLogoutURI = "http://[::1]:9001/bc"
 			c.FrontchannelLogoutURI = "http://localhost:9000/fc"
 		}, ""},
-		{"post-logout http", func(c *provider.ClientSpec) { c.PostLogoutRedirectURIs = []string{"http://app.example.org/bye"} }, "http is only allowed on loopback"},
-		{"post-logout fragment", func(c *provider.ClientSpec) { c.PostLogoutRedirectURIs = []string{"https://app.example.org/bye#x"} }, "fragment"},
-		{"post-logout relative", func(c *provider.ClientSpec) { c.PostLogoutRedirectURIs = []string{"/bye"} }, "absolute"},
-		{"post-logout oob", func(c *provider.ClientSpec) { c.PostLogoutRedirectURIs = []string{"urn:ietf:wg:oauth:2.0:oob"} }, "nowhere to return"},
-		{"backchannel http", func(c *provider.ClientSpec) { c.BackchannelLogoutURI = "http://api.example.org/bc" }, "http is only allowed on loopback"},
-		{"backchannel scheme", func(c *provider.ClientSpec) { c.BackchannelLogoutURI = "org.example.app:/bc" }, "backchannel_logout_uri"},
-		{"backchannel fragment", func(c *provider.ClientSpec) { c.BackchannelLogoutURI = "https://api.example.org/bc#" }, "fragment"},
-		{"backchannel session without uri", func(c *provider.ClientSpec) { c.BackchannelLogoutSessionRequired = true }, "needs a backchannel_logout_uri"},
-		{"frontchannel other origin", func(c *provider.ClientSpec) { c.FrontchannelLogoutURI = "https://other.example.org/fc" }, "scheme, host and port of a redirect URI"},
-		{"frontchannel http", func(c *provider.ClientSpec) { c.FrontchannelLogoutURI = "http://app.example.org/fc" }, "http is only allowed on loopback"},
-		{"frontchannel session without uri", func(c *provider.ClientSpec) { c.FrontchannelLogoutSessionRequired = true }, "needs a frontchannel_logout_uri"},
+		{"post-logout http", func(c *clientspec.Spec) { c.PostLogoutRedirectURIs = []string{"http://app.example.org/bye"} }, "http is only allowed on loopback"},
+		{"post-logout fragment", func(c *clientspec.Spec) { c.PostLogoutRedirectURIs = []string{"https://app.example.org/bye#x"} }, "fragment"},
+		{"post-logout relative", func(c *clientspec.Spec) { c.PostLogoutRedirectURIs = []string{"/bye"} }, "absolute"},
+		{"post-logout oob", func(c *clientspec.Spec) { c.PostLogoutRedirectURIs = []string{"urn:ietf:wg:oauth:2.0:oob"} }, "nowhere to return"},
+		{"backchannel http", func(c *clientspec.Spec) { c.BackchannelLogoutURI = "http://api.example.org/bc" }, "http is only allowed on loopback"},
+		{"backchannel scheme", func(c *clientspec.Spec) { c.BackchannelLogoutURI = "org.example.app:/bc" }, "backchannel_logout_uri"},
+		{"backchannel fragment", func(c *clientspec.Spec) { c.BackchannelLogoutURI = "https://api.example.org/bc#" }, "fragment"},
+		{"backchannel session without uri", func(c *clientspec.Spec) { c.BackchannelLogoutSessionRequired = true }, "needs a backchannel_logout_uri"},
+		{"frontchannel other origin", func(c *clientspec.Spec) { c.FrontchannelLogoutURI = "https://other.example.org/fc" }, "scheme, host and port of a redirect URI"},
+		{"frontchannel http", func(c *clientspec.Spec) { c.FrontchannelLogoutURI = "http://app.example.org/fc" }, "http is only allowed on loopback"},
+		{"frontchannel session without uri", func(c *clientspec.Spec) { c.FrontchannelLogoutSessionRequired = true }, "needs a frontchannel_logout_uri"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := base

@@ -12,12 +12,12 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
 func nativeClient(ts *testServer, t *testing.T, id string, redirects ...string) {
-	ts.addClient(t, provider.ClientSpec{ID: id, Public: true, RedirectURIs: redirects,
+	ts.addClient(t, clientspec.Spec{ID: id, Public: true, RedirectURIs: redirects,
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"}})
 }
 
@@ -124,7 +124,7 @@ func TestPrivateUseSchemeRedirect(t *testing.T) {
 func TestOOBCodePage(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	secret := ts.addClient(t, provider.ClientSpec{ID: "script", Secret: "script-secret-0123456789",
+	secret := ts.addClient(t, clientspec.Spec{ID: "script", Secret: "script-secret-0123456789",
 		RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"}, GrantTypes: []string{"authorization_code", "refresh_token"},
 		Scopes: []string{"read"}})
 	ctx := context.Background()

@@ -8,6 +8,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/templates"
 )
@@ -51,7 +52,7 @@ var fositeHandlers = []fositeHandler{
 	{factory: compose.OAuth2TokenIntrospectionFactory},
 	{factory: compose.OAuth2TokenRevocationFactory},
 	{factory: compose.PushedAuthorizeHandlerFactory},
-	{factory: jwtBearerFactory, tokenGrant: grantJWTBearer},
+	{factory: jwtBearerFactory, tokenGrant: clientspec.GrantJWTBearer},
 }
 
 // handlerFactories are fositeHandlers' factories, in order.
@@ -130,7 +131,7 @@ func (p *Provider) newOAuth2(store *fositeStore, providerSecret []byte) fosite.O
 		GrantTypeJWTBearerIssuedDateOptional: true,
 		GrantTypeJWTBearerIDOptional:         false,
 		GrantTypeJWTBearerCanSkipClientAuth:  false,
-		GrantTypeJWTBearerMaxDuration:        maxTrustLifetime,
+		GrantTypeJWTBearerMaxDuration:        clientspec.MaxTrustLifetime,
 		// fosite's own page submits itself with an inline script, which our
 		// Content-Security-Policy blocks.
 		FormPostHTMLTemplate: templates.FormPost(p.basePath),

@@ -16,13 +16,14 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/oidcctest"
 )
 
 // algClient is a suite client with per-client algorithms: its spec (secret
 // pre-hashed) and the harness's view of it.
-func algClient(id, idTokenAlg, userinfoAlg string) (provider.ClientSpec, *oidcctest.Client) {
+func algClient(id, idTokenAlg, userinfoAlg string) (clientspec.Spec, *oidcctest.Client) {
 	secret := id + "-secret"
 	spec := suiteClientSpec(id, "", "client_secret_basic")
 	spec.SecretHash = testHash(secret)
@@ -49,18 +50,18 @@ func codeFlow(t *testing.T, op *oidccOP, c *oidcctest.Client, scope string, kv .
 // left half of the algorithm's hash (SHA-512 for EdDSA).
 func TestOIDCC_IDTokenRS256(t *testing.T) {
 	t.Parallel()
-	var specs []provider.ClientSpec
+	var specs []clientspec.Spec
 	clients := map[string]*oidcctest.Client{}
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		spec, c := algClient("idtoken-"+strings.ToLower(alg), alg, "")
 		specs, clients[alg] = append(specs, spec), c
 	}
 	op := newOIDCCOP(t, withSuiteClients(specs...))
-	if got := op.Strings("id_token_signing_alg_values_supported"); !slices.Equal(got, provider.SigningAlgorithms) {
-		t.Fatalf("id_token_signing_alg_values_supported = %v, want %v (RS256 first)", got, provider.SigningAlgorithms)
+	if got := op.Strings("id_token_signing_alg_values_supported"); !slices.Equal(got, clientspec.SigningAlgorithms) {
+		t.Fatalf("id_token_signing_alg_values_supported = %v, want %v (RS256 first)", got, clientspec.SigningAlgorithms)
 	}
 	kids := map[string]string{}
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			c := clients[alg]
 			f := op.Run(t, op.Browser(), op.NewRequest(c, "openid profile"), op.User, nil)
@@ -108,7 +109,7 @@ func TestOIDCC_IDTokenUnsigned(t *testing.T) {
 			t.Errorf("%s = %v: want algorithms, and not none", name, got)
 		}
 	}
-	admin := &provider.LocalAdmin{Store: op.ts.Store, Sealer: op.ts.sealer}
+	adm := &admin.Local{Store: op.ts.Store, Sealer: op.ts.sealer}
 	for _, tc := range []struct{ key, alg string }{
 		{"id_token_signed_response_alg", "none"},
 		{"id_token_signed_response_alg", "HS256"},
@@ -121,8 +122,8 @@ func TestOIDCC_IDTokenUnsigned(t *testing.T) {
 		} else {
 			spec.UserinfoSignedResponseAlg = tc.alg
 		}
-		_, _, err := admin.AddClient(context.Background(), spec)
-		var inv *provider.InvalidError
+		_, _, err := adm.AddClient(context.Background(), spec)
+		var inv *clientspec.InvalidError
 		if !errors.As(err, &inv) || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), tc.alg) {
 			t.Errorf("%s %s: err = %v, want an InvalidError naming the key and value", tc.key, tc.alg, err)
 		}
@@ -134,19 +135,19 @@ func TestOIDCC_IDTokenUnsigned(t *testing.T) {
 // gets an application/jwt JWS with iss, aud, sub and its claims.
 func TestOIDCC_UserinfoRS256(t *testing.T) {
 	t.Parallel()
-	var specs []provider.ClientSpec
+	var specs []clientspec.Spec
 	clients := map[string]*oidcctest.Client{}
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		// The ID token algorithm differs, so the test would notice the
 		// userinfo answer taking the wrong one.
 		spec, c := algClient("userinfo-"+strings.ToLower(alg), "ES256", alg)
 		specs, clients[alg] = append(specs, spec), c
 	}
 	op := newOIDCCOP(t, withSuiteClients(specs...))
-	if got := op.Strings("userinfo_signing_alg_values_supported"); !slices.Equal(got, provider.SigningAlgorithms) {
-		t.Fatalf("userinfo_signing_alg_values_supported = %v, want %v", got, provider.SigningAlgorithms)
+	if got := op.Strings("userinfo_signing_alg_values_supported"); !slices.Equal(got, clientspec.SigningAlgorithms) {
+		t.Fatalf("userinfo_signing_alg_values_supported = %v, want %v", got, clientspec.SigningAlgorithms)
 	}
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			c := clients[alg]
 			_, tr, idt := codeFlow(t, op, c, "openid profile email")
@@ -325,11 +326,11 @@ func TestOIDCC_ServerRotateKeys(t *testing.T) {
 	}
 	after := op.FetchJWKS(t)
 	added := oidcctest.CheckRotatedJWKS(t, before, after)
-	if len(added) != len(provider.SigningAlgorithms) {
+	if len(added) != len(clientspec.SigningAlgorithms) {
 		t.Fatalf("rotation added keys %v, want one per algorithm", added)
 	}
 	for _, k := range after.Keys {
-		if k.Use != "sig" || !slices.Contains(provider.SigningAlgorithms, k.Algorithm) {
+		if k.Use != "sig" || !slices.Contains(clientspec.SigningAlgorithms, k.Algorithm) {
 			t.Errorf("JWKS key %s: use %q alg %q, want sig and one of our algorithms", k.KeyID, k.Use, k.Algorithm)
 		}
 	}
@@ -379,15 +380,15 @@ func TestOIDCC_DiscoveryEndpointVerification(t *testing.T) {
 // none, or signed by a key we never published under our kid, is refused.
 func TestIDTokenHintEveryAlgorithm(t *testing.T) {
 	t.Parallel()
-	var specs []provider.ClientSpec
+	var specs []clientspec.Spec
 	clients := map[string]*oidcctest.Client{}
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		spec, c := algClient("hint-"+strings.ToLower(alg), alg, "")
 		specs, clients[alg] = append(specs, spec), c
 	}
 	op := newOIDCCOP(t, withSuiteClients(specs...))
 	b := op.Browser()
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			c := clients[alg]
 			first := op.Run(t, b, op.NewRequest(c, "openid"), op.User, nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/oidcctest"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
@@ -46,7 +47,7 @@ type oidccOP struct {
 
 // oidccOptions adjusts the fixture before the provider starts.
 type oidccOptions struct {
-	clients []provider.ClientSpec
+	clients []clientspec.Spec
 	config  []func(*provider.Config)
 }
 
@@ -54,7 +55,7 @@ type oidccOption func(*oidccOptions)
 
 // withSuiteClients registers more clients (registration modules, other
 // response types, logout URIs).
-func withSuiteClients(specs ...provider.ClientSpec) oidccOption {
+func withSuiteClients(specs ...clientspec.Spec) oidccOption {
 	return func(o *oidccOptions) { o.clients = append(o.clients, specs...) }
 }
 
@@ -65,8 +66,8 @@ func withSuiteConfig(fn func(*provider.Config)) oidccOption {
 
 // suiteClientSpec is a confidential client registered with the suite's
 // URIs for every scope the suite asks for.
-func suiteClientSpec(id, secret, authMethod string) provider.ClientSpec {
-	return provider.ClientSpec{
+func suiteClientSpec(id, secret, authMethod string) clientspec.Spec {
+	return clientspec.Spec{
 		ID: id, Secret: secret, Name: "Conformance " + id,
 		RedirectURIs:            []string{suiteBase + "/callback"},
 		PostLogoutRedirectURIs:  []string{suiteBase + "/post_logout_redirect"},
@@ -77,7 +78,7 @@ func suiteClientSpec(id, secret, authMethod string) provider.ClientSpec {
 }
 
 // suiteClient is the harness's view of a spec registered at the provider.
-func suiteClient(spec provider.ClientSpec, secret string) *oidcctest.Client {
+func suiteClient(spec clientspec.Spec, secret string) *oidcctest.Client {
 	return &oidcctest.Client{
 		ID: spec.ID, Secret: secret, RedirectURI: spec.RedirectURIs[0],
 		AuthMethod: spec.TokenEndpointAuthMethod, IDTokenAlg: spec.IDTokenSignedResponseAlg,
@@ -96,7 +97,7 @@ func newOIDCCOP(t testing.TB, opts ...oidccOption) *oidccOP {
 	basic := suiteClientSpec("oidcc-client", "oidcc-client-secret", "client_secret_basic")
 	post := suiteClientSpec("oidcc-client-post", "oidcc-client-post-secret", "client_secret_post")
 	client2 := suiteClientSpec("oidcc-client2", "oidcc-client2-secret", "client_secret_basic")
-	for _, spec := range []provider.ClientSpec{basic, post, client2} {
+	for _, spec := range []clientspec.Spec{basic, post, client2} {
 		spec.SecretHash, spec.Secret = testHash(spec.Secret), ""
 		ts.addClient(t, spec)
 	}
@@ -128,6 +129,6 @@ func newOIDCCOP(t testing.TB, opts ...oidccOption) *oidccOP {
 func (op *oidccOP) Browser() *providertest.Browser { return providertest.NewBrowser(op.Issuer) }
 
 // client is the harness's view of a client added with withSuiteClients.
-func (op *oidccOP) client(spec provider.ClientSpec) *oidcctest.Client {
+func (op *oidccOP) client(spec clientspec.Spec) *oidcctest.Client {
 	return suiteClient(spec, spec.Secret)
 }

@@ -29,7 +29,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/oidcctest"
 )
 
@@ -88,7 +88,7 @@ func newFlowsOP(t testing.TB) *flowsOP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := func(id, method string) provider.ClientSpec {
+	spec := func(id, method string) clientspec.Spec {
 		s := suiteClientSpec(id, id+"-secret", method)
 		s.ResponseTypes = []string{"code", "id_token", "id_token token", "code id_token", "code token", "code id_token token"}
 		s.GrantTypes = []string{"authorization_code", "implicit", "refresh_token"}
@@ -97,9 +97,9 @@ func newFlowsOP(t testing.TB) *flowsOP {
 	}
 	flows, post, flows2, signed := spec("oidcc-flows", "client_secret_basic"), spec("oidcc-flows-post", "client_secret_post"),
 		spec("oidcc-flows2", "client_secret_basic"), spec("oidcc-signed", "client_secret_basic")
-	signed.JWKS, signed.RequestObjectSigningAlg = provider.JWKSDoc(pub), "RS256"
-	specs := []provider.ClientSpec{flows, post, flows2, signed}
-	hashed := make([]provider.ClientSpec, len(specs))
+	signed.JWKS, signed.RequestObjectSigningAlg = clientspec.JWKSDoc(pub), "RS256"
+	specs := []clientspec.Spec{flows, post, flows2, signed}
+	hashed := make([]clientspec.Spec, len(specs))
 	for i, s := range specs {
 		hashed[i] = s
 		hashed[i].Secret, hashed[i].SecretHash = "", testHash(s.Secret)

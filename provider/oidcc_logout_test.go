@@ -21,7 +21,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/oidcctest"
 	"github.com/smallsso/provider/provider/providertest"
 )
@@ -249,7 +249,7 @@ func (s *suiteBackchannel) received() []backchannelRequest {
 // suiteLogoutClient is the static client of the back- and front-channel
 // plans: the basic client plus the channel's logout URI, with
 // *_session_required as a dynamic client would register.
-func suiteLogoutClient(id string, edit func(*provider.ClientSpec)) (provider.ClientSpec, provider.ClientSpec) {
+func suiteLogoutClient(id string, edit func(*clientspec.Spec)) (clientspec.Spec, clientspec.Spec) {
 	spec := suiteClientSpec(id, id+"-secret", "client_secret_basic")
 	edit(&spec)
 	stored := spec
@@ -266,7 +266,7 @@ func TestOIDCC_BackchannelLogoutDiscoveryEndpointVerification(t *testing.T) {
 func TestOIDCC_BackchannelRPInitiatedLogout(t *testing.T) {
 	t.Parallel()
 	bc := newSuiteBackchannel(t)
-	spec, stored := suiteLogoutClient("oidcc-client-bc", func(c *provider.ClientSpec) {
+	spec, stored := suiteLogoutClient("oidcc-client-bc", func(c *clientspec.Spec) {
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = bc.URI(), true
 	})
 	op := newOIDCCOP(t, withSuiteClients(stored))
@@ -297,7 +297,7 @@ func TestOIDCC_FrontchannelLogoutDiscoveryEndpointVerification(t *testing.T) {
 func TestOIDCC_FrontchannelRPInitiatedLogout(t *testing.T) {
 	t.Parallel()
 	fcURI := suiteBase + "/frontchannel_logout"
-	spec, stored := suiteLogoutClient("oidcc-client-fc", func(c *provider.ClientSpec) {
+	spec, stored := suiteLogoutClient("oidcc-client-fc", func(c *clientspec.Spec) {
 		c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired = fcURI, true
 	})
 	op := newOIDCCOP(t, withSuiteClients(stored))

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -96,7 +97,7 @@ func TestOpenRegistrationClientName(t *testing.T) {
 	ts := newTestServer(t, func(c *provider.Config) {
 		c.Registration = provider.RegistrationConfig{Enabled: true, InitialAccessToken: ""}
 	})
-	ts.addClient(t, provider.ClientSpec{ID: "cli-app", Secret: "cli-app-secret-0123456789", Name: "Payroll", RedirectURIs: []string{webRedirect}})
+	ts.addClient(t, clientspec.Spec{ID: "cli-app", Secret: "cli-app-secret-0123456789", Name: "Payroll", RedirectURIs: []string{webRedirect}})
 	for _, name := range []string{"Web App", "  web app ", "WEB APP", "payroll"} {
 		wantRegistrationRefused(t, ts, map[string]any{"redirect_uris": []string{webRedirect}, "client_name": name}, "invalid_client_metadata")
 	}
@@ -180,7 +181,7 @@ func TestOpenRegistrationLogoutNeedsHint(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, withOpenRegistration())
 	c := ts.register(t, map[string]any{"redirect_uris": []string{webRedirect}, "post_logout_redirect_uris": []string{byeURI}}, "")
-	ts.addClient(t, provider.ClientSpec{
+	ts.addClient(t, clientspec.Spec{
 		ID: "own", Secret: "own-secret-0123456789abcd", RedirectURIs: []string{webRedirect}, PostLogoutRedirectURIs: []string{byeURI},
 	})
 

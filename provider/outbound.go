@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -180,7 +181,7 @@ func newOutbound(cfg OutboundConfig, issuer *url.URL, resolver Resolver, dial Di
 		d := &net.Dialer{Timeout: 10 * time.Second, Control: dialControl}
 		dial = d.DialContext
 	}
-	return &outbound{resolver: resolver, dial: dial, allowedHosts: cfg.AllowedHosts, loopbackIssuer: IsLoopbackHost(issuer.Hostname())}
+	return &outbound{resolver: resolver, dial: dial, allowedHosts: cfg.AllowedHosts, loopbackIssuer: clientspec.IsLoopbackHost(issuer.Hostname())}
 }
 
 // dialControl checks once more, on the socket, what the guard checked
@@ -238,7 +239,7 @@ func allowedHostPolicy(list []string, host string) (outboundPolicy, bool) {
 		matched = true
 		policy.private = true
 		entry := strings.Trim(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), "."), "[]")
-		if !strings.Contains(entry, "*") && IsLoopbackHost(entry) {
+		if !strings.Contains(entry, "*") && clientspec.IsLoopbackHost(entry) {
 			policy.loopback = true
 		}
 	}
@@ -253,7 +254,7 @@ func (o *outbound) policyFor(c storage.Client, target *url.URL) outboundPolicy {
 	if policy, ok := allowedHostPolicy(o.allowedHosts, target.Hostname()); ok {
 		return policy
 	}
-	if o.loopbackIssuer && IsLoopbackHost(target.Hostname()) && allLoopbackRedirects(c.RedirectURIs) {
+	if o.loopbackIssuer && clientspec.IsLoopbackHost(target.Hostname()) && allLoopbackRedirects(c.RedirectURIs) {
 		return outboundPolicy{loopback: true}
 	}
 	return outboundPolicy{}
@@ -277,7 +278,7 @@ func allLoopbackRedirects(uris []string) bool {
 	}
 	for _, raw := range uris {
 		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !IsLoopbackHost(u.Hostname()) {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !clientspec.IsLoopbackHost(u.Hostname()) {
 			return false
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -208,14 +209,14 @@ func TestRegisteredURLsNeverReachPrivateAddresses(t *testing.T) {
 
 	t.Run("operator client", func(t *testing.T) {
 		rec.reset()
-		ts.addClient(t, provider.ClientSpec{
+		ts.addClient(t, clientspec.Spec{
 			ID: "op-private", RedirectURIs: []string{rpRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
 			JWKSURI: "https://internal.test/jwks", GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"},
 		})
 		tokenWithAssertion("op-private")
 		rec.wantDialled(t, "operator client", "10.0.0.5:443")
 		rec.reset()
-		ts.addClient(t, provider.ClientSpec{
+		ts.addClient(t, clientspec.Spec{
 			ID: "op-meta", RedirectURIs: []string{rpRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
 			JWKSURI: "https://meta.test/jwks", GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"},
 		})
@@ -287,7 +288,7 @@ func TestRegisteredURLsNeverReachPrivateAddresses(t *testing.T) {
 		rec.wantNoDial(t, "registered client's request object at /par")
 
 		rec.reset()
-		ts.addClient(t, provider.ClientSpec{
+		ts.addClient(t, clientspec.Spec{
 			ID: "op-par", Secret: "op-par-secret-0123456789", RedirectURIs: []string{rpRedirect},
 			JWKSURI: "https://internal.test/par-jwks", GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"},
 		})

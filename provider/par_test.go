@@ -11,14 +11,14 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
 func TestPushedAuthorizationRequest(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	secret := ts.addClient(t, provider.ClientSpec{ID: "pushy", Secret: "pushy-secret-0123456789", RedirectURIs: []string{webRedirect},
+	secret := ts.addClient(t, clientspec.Spec{ID: "pushy", Secret: "pushy-secret-0123456789", RedirectURIs: []string{webRedirect},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}, RequirePAR: true})
 	ctx := context.Background()
 

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
 func passwordClient(t *testing.T, ts *testServer) string {
-	return ts.addClient(t, provider.ClientSpec{ID: "legacy", Secret: "legacy-secret-0123456789",
+	return ts.addClient(t, clientspec.Spec{ID: "legacy", Secret: "legacy-secret-0123456789",
 		GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile", "read"}})
 }
 
@@ -133,8 +134,8 @@ func TestPasswordGrantThrottled(t *testing.T) {
 	}
 
 	// Another account from the same address is not locked by alice's.
-	admin := &provider.LocalAdmin{Store: ts.Store}
-	if _, err := admin.AddUser(context.Background(), provider.NewUser{Username: "bob", Password: "bob-password-123"}); err != nil {
+	adm := &admin.Local{Store: ts.Store}
+	if _, err := adm.AddUser(context.Background(), admin.NewUser{Username: "bob", Password: "bob-password-123"}); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := passwordGrant(t, ts, "bob", "bob-password-123", "openid"); status != http.StatusOK {

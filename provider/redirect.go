@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/ory/fosite"
+
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // Redirect URI matching. fosite compares a requested redirect_uri with the
@@ -43,7 +45,7 @@ func loopbackMatch(u *url.URL, registered string) bool {
 	r, err := url.Parse(registered)
 	return err == nil && u.Scheme == "http" && r.Scheme == "http" && u.User == nil && r.User == nil &&
 		u.Opaque == "" && r.Opaque == "" && u.Fragment == "" && !u.ForceQuery &&
-		IsLoopbackHost(r.Hostname()) && u.Hostname() == r.Hostname() &&
+		clientspec.IsLoopbackHost(r.Hostname()) && u.Hostname() == r.Hostname() &&
 		u.Path == r.Path && u.RawPath == r.RawPath && u.RawQuery == r.RawQuery
 }
 

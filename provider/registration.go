@@ -9,7 +9,7 @@ package provider
 // lengths, a per-address rate) and a registered client gets no more than a
 // client anyone could create should have: only grants that need a person
 // (authorization_code, refresh_token), only the scopes the provider
-// publishes, no audiences. A client is built through ClientSpec.Validate
+// publishes, no audiences. A client is built through clientspec.Spec.Validate
 // like any other, so the rules are the same as for config and CLI clients.
 
 import (
@@ -33,6 +33,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
 )
@@ -67,7 +68,7 @@ const (
 // not hand them out: a stranger's client could otherwise mint tokens
 // (client_credentials), collect passwords (password) or exchange assertions
 // (jwt-bearer). A client registered with the initial access token may.
-var privilegedGrants = []string{"client_credentials", "password", grantJWTBearer}
+var privilegedGrants = []string{"client_credentials", "password", clientspec.GrantJWTBearer}
 
 // registrationMetadata is the client metadata of RFC 7591 §2 and OIDC
 // Registration §2 that the provider understands. Unknown fields are ignored
@@ -194,7 +195,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	clientSecret := newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
+	clientSecret := clientspec.NewSecret(spec.TokenEndpointAuthMethod, spec.Public)
 	spec.Secret = clientSecret
 	c, regErr := p.registeredRecord(spec, storage.Client{})
 	if regErr != nil {
@@ -304,7 +305,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 	case isSecretMethod(spec.TokenEndpointAuthMethod) && isSecretMethod(old.TokenEndpointAuthMethod) && old.SecretHash != "":
 		spec.SecretHash = old.SecretHash
 	default:
-		clientSecret = newClientSecret(spec.TokenEndpointAuthMethod, spec.Public)
+		clientSecret = clientspec.NewSecret(spec.TokenEndpointAuthMethod, spec.Public)
 		spec.Secret = clientSecret
 	}
 	c, regErr := p.registeredRecord(spec, old)
@@ -349,19 +350,19 @@ func (p *Provider) registrationFailed(w http.ResponseWriter, r *http.Request, er
 
 // registeredRecord validates spec like every client and turns it into a
 // record; what Validate refuses is invalid client metadata.
-func (p *Provider) registeredRecord(spec ClientSpec, old storage.Client) (storage.Client, *regError) {
+func (p *Provider) registeredRecord(spec clientspec.Spec, old storage.Client) (storage.Client, *regError) {
 	spec, err := spec.Validate()
-	var inv *InvalidError
+	var inv *clientspec.InvalidError
 	if errors.As(err, &inv) {
 		if inv.Public != "" {
 			// The library's words stay in the log.
 			p.log.Info("registration metadata refused", slog.String("detail", inv.Msg))
 		}
-		return storage.Client{}, badMetadata("%s", inv.public())
+		return storage.Client{}, badMetadata("%s", inv.PublicMsg())
 	}
 	if err == nil {
 		var c storage.Client
-		if c, err = spec.record(old, p.sealer); err == nil {
+		if c, err = spec.Record(old, p.sealer); err == nil {
 			return c, nil
 		}
 	}
@@ -418,16 +419,16 @@ func jsonKind(field, goType string) string {
 }
 
 // registrationSpec turns registered metadata into a client spec (not yet
-// validated by ClientSpec.Validate) and the metadata that has no field of
+// validated by clientspec.Spec.Validate) and the metadata that has no field of
 // its own. mayUse says whether a privileged grant may be given.
-func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse func(grant string) bool) (ClientSpec, map[string]any, *regError) {
+func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse func(grant string) bool) (clientspec.Spec, map[string]any, *regError) {
 	if md.SubjectType != "" && md.SubjectType != "public" {
-		return ClientSpec{}, nil, badMetadata("subject_type %q is not supported (subject_types_supported: public)", md.SubjectType)
+		return clientspec.Spec{}, nil, badMetadata("subject_type %q is not supported (subject_types_supported: public)", md.SubjectType)
 	}
 	if md.SectorIdentifierURI != "" {
 		// It only serves pairwise subjects, which are not offered; a client
 		// sending it expects them, so say so rather than ignore it.
-		return ClientSpec{}, nil, badMetadata("sector_identifier_uri is not supported: this provider issues public subject identifiers only")
+		return clientspec.Spec{}, nil, badMetadata("sector_identifier_uri is not supported: this provider issues public subject identifiers only")
 	}
 	for name, v := range map[string]string{
 		"id_token_encrypted_response_alg": md.IDTokenEncryptedResponseAlg, "id_token_encrypted_response_enc": md.IDTokenEncryptedResponseEnc,
@@ -437,11 +438,11 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 		// Ignoring these would leave a client expecting encrypted tokens
 		// with plain ones.
 		if v != "" {
-			return ClientSpec{}, nil, badMetadata("%s is not supported: this provider does not encrypt tokens or accept encrypted request objects", name)
+			return clientspec.Spec{}, nil, badMetadata("%s is not supported: this provider does not encrypt tokens or accept encrypted request objects", name)
 		}
 	}
 	if err := checkSizes(md); err != nil {
-		return ClientSpec{}, nil, err
+		return clientspec.Spec{}, nil, err
 	}
 
 	appType := md.ApplicationType
@@ -449,7 +450,7 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 		appType = "web"
 	}
 	if appType != "web" && appType != "native" {
-		return ClientSpec{}, nil, badMetadata("application_type %q must be web or native", appType)
+		return clientspec.Spec{}, nil, badMetadata("application_type %q must be web or native", appType)
 	}
 
 	// RFC 7591 §2.1 defaults, each derived from the other when only one is
@@ -471,25 +472,25 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 	for _, rt := range responses {
 		for _, g := range grantsFor(rt) {
 			if !slices.Contains(grants, g) {
-				return ClientSpec{}, nil, badMetadata("response type %q needs the %s grant in grant_types", rt, g)
+				return clientspec.Spec{}, nil, badMetadata("response type %q needs the %s grant in grant_types", rt, g)
 			}
 		}
 	}
 	for _, g := range grants {
 		if slices.Contains(privilegedGrants, g) && !mayUse(g) {
-			return ClientSpec{}, nil, badMetadata("the %s grant is not available through open registration; ask the operator for the client", g)
+			return clientspec.Spec{}, nil, badMetadata("the %s grant is not available through open registration; ask the operator for the client", g)
 		}
 	}
 
 	redirectNeeded := slices.Contains(grants, "authorization_code") || slices.Contains(grants, "implicit")
 	if redirectNeeded && len(md.RedirectURIs) == 0 {
-		return ClientSpec{}, nil, badRedirectURI("redirect_uris is required for the %s grant", strings.Join(slices.DeleteFunc(slices.Clone(grants), func(g string) bool {
+		return clientspec.Spec{}, nil, badRedirectURI("redirect_uris is required for the %s grant", strings.Join(slices.DeleteFunc(slices.Clone(grants), func(g string) bool {
 			return g != "authorization_code" && g != "implicit"
 		}), " and "))
 	}
 	for _, u := range md.RedirectURIs {
 		if err := checkRegisteredRedirect(u, appType, slices.Contains(grants, "implicit")); err != nil {
-			return ClientSpec{}, nil, badRedirectURI("redirect URI %q: %v", u, err)
+			return clientspec.Spec{}, nil, badRedirectURI("redirect URI %q: %v", u, err)
 		}
 	}
 
@@ -497,7 +498,7 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 	scopes := dedupe(strings.Fields(md.Scope))
 	for _, s := range scopes {
 		if !slices.Contains(supported, s) {
-			return ClientSpec{}, nil, badMetadata("scope %q cannot be registered (registered clients may have: %s)", s, strings.Join(supported, " "))
+			return clientspec.Spec{}, nil, badMetadata("scope %q cannot be registered (registered clients may have: %s)", s, strings.Join(supported, " "))
 		}
 	}
 	if len(scopes) == 0 {
@@ -510,20 +511,20 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 	if method == "" {
 		method = "client_secret_basic"
 	}
-	var jwks JWKSDoc
+	var jwks clientspec.JWKSDoc
 	if len(md.JWKS) > 0 && string(md.JWKS) != "null" {
 		if !strings.HasPrefix(strings.TrimSpace(string(md.JWKS)), "{") {
-			return ClientSpec{}, nil, badMetadata("jwks must be a JSON Web Key Set object")
+			return clientspec.Spec{}, nil, badMetadata("jwks must be a JSON Web Key Set object")
 		}
-		jwks = JWKSDoc(md.JWKS)
+		jwks = clientspec.JWKSDoc(md.JWKS)
 	}
 	if md.InitiateLoginURI != "" {
 		if u, err := url.Parse(md.InitiateLoginURI); err != nil || u.Scheme != "https" || u.Host == "" {
-			return ClientSpec{}, nil, badMetadata("initiate_login_uri must be an https URL")
+			return clientspec.Spec{}, nil, badMetadata("initiate_login_uri must be an https URL")
 		}
 	}
 
-	spec := ClientSpec{
+	spec := clientspec.Spec{
 		ID:                                id,
 		Name:                              md.ClientName,
 		RedirectURIs:                      md.RedirectURIs,
@@ -556,19 +557,19 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 	// checked when called.
 	for _, f := range []struct{ name, v string }{{"jwks_uri", md.JWKSURI}, {"backchannel_logout_uri", md.BackchannelLogoutURI}} {
 		if f.v != "" && errors.Is(p.out.checkRegisteredURL(f.v, md.RedirectURIs), errForbiddenAddress) {
-			return ClientSpec{}, nil, unreachableURL(f.name, f.v)
+			return clientspec.Spec{}, nil, unreachableURL(f.name, f.v)
 		}
 	}
 	for _, u := range md.RequestURIs {
 		if errors.Is(p.out.checkRegisteredURL(u, md.RedirectURIs), errForbiddenAddress) {
-			return ClientSpec{}, nil, unreachableURL("request_uris", u)
+			return clientspec.Spec{}, nil, unreachableURL("request_uris", u)
 		}
 	}
 
 	meta := map[string]any{"application_type": appType}
 	if md.DefaultMaxAge != nil {
 		if *md.DefaultMaxAge < 0 {
-			return ClientSpec{}, nil, badMetadata("default_max_age must not be negative")
+			return clientspec.Spec{}, nil, badMetadata("default_max_age must not be negative")
 		}
 		meta["default_max_age"] = *md.DefaultMaxAge
 	}
@@ -593,7 +594,7 @@ func (p *Provider) registrationSpec(md registrationMetadata, id string, mayUse f
 // people to an address of the registrant's choosing; and its name is not
 // the name of one of the organisation's own clients, which it could
 // otherwise pass for on the consent page.
-func (p *Provider) checkOpenRegistration(ctx context.Context, spec ClientSpec) *regError {
+func (p *Provider) checkOpenRegistration(ctx context.Context, spec clientspec.Spec) *regError {
 	for _, raw := range spec.RedirectURIs {
 		if !p.openRedirectAllowed(raw) {
 			return badRedirectURI("redirect URI %q: its host is not one this provider accepts from open registration (registration.allowed_redirect_hosts)", raw)
@@ -630,7 +631,7 @@ func (p *Provider) openRedirectAllowed(raw string) bool {
 	if err != nil || u.Host == "" {
 		return false // a private-use scheme names no host to check
 	}
-	if p.out.loopbackIssuer && (u.Scheme == "http" || u.Scheme == "https") && IsLoopbackHost(u.Hostname()) {
+	if p.out.loopbackIssuer && (u.Scheme == "http" || u.Scheme == "https") && clientspec.IsLoopbackHost(u.Hostname()) {
 		return true
 	}
 	return matchHost(hosts, u.Hostname())
@@ -659,7 +660,7 @@ func grantsFor(responseType string) []string {
 // private-use schemes, http loopback, claimed https URIs (RFC 8252 §7) and
 // the out-of-band URN.
 func checkRegisteredRedirect(raw, appType string, implicit bool) error {
-	if err := validRedirectURI(raw); err != nil {
+	if err := clientspec.ValidRedirectURI(raw); err != nil {
 		return err
 	}
 	if appType == "native" {
@@ -667,9 +668,9 @@ func checkRegisteredRedirect(raw, appType string, implicit bool) error {
 	}
 	u, _ := url.Parse(raw)
 	switch {
-	case raw == oobRedirectURI || (u.Scheme != "https" && u.Scheme != "http"):
+	case raw == clientspec.OOBRedirectURI || (u.Scheme != "https" && u.Scheme != "http"):
 		return errors.New("a web application must use https; register application_type native for private-use schemes or urn:ietf:wg:oauth:2.0:oob")
-	case implicit && (u.Scheme != "https" || IsLoopbackHost(u.Hostname())):
+	case implicit && (u.Scheme != "https" || clientspec.IsLoopbackHost(u.Hostname())):
 		return errors.New("a web application using the implicit grant must use https and not a loopback host")
 	}
 	return nil
@@ -734,7 +735,7 @@ func (p *Provider) clientInformation(c storage.Client, clientSecret, token strin
 		"redirect_uris":             nonNil(c.RedirectURIs),
 		"token_endpoint_auth_method": func() string {
 			if c.TokenEndpointAuthMethod == "" {
-				return defaultAuthMethod(c.Public)
+				return clientspec.DefaultAuthMethod(c.Public)
 			}
 			return c.TokenEndpointAuthMethod
 		}(),
@@ -813,28 +814,6 @@ func sameSecret(got, want string) bool {
 	}
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
-// validateClientInfo checks what people see of a client: the pages link to
-// these URLs and load the logo, so they must be web URLs (https; http only
-// on loopback, for development).
-func (c ClientSpec) validateClientInfo() error {
-	for _, f := range []struct{ name, v string }{
-		{"logo_uri", c.LogoURI}, {"client_uri", c.ClientURI}, {"policy_uri", c.PolicyURI}, {"tos_uri", c.TosURI},
-	} {
-		if f.v == "" {
-			continue
-		}
-		if validWebURL(f.v) != nil {
-			return invalid("%s %q must be an https URL (http only on loopback)", f.name, f.v)
-		}
-	}
-	for _, ct := range c.Contacts {
-		if ct == "" || len(ct) > 320 || strings.ContainsFunc(ct, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-			return invalid("contacts: %q is not an e-mail address or similar contact", ct)
-		}
-	}
-	return nil
 }
 
 // registrationLimiter is a token bucket per address for POST /register,

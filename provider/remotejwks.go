@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // remoteKeySets fetches the JSON Web Key Sets that clients and trusted
@@ -114,23 +114,5 @@ func (r *remoteKeySets) fetch(ctx context.Context, uri string, policy outboundPo
 	if len(body) > maxJWKSBytes {
 		return jose.JSONWebKeySet{}, fmt.Errorf("fetch jwks_uri %q: larger than %d bytes", uri, maxJWKSBytes)
 	}
-	return parseJWKS(body)
-}
-
-// parseJWKS reads a JSON Web Key Set and refuses private keys: a party
-// that publishes its private key has no key at all.
-func parseJWKS(raw []byte) (jose.JSONWebKeySet, error) {
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return jose.JSONWebKeySet{}, &detailError{msg: "not a JSON Web Key Set, or one of its keys cannot be read (check kty, crv, n, e, x, y and x5c)", cause: err}
-	}
-	if len(set.Keys) == 0 {
-		return jose.JSONWebKeySet{}, errors.New("the JSON Web Key Set has no keys")
-	}
-	for _, k := range set.Keys {
-		if !k.IsPublic() {
-			return jose.JSONWebKeySet{}, fmt.Errorf("key %q is not a public key", k.KeyID)
-		}
-	}
-	return set, nil
+	return clientspec.ParseJWKS(body)
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -45,23 +46,9 @@ const (
 	maxRequestObjectBytes = 64 << 10
 	// requestURITimeout bounds the whole fetch: a person is waiting.
 	requestURITimeout = 5 * time.Second
-	// maxRequestURILength is RFC 9101 §5.2's limit.
-	maxRequestURILength = 512
 	// requestObjectSkew tolerates clocks that disagree a little.
 	requestObjectSkew = time.Minute
 )
-
-// requestObjectAlgs are the algorithms a signed request object may use:
-// the public-key ones of private_key_jwt. HMAC would need the client
-// secret in clear, which is stored only as a hash.
-var requestObjectAlgs = keyAssertionAlgs
-
-// requestObjectAlgNames is the discovery list. An unsigned object is no
-// weaker than the same parameters in the URL, so none is accepted unless
-// the client registered request_object_signing_alg.
-func requestObjectAlgNames() []string {
-	return append([]string{"none"}, algNames(requestObjectAlgs)...)
-}
 
 // requestObjectJWTClaims are claims about the object itself, not
 // authorization request parameters.
@@ -165,9 +152,9 @@ func (p *Provider) verifyRequestObject(ctx context.Context, rec storage.Client, 
 // verifyRequestObjectSignature verifies raw with the client's registered
 // keys (jwks, or jwks_uri through the shared cache) and returns the payload.
 func (p *Provider) verifyRequestObjectSignature(ctx context.Context, rec storage.Client, raw, pinned string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, requestObjectAlgs)
+	jws, err := jose.ParseSigned(raw, clientspec.RequestObjectAlgs)
 	if err != nil {
-		return nil, invalidRequestObject("The request object must be unsigned (alg none) or signed with one of %s.", strings.Join(algNames(requestObjectAlgs), ", ")).WithWrap(err).WithDebug(err.Error())
+		return nil, invalidRequestObject("The request object must be unsigned (alg none) or signed with one of %s.", strings.Join(clientspec.AlgNames(clientspec.RequestObjectAlgs), ", ")).WithWrap(err).WithDebug(err.Error())
 	}
 	h := jws.Signatures[0].Header
 	alg := jose.SignatureAlgorithm(h.Algorithm)
@@ -177,7 +164,7 @@ func (p *Provider) verifyRequestObjectSignature(ctx context.Context, rec storage
 	var set jose.JSONWebKeySet
 	switch {
 	case rec.JWKS != "":
-		set, err = parseJWKS([]byte(rec.JWKS))
+		set, err = clientspec.ParseJWKS([]byte(rec.JWKS))
 	case rec.JWKSURI != "":
 		set, err = p.remoteKeys.Keys(ctx, rec.JWKSURI, h.KeyID, p.out.policyForURL(rec, rec.JWKSURI))
 	default:
@@ -192,7 +179,7 @@ func (p *Provider) verifyRequestObjectSignature(ctx context.Context, rec storage
 	}
 	tried := 0
 	for _, k := range keys {
-		if !keyFits(k, alg) {
+		if !clientspec.KeyFits(k, alg) {
 			continue
 		}
 		if payload, err := jws.Verify(k.Key); err == nil {
@@ -330,7 +317,7 @@ func (p *Provider) fetchRequestObject(ctx context.Context, rec storage.Client, u
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri is not registered for this client.")
 	}
 	u, err := url.Parse(uri)
-	if err != nil || validRequestURI(uri) != nil {
+	if err != nil || clientspec.ValidRequestURI(uri) != nil {
 		return "", fosite.ErrInvalidRequestURI.WithHint("The request_uri is not a valid https URL.")
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestURITimeout)
@@ -361,42 +348,4 @@ func (p *Provider) fetchRequestObject(ctx context.Context, rec storage.Client, u
 		return "", fosite.ErrInvalidRequestURI.WithHintf("The request object at the request_uri is larger than %d KiB.", maxRequestObjectBytes>>10)
 	}
 	return string(body), nil
-}
-
-// validRequestURI accepts what a client may register in request_uris.
-func validRequestURI(raw string) error {
-	if len(raw) > maxRequestURILength {
-		return fmt.Errorf("longer than %d characters (RFC 9101 §5.2)", maxRequestURILength)
-	}
-	return validWebURL(raw)
-}
-
-// validateRequestObjectSettings checks request_object_signing_alg and
-// request_uris.
-func (c ClientSpec) validateRequestObjectSettings() error {
-	if alg := c.RequestObjectSigningAlg; alg != "" {
-		if !slices.Contains(requestObjectAlgNames(), alg) {
-			return invalid("request_object_signing_alg %q is not supported (supported: %s)", alg, strings.Join(requestObjectAlgNames(), ", "))
-		}
-		if alg != "none" {
-			if c.JWKS == "" && c.JWKSURI == "" {
-				return invalid("request_object_signing_alg %s needs the client's public keys: jwks or jwks_uri", alg)
-			}
-			if c.JWKS != "" {
-				set, err := parseJWKS([]byte(c.JWKS))
-				if err != nil {
-					return invalidCause("jwks: ", err)
-				}
-				if !slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool { return keyFits(k, jose.SignatureAlgorithm(alg)) }) {
-					return invalid("jwks has no key usable with %s for request objects (RSA keys need 2048 bits or more)", alg)
-				}
-			}
-		}
-	}
-	for _, u := range c.RequestURIs {
-		if err := validRequestURI(u); err != nil {
-			return invalid("request URI %q: %v", u, err)
-		}
-	}
-	return nil
 }

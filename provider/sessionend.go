@@ -13,71 +13,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/storage"
 )
-
-// revokedKinds are the records of a grant family that a revocation
-// deletes: the tokens themselves. Codes are single-use and short-lived,
-// and their replay is refused once the family is gone anyway.
-var revokedKinds = []storage.TokenKind{storage.KindRefreshToken, storage.KindAccessToken}
-
-// endUserAccess ends every browser session of userID except keep ("" ends
-// them all) and revokes every refresh token of the user together with the
-// access tokens issued with it, in one transaction: a refresh racing with
-// it either finished before (and its new tokens are revoked here) or finds
-// its token gone. It returns the sessions it ended, for their clients to
-// be told.
-func endUserAccess(ctx context.Context, store storage.Store, userID, keep string) (ended []storage.BrowserSession, err error) {
-	txCtx, err := store.BeginTx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			store.RollbackTx(txCtx)
-			ended = nil
-		}
-	}()
-	sessions, err := store.ListUserSessions(txCtx, userID)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range sessions {
-		if s.ID == keep {
-			continue
-		}
-		if err := store.DeleteBrowserSession(txCtx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
-		}
-		ended = append(ended, s)
-	}
-	tokens, err := store.ListSubjectTokens(txCtx, storage.KindRefreshToken, userID)
-	if err != nil {
-		return nil, err
-	}
-	if err := revokeFamilies(txCtx, store, tokens); err != nil {
-		return nil, err
-	}
-	return ended, store.CommitTx(txCtx)
-}
-
-// revokeFamilies deletes the tokens of every grant family in tokens.
-func revokeFamilies(ctx context.Context, store storage.Store, tokens []storage.TokenRequest) error {
-	var families []string
-	for _, t := range tokens {
-		if !slices.Contains(families, t.RequestID) {
-			families = append(families, t.RequestID)
-		}
-	}
-	for _, reqID := range families {
-		for _, kind := range revokedKinds {
-			if err := store.RevokeByRequestID(ctx, kind, reqID); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
 
 // tokenSID is the sid claim a stored grant's session carries: the browser
 // session it was issued through, "" for grants without one (password,
@@ -145,7 +83,7 @@ func (p *Provider) revokeSessionTokens(ctx context.Context, s storage.BrowserSes
 		return err
 	}
 	var mine []storage.TokenRequest
-	for _, kind := range revokedKinds {
+	for _, kind := range revoke.Kinds {
 		tokens, err := p.store.ListSubjectTokens(txCtx, kind, s.UserID)
 		if err != nil {
 			p.store.RollbackTx(txCtx)
@@ -157,7 +95,7 @@ func (p *Provider) revokeSessionTokens(ctx context.Context, s storage.BrowserSes
 			}
 		}
 	}
-	if err := revokeFamilies(txCtx, p.store, mine); err != nil {
+	if err := revoke.Families(txCtx, p.store, mine); err != nil {
 		p.store.RollbackTx(txCtx)
 		return err
 	}

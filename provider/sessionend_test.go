@@ -15,7 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
 )
@@ -141,8 +141,8 @@ func TestAdminSetPasswordEndsSessions(t *testing.T) {
 	b := providertest.NewBrowser(ts.URL)
 	s := signIn(t, ts, b, app)
 	var told []storage.BrowserSession
-	admin := &provider.LocalAdmin{Store: ts.Store, SessionsEnded: func(_ context.Context, ss []storage.BrowserSession) { told = append(told, ss...) }}
-	if err := admin.SetPassword(context.Background(), "alice", "set by the admin"); err != nil {
+	adm := &admin.Local{Store: ts.Store, SessionsEnded: func(_ context.Context, ss []storage.BrowserSession) { told = append(told, ss...) }}
+	if err := adm.SetPassword(context.Background(), "alice", "set by the admin"); err != nil {
 		t.Fatal(err)
 	}
 	if e := promptNone(t, b, app); e != "login_required" {
@@ -327,8 +327,8 @@ func TestPasswordChangeRacesRefresh(t *testing.T) {
 			}
 		})
 	}
-	admin := &provider.LocalAdmin{Store: ts.Store}
-	err := admin.SetPassword(context.Background(), "alice", "changed while refreshing")
+	adm := &admin.Local{Store: ts.Store}
+	err := adm.SetPassword(context.Background(), "alice", "changed while refreshing")
 	close(stop)
 	wg.Wait()
 	if err != nil {

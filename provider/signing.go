@@ -19,18 +19,14 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
-// SigningAlgorithms are the JWS algorithms the provider signs ID tokens
-// and userinfo responses with, RS256 first: the OIDC default every relying
-// party supports. The server keeps an active key for each.
-var SigningAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
-
-// signingAlgs are the SigningAlgorithms that have an active key now, which
+// signingAlgs are the clientspec.SigningAlgorithms that have an active key now, which
 // is what discovery may advertise.
 func (p *Provider) signingAlgs() []string {
 	var out []string
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		if _, err := p.keys.Active(alg); err == nil {
 			out = append(out, alg)
 		}
@@ -148,7 +144,7 @@ var errForeignKey = errors.New("the token was not signed by a key of this provid
 // publishedKey is the public key with kid from our JWKS, if it signs with
 // alg: a token cannot choose "none" or another algorithm for our key.
 func (s *jwtSigner) publishedKey(kid, alg string) (interface{}, error) {
-	if kid == "" || !slices.Contains(SigningAlgorithms, alg) {
+	if kid == "" || !slices.Contains(clientspec.SigningAlgorithms, alg) {
 		return nil, errForeignKey
 	}
 	set := s.keys.JWKS()

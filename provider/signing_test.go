@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // TestJWTSignerDecode is the signer fosite checks id_token_hint with at
@@ -21,7 +23,7 @@ func TestJWTSignerDecode(t *testing.T) {
 	ctx := context.Background()
 	iss := p.cfg.Issuer
 
-	for _, alg := range SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			k, _ := km.Active(alg)
 			token, sig, err := s.Generate(withSigningKey(ctx, k), jwt.MapClaims(hintClaims(iss, clock.Now().Add(time.Hour))), jwt.NewHeaders())

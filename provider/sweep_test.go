@@ -24,7 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // sweepProbe is one request of the sweep.
@@ -221,7 +221,7 @@ func deepProbes(t *testing.T, ts *testServer) []sweepProbe {
 	t.Cleanup(garbage.Close)
 	down := "http://127.0.0.1:1"
 	for id, uri := range map[string]string{"pk-garbage": garbage.URL + "/jwks", "pk-json": garbage.URL + "/json", "pk-500": garbage.URL + "/500", "pk-down": down + "/jwks"} {
-		ts.addClient(t, provider.ClientSpec{ID: id, TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: uri,
+		ts.addClient(t, clientspec.Spec{ID: id, TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: uri,
 			GrantTypes: []string{"authorization_code", "client_credentials"}, RedirectURIs: []string{webRedirect}, Scopes: []string{"openid"},
 			RequestURIs: []string{garbage.URL + "/ro", garbage.URL + "/500", down + "/ro"}})
 	}

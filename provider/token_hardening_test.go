@@ -15,7 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -26,12 +26,12 @@ import (
 func TestIntrospectionScoping(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, withRegistration("initial-token"))
-	owner := ts.addClient(t, provider.ClientSpec{ID: "owner", Secret: "owner-secret-0123456789",
+	owner := ts.addClient(t, clientspec.Spec{ID: "owner", Secret: "owner-secret-0123456789",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}, Audience: []string{"rs-api"}})
-	rs := ts.addClient(t, provider.ClientSpec{ID: "rs-api", Secret: "rs-secret-0123456789", GrantTypes: []string{"client_credentials"}})
-	foreign := ts.addClient(t, provider.ClientSpec{ID: "foreign", Secret: "foreign-secret-0123456789", GrantTypes: []string{"client_credentials"}})
-	auditor := ts.addClient(t, provider.ClientSpec{ID: "auditor", Secret: "auditor-secret-0123456789",
-		GrantTypes: []string{"client_credentials"}, Introspect: provider.IntrospectAny})
+	rs := ts.addClient(t, clientspec.Spec{ID: "rs-api", Secret: "rs-secret-0123456789", GrantTypes: []string{"client_credentials"}})
+	foreign := ts.addClient(t, clientspec.Spec{ID: "foreign", Secret: "foreign-secret-0123456789", GrantTypes: []string{"client_credentials"}})
+	auditor := ts.addClient(t, clientspec.Spec{ID: "auditor", Secret: "auditor-secret-0123456789",
+		GrantTypes: []string{"client_credentials"}, Introspect: clientspec.IntrospectAny})
 
 	token := func(form url.Values) string {
 		t.Helper()
@@ -173,9 +173,9 @@ func TestCodeExchangeRace(t *testing.T) {
 func TestLoopbackRedirectMatching(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, provider.ClientSpec{ID: "native", Public: true,
+	ts.addClient(t, clientspec.Spec{ID: "native", Public: true,
 		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback", "http://localhost/callback"}})
-	ts.addClient(t, provider.ClientSpec{ID: "server", Secret: "server-secret-0123456789",
+	ts.addClient(t, clientspec.Spec{ID: "server", Secret: "server-secret-0123456789",
 		RedirectURIs: []string{"http://127.0.0.1:5555/callback", "http://localhost:8000/callback"}})
 
 	// prompt=none with nobody signed in: a valid request is answered at
@@ -239,7 +239,7 @@ func TestLoopbackRedirectMatching(t *testing.T) {
 func TestKubeloginLocalhostRedirect(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, provider.ClientSpec{ID: "kubernetes", Public: true, RedirectURIs: []string{"http://localhost/"},
+	ts.addClient(t, clientspec.Spec{ID: "kubernetes", Public: true, RedirectURIs: []string{"http://localhost/"},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email", "groups"}})
 	rp := newRP(t, ts, "kubernetes", "", "http://localhost:8000/", "openid", "email")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
@@ -273,7 +273,7 @@ func TestPasswordGrantIDToken(t *testing.T) {
 	}
 	for _, alg := range []string{"", "ES256", "EdDSA"} {
 		id := "kubelogin" + alg
-		secret := ts.addClient(t, provider.ClientSpec{ID: id, Secret: "kubelogin-secret-0123456789", IDTokenSignedResponseAlg: alg,
+		secret := ts.addClient(t, clientspec.Spec{ID: id, Secret: "kubelogin-secret-0123456789", IDTokenSignedResponseAlg: alg,
 			GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile", "email", "groups"}})
 		want := alg
 		if want == "" {
@@ -339,7 +339,7 @@ func TestPasswordGrantIDToken(t *testing.T) {
 func TestUpdatedAtIsInteger(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, provider.ClientSpec{ID: "signed-ui", Secret: "signed-ui-secret-0123456789", RedirectURIs: []string{webRedirect},
+	ts.addClient(t, clientspec.Spec{ID: "signed-ui", Secret: "signed-ui-secret-0123456789", RedirectURIs: []string{webRedirect},
 		UserinfoSignedResponseAlg: "RS256", Scopes: []string{"openid", "profile"}})
 	want := ts.alice.UpdatedAt.Unix()
 	type profile struct {

@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 )
 
@@ -57,7 +57,7 @@ func TestTutorialLocalHTTPSCallbackServer(t *testing.T) {
 	}))
 	defer callback.Close()
 	redirect = callback.URL // https://127.0.0.1:port, no path
-	ts.addClient(t, provider.ClientSpec{ID: "mautic", Secret: "mautic-secret-0123456789", TokenEndpointAuthMethod: "client_secret_post",
+	ts.addClient(t, clientspec.Spec{ID: "mautic", Secret: "mautic-secret-0123456789", TokenEndpointAuthMethod: "client_secret_post",
 		RedirectURIs: []string{redirect}})
 
 	authURL := ts.URL + "/authorize?" + url.Values{
@@ -135,7 +135,7 @@ func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	const oob, secret = "urn:ietf:wg:oauth:2.0:oob", "oauthlib-secret-0123456789"
-	ts.addClient(t, provider.ClientSpec{ID: "oauthlib_app", Secret: secret, RedirectURIs: []string{oob},
+	ts.addClient(t, clientspec.Spec{ID: "oauthlib_app", Secret: secret, RedirectURIs: []string{oob},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"read"}})
 
 	// session.authorization_url: response_type, client_id, redirect_uri,
@@ -189,7 +189,7 @@ func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
 func TestTutorialPasswordGrantWithBasicAuth(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	secret := ts.addClient(t, provider.ClientSpec{ID: "authlib", Secret: "authlib-secret-0123456789",
+	secret := ts.addClient(t, clientspec.Spec{ID: "authlib", Secret: "authlib-secret-0123456789",
 		GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile"}})
 
 	// requests.post(url, auth=HTTPBasicAuth(id, secret), data=form_data)
@@ -239,7 +239,7 @@ func TestTutorialPasswordGrantWithBasicAuth(t *testing.T) {
 func TestTutorialClientCredentials(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	secret := ts.addClient(t, provider.ClientSpec{ID: "batch", Secret: "batch-secret-0123456789",
+	secret := ts.addClient(t, clientspec.Spec{ID: "batch", Secret: "batch-secret-0123456789",
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read"}, Audience: []string{"https://reports.example"}})
 	status, _, tok := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"reports:read"},
 		"audience": {"https://reports.example"}}, "batch", secret)
@@ -280,7 +280,7 @@ func TestTutorialVueSPAWithJWTBackend(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	const origin, redirect, api = "http://127.0.0.1:5173", "http://127.0.0.1:5173/callback", "https://api.example.org"
-	ts.addClient(t, provider.ClientSpec{ID: "vue-spa", Public: true, RedirectURIs: []string{redirect},
+	ts.addClient(t, clientspec.Spec{ID: "vue-spa", Public: true, RedirectURIs: []string{redirect},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"},
 		Audience: []string{api}, AccessTokenFormat: "jwt"})
 
@@ -321,7 +321,7 @@ func TestTutorialBrowserFlowWithoutState(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	const redirect = "http://127.0.0.1:5000/callback"
-	secret := ts.addClient(t, provider.ClientSpec{ID: "curl-app", Secret: "curl-app-secret-0123456789", RedirectURIs: []string{redirect},
+	secret := ts.addClient(t, clientspec.Spec{ID: "curl-app", Secret: "curl-app-secret-0123456789", RedirectURIs: []string{redirect},
 		GrantTypes: []string{"authorization_code"}, Scopes: []string{"profile"}})
 	loc, err := providertest.NewBrowser(ts.URL).SignIn(context.Background(),
 		ts.URL+"/authorize?response_type=code&client_id=curl-app&scope=profile", "alice", alicePass, "allow")

@@ -8,11 +8,11 @@ import (
 	"io"
 	"time"
 
+	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/spf13/cobra"
 
-	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
 )
@@ -23,7 +23,7 @@ const lockWait = 250 * time.Millisecond
 
 // openAdmin returns an Admin for the configured database: the database
 // itself when no server holds it, else the running server's admin socket.
-func openAdmin(ctx context.Context, cfg *fileConfig) (provider.Admin, func(), error) {
+func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error) {
 	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{Timeout: lockWait})
 	if err == nil {
 		// Only adding a client_secret_jwt client needs the provider secret;
@@ -35,12 +35,12 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (provider.Admin, func(), er
 			}
 			return km.Secret("provider")
 		})
-		return &provider.LocalAdmin{Store: store, Sealer: sealer}, func() { store.Close() }, nil
+		return &admin.Local{Store: store, Sealer: sealer}, func() { store.Close() }, nil
 	}
 	if !errors.Is(err, bolt.ErrLocked) {
 		return nil, nil, err
 	}
-	client := provider.DialAdmin(cfg.adminSocket())
+	client := admin.Dial(cfg.adminSocket())
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := client.ListClients(pingCtx); err != nil {
@@ -62,7 +62,7 @@ func describe(err error, what string) error {
 }
 
 // withAdmin loads the config, opens an Admin for it and runs fn.
-func withAdmin(cmd *cobra.Command, configPath string, fn func(provider.Admin) error) error {
+func withAdmin(cmd *cobra.Command, configPath string, fn func(admin.Admin) error) error {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 
-	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
 )
@@ -315,7 +315,7 @@ func TestKeysCommands(t *testing.T) {
 	// One active key per signing algorithm.
 	out := runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 1+len(provider.SigningAlgorithms) || !strings.HasPrefix(lines[0], "KID") {
+	if len(lines) != 1+len(clientspec.SigningAlgorithms) || !strings.HasPrefix(lines[0], "KID") {
 		t.Fatalf("keys list on a fresh directory: want a header and one key per algorithm:\n%s", out)
 	}
 	active := map[string]string{} // alg -> kid
@@ -326,7 +326,7 @@ func TestKeysCommands(t *testing.T) {
 		}
 		active[f[1]] = f[0]
 	}
-	for _, alg := range provider.SigningAlgorithms {
+	for _, alg := range clientspec.SigningAlgorithms {
 		if active[alg] == "" {
 			t.Fatalf("no %s key in:\n%s", alg, out)
 		}
@@ -334,11 +334,11 @@ func TestKeysCommands(t *testing.T) {
 
 	out = runCLI(t, "", "keys", "rotate", "--config", c.path).ok(t)
 	rotated := regexp.MustCompile(`(?m)^new active (\S+) key (\S+)$`).FindAllStringSubmatch(out, -1)
-	if len(rotated) != len(provider.SigningAlgorithms) {
+	if len(rotated) != len(clientspec.SigningAlgorithms) {
 		t.Fatalf("keys rotate printed %q, want one new key per algorithm", out)
 	}
 	out = runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
-	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n != 1+2*len(provider.SigningAlgorithms) {
+	if n := len(strings.Split(strings.TrimSpace(out), "\n")); n != 1+2*len(clientspec.SigningAlgorithms) {
 		t.Fatalf("keys list after rotate: want a header, the new and the old keys:\n%s", out)
 	}
 	for _, m := range rotated {

@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 func newClientsCmd(e *env) *cobra.Command {
@@ -19,7 +20,7 @@ func newClientsCmd(e *env) *cobra.Command {
 func newClientsAddCmd(e *env) *cobra.Command {
 	var (
 		configPath  string
-		spec        provider.ClientSpec
+		spec        clientspec.Spec
 		secretStdin bool
 		jwksFile    string
 	)
@@ -45,10 +46,10 @@ func newClientsAddCmd(e *env) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("--jwks-file: %w", err)
 				}
-				spec.JWKS = provider.JWKSDoc(raw)
+				spec.JWKS = clientspec.JWKSDoc(raw)
 			}
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				client, secret, err := admin.AddClient(cmd.Context(), spec)
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				client, secret, err := a.AddClient(cmd.Context(), spec)
 				if err != nil {
 					return describe(err, fmt.Sprintf("client %q", spec.ID))
 				}
@@ -104,8 +105,8 @@ func newClientsListCmd(e *env) *cobra.Command {
 		Short: "List clients",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				clients, err := admin.ListClients(cmd.Context())
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				clients, err := a.ListClients(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -134,8 +135,8 @@ func newClientsDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a client",
 		Args:  exactArgs(1, "one client ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				if err := admin.DeleteClient(cmd.Context(), args[0]); err != nil {
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				if err := a.DeleteClient(cmd.Context(), args[0]); err != nil {
 					return describe(err, fmt.Sprintf("client %q", args[0]))
 				}
 				fmt.Fprintf(e.stdout, "deleted client %s\n", args[0])

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 
 	"go.yaml.in/yaml/v3"
@@ -81,11 +83,11 @@ type fileConfig struct {
 		HeaderBytes    int   `yaml:"header_bytes"`
 		URIBytes       int   `yaml:"uri_bytes"`
 	} `yaml:"limits"`
-	Clients []provider.ClientSpec `yaml:"clients"`
-	Users   []provider.UserSpec   `yaml:"users"`
+	Clients []clientspec.Spec `yaml:"clients"`
+	Users   []admin.UserSpec  `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
 	// (RFC 7523); jwks_file is read at load, relative to the config file.
-	TrustedIssuers []provider.TrustSpec `yaml:"trusted_issuers"`
+	TrustedIssuers []clientspec.TrustSpec `yaml:"trusted_issuers"`
 	// TrustedProxies (top level, beside listen) are the CIDRs or single
 	// addresses of reverse proxies whose X-Forwarded-For / Forwarded
 	// header names the client.
@@ -169,7 +171,7 @@ func (c *fileConfig) validate() []string {
 		add("issuer", "is required (the URL relying parties use, e.g. https://sso.example.org)")
 	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		add("issuer", "%q must be an http(s) URL without query or fragment", c.Issuer)
-	} else if u.Scheme == "http" && !provider.IsLoopbackHost(u.Hostname()) {
+	} else if u.Scheme == "http" && !clientspec.IsLoopbackHost(u.Hostname()) {
 		add("issuer", "%q must use https unless the host is loopback (OpenID Connect Discovery §3)", c.Issuer)
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -221,7 +223,7 @@ func (c *fileConfig) validate() []string {
 			} else if raw, err := os.ReadFile(c.resolve(spec.JWKSFile)); err != nil {
 				add(key+".jwks_file", "%v", err)
 			} else {
-				spec.JWKS = provider.JWKSDoc(raw)
+				spec.JWKS = clientspec.JWKSDoc(raw)
 			}
 		}
 		if _, err := spec.Validate(); err != nil {
@@ -238,7 +240,7 @@ func (c *fileConfig) validate() []string {
 		if err == nil {
 			spec, err = spec.Validate()
 		}
-		var fe *provider.FieldError
+		var fe *clientspec.FieldError
 		switch {
 		case errors.As(err, &fe):
 			add(key+"."+fe.Field, "%s", fe.Problem)
@@ -251,7 +253,7 @@ func (c *fileConfig) validate() []string {
 		// the file as it was when the config was checked.
 		c.TrustedIssuers[i].JWKS, c.TrustedIssuers[i].JWKSFile = spec.JWKS, ""
 		for j := range i {
-			if provider.SameTrust(c.TrustedIssuers[j], spec) {
+			if clientspec.SameTrust(c.TrustedIssuers[j], spec) {
 				add(key, "issuer %q with the same subject is already declared at trusted_issuers[%d]", spec.Issuer, j)
 				break
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/keys"
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 func newKeysCmd(e *env) *cobra.Command {
@@ -22,7 +22,7 @@ func newKeysCmd(e *env) *cobra.Command {
 // server notices a rotation by itself within a second. log receives key
 // events and reload failures; nil discards them (CLI commands).
 func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
-	return keys.Open(cfg.Keys.Dir, keys.Options{Algorithms: provider.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log, ReloadInterval: keysReloadInterval})
+	return keys.Open(cfg.Keys.Dir, keys.Options{Algorithms: clientspec.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log, ReloadInterval: keysReloadInterval})
 }
 
 // keysReloadInterval is keys.Options.ReloadInterval: zero (the default of
@@ -91,6 +91,6 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")
-	c.Flags().StringSliceVar(&algs, "alg", nil, "rotate only these algorithms ("+strings.Join(provider.SigningAlgorithms, ", ")+"; default all)")
+	c.Flags().StringSliceVar(&algs, "alg", nil, "rotate only these algorithms ("+strings.Join(clientspec.SigningAlgorithms, ", ")+"; default all)")
 	return c
 }

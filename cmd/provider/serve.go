@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/spf13/cobra"
@@ -71,13 +73,13 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	now := time.Now().UTC()
 	sealer := secret.NewSealer(providerSecret)
-	if err := provider.SyncClients(ctx, store, sealer, cfg.Clients, log, now); err != nil {
+	if err := admin.SyncClients(ctx, store, sealer, cfg.Clients, log, now); err != nil {
 		return err
 	}
-	if err := provider.SyncUsers(ctx, store, cfg.Users, now); err != nil {
+	if err := admin.SyncUsers(ctx, store, cfg.Users, now); err != nil {
 		return err
 	}
-	if err := provider.SyncTrustedIssuers(ctx, store, cfg.TrustedIssuers, log, now); err != nil {
+	if err := admin.SyncTrustedIssuers(ctx, store, cfg.TrustedIssuers, log, now); err != nil {
 		return err
 	}
 	pcfg := cfg.providerConfig()
@@ -92,14 +94,14 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	adminLn, err := provider.ListenAdmin(cfg.adminSocket())
+	adminLn, err := admin.Listen(cfg.adminSocket())
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: pcfg.Limits.HeaderBytes}
-	adminSrv := &http.Server{Handler: provider.AdminHandler(&provider.LocalAdmin{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -178,7 +180,7 @@ const (
 // use on an issuer other people can reach.
 func warnExampleCredentials(cfg *fileConfig, log *slog.Logger) {
 	u, _ := url.Parse(cfg.Issuer)
-	if u == nil || provider.IsLoopbackHost(u.Hostname()) {
+	if u == nil || clientspec.IsLoopbackHost(u.Hostname()) {
 		return
 	}
 	for _, c := range cfg.Clients {

@@ -19,7 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
@@ -373,7 +373,7 @@ func TestRestartAndRotation(t *testing.T) {
 	}
 	oldKID := kidOf(t, oldID)
 	oldKIDs := jwksKIDs(t, c.issuer)
-	if len(oldKIDs) != len(provider.SigningAlgorithms) || !slices.Contains(oldKIDs, oldKID) {
+	if len(oldKIDs) != len(clientspec.SigningAlgorithms) || !slices.Contains(oldKIDs, oldKID) {
 		t.Fatalf("JWKS before restart: %v, want one key per algorithm, %s among them", oldKIDs, oldKID)
 	}
 	srv.stop(t)
@@ -410,7 +410,7 @@ func TestRestartAndRotation(t *testing.T) {
 	// Rotate with the CLI while the server runs.
 	out := runCLI(t, "", "keys", "rotate", "--config", c.path).ok(t)
 	m := regexp.MustCompile(`(?m)^new active RS256 key (\S+)$`).FindStringSubmatch(out)
-	if m == nil || strings.Count(out, "\n") != len(provider.SigningAlgorithms) {
+	if m == nil || strings.Count(out, "\n") != len(clientspec.SigningAlgorithms) {
 		t.Fatalf("keys rotate printed %q", out)
 	}
 	newKID := m[1]
@@ -463,7 +463,7 @@ func TestBrokenKeyManifest(t *testing.T) {
 	c := writeConfig(t, freePort(t), "")
 	srv := startServer(t, c)
 	kids := jwksKIDs(t, c.issuer)
-	if len(kids) != len(provider.SigningAlgorithms) {
+	if len(kids) != len(clientspec.SigningAlgorithms) {
 		t.Fatalf("JWKS of a fresh server: %v, want one key per algorithm", kids)
 	}
 

@@ -9,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 func newTrustCmd(e *env) *cobra.Command {
@@ -20,7 +21,7 @@ func newTrustCmd(e *env) *cobra.Command {
 func newTrustAddCmd(e *env) *cobra.Command {
 	var (
 		configPath  string
-		spec        provider.TrustSpec
+		spec        clientspec.TrustSpec
 		jwksFile    string
 		maxLifetime time.Duration
 	)
@@ -43,13 +44,13 @@ func newTrustAddCmd(e *env) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("--jwks-file: %w", err)
 				}
-				spec.JWKS = provider.JWKSDoc(raw)
+				spec.JWKS = clientspec.JWKSDoc(raw)
 			}
 			if cmd.Flags().Changed("max-lifetime") {
 				spec.MaxLifetime = maxLifetime.String()
 			}
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				ti, err := admin.AddTrustedIssuer(cmd.Context(), spec)
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				ti, err := a.AddTrustedIssuer(cmd.Context(), spec)
 				if err != nil {
 					what := fmt.Sprintf("trusted issuer %q for subject %q", spec.Issuer, spec.Subject)
 					if spec.AnySubject {
@@ -84,8 +85,8 @@ func newTrustListCmd(e *env) *cobra.Command {
 		Short: "List trusted issuers",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				all, err := admin.ListTrustedIssuers(cmd.Context())
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				all, err := a.ListTrustedIssuers(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -121,8 +122,8 @@ func newTrustDeleteCmd(e *env) *cobra.Command {
 		Short: "Stop trusting an issuer (by the ID trust list shows)",
 		Args:  exactArgs(1, "one trusted issuer ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				if err := admin.DeleteTrustedIssuer(cmd.Context(), args[0]); err != nil {
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				if err := a.DeleteTrustedIssuer(cmd.Context(), args[0]); err != nil {
 					return describe(err, fmt.Sprintf("trusted issuer %q", args[0]))
 				}
 				fmt.Fprintf(e.stdout, "deleted trusted issuer %s\n", args[0])

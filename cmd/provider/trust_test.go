@@ -21,7 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
 )
@@ -345,7 +345,7 @@ func TestTrustedIssuersConfig(t *testing.T) {
 	}
 	withStore(t, c, func(s *bolt.Store) {
 		before, _ := s.ListTrustedIssuers(t.Context())
-		if err := provider.SyncTrustedIssuers(context.Background(), s, cfg.TrustedIssuers, nil, time.Now()); err != nil {
+		if err := admin.SyncTrustedIssuers(context.Background(), s, cfg.TrustedIssuers, nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		after, err := s.ListTrustedIssuers(t.Context())

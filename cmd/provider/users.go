@@ -5,11 +5,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/spf13/cobra"
-
-	"github.com/smallsso/provider/provider"
 )
 
 func newUsersCmd(e *env) *cobra.Command {
@@ -20,7 +19,7 @@ func newUsersCmd(e *env) *cobra.Command {
 func newUsersAddCmd(e *env) *cobra.Command {
 	var (
 		configPath, passwordNote string
-		n                        provider.NewUser
+		n                        admin.NewUser
 		passwordStdin            bool
 	)
 	c := &cobra.Command{
@@ -40,8 +39,8 @@ func newUsersAddCmd(e *env) *cobra.Command {
 				n.Password = secret.NewPassword()
 				passwordNote = n.Password
 			}
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				u, err := admin.AddUser(cmd.Context(), n)
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				u, err := a.AddUser(cmd.Context(), n)
 				if err != nil {
 					return describe(err, fmt.Sprintf("user %q", n.Username))
 				}
@@ -77,8 +76,8 @@ func newUsersListCmd(e *env) *cobra.Command {
 		Short: "List users",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				users, err := admin.ListUsers(cmd.Context())
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				users, err := a.ListUsers(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -106,8 +105,8 @@ func newUsersDeleteCmd(e *env) *cobra.Command {
 		Short: "Delete a user",
 		Args:  exactArgs(1, "one USERNAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				if err := admin.DeleteUser(cmd.Context(), args[0]); err != nil {
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				if err := a.DeleteUser(cmd.Context(), args[0]); err != nil {
 					return describe(err, fmt.Sprintf("user %q", args[0]))
 				}
 				fmt.Fprintf(e.stdout, "deleted user %s\n", args[0])
@@ -140,8 +139,8 @@ func newUsersSetPasswordCmd(e *env) *cobra.Command {
 			} else {
 				password, generated = secret.NewPassword(), true
 			}
-			return withAdmin(cmd, configPath, func(admin provider.Admin) error {
-				if err := admin.SetPassword(cmd.Context(), args[0], password); err != nil {
+			return withAdmin(cmd, configPath, func(a admin.Admin) error {
+				if err := a.SetPassword(cmd.Context(), args[0], password); err != nil {
 					return describe(err, fmt.Sprintf("user %q", args[0]))
 				}
 				fmt.Fprintf(e.stdout, "password set for %s\n", args[0])

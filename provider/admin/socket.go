@@ -1,4 +1,4 @@
-package provider
+package admin
 
 // The admin socket lets the CLI manage users, clients and trusted issuers
 // while `serve` holds the bbolt file lock. It is plain HTTP+JSON over a unix
@@ -20,12 +20,13 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
-// ListenAdmin opens the admin socket at path. A stale socket left by a
+// Listen opens the admin socket at path. A stale socket left by a
 // crashed server is removed; a live one means another server runs.
-func ListenAdmin(path string) (net.Listener, error) {
+func Listen(path string) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("admin socket %s: another server is listening", path)
@@ -49,8 +50,8 @@ type adminError struct {
 	Kind  string `json:"kind"`
 }
 
-// AdminHandler serves a on the admin socket.
-func AdminHandler(a Admin) http.Handler {
+// Handler serves a on the admin socket.
+func Handler(a Admin) http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/users", func(w http.ResponseWriter, r *http.Request) {
 		var n NewUser
@@ -77,7 +78,7 @@ func AdminHandler(a Admin) http.Handler {
 		reply(w, nil, a.SetPassword(r.Context(), body.Username, body.Password))
 	}).Methods("PUT")
 	r.HandleFunc("/clients", func(w http.ResponseWriter, r *http.Request) {
-		var spec ClientSpec
+		var spec clientspec.Spec
 		if !decode(w, r, &spec) {
 			return
 		}
@@ -92,7 +93,7 @@ func AdminHandler(a Admin) http.Handler {
 		reply(w, nil, a.DeleteClient(r.Context(), r.URL.Query().Get("id")))
 	}).Methods("DELETE")
 	r.HandleFunc("/trust", func(w http.ResponseWriter, r *http.Request) {
-		var spec TrustSpec
+		var spec clientspec.TrustSpec
 		if !decode(w, r, &spec) {
 			return
 		}
@@ -126,7 +127,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func reply(w http.ResponseWriter, v any, err error) {
-	var inv *InvalidError
+	var inv *clientspec.InvalidError
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, v)
@@ -141,24 +142,24 @@ func reply(w http.ResponseWriter, v any, err error) {
 	}
 }
 
-// AdminClient is an Admin that talks to a running server's admin socket.
-type AdminClient struct {
+// Client is an Admin that talks to a running server's admin socket.
+type Client struct {
 	hc *http.Client
 }
 
-var _ Admin = (*AdminClient)(nil)
+var _ Admin = (*Client)(nil)
 
-// DialAdmin returns a client for the socket at path. It does not connect
+// Dial returns a client for the socket at path. It does not connect
 // until the first call; every call has a timeout, so the CLI never hangs.
-func DialAdmin(path string) *AdminClient {
+func Dial(path string) *Client {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &AdminClient{hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &Client{hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) error {
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -187,7 +188,7 @@ func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 		case "exists":
 			return fmt.Errorf("%s: %w", e.Error, storage.ErrAlreadyExists)
 		case "invalid":
-			return &InvalidError{Msg: e.Error}
+			return &clientspec.InvalidError{Msg: e.Error}
 		default:
 			return errors.New(e.Error)
 		}
@@ -198,49 +199,55 @@ func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func (c *AdminClient) AddUser(ctx context.Context, n NewUser) (storage.User, error) {
+func (c *Client) AddUser(ctx context.Context, n NewUser) (storage.User, error) {
 	var u storage.User
 	return u, c.do(ctx, "POST", "/users", n, &u)
 }
 
-func (c *AdminClient) ListUsers(ctx context.Context) ([]storage.User, error) {
+func (c *Client) ListUsers(ctx context.Context) ([]storage.User, error) {
 	var us []storage.User
 	return us, c.do(ctx, "GET", "/users", nil, &us)
 }
 
-func (c *AdminClient) DeleteUser(ctx context.Context, username string) error {
+func (c *Client) DeleteUser(ctx context.Context, username string) error {
 	return c.do(ctx, "DELETE", "/users?"+url.Values{"username": {username}}.Encode(), nil, nil)
 }
 
-func (c *AdminClient) SetPassword(ctx context.Context, username, password string) error {
+func (c *Client) SetPassword(ctx context.Context, username, password string) error {
 	return c.do(ctx, "PUT", "/users/password", struct{ Username, Password string }{username, password}, nil)
 }
 
-func (c *AdminClient) AddClient(ctx context.Context, spec ClientSpec) (storage.Client, string, error) {
+func (c *Client) AddClient(ctx context.Context, spec clientspec.Spec) (storage.Client, string, error) {
 	var out addedClient
 	err := c.do(ctx, "POST", "/clients", spec, &out)
 	return out.Client, out.Secret, err
 }
 
-func (c *AdminClient) ListClients(ctx context.Context) ([]storage.Client, error) {
+func (c *Client) ListClients(ctx context.Context) ([]storage.Client, error) {
 	var cs []storage.Client
 	return cs, c.do(ctx, "GET", "/clients", nil, &cs)
 }
 
-func (c *AdminClient) DeleteClient(ctx context.Context, id string) error {
+func (c *Client) DeleteClient(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/clients?"+url.Values{"id": {id}}.Encode(), nil, nil)
 }
 
-func (c *AdminClient) AddTrustedIssuer(ctx context.Context, spec TrustSpec) (storage.TrustedIssuer, error) {
+func (c *Client) AddTrustedIssuer(ctx context.Context, spec clientspec.TrustSpec) (storage.TrustedIssuer, error) {
 	var ti storage.TrustedIssuer
 	return ti, c.do(ctx, "POST", "/trust", spec, &ti)
 }
 
-func (c *AdminClient) ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error) {
+func (c *Client) ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error) {
 	var all []storage.TrustedIssuer
 	return all, c.do(ctx, "GET", "/trust", nil, &all)
 }
 
-func (c *AdminClient) DeleteTrustedIssuer(ctx context.Context, id string) error {
+func (c *Client) DeleteTrustedIssuer(ctx context.Context, id string) error {
 	return c.do(ctx, "DELETE", "/trust?"+url.Values{"id": {id}}.Encode(), nil, nil)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/smallsso/provider/storage"
@@ -18,7 +19,7 @@ import (
 // are left alone unless the config declares the same ID, in which case the
 // config wins (and says so). seal encrypts the secrets of client_secret_jwt
 // clients.
-func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, specs []ClientSpec, log *slog.Logger, now time.Time) error {
+func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, specs []clientspec.Spec, log *slog.Logger, now time.Time) error {
 	declared := map[string]bool{}
 	for _, spec := range specs {
 		spec, err := spec.Validate()
@@ -29,7 +30,7 @@ func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, 
 		old, err := store.GetClient(ctx, spec.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			c, err := spec.record(storage.Client{}, seal)
+			c, err := spec.Record(storage.Client{}, seal)
 			if err != nil {
 				return err
 			}
@@ -43,7 +44,7 @@ func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, 
 			if old.Source != "config" && log != nil {
 				log.Warn("config client replaces a client added with the CLI", "client_id", spec.ID)
 			}
-			c, err := spec.record(old, seal)
+			c, err := spec.Record(old, seal)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package provider
+package admin
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -16,20 +17,20 @@ import (
 // replaced (under an ID derived from issuer and subject), and one that came
 // from the config earlier but is no longer declared is deleted. Entries
 // added with the CLI are left alone. jwks_file must already be read
-// (TrustSpec.ReadJWKSFile).
-func SyncTrustedIssuers(ctx context.Context, store storage.Store, specs []TrustSpec, log *slog.Logger, now time.Time) error {
+// (clientspec.TrustSpec.ReadJWKSFile).
+func SyncTrustedIssuers(ctx context.Context, store storage.Store, specs []clientspec.TrustSpec, log *slog.Logger, now time.Time) error {
 	declared := map[string]bool{}
 	for _, spec := range specs {
 		spec, err := spec.Validate()
 		if err != nil {
 			return fmt.Errorf("trusted issuer %q: %w", spec.Issuer, err)
 		}
-		id := configTrustID(spec)
+		id := clientspec.ConfigTrustID(spec)
 		if declared[id] {
-			return fmt.Errorf("%s is declared twice", describeTrust(spec.Issuer, spec.Subject, spec.AnySubject))
+			return fmt.Errorf("%s is declared twice", clientspec.DescribeTrust(spec.Issuer, spec.Subject, spec.AnySubject))
 		}
 		declared[id] = true
-		want := spec.record(id, "config", now)
+		want := spec.Record(id, "config", now)
 		old, err := store.GetTrustedIssuer(ctx, id)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
@@ -65,7 +66,7 @@ func SyncTrustedIssuers(ctx context.Context, store storage.Store, specs []TrustS
 			}
 		case ti.Source != "config" && log != nil:
 			for _, spec := range specs {
-				if spec.Issuer == ti.Issuer && trustBinding(spec.Subject, spec.AnySubject) == trustBinding(ti.Subject, ti.AnySubject) {
+				if spec.Issuer == ti.Issuer && clientspec.TrustBinding(spec.Subject, spec.AnySubject) == clientspec.TrustBinding(ti.Subject, ti.AnySubject) {
 					log.Warn("trusted issuer is declared in the config and was also added with the CLI; the config entry applies",
 						"issuer", ti.Issuer, "id", ti.ID)
 				}

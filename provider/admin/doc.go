@@ -1,0 +1,13 @@
+// Package admin owns the operator's surface: the Admin API the CLI uses
+// (users, clients, trusted issuers), Local, which applies it to an open
+// store, the admin socket (its server, and the client the CLI dials when a
+// running server holds the database), and the declarative sync that makes
+// the store match the clients, users and trusted issuers of the config file.
+//
+// It validates through provider/clientspec and provider/userspec, so the
+// CLI refuses what registration and the account page refuse. It must not
+// import provider (the HTTP/protocol core), and provider must not import
+// it: a running server's reactions to admin actions (back-channel logout,
+// the throttle forgetting sign-in places) are passed in as functions by
+// cmd/provider, which wires the two.
+package admin
