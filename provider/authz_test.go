@@ -6,6 +6,8 @@ package provider_test
 // acr/amr, auth_time across refresh, and error descriptions.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -146,8 +148,11 @@ func claimsJSON(t *testing.T, v any) string {
 
 func TestClaimsParameter(t *testing.T) {
 	t.Parallel()
-	narrow := clientspec.Spec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{suiteBase + "/callback"},
-		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}}
+	narrow := clientspec.Spec{ID: "narrow", Secret: "narrow-secret", ClientSettings: storage.ClientSettings{
+		RedirectURIs: []string{suiteBase + "/callback"},
+		GrantTypes:   []string{"authorization_code"},
+		Scopes:       []string{"openid", "profile"},
+	}}
 	op := newOIDCCOP(t, withSuiteClients(narrow))
 
 	t.Run("not JSON", func(t *testing.T) {

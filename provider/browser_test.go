@@ -8,6 +8,8 @@ package provider_test
 // test-output/screenshots/ (gitignored) for a person to look at.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -143,14 +145,16 @@ func newPagesFixture(t *testing.T, mutate ...func(*provider.Config)) *pagesFixtu
 	}))
 	t.Cleanup(rp.Close)
 	secret := ts.addClient(t, clientspec.Spec{
-		ID: "notes", Secret: "notes-secret", Name: "Team Notes",
-		RedirectURIs: []string{rp.URL + "/callback"},
-		GrantTypes:   []string{"authorization_code", "refresh_token"},
-		Scopes:       []string{"openid", "profile", "email", "offline_access"},
-		LogoURI:      logos.URL + "/app.svg",
-		ClientURI:    "https://notes.example.org",
-		PolicyURI:    "https://notes.example.org/privacy",
-		TosURI:       "https://notes.example.org/terms",
+		ID: "notes", Secret: "notes-secret", ClientSettings: storage.ClientSettings{
+			Name:         "Team Notes",
+			RedirectURIs: []string{rp.URL + "/callback"},
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			Scopes:       []string{"openid", "profile", "email", "offline_access"},
+			LogoURI:      logos.URL + "/app.svg",
+			ClientURI:    "https://notes.example.org",
+			PolicyURI:    "https://notes.example.org/privacy",
+			TosURI:       "https://notes.example.org/terms",
+		},
 	})
 	return &pagesFixture{
 		ts: ts, rp: rp, logos: logos, client: "notes",
@@ -726,8 +730,11 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 	expectText(t, ctx, "Team Notes Zugriff auf Ihr Konto erlauben?", "Ihre E-Mail-Adresse sehen")
 	screenshot(t, ctx, "consent-de")
 
-	f.ts.addClient(t, clientspec.Spec{ID: "cli", Secret: "cli-secret", Name: "Deploy CLI",
-		RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"}, Scopes: []string{"openid"}})
+	f.ts.addClient(t, clientspec.Spec{ID: "cli", Secret: "cli-secret", ClientSettings: storage.ClientSettings{
+		Name:         "Deploy CLI",
+		RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"},
+		Scopes:       []string{"openid"},
+	}})
 	oob := oauth2.Config{ClientID: "cli", RedirectURL: "urn:ietf:wg:oauth:2.0:oob", Endpoint: f.oauth.Endpoint, Scopes: []string{"openid"}}
 	navigate(t, ctx, oob.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	submit(t, ctx, "button[value=allow]")

@@ -26,8 +26,10 @@ func TestAddressAndPhoneScopes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := ts.addClient(t, clientspec.Spec{ID: "crm", Secret: "crm-secret-0123456789", RedirectURIs: []string{webRedirect},
-		Scopes: []string{"openid", "profile", "address", "phone"}})
+	secret := ts.addClient(t, clientspec.Spec{ID: "crm", Secret: "crm-secret-0123456789", ClientSettings: storage.ClientSettings{
+		RedirectURIs: []string{webRedirect},
+		Scopes:       []string{"openid", "profile", "address", "phone"},
+	}})
 	rp := newRP(t, ts, "crm", secret, webRedirect, "openid", "profile", "address", "phone")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
 	tok, err := rp.oauth2.Exchange(ctx, f.code(t, ts.URL), oauth2.VerifierOption(f.verifier))

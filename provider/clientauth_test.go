@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -142,9 +144,13 @@ var ccForm = url.Values{"grant_type": {"client_credentials"}}
 func TestClientSecretBasicAndPost(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	basic := ts.addClient(t, clientspec.Spec{ID: "cc-basic", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-	post := ts.addClient(t, clientspec.Spec{ID: "cc-post", TokenEndpointAuthMethod: "client_secret_post", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"},
-		Introspect: clientspec.IntrospectAny})
+	basic := ts.addClient(t, clientspec.Spec{ID: "cc-basic", ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}}})
+	post := ts.addClient(t, clientspec.Spec{ID: "cc-post", ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "client_secret_post",
+		GrantTypes:              []string{"client_credentials"},
+		Scopes:                  []string{"api"},
+		Introspect:              clientspec.IntrospectAny,
+	}})
 	inBody := func(id, secret string) url.Values {
 		f := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}}
 		if secret != "" {
@@ -250,13 +256,22 @@ func TestClientSecretJWT(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := "a-client-secret-of-more-than-thirty-two-bytes-for-hs256"
-	ts.addClient(t, clientspec.Spec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
-	ts.addClient(t, clientspec.Spec{ID: "sjwt2", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	ts.addClient(t, clientspec.Spec{ID: "sjwt", Secret: secret, ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "client_secret_jwt",
+		GrantTypes:              []string{"client_credentials"},
+		Scopes:                  []string{"api"},
+	}})
+	ts.addClient(t, clientspec.Spec{ID: "sjwt2", Secret: secret, ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "client_secret_jwt",
+		GrantTypes:              []string{"client_credentials"},
+		Scopes:                  []string{"api"},
+	}})
 	pinned := "a-secret-long-enough-for-hs384-which-needs-forty-eight-bytes"
-	ts.addClient(t, clientspec.Spec{ID: "sjwt384", Secret: pinned, TokenEndpointAuthMethod: "client_secret_jwt",
-		TokenEndpointAuthSigningAlg: "HS384", GrantTypes: []string{"client_credentials"}})
+	ts.addClient(t, clientspec.Spec{ID: "sjwt384", Secret: pinned, ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod:     "client_secret_jwt",
+		TokenEndpointAuthSigningAlg: "HS384",
+		GrantTypes:                  []string{"client_credentials"},
+	}})
 	hs := func(claims any) string { return signAssertion(t, jose.HS256, []byte(secret), "", claims) }
 	post := func(form url.Values) (int, map[string]any) {
 		status, _, body := postForm(t, ts.URL+"/token", form, "", "")
@@ -432,7 +447,7 @@ func TestClientSecretJWTSealedAtRest(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := "a-client-secret-of-more-than-thirty-two-bytes-for-hs256"
-	ts.addClient(t, clientspec.Spec{ID: "sjwt", Secret: secret, TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}})
+	ts.addClient(t, clientspec.Spec{ID: "sjwt", Secret: secret, ClientSettings: storage.ClientSettings{TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}})
 	rec, err := ts.Store.GetClient(context.Background(), "sjwt")
 	if err != nil {
 		t.Fatal(err)
@@ -473,8 +488,8 @@ func TestPrivateKeyJWTInlineKeys(t *testing.T) {
 	rsaKey := newClientKey(t, "rsa-1", jose.RS256)
 	ecKey := newClientKey(t, "ec-1", jose.ES256)
 	edKey := newClientKey(t, "ed-1", jose.EdDSA)
-	ts.addClient(t, clientspec.Spec{ID: "pk", TokenEndpointAuthMethod: "private_key_jwt",
-		JWKS: clientspec.JWKSDoc(jwksJSON(t, rsaKey, ecKey, edKey)), GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}})
+	ts.addClient(t, clientspec.Spec{ID: "pk", ClientSettings: storage.ClientSettings{TokenEndpointAuthMethod: "private_key_jwt", GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}},
+		JWKS: clientspec.JWKSDoc(jwksJSON(t, rsaKey, ecKey, edKey))})
 	post := func(form url.Values) (int, map[string]any) {
 		status, _, body := postForm(t, ts.URL+"/token", form, "", "")
 		return status, body
@@ -571,8 +586,11 @@ func TestPrivateKeyJWTRemoteKeys(t *testing.T) {
 	old := newClientKey(t, "2024", jose.ES256)
 	fresh := newClientKey(t, "2025", jose.RS256)
 	pub := newJWKSServer(t, jwksJSON(t, old))
-	ts.addClient(t, clientspec.Spec{ID: "pk-uri", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: pub.URL + "/jwks.json",
-		GrantTypes: []string{"client_credentials"}})
+	ts.addClient(t, clientspec.Spec{ID: "pk-uri", ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "private_key_jwt",
+		JWKSURI:                 pub.URL + "/jwks.json",
+		GrantTypes:              []string{"client_credentials"},
+	}})
 	try := func(k clientKey) (int, map[string]any) {
 		status, _, body := postForm(t, ts.URL+"/token", assertionForm(k.sign(t, assertionClaims(ts, "pk-uri", clock.Now()))), "", "")
 		return status, body
@@ -645,7 +663,7 @@ func TestClientSpecAuthValidation(t *testing.T) {
 	smallSet, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &small.PublicKey, KeyID: "s"}}})
 	privSet, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: rsaKey.priv, KeyID: "p"}}})
 	base := func(method string) clientspec.Spec {
-		return clientspec.Spec{ID: "c", TokenEndpointAuthMethod: method, GrantTypes: []string{"client_credentials"}}
+		return clientspec.Spec{ID: "c", ClientSettings: storage.ClientSettings{TokenEndpointAuthMethod: method, GrantTypes: []string{"client_credentials"}}}
 	}
 	with := func(c clientspec.Spec, f func(*clientspec.Spec)) clientspec.Spec { f(&c); return c }
 	cases := []struct {
@@ -705,7 +723,7 @@ func TestClientSpecAuthValidation(t *testing.T) {
 func TestAddClientSecretJWT(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	spec := clientspec.Spec{ID: "gen", TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}
+	spec := clientspec.Spec{ID: "gen", ClientSettings: storage.ClientSettings{TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}}
 	if _, _, err := (&admin.Local{Store: ts.Store}).AddClient(context.Background(), spec); err == nil {
 		t.Fatal("a client_secret_jwt client was added without a sealer")
 	}
@@ -716,8 +734,11 @@ func TestAddClientSecretJWT(t *testing.T) {
 	raw := signAssertion(t, jose.HS512, []byte(secret), "", assertionClaims(ts, "gen", time.Now()))
 	status, _, body := postForm(t, ts.URL+"/token", assertionForm(raw), "", "")
 	wantToken(t, status, body)
-	if s := ts.addClient(t, clientspec.Spec{ID: "pkgen", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "https://app.example/jwks",
-		GrantTypes: []string{"client_credentials"}}); s != "" {
+	if s := ts.addClient(t, clientspec.Spec{ID: "pkgen", ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "private_key_jwt",
+		JWKSURI:                 "https://app.example/jwks",
+		GrantTypes:              []string{"client_credentials"},
+	}}); s != "" {
 		t.Errorf("a private_key_jwt client was given a secret")
 	}
 }
@@ -728,7 +749,7 @@ func TestSyncClientsSealsSecrets(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ctx := context.Background()
-	spec := clientspec.Spec{ID: "cfg-sjwt", TokenEndpointAuthMethod: "client_secret_jwt", Secret: strings.Repeat("a", 32), GrantTypes: []string{"client_credentials"}}
+	spec := clientspec.Spec{ID: "cfg-sjwt", ClientSettings: storage.ClientSettings{TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}}, Secret: strings.Repeat("a", 32)}
 	syncSpec := func(s clientspec.Spec) []byte {
 		t.Helper()
 		if err := admin.SyncClients(ctx, ts.Store, ts.sealer, []clientspec.Spec{s}, nil, time.Now()); err != nil {
@@ -755,8 +776,8 @@ func TestSyncClientsSealsSecrets(t *testing.T) {
 			t.Errorf("secret %.1s…: HTTP %d %v, want accepted = %v", secret, status, body, ok)
 		}
 	}
-	if err := admin.SyncClients(ctx, ts.Store, nil, []clientspec.Spec{{ID: "x", TokenEndpointAuthMethod: "client_secret_jwt",
-		Secret: strings.Repeat("c", 32), GrantTypes: []string{"client_credentials"}}}, nil, time.Now()); err == nil {
+	if err := admin.SyncClients(ctx, ts.Store, nil, []clientspec.Spec{{ID: "x", ClientSettings: storage.ClientSettings{TokenEndpointAuthMethod: "client_secret_jwt", GrantTypes: []string{"client_credentials"}},
+		Secret: strings.Repeat("c", 32)}}, nil, time.Now()); err == nil {
 		t.Error("SyncClients stored a client_secret_jwt client without a sealer")
 	}
 }

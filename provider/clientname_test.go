@@ -18,12 +18,12 @@ import (
 func TestOpenRegistrationClientNameLookalikes(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, withOpenRegistration())
-	ts.addClient(t, clientspec.Spec{ID: "cli-app", Secret: "cli-app-secret-0123456789", Name: "Payroll", RedirectURIs: []string{webRedirect}})
-	ts.addClient(t, clientspec.Spec{ID: "grafana", Secret: "grafana-secret-0123456789", RedirectURIs: []string{webRedirect}})
+	ts.addClient(t, clientspec.Spec{ID: "cli-app", Secret: "cli-app-secret-0123456789", ClientSettings: storage.ClientSettings{Name: "Payroll", RedirectURIs: []string{webRedirect}}})
+	ts.addClient(t, clientspec.Spec{ID: "grafana", Secret: "grafana-secret-0123456789", ClientSettings: storage.ClientSettings{RedirectURIs: []string{webRedirect}}})
 	// As if registered with the initial access token before the operator
 	// opened registration.
 	now := time.Now().UTC()
-	if err := ts.Store.CreateClient(context.Background(), storage.Client{ID: "billing-id", Name: "Billing", RedirectURIs: []string{webRedirect},
+	if err := ts.Store.CreateClient(context.Background(), storage.Client{ID: "billing-id", ClientSettings: storage.ClientSettings{Name: "Billing", RedirectURIs: []string{webRedirect}},
 		Source: "registration", RegisteredWithToken: true, CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"io"
 	"net/http"
 	"net/url"
@@ -272,8 +274,11 @@ func TestCORSClientAddedAtRuntime(t *testing.T) {
 	checkNoCORS(t, "before the client exists", h)
 
 	ts.addClient(t, clientspec.Spec{
-		ID: "spa-late", Public: true, GrantTypes: []string{"authorization_code"},
-		RedirectURIs: []string{origin + "/cb", "https://port.example.org:443/cb", "com.example.app:/cb", "urn:ietf:wg:oauth:2.0:oob"},
+		ID: "spa-late", ClientSettings: storage.ClientSettings{
+			Public:       true,
+			GrantTypes:   []string{"authorization_code"},
+			RedirectURIs: []string{origin + "/cb", "https://port.example.org:443/cb", "com.example.app:/cb", "urn:ietf:wg:oauth:2.0:oob"},
+		},
 	})
 	// The origins are cached until corsTTL has passed on the provider's clock.
 	_, h = browserFetch(t, http.MethodGet, ts.URL+"/jwks", origin, nil, nil)
@@ -292,9 +297,12 @@ func TestCORSAllowedOriginsReplaceDefault(t *testing.T) {
 	t.Parallel()
 	ts, clock := newCORSServerClock(t)
 	ts.addClient(t, clientspec.Spec{
-		ID: "spa-cdn", Public: true, GrantTypes: []string{"authorization_code"},
-		RedirectURIs:   []string{"https://app.example.org/callback"},
-		AllowedOrigins: []string{"https://static.example.net"},
+		ID: "spa-cdn", ClientSettings: storage.ClientSettings{
+			Public:         true,
+			GrantTypes:     []string{"authorization_code"},
+			RedirectURIs:   []string{"https://app.example.org/callback"},
+			AllowedOrigins: []string{"https://static.example.net"},
+		},
 	})
 	allowedAfterTTL(t, ts, clock, "https://static.example.net")
 	_, h := browserFetch(t, http.MethodGet, ts.URL+"/jwks", "https://app.example.org", nil, nil)

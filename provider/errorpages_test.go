@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"html"
 	"net/http"
 	"net/url"
@@ -65,8 +67,11 @@ func TestAuthorizeErrorPageUnknownClient(t *testing.T) {
 func TestAuthorizeErrorPagesPlainWords(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, clientspec.Spec{ID: "narrow", Secret: "narrow-secret", RedirectURIs: []string{webRedirect},
-		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}})
+	ts.addClient(t, clientspec.Spec{ID: "narrow", Secret: "narrow-secret", ClientSettings: storage.ClientSettings{
+		RedirectURIs: []string{webRedirect},
+		GrantTypes:   []string{"authorization_code"},
+		Scopes:       []string{"openid"},
+	}})
 	base := func(kv ...string) url.Values {
 		v := url.Values{"client_id": {"web"}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s"}}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -119,9 +124,13 @@ func TestLogoutConfirmationCancel(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	app := logoutClient(t, ts, "app", "", "")
-	ts.addClient(t, clientspec.Spec{ID: "home", Secret: "home-secret", RedirectURIs: []string{webRedirect},
-		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, ClientURI: "https://home.example/start",
-		PostLogoutRedirectURIs: []string{byeURI}})
+	ts.addClient(t, clientspec.Spec{ID: "home", Secret: "home-secret", ClientSettings: storage.ClientSettings{
+		RedirectURIs:           []string{webRedirect},
+		GrantTypes:             []string{"authorization_code"},
+		Scopes:                 []string{"openid"},
+		ClientURI:              "https://home.example/start",
+		PostLogoutRedirectURIs: []string{byeURI},
+	}})
 	homeRP := newRP(t, ts, "home", "home-secret", webRedirect, "openid")
 	b := browserIn(ts, "en")
 	signIn(t, ts, b, app)

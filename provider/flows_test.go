@@ -5,6 +5,8 @@ package provider_test
 // mostly the refusals.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -27,7 +29,7 @@ import (
 
 func TestClientResponseTypesAndRequestObjectSettings(t *testing.T) {
 	t.Parallel()
-	base := clientspec.Spec{ID: "c", Secret: "s", RedirectURIs: []string{"https://app.example.org/cb"}}
+	base := clientspec.Spec{ID: "c", Secret: "s", ClientSettings: storage.ClientSettings{RedirectURIs: []string{"https://app.example.org/cb"}}}
 	with := func(fn func(*clientspec.Spec)) clientspec.Spec {
 		c := base
 		fn(&c)
@@ -117,12 +119,19 @@ func TestImplicitAndHybridRules(t *testing.T) {
 	t.Parallel()
 	op := newFlowsOP(t)
 	spa := &oidcctest.Client{ID: "spa-implicit", RedirectURI: suiteBase + "/spa", AuthMethod: "none"}
-	op.ts.addClient(t, clientspec.Spec{ID: spa.ID, Public: true, RedirectURIs: []string{spa.RedirectURI},
-		GrantTypes: []string{"authorization_code", "implicit"}, ResponseTypes: []string{"id_token token", "code id_token"},
-		Scopes: []string{"openid", "profile"}})
+	op.ts.addClient(t, clientspec.Spec{ID: spa.ID, ClientSettings: storage.ClientSettings{
+		Public:        true,
+		RedirectURIs:  []string{spa.RedirectURI},
+		GrantTypes:    []string{"authorization_code", "implicit"},
+		ResponseTypes: []string{"id_token token", "code id_token"},
+		Scopes:        []string{"openid", "profile"},
+	}})
 	oob := &oidcctest.Client{ID: "oob-hybrid", Secret: "oob-hybrid-secret", RedirectURI: "urn:ietf:wg:oauth:2.0:oob"}
-	op.ts.addClient(t, clientspec.Spec{ID: oob.ID, Secret: oob.Secret, RedirectURIs: []string{oob.RedirectURI},
-		GrantTypes: []string{"authorization_code", "implicit"}, ResponseTypes: []string{"code", "code id_token"}})
+	op.ts.addClient(t, clientspec.Spec{ID: oob.ID, Secret: oob.Secret, ClientSettings: storage.ClientSettings{
+		RedirectURIs:  []string{oob.RedirectURI},
+		GrantTypes:    []string{"authorization_code", "implicit"},
+		ResponseTypes: []string{"code", "code id_token"},
+	}})
 
 	t.Run("a client gets only the response types it registered", func(t *testing.T) {
 		r := op.NewRequest(op.Basic, "openid").With("response_type", "id_token token")
@@ -374,8 +383,10 @@ func TestRequestObjects(t *testing.T) {
 		rp := httptest.NewServer(mux)
 		defer rp.Close()
 		c := &oidcctest.Client{ID: "ro-refusals", Secret: "ro-refusals-secret", RedirectURI: suiteBase + "/callback"}
-		op.ts.addClient(t, clientspec.Spec{ID: c.ID, Secret: c.Secret, RedirectURIs: []string{c.RedirectURI},
-			RequestURIs: []string{rp.URL + "/missing", rp.URL + "/big", rp.URL + "/moved"}})
+		op.ts.addClient(t, clientspec.Spec{ID: c.ID, Secret: c.Secret, ClientSettings: storage.ClientSettings{
+			RedirectURIs: []string{c.RedirectURI},
+			RequestURIs:  []string{rp.URL + "/missing", rp.URL + "/big", rp.URL + "/moved"},
+		}})
 		for name, uri := range map[string]string{
 			"not registered":  op.objects.uri(),
 			"404":             rp.URL + "/missing",
@@ -401,8 +412,12 @@ func TestRequestObjects(t *testing.T) {
 		pub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(jwks) }))
 		defer pub.Close()
 		c := &oidcctest.Client{ID: "ro-es256", Secret: "ro-es256-secret", RedirectURI: suiteBase + "/callback", Key: key}
-		op.ts.addClient(t, clientspec.Spec{ID: c.ID, Secret: c.Secret, RedirectURIs: []string{c.RedirectURI},
-			JWKSURI: pub.URL + "/jwks", RequestObjectSigningAlg: "ES256", RequestURIs: []string{op.objects.uri() + "#v1"}})
+		op.ts.addClient(t, clientspec.Spec{ID: c.ID, Secret: c.Secret, ClientSettings: storage.ClientSettings{
+			RedirectURIs:            []string{c.RedirectURI},
+			JWKSURI:                 pub.URL + "/jwks",
+			RequestObjectSigningAlg: "ES256",
+			RequestURIs:             []string{op.objects.uri() + "#v1"},
+		}})
 		r := op.NewRequest(c, "openid")
 		op.objects.publish(op.RequestObject(t, r, key))
 		outer := r.Outer("request_uri", op.objects.uri()+"#v2", nil)

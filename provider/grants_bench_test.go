@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"io"
 	"net/http"
 	"net/url"
@@ -21,15 +23,24 @@ import (
 // that is about 1% of a request for ES256.
 func BenchmarkTokenEndpoint(b *testing.B) {
 	ts := newTestServer(b)
-	ts.addClient(b, clientspec.Spec{ID: "svc-jwt-at", Secret: "svc-jwt-at-secret", GrantTypes: []string{"client_credentials"},
-		Scopes: []string{"api:read"}, AccessTokenFormat: "jwt"})
+	ts.addClient(b, clientspec.Spec{ID: "svc-jwt-at", Secret: "svc-jwt-at-secret", ClientSettings: storage.ClientSettings{
+		GrantTypes:        []string{"client_credentials"},
+		Scopes:            []string{"api:read"},
+		AccessTokenFormat: "jwt",
+	}})
 	hmacSecret := strings.Repeat("s", 32)
-	ts.addClient(b, clientspec.Spec{ID: "svc-hs", Secret: hmacSecret, TokenEndpointAuthMethod: "client_secret_jwt",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read"}})
+	ts.addClient(b, clientspec.Spec{ID: "svc-hs", Secret: hmacSecret, ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "client_secret_jwt",
+		GrantTypes:              []string{"client_credentials"},
+		Scopes:                  []string{"api:read"},
+	}})
 	es := newClientKey(b, "es-1", jose.ES256)
-	ts.addClient(b, clientspec.Spec{ID: "svc-es", TokenEndpointAuthMethod: "private_key_jwt", JWKS: clientspec.JWKSDoc(jwksJSON(b, es)),
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read"}})
-	ts.addClient(b, clientspec.Spec{ID: "legacy", Secret: "legacy-secret-0123456789", GrantTypes: []string{"password"}, Scopes: []string{"openid"}})
+	ts.addClient(b, clientspec.Spec{ID: "svc-es", ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "private_key_jwt",
+		GrantTypes:              []string{"client_credentials"},
+		Scopes:                  []string{"api:read"},
+	}, JWKS: clientspec.JWKSDoc(jwksJSON(b, es))})
+	ts.addClient(b, clientspec.Spec{ID: "legacy", Secret: "legacy-secret-0123456789", ClientSettings: storage.ClientSettings{GrantTypes: []string{"password"}, Scopes: []string{"openid"}}})
 
 	cc := url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}
 	cases := []struct {

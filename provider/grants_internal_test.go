@@ -73,3 +73,21 @@ func TestGrantTypesFromFositeHandlers(t *testing.T) {
 		}
 	}
 }
+
+// clientspec.Grants is what a client may declare; it must be exactly what
+// the composed handlers serve, or a client could be given a grant that
+// does not work (or be refused one that does).
+func TestDeclarableGrantsAreComposed(t *testing.T) {
+	t.Parallel()
+	composed := grantTypesSupported()
+	if !sameSet(clientspec.Grants, composed) {
+		t.Errorf("clientspec.Grants = %v, composed handlers serve %v", clientspec.Grants, composed)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

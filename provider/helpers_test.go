@@ -90,16 +90,26 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	}
 	sealer := secret.NewSealer(providerSecret)
 	err = admin.SyncClients(ctx, store, sealer, []clientspec.Spec{
-		{ID: "web", SecretHash: testHash("web-secret"), Name: "Web App", RedirectURIs: []string{webRedirect},
-			GrantTypes: []string{"authorization_code", "refresh_token"},
-			Scopes:     []string{"openid", "profile", "email", "groups", "offline_access"},
+		{ID: "web", SecretHash: testHash("web-secret"), ClientSettings: storage.ClientSettings{
+			Name:         "Web App",
+			RedirectURIs: []string{webRedirect},
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			Scopes:       []string{"openid", "profile", "email", "groups", "offline_access"},
 			// ts.introspect asks as web about every client's tokens.
-			Introspect: clientspec.IntrospectAny},
-		{ID: "post", SecretHash: testHash("post-secret"), RedirectURIs: []string{webRedirect},
-			TokenEndpointAuthMethod: "client_secret_post", Scopes: []string{"openid"}},
-		{ID: "spa", Public: true, RedirectURIs: []string{spaRedirect},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "offline_access"}},
-		{ID: "svc", SecretHash: testHash("svc-secret"), GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read", "api:write"}},
+			Introspect: clientspec.IntrospectAny,
+		}},
+		{ID: "post", SecretHash: testHash("post-secret"), ClientSettings: storage.ClientSettings{
+			RedirectURIs:            []string{webRedirect},
+			TokenEndpointAuthMethod: "client_secret_post",
+			Scopes:                  []string{"openid"},
+		}},
+		{ID: "spa", ClientSettings: storage.ClientSettings{
+			Public:       true,
+			RedirectURIs: []string{spaRedirect},
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			Scopes:       []string{"openid", "profile", "offline_access"},
+		}},
+		{ID: "svc", SecretHash: testHash("svc-secret"), ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read", "api:write"}}},
 	}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func TestIDTokenHashesPerAlgorithm(t *testing.T) {
 	}
 
 	for _, alg := range clientspec.SigningAlgorithms {
-		cl := newClient(storage.Client{ID: "c", IDTokenSignedResponseAlg: alg})
+		cl := newClient(storage.Client{ID: "c", ClientSettings: storage.ClientSettings{IDTokenSignedResponseAlg: alg}})
 		t.Run("authorization endpoint "+alg, func(t *testing.T) {
 			ar := fosite.NewAuthorizeRequest()
 			ar.Client, ar.Form = cl, url.Values{"nonce": {"n-0123456789"}}

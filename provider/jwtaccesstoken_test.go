@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -91,8 +93,12 @@ func verifyAccessToken(t *testing.T, ts *testServer, raw string) accessClaims {
 func addJWTServiceClient(t *testing.T, ts *testServer, id string, audience ...string) string {
 	t.Helper()
 	return ts.addClient(t, clientspec.Spec{
-		ID: id, Secret: id + "-secret", GrantTypes: []string{"client_credentials"},
-		Scopes: []string{"api:read", "api:write"}, Audience: audience, AccessTokenFormat: "jwt",
+		ID: id, Secret: id + "-secret", ClientSettings: storage.ClientSettings{
+			GrantTypes:        []string{"client_credentials"},
+			Scopes:            []string{"api:read", "api:write"},
+			Audience:          audience,
+			AccessTokenFormat: "jwt",
+		},
 	})
 }
 
@@ -191,10 +197,13 @@ func TestOpaqueAccessTokenIsNotJWT(t *testing.T) {
 func addJWTWebClient(t *testing.T, ts *testServer) *rp {
 	t.Helper()
 	secret := ts.addClient(t, clientspec.Spec{
-		ID: "jwtweb", Secret: "jwtweb-secret", RedirectURIs: []string{webRedirect},
-		GrantTypes: []string{"authorization_code", "refresh_token"},
-		Scopes:     []string{"openid", "profile", "offline_access"},
-		Audience:   []string{apiAudience}, AccessTokenFormat: "jwt",
+		ID: "jwtweb", Secret: "jwtweb-secret", ClientSettings: storage.ClientSettings{
+			RedirectURIs:      []string{webRedirect},
+			GrantTypes:        []string{"authorization_code", "refresh_token"},
+			Scopes:            []string{"openid", "profile", "offline_access"},
+			Audience:          []string{apiAudience},
+			AccessTokenFormat: "jwt",
+		},
 	})
 	return newRP(t, ts, "jwtweb", secret, webRedirect, "openid", "profile", "offline_access")
 }

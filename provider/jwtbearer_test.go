@@ -131,8 +131,10 @@ func bearerServer(t *testing.T) (*testServer, issuerKey) {
 		Issuer: bearerIssuer, Subject: bearerSubject, JWKS: clientspec.JWKSDoc(jwksOf(t, key)),
 		Scopes: []string{"api:read", "reports"}, MaxLifetime: "10m",
 	})
-	ts.addClient(t, clientspec.Spec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer},
-		Scopes: []string{"api:read", "api:write", "reports"}})
+	ts.addClient(t, clientspec.Spec{ID: bearerClient, Secret: bearerSecret, ClientSettings: storage.ClientSettings{
+		GrantTypes: []string{grantJWTBearer},
+		Scopes:     []string{"api:read", "api:write", "reports"},
+	}})
 	return ts, key
 }
 
@@ -312,8 +314,10 @@ func TestJWTBearerGrant(t *testing.T) {
 	})
 
 	t.Run("scope the client is not registered for", func(t *testing.T) {
-		ts.addClient(t, clientspec.Spec{ID: "bearer-narrow", Secret: "narrow-secret", GrantTypes: []string{grantJWTBearer},
-			Scopes: []string{"api:read"}})
+		ts.addClient(t, clientspec.Spec{ID: "bearer-narrow", Secret: "narrow-secret", ClientSettings: storage.ClientSettings{
+			GrantTypes: []string{grantJWTBearer},
+			Scopes:     []string{"api:read"},
+		}})
 		status, body := exchange(t, ts, "bearer-narrow", "narrow-secret", key.sign(t, bearerClaims(ts, bearerIssuer, bearerSubject)), "reports")
 		wantGrantError(t, status, body, "invalid_scope")
 	})
@@ -324,14 +328,18 @@ func TestJWTBearerGrant(t *testing.T) {
 	})
 
 	t.Run("public client", func(t *testing.T) {
-		spec := clientspec.Spec{ID: "bearer-public", Public: true, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}}
+		spec := clientspec.Spec{ID: "bearer-public", ClientSettings: storage.ClientSettings{Public: true, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}}}
 		if _, _, err := (&admin.Local{Store: ts.Store}).AddClient(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "public client") {
 			t.Errorf("adding a public client with the grant: %v, want refused", err)
 		}
 		// One stored before that rule (or by another tool) is refused at
 		// the token endpoint.
-		err := ts.Store.CreateClient(context.Background(), storage.Client{ID: "bearer-public", Public: true,
-			TokenEndpointAuthMethod: "none", GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}})
+		err := ts.Store.CreateClient(context.Background(), storage.Client{ID: "bearer-public", ClientSettings: storage.ClientSettings{
+			Public:                  true,
+			TokenEndpointAuthMethod: "none",
+			GrantTypes:              []string{grantJWTBearer},
+			Scopes:                  []string{"api:read"},
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +450,7 @@ func TestJWTBearerJWKSURI(t *testing.T) {
 
 	const iss = "https://remote-issuer.example.org"
 	addTrust(t, ts, clientspec.TrustSpec{Issuer: iss, AnySubject: true, JWKSURI: jwksSrv.URL + "/jwks.json", Scopes: []string{"api:read"}})
-	ts.addClient(t, clientspec.Spec{ID: bearerClient, Secret: bearerSecret, GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}})
+	ts.addClient(t, clientspec.Spec{ID: bearerClient, Secret: bearerSecret, ClientSettings: storage.ClientSettings{GrantTypes: []string{grantJWTBearer}, Scopes: []string{"api:read"}}})
 
 	for i, k := range []issuerKey{ed, ec} {
 		sub := "job-" + string(k.alg)

@@ -5,6 +5,8 @@ package provider_test
 // file; a client that goes away gets no 5xx and causes no ERROR line.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"bufio"
 	"bytes"
 	"crypto/ecdsa"
@@ -391,8 +393,11 @@ func TestPushedRequestObjectParametersAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	secret := ts.addClient(t, clientspec.Spec{ID: "ro", Secret: "ro-secret-0123456789", RedirectURIs: []string{webRedirect},
-		Scopes: []string{"openid"}, JWKS: clientspec.JWKSDoc(pub), RequestObjectSigningAlg: "ES256"})
+	secret := ts.addClient(t, clientspec.Spec{ID: "ro", Secret: "ro-secret-0123456789", ClientSettings: storage.ClientSettings{
+		RedirectURIs:            []string{webRedirect},
+		Scopes:                  []string{"openid"},
+		RequestObjectSigningAlg: "ES256",
+	}, JWKS: clientspec.JWKSDoc(pub)})
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
 	if err != nil {
 		t.Fatal(err)

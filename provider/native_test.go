@@ -4,6 +4,8 @@ package provider_test
 // schemes, and the out-of-band code page for clients that opt in.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"net/http"
 	"net/url"
@@ -17,8 +19,12 @@ import (
 )
 
 func nativeClient(ts *testServer, t *testing.T, id string, redirects ...string) {
-	ts.addClient(t, clientspec.Spec{ID: id, Public: true, RedirectURIs: redirects,
-		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"}})
+	ts.addClient(t, clientspec.Spec{ID: id, ClientSettings: storage.ClientSettings{
+		Public:       true,
+		RedirectURIs: redirects,
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Scopes:       []string{"openid", "profile"},
+	}})
 }
 
 func authURL(ts *testServer, clientID, redirect, verifier string, extra url.Values) string {
@@ -125,8 +131,11 @@ func TestOOBCodePage(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, clientspec.Spec{ID: "script", Secret: "script-secret-0123456789",
-		RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"}, GrantTypes: []string{"authorization_code", "refresh_token"},
-		Scopes: []string{"read"}})
+		ClientSettings: storage.ClientSettings{
+			RedirectURIs: []string{"urn:ietf:wg:oauth:2.0:oob"},
+			GrantTypes:   []string{"authorization_code", "refresh_token"},
+			Scopes:       []string{"read"},
+		}})
 	ctx := context.Background()
 
 	page, err := providertest.NewBrowser(ts.URL).SignInPage(ctx, authURL(ts, "script", "urn:ietf:wg:oauth:2.0:oob", "", url.Values{"scope": {"read"}}), "alice", alicePass, "allow")

@@ -68,12 +68,14 @@ func withSuiteConfig(fn func(*provider.Config)) oidccOption {
 // URIs for every scope the suite asks for.
 func suiteClientSpec(id, secret, authMethod string) clientspec.Spec {
 	return clientspec.Spec{
-		ID: id, Secret: secret, Name: "Conformance " + id,
-		RedirectURIs:            []string{suiteBase + "/callback"},
-		PostLogoutRedirectURIs:  []string{suiteBase + "/post_logout_redirect"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		Scopes:                  []string{"openid", "profile", "email", "address", "phone", "groups", "offline_access"},
-		TokenEndpointAuthMethod: authMethod,
+		ID: id, Secret: secret, ClientSettings: storage.ClientSettings{
+			Name:                    "Conformance " + id,
+			RedirectURIs:            []string{suiteBase + "/callback"},
+			PostLogoutRedirectURIs:  []string{suiteBase + "/post_logout_redirect"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			Scopes:                  []string{"openid", "profile", "email", "address", "phone", "groups", "offline_access"},
+			TokenEndpointAuthMethod: authMethod,
+		},
 	}
 }
 

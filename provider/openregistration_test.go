@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"html"
 	"net/http"
@@ -97,7 +99,7 @@ func TestOpenRegistrationClientName(t *testing.T) {
 	ts := newTestServer(t, func(c *provider.Config) {
 		c.Registration = provider.RegistrationConfig{Enabled: true, InitialAccessToken: ""}
 	})
-	ts.addClient(t, clientspec.Spec{ID: "cli-app", Secret: "cli-app-secret-0123456789", Name: "Payroll", RedirectURIs: []string{webRedirect}})
+	ts.addClient(t, clientspec.Spec{ID: "cli-app", Secret: "cli-app-secret-0123456789", ClientSettings: storage.ClientSettings{Name: "Payroll", RedirectURIs: []string{webRedirect}}})
 	for _, name := range []string{"Web App", "  web app ", "WEB APP", "payroll"} {
 		wantRegistrationRefused(t, ts, map[string]any{"redirect_uris": []string{webRedirect}, "client_name": name}, "invalid_client_metadata")
 	}
@@ -182,7 +184,7 @@ func TestOpenRegistrationLogoutNeedsHint(t *testing.T) {
 	ts := newTestServer(t, withOpenRegistration())
 	c := ts.register(t, map[string]any{"redirect_uris": []string{webRedirect}, "post_logout_redirect_uris": []string{byeURI}}, "")
 	ts.addClient(t, clientspec.Spec{
-		ID: "own", Secret: "own-secret-0123456789abcd", RedirectURIs: []string{webRedirect}, PostLogoutRedirectURIs: []string{byeURI},
+		ID: "own", Secret: "own-secret-0123456789abcd", ClientSettings: storage.ClientSettings{RedirectURIs: []string{webRedirect}, PostLogoutRedirectURIs: []string{byeURI}},
 	})
 
 	bare := get(t, providertest.NewBrowser(ts.URL), logoutURL(ts, url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {byeURI}, "state": {"s"}}))

@@ -295,7 +295,7 @@ func (o *outbound) checkRegisteredURL(raw string, redirectURIs []string) error {
 		return err
 	}
 	host := u.Hostname()
-	policy := o.policyFor(storage.Client{Source: "registration", RedirectURIs: redirectURIs}, u)
+	policy := o.policyFor(storage.Client{Source: "registration", ClientSettings: storage.ClientSettings{RedirectURIs: redirectURIs}}, u)
 	if host == "localhost" {
 		if !policy.loopback {
 			return errForbiddenAddress

@@ -194,8 +194,8 @@ func TestOutboundGuardDials(t *testing.T) {
 	}}
 	issuer, _ := url.Parse("http://127.0.0.1:1")
 	o := newOutbound(OutboundConfig{AllowedHosts: []string{"allowed.test"}}, issuer, fn, fn.dial)
-	registered := storage.Client{Source: "registration", RedirectURIs: []string{"https://rp.example.org/cb"}}
-	local := storage.Client{Source: "registration", RedirectURIs: []string{"http://127.0.0.1:5555/cb"}}
+	registered := storage.Client{Source: "registration", ClientSettings: storage.ClientSettings{RedirectURIs: []string{"https://rp.example.org/cb"}}}
+	local := storage.Client{Source: "registration", ClientSettings: storage.ClientSettings{RedirectURIs: []string{"http://127.0.0.1:5555/cb"}}}
 	operator := storage.Client{Source: "config"}
 
 	get := func(c storage.Client, raw string) error {

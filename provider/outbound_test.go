@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"fmt"
 	"net"
@@ -210,15 +212,25 @@ func TestRegisteredURLsNeverReachPrivateAddresses(t *testing.T) {
 	t.Run("operator client", func(t *testing.T) {
 		rec.reset()
 		ts.addClient(t, clientspec.Spec{
-			ID: "op-private", RedirectURIs: []string{rpRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
-			JWKSURI: "https://internal.test/jwks", GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"},
+			ID: "op-private", ClientSettings: storage.ClientSettings{
+				RedirectURIs:            []string{rpRedirect},
+				TokenEndpointAuthMethod: "private_key_jwt",
+				JWKSURI:                 "https://internal.test/jwks",
+				GrantTypes:              []string{"authorization_code"},
+				Scopes:                  []string{"openid"},
+			},
 		})
 		tokenWithAssertion("op-private")
 		rec.wantDialled(t, "operator client", "10.0.0.5:443")
 		rec.reset()
 		ts.addClient(t, clientspec.Spec{
-			ID: "op-meta", RedirectURIs: []string{rpRedirect}, TokenEndpointAuthMethod: "private_key_jwt",
-			JWKSURI: "https://meta.test/jwks", GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"},
+			ID: "op-meta", ClientSettings: storage.ClientSettings{
+				RedirectURIs:            []string{rpRedirect},
+				TokenEndpointAuthMethod: "private_key_jwt",
+				JWKSURI:                 "https://meta.test/jwks",
+				GrantTypes:              []string{"authorization_code"},
+				Scopes:                  []string{"openid"},
+			},
 		})
 		tokenWithAssertion("op-meta")
 		rec.wantNoDial(t, "operator client, link-local")
@@ -289,8 +301,12 @@ func TestRegisteredURLsNeverReachPrivateAddresses(t *testing.T) {
 
 		rec.reset()
 		ts.addClient(t, clientspec.Spec{
-			ID: "op-par", Secret: "op-par-secret-0123456789", RedirectURIs: []string{rpRedirect},
-			JWKSURI: "https://internal.test/par-jwks", GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"},
+			ID: "op-par", Secret: "op-par-secret-0123456789", ClientSettings: storage.ClientSettings{
+				RedirectURIs: []string{rpRedirect},
+				JWKSURI:      "https://internal.test/par-jwks",
+				GrantTypes:   []string{"authorization_code"},
+				Scopes:       []string{"openid"},
+			},
 		})
 		par("op-par", "op-par-secret-0123456789")
 		rec.wantDialled(t, "operator client's request object at /par", "10.0.0.5:443")

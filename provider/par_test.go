@@ -3,6 +3,8 @@ package provider_test
 // Pushed authorization requests (RFC 9126).
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"net/http"
 	"net/url"
@@ -18,8 +20,12 @@ import (
 func TestPushedAuthorizationRequest(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	secret := ts.addClient(t, clientspec.Spec{ID: "pushy", Secret: "pushy-secret-0123456789", RedirectURIs: []string{webRedirect},
-		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}, RequirePAR: true})
+	secret := ts.addClient(t, clientspec.Spec{ID: "pushy", Secret: "pushy-secret-0123456789", ClientSettings: storage.ClientSettings{
+		RedirectURIs: []string{webRedirect},
+		GrantTypes:   []string{"authorization_code"},
+		Scopes:       []string{"openid", "profile"},
+		RequirePAR:   true,
+	}})
 	ctx := context.Background()
 
 	doc := discover(t, ts)

@@ -4,6 +4,8 @@ package provider_test
 // off unless a client lists it, throttled like the login page.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"context"
 	"net/http"
 	"net/url"
@@ -17,7 +19,7 @@ import (
 
 func passwordClient(t *testing.T, ts *testServer) string {
 	return ts.addClient(t, clientspec.Spec{ID: "legacy", Secret: "legacy-secret-0123456789",
-		GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile", "read"}})
+		ClientSettings: storage.ClientSettings{GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile", "read"}}})
 }
 
 func passwordGrant(t *testing.T, ts *testServer, username, password, scope string) (int, map[string]any) {

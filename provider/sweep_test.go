@@ -7,6 +7,8 @@ package provider_test
 // Every answer must be below 500 and nothing may be logged at ERROR.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -221,9 +223,14 @@ func deepProbes(t *testing.T, ts *testServer) []sweepProbe {
 	t.Cleanup(garbage.Close)
 	down := "http://127.0.0.1:1"
 	for id, uri := range map[string]string{"pk-garbage": garbage.URL + "/jwks", "pk-json": garbage.URL + "/json", "pk-500": garbage.URL + "/500", "pk-down": down + "/jwks"} {
-		ts.addClient(t, clientspec.Spec{ID: id, TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: uri,
-			GrantTypes: []string{"authorization_code", "client_credentials"}, RedirectURIs: []string{webRedirect}, Scopes: []string{"openid"},
-			RequestURIs: []string{garbage.URL + "/ro", garbage.URL + "/500", down + "/ro"}})
+		ts.addClient(t, clientspec.Spec{ID: id, ClientSettings: storage.ClientSettings{
+			TokenEndpointAuthMethod: "private_key_jwt",
+			JWKSURI:                 uri,
+			GrantTypes:              []string{"authorization_code", "client_credentials"},
+			RedirectURIs:            []string{webRedirect},
+			Scopes:                  []string{"openid"},
+			RequestURIs:             []string{garbage.URL + "/ro", garbage.URL + "/500", down + "/ro"},
+		}})
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

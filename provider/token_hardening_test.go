@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -27,11 +29,11 @@ func TestIntrospectionScoping(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, withRegistration("initial-token"))
 	owner := ts.addClient(t, clientspec.Spec{ID: "owner", Secret: "owner-secret-0123456789",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}, Audience: []string{"rs-api"}})
-	rs := ts.addClient(t, clientspec.Spec{ID: "rs-api", Secret: "rs-secret-0123456789", GrantTypes: []string{"client_credentials"}})
-	foreign := ts.addClient(t, clientspec.Spec{ID: "foreign", Secret: "foreign-secret-0123456789", GrantTypes: []string{"client_credentials"}})
+		ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}, Scopes: []string{"api"}, Audience: []string{"rs-api"}}})
+	rs := ts.addClient(t, clientspec.Spec{ID: "rs-api", Secret: "rs-secret-0123456789", ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}}})
+	foreign := ts.addClient(t, clientspec.Spec{ID: "foreign", Secret: "foreign-secret-0123456789", ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}}})
 	auditor := ts.addClient(t, clientspec.Spec{ID: "auditor", Secret: "auditor-secret-0123456789",
-		GrantTypes: []string{"client_credentials"}, Introspect: clientspec.IntrospectAny})
+		ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}, Introspect: clientspec.IntrospectAny}})
 
 	token := func(form url.Values) string {
 		t.Helper()
@@ -173,10 +175,12 @@ func TestCodeExchangeRace(t *testing.T) {
 func TestLoopbackRedirectMatching(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, clientspec.Spec{ID: "native", Public: true,
-		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback", "http://localhost/callback"}})
+	ts.addClient(t, clientspec.Spec{ID: "native", ClientSettings: storage.ClientSettings{
+		Public:       true,
+		RedirectURIs: []string{"http://127.0.0.1/callback", "http://[::1]/callback", "http://localhost/callback"},
+	}})
 	ts.addClient(t, clientspec.Spec{ID: "server", Secret: "server-secret-0123456789",
-		RedirectURIs: []string{"http://127.0.0.1:5555/callback", "http://localhost:8000/callback"}})
+		ClientSettings: storage.ClientSettings{RedirectURIs: []string{"http://127.0.0.1:5555/callback", "http://localhost:8000/callback"}}})
 
 	// prompt=none with nobody signed in: a valid request is answered at
 	// the redirect URI with login_required, without a page in between.
@@ -239,8 +243,12 @@ func TestLoopbackRedirectMatching(t *testing.T) {
 func TestKubeloginLocalhostRedirect(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, clientspec.Spec{ID: "kubernetes", Public: true, RedirectURIs: []string{"http://localhost/"},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "email", "groups"}})
+	ts.addClient(t, clientspec.Spec{ID: "kubernetes", ClientSettings: storage.ClientSettings{
+		Public:       true,
+		RedirectURIs: []string{"http://localhost/"},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Scopes:       []string{"openid", "email", "groups"},
+	}})
 	rp := newRP(t, ts, "kubernetes", "", "http://localhost:8000/", "openid", "email")
 	f := rp.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
 	if got := f.redirect.Scheme + "://" + f.redirect.Host + f.redirect.Path; got != "http://localhost:8000/" {
@@ -273,8 +281,11 @@ func TestPasswordGrantIDToken(t *testing.T) {
 	}
 	for _, alg := range []string{"", "ES256", "EdDSA"} {
 		id := "kubelogin" + alg
-		secret := ts.addClient(t, clientspec.Spec{ID: id, Secret: "kubelogin-secret-0123456789", IDTokenSignedResponseAlg: alg,
-			GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile", "email", "groups"}})
+		secret := ts.addClient(t, clientspec.Spec{ID: id, Secret: "kubelogin-secret-0123456789", ClientSettings: storage.ClientSettings{
+			IDTokenSignedResponseAlg: alg,
+			GrantTypes:               []string{"password", "refresh_token"},
+			Scopes:                   []string{"openid", "profile", "email", "groups"},
+		}})
 		want := alg
 		if want == "" {
 			want = "RS256"
@@ -339,8 +350,11 @@ func TestPasswordGrantIDToken(t *testing.T) {
 func TestUpdatedAtIsInteger(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	ts.addClient(t, clientspec.Spec{ID: "signed-ui", Secret: "signed-ui-secret-0123456789", RedirectURIs: []string{webRedirect},
-		UserinfoSignedResponseAlg: "RS256", Scopes: []string{"openid", "profile"}})
+	ts.addClient(t, clientspec.Spec{ID: "signed-ui", Secret: "signed-ui-secret-0123456789", ClientSettings: storage.ClientSettings{
+		RedirectURIs:              []string{webRedirect},
+		UserinfoSignedResponseAlg: "RS256",
+		Scopes:                    []string{"openid", "profile"},
+	}})
 	want := ts.alice.UpdatedAt.Unix()
 	type profile struct {
 		UpdatedAt int64 `json:"updated_at"`

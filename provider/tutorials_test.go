@@ -4,6 +4,8 @@ package provider_test
 // each sends exactly what that client sends, and expects what it expects.
 
 import (
+	"github.com/smallsso/provider/storage"
+
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -57,8 +59,10 @@ func TestTutorialLocalHTTPSCallbackServer(t *testing.T) {
 	}))
 	defer callback.Close()
 	redirect = callback.URL // https://127.0.0.1:port, no path
-	ts.addClient(t, clientspec.Spec{ID: "mautic", Secret: "mautic-secret-0123456789", TokenEndpointAuthMethod: "client_secret_post",
-		RedirectURIs: []string{redirect}})
+	ts.addClient(t, clientspec.Spec{ID: "mautic", Secret: "mautic-secret-0123456789", ClientSettings: storage.ClientSettings{
+		TokenEndpointAuthMethod: "client_secret_post",
+		RedirectURIs:            []string{redirect},
+	}})
 
 	authURL := ts.URL + "/authorize?" + url.Values{
 		"client_id": {"mautic"}, "grant_type": {"authorization_code"}, "redirect_uri": {redirect},
@@ -135,8 +139,11 @@ func TestTutorialRequestsOAuthlibOOB(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	const oob, secret = "urn:ietf:wg:oauth:2.0:oob", "oauthlib-secret-0123456789"
-	ts.addClient(t, clientspec.Spec{ID: "oauthlib_app", Secret: secret, RedirectURIs: []string{oob},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"read"}})
+	ts.addClient(t, clientspec.Spec{ID: "oauthlib_app", Secret: secret, ClientSettings: storage.ClientSettings{
+		RedirectURIs: []string{oob},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Scopes:       []string{"read"},
+	}})
 
 	// session.authorization_url: response_type, client_id, redirect_uri,
 	// scope and a 30-character state.
@@ -190,7 +197,7 @@ func TestTutorialPasswordGrantWithBasicAuth(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, clientspec.Spec{ID: "authlib", Secret: "authlib-secret-0123456789",
-		GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile"}})
+		ClientSettings: storage.ClientSettings{GrantTypes: []string{"password", "refresh_token"}, Scopes: []string{"openid", "profile"}}})
 
 	// requests.post(url, auth=HTTPBasicAuth(id, secret), data=form_data)
 	status, _, tok := postForm(t, ts.URL+"/token", url.Values{
@@ -240,7 +247,7 @@ func TestTutorialClientCredentials(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	secret := ts.addClient(t, clientspec.Spec{ID: "batch", Secret: "batch-secret-0123456789",
-		GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read"}, Audience: []string{"https://reports.example"}})
+		ClientSettings: storage.ClientSettings{GrantTypes: []string{"client_credentials"}, Scopes: []string{"reports:read"}, Audience: []string{"https://reports.example"}}})
 	status, _, tok := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"reports:read"},
 		"audience": {"https://reports.example"}}, "batch", secret)
 	if status != http.StatusOK || tok["scope"] != "reports:read" || tok["refresh_token"] != nil {
@@ -280,9 +287,14 @@ func TestTutorialVueSPAWithJWTBackend(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	const origin, redirect, api = "http://127.0.0.1:5173", "http://127.0.0.1:5173/callback", "https://api.example.org"
-	ts.addClient(t, clientspec.Spec{ID: "vue-spa", Public: true, RedirectURIs: []string{redirect},
-		GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile"},
-		Audience: []string{api}, AccessTokenFormat: "jwt"})
+	ts.addClient(t, clientspec.Spec{ID: "vue-spa", ClientSettings: storage.ClientSettings{
+		Public:            true,
+		RedirectURIs:      []string{redirect},
+		GrantTypes:        []string{"authorization_code", "refresh_token"},
+		Scopes:            []string{"openid", "profile"},
+		Audience:          []string{api},
+		AccessTokenFormat: "jwt",
+	}})
 
 	verifier := oauth2.GenerateVerifier()
 	auth := authURL(ts, "vue-spa", redirect, verifier, url.Values{"scope": {"openid profile"}, "resource": {api}})
@@ -321,8 +333,11 @@ func TestTutorialBrowserFlowWithoutState(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	const redirect = "http://127.0.0.1:5000/callback"
-	secret := ts.addClient(t, clientspec.Spec{ID: "curl-app", Secret: "curl-app-secret-0123456789", RedirectURIs: []string{redirect},
-		GrantTypes: []string{"authorization_code"}, Scopes: []string{"profile"}})
+	secret := ts.addClient(t, clientspec.Spec{ID: "curl-app", Secret: "curl-app-secret-0123456789", ClientSettings: storage.ClientSettings{
+		RedirectURIs: []string{redirect},
+		GrantTypes:   []string{"authorization_code"},
+		Scopes:       []string{"profile"},
+	}})
 	loc, err := providertest.NewBrowser(ts.URL).SignIn(context.Background(),
 		ts.URL+"/authorize?response_type=code&client_id=curl-app&scope=profile", "alice", alicePass, "allow")
 	if err != nil {

@@ -71,68 +71,20 @@ type Address struct {
 	Country       string `json:"country,omitempty" yaml:"country"`
 }
 
-// Client is an OAuth 2.0 client (relying party).
+// Client is an OAuth 2.0 client (relying party): its settings, which
+// the config file, the CLI and dynamic registration declare alike, and
+// what only the provider sets (secrets, source, timestamps).
 type Client struct {
-	ID                      string   `json:"id"`
-	SecretHash              string   `json:"secret_hash,omitempty"`
-	Name                    string   `json:"name,omitempty"`
-	RedirectURIs            []string `json:"redirect_uris,omitempty"`
-	GrantTypes              []string `json:"grant_types,omitempty"`
-	ResponseTypes           []string `json:"response_types,omitempty"`
-	Scopes                  []string `json:"scopes,omitempty"`
-	Audience                []string `json:"audience,omitempty"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
-	// TokenEndpointAuthSigningAlg pins the JWS algorithm of client
-	// assertions (private_key_jwt, client_secret_jwt); empty accepts any
-	// algorithm the provider supports for the method.
-	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
-	Public                      bool   `json:"public,omitempty"`
+	ID         string `json:"id"`
+	SecretHash string `json:"secret_hash,omitempty"`
+	ClientSettings
 	// SecretSealed is the client secret itself, encrypted with a provider
 	// key. Only client_secret_jwt clients have it: checking an HMAC needs
 	// the secret, not a hash of it.
 	SecretSealed []byte `json:"secret_sealed,omitempty"`
 	// JWKS (a JSON Web Key Set document) or JWKSURI carries the client's
 	// public keys, for private_key_jwt and signed request objects.
-	JWKS    string `json:"jwks,omitempty"`
-	JWKSURI string `json:"jwks_uri,omitempty"`
-	// AllowedOrigins are the browser origins granted CORS; empty means the
-	// origins of the redirect URIs.
-	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// RequirePAR refuses authorization requests that were not pushed first
-	// (RFC 9126).
-	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty"`
-	// AccessTokenFormat is "opaque" (the default) or "jwt" (RFC 9068).
-	AccessTokenFormat string `json:"access_token_format,omitempty"`
-	// Introspect is "any" for a client that may introspect every token (a
-	// resource server the operator trusts); empty means only the tokens
-	// issued to the client or naming it in their audience. Set by the
-	// operator (config, CLI), never through dynamic registration.
-	Introspect string `json:"introspect,omitempty"`
-	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
-	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
-	// LogoURI, ClientURI, PolicyURI and TosURI are shown to people on the
-	// login and consent pages (RFC 7591 §2).
-	LogoURI   string   `json:"logo_uri,omitempty"`
-	ClientURI string   `json:"client_uri,omitempty"`
-	PolicyURI string   `json:"policy_uri,omitempty"`
-	TosURI    string   `json:"tos_uri,omitempty"`
-	Contacts  []string `json:"contacts,omitempty"`
-	// IDTokenSignedResponseAlg and UserinfoSignedResponseAlg are the JWS
-	// algorithms of the client's ID tokens and signed userinfo responses
-	// (OIDC Registration §2); empty means RS256 ID tokens and plain JSON
-	// userinfo.
-	IDTokenSignedResponseAlg  string `json:"id_token_signed_response_alg,omitempty"`
-	UserinfoSignedResponseAlg string `json:"userinfo_signed_response_alg,omitempty"`
-	// RequestObjectSigningAlg pins the algorithm of the client's request
-	// objects; RequestURIs are the request_uri values it may send.
-	RequestObjectSigningAlg string   `json:"request_object_signing_alg,omitempty"`
-	RequestURIs             []string `json:"request_uris,omitempty"`
-	// Back- and front-channel logout (OpenID Connect Back-Channel Logout
-	// 1.0, Front-Channel Logout 1.0).
-	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
-	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
-	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
-	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+	JWKS string `json:"jwks,omitempty"`
 	// RegistrationAccessTokenHash is a hash of the RFC 7592 registration
 	// access token of a dynamically registered client.
 	RegistrationAccessTokenHash string `json:"registration_access_token_hash,omitempty"`
@@ -148,6 +100,65 @@ type Client struct {
 	// RegisteredWithToken marks a client registered through /register
 	// with the initial access token; see OpenlyRegistered.
 	RegisteredWithToken bool `json:"registered_with_token,omitempty"`
+}
+
+// ClientSettings is what an operator or a registering client declares
+// about a client (OIDC Registration §2, RFC 7591 §2, and our own
+// settings), beside its ID, secret and keys. It is embedded in Client
+// and in clientspec.Spec, so the three agree field by field; JSON and
+// YAML see its fields inline.
+type ClientSettings struct {
+	Name                    string   `json:"name,omitempty" yaml:"name"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty" yaml:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types,omitempty" yaml:"grant_types"`
+	ResponseTypes           []string `json:"response_types,omitempty" yaml:"response_types"`
+	Scopes                  []string `json:"scopes,omitempty" yaml:"scopes"`
+	Audience                []string `json:"audience,omitempty" yaml:"audience"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty" yaml:"token_endpoint_auth_method"`
+	// TokenEndpointAuthSigningAlg pins the JWS algorithm of client
+	// assertions (private_key_jwt, client_secret_jwt); empty accepts any
+	// algorithm the provider supports for the method.
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty" yaml:"token_endpoint_auth_signing_alg"`
+	Public                      bool   `json:"public,omitempty" yaml:"public"`
+	JWKSURI                     string `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
+	// AllowedOrigins are the browser origins granted CORS; empty means the
+	// origins of the redirect URIs.
+	AllowedOrigins []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
+	// RequirePAR refuses authorization requests that were not pushed first
+	// (RFC 9126).
+	RequirePAR bool `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
+	// AccessTokenFormat is "opaque" (the default) or "jwt" (RFC 9068).
+	AccessTokenFormat string `json:"access_token_format,omitempty" yaml:"access_token_format"`
+	// Introspect is "any" for a client that may introspect every token (a
+	// resource server the operator trusts); empty means only the tokens
+	// issued to the client or naming it in their audience. Set by the
+	// operator (config, CLI), never through dynamic registration.
+	Introspect string `json:"introspect,omitempty" yaml:"introspect"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
+	// LogoURI, ClientURI, PolicyURI and TosURI are shown to people on the
+	// login and consent pages (RFC 7591 §2).
+	LogoURI   string   `json:"logo_uri,omitempty" yaml:"logo_uri"`
+	ClientURI string   `json:"client_uri,omitempty" yaml:"client_uri"`
+	PolicyURI string   `json:"policy_uri,omitempty" yaml:"policy_uri"`
+	TosURI    string   `json:"tos_uri,omitempty" yaml:"tos_uri"`
+	Contacts  []string `json:"contacts,omitempty" yaml:"contacts"`
+	// IDTokenSignedResponseAlg and UserinfoSignedResponseAlg are the JWS
+	// algorithms of the client's ID tokens and signed userinfo responses
+	// (OIDC Registration §2); empty means RS256 ID tokens and plain JSON
+	// userinfo.
+	IDTokenSignedResponseAlg  string `json:"id_token_signed_response_alg,omitempty" yaml:"id_token_signed_response_alg"`
+	UserinfoSignedResponseAlg string `json:"userinfo_signed_response_alg,omitempty" yaml:"userinfo_signed_response_alg"`
+	// RequestObjectSigningAlg pins the algorithm of the client's request
+	// objects; RequestURIs are the request_uri values it may send.
+	RequestObjectSigningAlg string   `json:"request_object_signing_alg,omitempty" yaml:"request_object_signing_alg"`
+	RequestURIs             []string `json:"request_uris,omitempty" yaml:"request_uris"`
+	// Back- and front-channel logout (OpenID Connect Back-Channel Logout
+	// 1.0, Front-Channel Logout 1.0).
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty" yaml:"backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty" yaml:"backchannel_logout_session_required"`
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty" yaml:"frontchannel_logout_uri"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty" yaml:"frontchannel_logout_session_required"`
 }
 
 // OpenlyRegistered says whether anyone could have created the client: it

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"

@@ -11,53 +11,17 @@ import (
 
 // Spec is a client as an operator declares it (config or CLI).
 type Spec struct {
-	ID                      string   `json:"id" yaml:"id"`
-	Secret                  string   `json:"secret,omitempty" yaml:"secret"`
-	SecretHash              string   `json:"secret_hash,omitempty" yaml:"secret_hash"`
-	Name                    string   `json:"name,omitempty" yaml:"name"`
-	RedirectURIs            []string `json:"redirect_uris,omitempty" yaml:"redirect_uris"`
-	GrantTypes              []string `json:"grant_types,omitempty" yaml:"grant_types"`
-	ResponseTypes           []string `json:"response_types,omitempty" yaml:"response_types"`
-	Scopes                  []string `json:"scopes,omitempty" yaml:"scopes"`
-	Audience                []string `json:"audience,omitempty" yaml:"audience"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty" yaml:"token_endpoint_auth_method"`
-	// TokenEndpointAuthSigningAlg pins the algorithm of client assertions.
-	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty" yaml:"token_endpoint_auth_signing_alg"`
-	Public                      bool   `json:"public,omitempty" yaml:"public"`
-	// JWKS is the client's public key set as JSON; JWKSURI where to fetch it.
-	JWKS    JWKSDoc `json:"jwks,omitempty" yaml:"jwks"`
-	JWKSURI string  `json:"jwks_uri,omitempty" yaml:"jwks_uri"`
-	// JWKSFile is a file holding JWKS, read by the config loader (relative
-	// to the config file); it never reaches the store.
-	JWKSFile          string   `json:"-" yaml:"jwks_file"`
-	AllowedOrigins    []string `json:"allowed_origins,omitempty" yaml:"allowed_origins"`
-	RequirePAR        bool     `json:"require_pushed_authorization_requests,omitempty" yaml:"require_pushed_authorization_requests"`
-	AccessTokenFormat string   `json:"access_token_format,omitempty" yaml:"access_token_format"`
-	// Introspect "any" lets the client introspect every token; unset, it
-	// may introspect only tokens issued to it or whose audience names it.
-	// Never settable through dynamic registration.
-	Introspect string `json:"introspect,omitempty" yaml:"introspect"`
-
-	// What people see of the client on the login and consent pages.
-	LogoURI   string   `json:"logo_uri,omitempty" yaml:"logo_uri"`
-	ClientURI string   `json:"client_uri,omitempty" yaml:"client_uri"`
-	PolicyURI string   `json:"policy_uri,omitempty" yaml:"policy_uri"`
-	TosURI    string   `json:"tos_uri,omitempty" yaml:"tos_uri"`
-	Contacts  []string `json:"contacts,omitempty" yaml:"contacts"`
-
-	// Token and request-object algorithms (OIDC Registration §2).
-	IDTokenSignedResponseAlg  string   `json:"id_token_signed_response_alg,omitempty" yaml:"id_token_signed_response_alg"`
-	UserinfoSignedResponseAlg string   `json:"userinfo_signed_response_alg,omitempty" yaml:"userinfo_signed_response_alg"`
-	RequestObjectSigningAlg   string   `json:"request_object_signing_alg,omitempty" yaml:"request_object_signing_alg"`
-	RequestURIs               []string `json:"request_uris,omitempty" yaml:"request_uris"`
-
-	// Logout: where RP-initiated logout may return to, and the back- and
-	// front-channel logout URIs.
-	PostLogoutRedirectURIs            []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
-	BackchannelLogoutURI              string   `json:"backchannel_logout_uri,omitempty" yaml:"backchannel_logout_uri"`
-	BackchannelLogoutSessionRequired  bool     `json:"backchannel_logout_session_required,omitempty" yaml:"backchannel_logout_session_required"`
-	FrontchannelLogoutURI             string   `json:"frontchannel_logout_uri,omitempty" yaml:"frontchannel_logout_uri"`
-	FrontchannelLogoutSessionRequired bool     `json:"frontchannel_logout_session_required,omitempty" yaml:"frontchannel_logout_session_required"`
+	ID         string `json:"id" yaml:"id"`
+	Secret     string `json:"secret,omitempty" yaml:"secret"`
+	SecretHash string `json:"secret_hash,omitempty" yaml:"secret_hash"`
+	// JWKS is the client's public key set as JSON; JWKSFile is a file
+	// holding it, read by the config loader (relative to the config file);
+	// it never reaches the store.
+	JWKS     JWKSDoc `json:"jwks,omitempty" yaml:"jwks"`
+	JWKSFile string  `json:"-" yaml:"jwks_file"`
+	// ClientSettings are stored as declared (storage.Client embeds them
+	// too). Introspect "any" is never settable through registration.
+	storage.ClientSettings `yaml:",inline"`
 }
 
 // Supported client settings; anything else is refused when declared, so a
@@ -195,43 +159,7 @@ func (c Spec) Record(old storage.Client, seal *secret.Sealer) (storage.Client, e
 	if err != nil {
 		return storage.Client{}, err
 	}
-	return storage.Client{
-		ID:                          c.ID,
-		SecretHash:                  hash,
-		SecretSealed:                sealed,
-		Name:                        c.Name,
-		RedirectURIs:                c.RedirectURIs,
-		GrantTypes:                  c.GrantTypes,
-		ResponseTypes:               c.ResponseTypes,
-		Scopes:                      c.Scopes,
-		Audience:                    c.Audience,
-		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
-		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
-		Public:                      c.Public,
-		JWKS:                        string(c.JWKS),
-		JWKSURI:                     c.JWKSURI,
-		AllowedOrigins:              c.AllowedOrigins,
-		RequirePAR:                  c.RequirePAR,
-		AccessTokenFormat:           c.AccessTokenFormat,
-		Introspect:                  c.Introspect,
-
-		LogoURI:   c.LogoURI,
-		ClientURI: c.ClientURI,
-		PolicyURI: c.PolicyURI,
-		TosURI:    c.TosURI,
-		Contacts:  c.Contacts,
-
-		IDTokenSignedResponseAlg:  c.IDTokenSignedResponseAlg,
-		UserinfoSignedResponseAlg: c.UserinfoSignedResponseAlg,
-		RequestObjectSigningAlg:   c.RequestObjectSigningAlg,
-		RequestURIs:               c.RequestURIs,
-
-		PostLogoutRedirectURIs:            c.PostLogoutRedirectURIs,
-		BackchannelLogoutURI:              c.BackchannelLogoutURI,
-		BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
-		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
-		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
-	}, nil
+	return storage.Client{ID: c.ID, SecretHash: hash, SecretSealed: sealed, JWKS: string(c.JWKS), ClientSettings: c.ClientSettings}, nil
 }
 
 // NewSecret generates the secret a client with this method needs;

@@ -25,6 +25,11 @@ func ValidRedirectURI(raw string) error {
 	if u.Scheme == "http" && !IsLoopbackHost(u.Hostname()) {
 		return errors.New("http is only allowed on loopback (127.0.0.1, [::1], localhost); use https")
 	}
+	if strings.Contains(u.Host, "*") || strings.Contains(u.Path, "*") {
+		// Redirect URIs match exactly (RFC 9700 §4.1.3): a pattern would
+		// only ever match the literal "*", or be mistaken for one.
+		return errors.New("must not contain a wildcard: redirect URIs match exactly; list each one")
+	}
 	return nil
 }
 

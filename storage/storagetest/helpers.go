@@ -39,22 +39,24 @@ func user(id, username string) storage.User {
 
 func client(id string) storage.Client {
 	return storage.Client{
-		ID:                      id,
-		SecretHash:              "$2a$10$hash-of-" + id,
-		Name:                    "Client " + id,
-		RedirectURIs:            []string{"https://" + id + ".example/cb", "http://127.0.0.1/cb"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		ResponseTypes:           []string{"code"},
-		Scopes:                  []string{"openid", "profile", "email"},
-		Audience:                []string{"https://api.example"},
-		TokenEndpointAuthMethod: "client_secret_basic",
-		AllowedOrigins:          []string{"https://" + id + ".example"},
-		PostLogoutRedirectURIs:  []string{"https://" + id + ".example/bye"},
-		AccessTokenFormat:       "jwt",
-		Metadata:                map[string]any{"software_id": "sw-" + id},
-		Source:                  "config",
-		CreatedAt:               created(),
-		UpdatedAt:               created(),
+		ID:         id,
+		SecretHash: "$2a$10$hash-of-" + id,
+		ClientSettings: storage.ClientSettings{
+			Name:                    "Client " + id,
+			RedirectURIs:            []string{"https://" + id + ".example/cb", "http://127.0.0.1/cb"},
+			GrantTypes:              []string{"authorization_code", "refresh_token"},
+			ResponseTypes:           []string{"code"},
+			Scopes:                  []string{"openid", "profile", "email"},
+			Audience:                []string{"https://api.example"},
+			TokenEndpointAuthMethod: "client_secret_basic",
+			AllowedOrigins:          []string{"https://" + id + ".example"},
+			PostLogoutRedirectURIs:  []string{"https://" + id + ".example/bye"},
+			AccessTokenFormat:       "jwt",
+		},
+		Metadata:  map[string]any{"software_id": "sw-" + id},
+		Source:    "config",
+		CreatedAt: created(),
+		UpdatedAt: created(),
 	}
 }
 
