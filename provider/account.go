@@ -19,6 +19,7 @@ import (
 
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/provider/userspec"
 
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
@@ -28,8 +29,8 @@ import (
 // 8 characters, no composition rules; the upper bound only caps the work a
 // request can ask of the hash.
 const (
-	passwordMinLength = 8
-	passwordMaxBytes  = 1024
+	passwordMinLength = userspec.PasswordMinLength
+	passwordMaxBytes  = userspec.PasswordMaxBytes
 )
 
 // Messages of the account page (catalogue keys).

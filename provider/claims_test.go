@@ -9,6 +9,7 @@ import (
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
+	"github.com/smallsso/provider/provider/userspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -94,9 +95,9 @@ func TestAddressAndPhoneScopes(t *testing.T) {
 func TestSyncUsersAddressAndPhone(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	spec := admin.UserSpec{Username: "carol", Password: "carol-password-123", PhoneNumber: "+1 555 0101", PhoneNumberVerified: true,
+	spec := userspec.User{Username: "carol", Password: "carol-password-123", PhoneNumber: "+1 555 0101", PhoneNumberVerified: true,
 		Address: &storage.Address{Formatted: "1 Main St\nSpringfield", Country: "US"}}
-	if err := admin.SyncUsers(context.Background(), ts.Store, []admin.UserSpec{spec}, ts.alice.CreatedAt); err != nil {
+	if err := admin.SyncUsers(context.Background(), ts.Store, []userspec.User{spec}, ts.alice.CreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	u, err := ts.Store.GetUserByUsername(context.Background(), "carol")

@@ -15,6 +15,7 @@ import (
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/providertest"
+	"github.com/smallsso/provider/provider/userspec"
 )
 
 func passwordClient(t *testing.T, ts *testServer) string {
@@ -137,7 +138,7 @@ func TestPasswordGrantThrottled(t *testing.T) {
 
 	// Another account from the same address is not locked by alice's.
 	adm := &admin.Local{Store: ts.Store}
-	if _, err := adm.AddUser(context.Background(), admin.NewUser{Username: "bob", Password: "bob-password-123"}); err != nil {
+	if _, err := adm.AddUser(context.Background(), userspec.User{Username: "bob", Password: "bob-password-123"}); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := passwordGrant(t, ts, "bob", "bob-password-123", "openid"); status != http.StatusOK {

@@ -137,7 +137,7 @@ func TestUsersCommands(t *testing.T) {
 		checkPassword(t, c, "bob", generated, true)
 		checkPassword(t, c, "bob", "second-password", false)
 
-		msg := runCLI(t, "x\n", "users", "set-password", "nobody", "--config", F, "--password-stdin").fails(t, 1)
+		msg := runCLI(t, "long-enough-password\n", "users", "set-password", "nobody", "--config", F, "--password-stdin").fails(t, 1)
 		if want := `provider: users set-password: user "nobody" does not exist`; msg != want {
 			t.Errorf("got %q, want %q", msg, want)
 		}
@@ -471,6 +471,45 @@ func TestConfigErrors(t *testing.T) {
 		msg := runCLI(t, "", "users", "list", "--config", path).fails(t, 1)
 		if !strings.Contains(msg, path) || !strings.Contains(msg, "no such file") {
 			t.Errorf("got %q", msg)
+		}
+	})
+}
+
+// The CLI validates through the same rules as the account page and
+// registration: it refuses a short password, a malformed email and a
+// wildcard redirect URI, and "a, b" is two groups, a and b.
+func TestCLIValidatesLikeAccountPageAndRegistration(t *testing.T) {
+	t.Parallel()
+	c := writeConfig(t, 18083, "")
+	F := c.path
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"short\n", []string{"users", "add", "--username", "u1", "--password-stdin"}, "provider: users add: password: must be at least 8 characters"},
+		{"long-enough-password\n", []string{"users", "add", "--username", "u2", "--email", "not-an-address", "--password-stdin"}, "provider: users add: email: "},
+		{"long-enough-password\n", []string{"users", "add", "--username", "u3", "--email", "Eve <eve@example.org>", "--password-stdin"}, "provider: users add: email: "},
+		{"", []string{"clients", "add", "--id", "wild", "--redirect-uri", "https://*.example.org/cb"}, "wildcard"},
+	} {
+		msg := runCLI(t, tc.stdin, append(tc.args, "--config", F)...).fails(t, 1)
+		if !strings.Contains(msg, tc.want) {
+			t.Errorf("%v: got %q, want it to contain %q", tc.args, msg, tc.want)
+		}
+	}
+	runCLI(t, "long-enough-password\n", "users", "add", "--username", "grouped", "--groups", "a, b", "--password-stdin", "--config", F).ok(t)
+	withStore(t, c, func(s *bolt.Store) {
+		u, err := s.GetUserByUsername(t.Context(), "grouped")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(u.Groups, []string{"a", "b"}) {
+			t.Errorf("groups = %q, want [a b]", u.Groups)
+		}
+		for _, name := range []string{"u1", "u2", "u3"} {
+			if _, err := s.GetUserByUsername(t.Context(), name); err == nil {
+				t.Errorf("refused user %s was stored", name)
+			}
 		}
 	})
 }

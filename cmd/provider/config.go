@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
-	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/provider/userspec"
 
 	"go.yaml.in/yaml/v3"
 
@@ -84,7 +83,7 @@ type fileConfig struct {
 		URIBytes       int   `yaml:"uri_bytes"`
 	} `yaml:"limits"`
 	Clients []clientspec.Spec `yaml:"clients"`
-	Users   []admin.UserSpec  `yaml:"users"`
+	Users   []userspec.User   `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
 	// (RFC 7523); jwks_file is read at load, relative to the config file.
 	TrustedIssuers []clientspec.TrustSpec `yaml:"trusted_issuers"`
@@ -260,25 +259,22 @@ func (c *fileConfig) validate() []string {
 		}
 	}
 	seen = map[string]bool{}
-	for i, u := range c.Users {
+	for i := range c.Users {
 		key := fmt.Sprintf("users[%d]", i)
+		u, err := c.Users[i].Validate()
+		var fe *userspec.FieldError
 		switch {
-		case u.Username == "":
-			add(key+".username", "is required")
+		case errors.As(err, &fe) && fe.Field != "":
+			add(key+"."+fe.Field, "%s", fe.Problem)
+		case err != nil:
+			add(key, "%v", err)
 		case seen[u.Username]:
 			add(key+".username", "%q is declared twice", u.Username)
+		default:
+			// Keep the cleaned-up entry (groups trimmed), as with jwks_file.
+			c.Users[i] = u
 		}
 		seen[u.Username] = true
-		switch {
-		case u.Password != "" && u.PasswordHash != "":
-			add(key, "give password or password_hash, not both")
-		case u.Password == "" && u.PasswordHash == "":
-			add(key, "password or password_hash is required")
-		case u.PasswordHash != "":
-			if err := secret.ValidHash(u.PasswordHash); err != nil {
-				add(key+".password_hash", "%v", err)
-			}
-		}
 	}
 	return problems
 }

@@ -248,7 +248,7 @@ func TestAdminWhileServing(t *testing.T) {
 	runCLI(t, "erin-password\n", "users", "add", "--username", "erin", "--password-stdin", "--config", F).ok(t)
 
 	t.Run("errors through the socket read as locally", func(t *testing.T) {
-		msg := runCLI(t, "x\n", "users", "add", "--config", F, "--username", "dave", "--password-stdin").fails(t, 1)
+		msg := runCLI(t, "long-enough-password\n", "users", "add", "--config", F, "--username", "dave", "--password-stdin").fails(t, 1)
 		if want := `provider: users add: user "dave" already exists`; msg != want {
 			t.Errorf("got %q, want %q", msg, want)
 		}
@@ -288,8 +288,8 @@ func TestAdminWhileServing(t *testing.T) {
 
 		// Names that are not path-safe still work through the socket.
 		for _, name := range []string{"a/b", ".."} {
-			runCLI(t, "pw-"+name+"\n", "users", "add", "--config", F, "--username", name, "--password-stdin").ok(t)
-			runCLI(t, "new-pw\n", "users", "set-password", name, "--config", F, "--password-stdin").ok(t)
+			runCLI(t, "password-"+name+"\n", "users", "add", "--config", F, "--username", name, "--password-stdin").ok(t)
+			runCLI(t, "new-password\n", "users", "set-password", name, "--config", F, "--password-stdin").ok(t)
 			runCLI(t, "", "users", "delete", name, "--config", F).ok(t)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/provider/userspec"
 
 	"github.com/spf13/cobra"
 )
@@ -19,7 +20,7 @@ func newUsersCmd(e *env) *cobra.Command {
 func newUsersAddCmd(e *env) *cobra.Command {
 	var (
 		configPath, passwordNote string
-		n                        admin.NewUser
+		n                        userspec.User
 		passwordStdin            bool
 	)
 	c := &cobra.Command{

@@ -3,12 +3,12 @@ package admin
 import (
 	"context"
 	"crypto/rand"
-	"strings"
 	"time"
 
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/provider/userspec"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -18,7 +18,7 @@ import (
 // through a running server, so the CLI works whether or not a server holds
 // the database.
 type Admin interface {
-	AddUser(ctx context.Context, u NewUser) (storage.User, error)
+	AddUser(ctx context.Context, u userspec.User) (storage.User, error)
 	ListUsers(ctx context.Context) ([]storage.User, error)
 	DeleteUser(ctx context.Context, username string) error
 	SetPassword(ctx context.Context, username, password string) error
@@ -32,22 +32,6 @@ type Admin interface {
 	AddTrustedIssuer(ctx context.Context, t clientspec.TrustSpec) (storage.TrustedIssuer, error)
 	ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error)
 	DeleteTrustedIssuer(ctx context.Context, id string) error
-}
-
-// NewUser is a user to create.
-type NewUser struct {
-	Username      string   `json:"username"`
-	Email         string   `json:"email,omitempty"`
-	EmailVerified bool     `json:"email_verified,omitempty"`
-	Name          string   `json:"name,omitempty"`
-	GivenName     string   `json:"given_name,omitempty"`
-	FamilyName    string   `json:"family_name,omitempty"`
-	Groups        []string `json:"groups,omitempty"`
-	PhoneNumber   string   `json:"phone_number,omitempty"`
-	// PhoneNumberVerified says the operator checked the number.
-	PhoneNumberVerified bool             `json:"phone_number_verified,omitempty"`
-	Address             *storage.Address `json:"address,omitempty"`
-	Password            string           `json:"password,omitempty"`
 }
 
 // Local runs admin commands on a store this process has open.
@@ -74,28 +58,26 @@ func (a *Local) now() time.Time {
 	return time.Now()
 }
 
-func (a *Local) AddUser(ctx context.Context, n NewUser) (storage.User, error) {
-	if n.Username == "" || strings.ContainsAny(n.Username, " \t\r\n") {
-		return storage.User{}, clientspec.Invalidf("username is required and must not contain spaces")
+func (a *Local) AddUser(ctx context.Context, n userspec.User) (storage.User, error) {
+	n, err := n.Validate()
+	if err != nil {
+		return storage.User{}, invalidUser(err)
 	}
-	if n.Password == "" {
-		return storage.User{}, clientspec.Invalidf("password must not be empty")
-	}
-	hash, err := secret.Hash(n.Password)
+	hash, err := n.ResolveHash("")
 	if err != nil {
 		return storage.User{}, err
 	}
-	now := a.now().UTC()
-	u := storage.User{
-		ID: newSubject(), Username: n.Username, Email: n.Email, EmailVerified: n.EmailVerified,
-		Name: n.Name, GivenName: n.GivenName, FamilyName: n.FamilyName, Groups: n.Groups,
-		PhoneNumber: n.PhoneNumber, PhoneNumberVerified: n.PhoneNumberVerified, Address: n.Address,
-		PasswordHash: hash, CreatedAt: now, UpdatedAt: now,
-	}
+	u := n.Apply(storage.User{ID: newSubject()}, hash, a.now().UTC())
 	if err := a.Store.CreateUser(ctx, u); err != nil {
 		return storage.User{}, err
 	}
 	return u, nil
+}
+
+// invalidUser makes a user's validation error an operator mistake, which
+// the admin socket reports as such.
+func invalidUser(err error) error {
+	return &clientspec.InvalidError{Msg: err.Error()}
 }
 
 // ListUsers leaves out password hashes: listings are for reading.
@@ -116,8 +98,8 @@ func (a *Local) DeleteUser(ctx context.Context, username string) error {
 }
 
 func (a *Local) SetPassword(ctx context.Context, username, password string) error {
-	if password == "" {
-		return clientspec.Invalidf("password must not be empty")
+	if err := userspec.CheckPassword(password); err != nil {
+		return invalidUser(err)
 	}
 	u, err := a.Store.GetUserByUsername(ctx, username)
 	if err != nil {

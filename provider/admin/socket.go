@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/userspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -54,7 +55,7 @@ type adminError struct {
 func Handler(a Admin) http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/users", func(w http.ResponseWriter, r *http.Request) {
-		var n NewUser
+		var n userspec.User
 		if !decode(w, r, &n) {
 			return
 		}
@@ -199,7 +200,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-func (c *Client) AddUser(ctx context.Context, n NewUser) (storage.User, error) {
+func (c *Client) AddUser(ctx context.Context, n userspec.User) (storage.User, error) {
 	var u storage.User
 	return u, c.do(ctx, "POST", "/users", n, &u)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/provider/userspec"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -74,51 +75,27 @@ func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, 
 	return nil
 }
 
-// UserSpec is a user declared in the config.
-type UserSpec struct {
-	Username      string   `yaml:"username"`
-	Password      string   `yaml:"password"`
-	PasswordHash  string   `yaml:"password_hash"`
-	Email         string   `yaml:"email"`
-	EmailVerified bool     `yaml:"email_verified"`
-	Name          string   `yaml:"name"`
-	GivenName     string   `yaml:"given_name"`
-	FamilyName    string   `yaml:"family_name"`
-	Groups        []string `yaml:"groups"`
-	PhoneNumber   string   `yaml:"phone_number"`
-	// PhoneNumberVerified says the operator checked the number.
-	PhoneNumberVerified bool             `yaml:"phone_number_verified"`
-	Address             *storage.Address `yaml:"address"`
-}
-
 // SyncUsers creates each declared user that is missing and updates the
 // profile and password of those that exist; their `sub` never changes.
-func SyncUsers(ctx context.Context, store storage.Store, specs []UserSpec, now time.Time) error {
+func SyncUsers(ctx context.Context, store storage.Store, specs []userspec.User, now time.Time) error {
 	for _, spec := range specs {
+		spec, err := spec.Validate()
+		if err != nil {
+			return fmt.Errorf("user %q: %w", spec.Username, err)
+		}
 		old, err := store.GetUserByUsername(ctx, spec.Username)
 		exists := err == nil
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return fmt.Errorf("user %q: %w", spec.Username, err)
 		}
-		hash := spec.PasswordHash
-		if spec.Password != "" {
-			if old.PasswordHash != "" && secret.Check(old.PasswordHash, spec.Password) == nil {
-				hash = old.PasswordHash
-			} else if hash, err = secret.Hash(spec.Password); err != nil {
-				return err
-			}
-		}
-		apply := func(u storage.User) storage.User {
-			u.Username, u.Email, u.EmailVerified = spec.Username, spec.Email, spec.EmailVerified
-			u.Name, u.GivenName, u.FamilyName, u.Groups = spec.Name, spec.GivenName, spec.FamilyName, spec.Groups
-			u.PhoneNumber, u.PhoneNumberVerified, u.Address = spec.PhoneNumber, spec.PhoneNumberVerified, spec.Address
-			u.PasswordHash, u.UpdatedAt = hash, now
-			return u
+		hash, err := spec.ResolveHash(old.PasswordHash)
+		if err != nil {
+			return err
 		}
 		if !exists {
-			err = store.CreateUser(ctx, apply(storage.User{ID: newSubject(), CreatedAt: now}))
+			err = store.CreateUser(ctx, spec.Apply(storage.User{ID: newSubject(), CreatedAt: now}, hash, now))
 		} else {
-			err = store.UpdateUser(ctx, old.ID, func(u storage.User) (storage.User, error) { return apply(u), nil })
+			err = store.UpdateUser(ctx, old.ID, func(u storage.User) (storage.User, error) { return spec.Apply(u, hash, now), nil })
 		}
 		if err != nil {
 			return fmt.Errorf("user %q: %w", spec.Username, err)
