@@ -95,8 +95,11 @@ func TestAddressAndPhoneScopes(t *testing.T) {
 func TestSyncUsersAddressAndPhone(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
-	spec := userspec.User{Username: "carol", Password: "carol-password-123", PhoneNumber: "+1 555 0101", PhoneNumberVerified: true,
-		Address: &storage.Address{Formatted: "1 Main St\nSpringfield", Country: "US"}}
+	spec := userspec.User{Username: "carol", Password: "carol-password-123", Profile: storage.Profile{
+		PhoneNumber:         "+1 555 0101",
+		PhoneNumberVerified: true,
+		Address:             &storage.Address{Formatted: "1 Main St\nSpringfield", Country: "US"},
+	}}
 	if err := admin.SyncUsers(context.Background(), ts.Store, []userspec.User{spec}, ts.alice.CreatedAt); err != nil {
 		t.Fatal(err)
 	}

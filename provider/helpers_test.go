@@ -115,8 +115,14 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 		t.Fatal(err)
 	}
 	alice := storage.User{
-		ID: uuid.NewString(), Username: "alice", Email: "alice@example.org", EmailVerified: true, Name: "Alice Liddell",
-		GivenName: "Alice", FamilyName: "Liddell", Groups: []string{"admins", "staff"}, PasswordHash: testHash(alicePass),
+		ID: uuid.NewString(), Username: "alice", Profile: storage.Profile{
+			Email:         "alice@example.org",
+			EmailVerified: true,
+			Name:          "Alice Liddell",
+			GivenName:     "Alice",
+			FamilyName:    "Liddell",
+			Groups:        []string{"admins", "staff"},
+		}, PasswordHash: testHash(alicePass),
 		CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC(),
 	}
 	if err := store.CreateUser(ctx, alice); err != nil {

@@ -30,20 +30,21 @@ const (
 	DefaultURIBytes       = 8 << 10
 )
 
-// Limits bound the size of what a request may carry.
+// Limits bound the size of what a request may carry: the config's
+// limits block (zero or absent is the default).
 type Limits struct {
 	// FormBodyBytes bounds a form body (every endpoint but registration).
-	FormBodyBytes int64
+	FormBodyBytes int64 `yaml:"form_body_bytes"`
 	// JSONBodyBytes bounds a registration request (RFC 7591/7592).
-	JSONBodyBytes int64
+	JSONBodyBytes int64 `yaml:"json_body_bytes"`
 	// ParameterBytes bounds each parameter that is echoed back or carried
 	// through the sign-in (state, nonce, redirect_uri, logout parameters).
-	ParameterBytes int
+	ParameterBytes int `yaml:"parameter_bytes"`
 	// HeaderBytes is the server's MaxHeaderBytes; the provider does not
 	// enforce it itself, the http.Server of the caller does.
-	HeaderBytes int
+	HeaderBytes int `yaml:"header_bytes"`
 	// URIBytes bounds the request-target (path and query): 414 beyond.
-	URIBytes int
+	URIBytes int `yaml:"uri_bytes"`
 }
 
 // Defaults fills zero limits with the defaults.
@@ -64,6 +65,40 @@ func (l Limits) Defaults() Limits {
 		l.URIBytes = DefaultURIBytes
 	}
 	return l
+}
+
+// Bounds of the limits block: below the minimum the provider's own forms
+// (the sign-in form carries the sealed request) or ordinary requests no
+// longer fit; bodies are held in memory, hence the maximum.
+const (
+	minBodyLimit      = 8 << 10
+	maxBodyLimit      = 16 << 20
+	minParameterLimit = 512
+	minHeaderLimit    = 4 << 10
+	maxHeaderLimit    = 1 << 20
+	minURILimit       = 1 << 10
+)
+
+// Problems lists what is wrong with limits an operator set, each as
+// "key: problem" with the key of the config's limits block.
+func (l Limits) Problems() []string {
+	var out []string
+	between := func(key string, v, lo, hi int64) {
+		if v != 0 && (v < lo || v > hi) {
+			out = append(out, fmt.Sprintf("%s: %d must be between %d and %d bytes (0 or absent: the default)", key, v, lo, hi))
+		}
+	}
+	between("form_body_bytes", l.FormBodyBytes, minBodyLimit, maxBodyLimit)
+	between("json_body_bytes", l.JSONBodyBytes, minBodyLimit, maxBodyLimit)
+	between("parameter_bytes", int64(l.ParameterBytes), minParameterLimit, maxBodyLimit)
+	between("header_bytes", int64(l.HeaderBytes), minHeaderLimit, maxHeaderLimit)
+	between("uri_bytes", int64(l.URIBytes), minURILimit, maxHeaderLimit)
+	if eff := l.Defaults(); eff.URIBytes > eff.HeaderBytes {
+		// The request line counts against the header limit: a longer URI
+		// would be refused with 431 before its length is checked.
+		out = append(out, fmt.Sprintf("uri_bytes: %d must not exceed limits.header_bytes (%d)", eff.URIBytes, eff.HeaderBytes))
+	}
+	return out
 }
 
 // Messages of refused requests, on the pages of browser endpoints.

@@ -111,11 +111,17 @@ func newOIDCCOP(t testing.TB, opts ...oidccOption) *oidccOP {
 	now := clock.Now().UTC()
 	u := storage.User{
 		ID: uuid.NewString(), Username: buffyName, PasswordHash: testHash(buffyPass),
-		Name: "Buffy Summers", GivenName: "Buffy", FamilyName: "Summers",
-		Email: "buffy@example.org", EmailVerified: true,
-		PhoneNumber: "+1 555 0100", PhoneNumberVerified: true,
-		Address:   &storage.Address{StreetAddress: "1630 Revello Drive", Locality: "Sunnydale", Region: "CA", PostalCode: "95037", Country: "US"},
-		Groups:    []string{"slayers"},
+		Profile: storage.Profile{
+			Name:                "Buffy Summers",
+			GivenName:           "Buffy",
+			FamilyName:          "Summers",
+			Email:               "buffy@example.org",
+			EmailVerified:       true,
+			PhoneNumber:         "+1 555 0100",
+			PhoneNumberVerified: true,
+			Address:             &storage.Address{StreetAddress: "1630 Revello Drive", Locality: "Sunnydale", Region: "CA", PostalCode: "95037", Country: "US"},
+			Groups:              []string{"slayers"},
+		},
 		CreatedAt: now, UpdatedAt: now,
 	}
 	if err := ts.Store.CreateUser(context.Background(), u); err != nil {

@@ -44,21 +44,28 @@ var TokenKinds = []TokenKind{KindAuthorizeCode, KindAccessToken, KindRefreshToke
 // never the username, so renaming a user does not change who they are to
 // relying parties.
 type User struct {
-	ID            string   `json:"id"`
-	Username      string   `json:"username"`
-	Email         string   `json:"email,omitempty"`
-	EmailVerified bool     `json:"email_verified,omitempty"`
-	Name          string   `json:"name,omitempty"`
-	GivenName     string   `json:"given_name,omitempty"`
-	FamilyName    string   `json:"family_name,omitempty"`
-	Groups        []string `json:"groups,omitempty"`
-	PhoneNumber   string   `json:"phone_number,omitempty"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Profile
+	PasswordHash string    `json:"password_hash,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Profile is what a user's claims are made of (OIDC Core §5.1), as the
+// operator declares it in the config or with the CLI. It is embedded in
+// User and in userspec.User; JSON and YAML see its fields inline.
+type Profile struct {
+	Email         string   `json:"email,omitempty" yaml:"email"`
+	EmailVerified bool     `json:"email_verified,omitempty" yaml:"email_verified"`
+	Name          string   `json:"name,omitempty" yaml:"name"`
+	GivenName     string   `json:"given_name,omitempty" yaml:"given_name"`
+	FamilyName    string   `json:"family_name,omitempty" yaml:"family_name"`
+	Groups        []string `json:"groups,omitempty" yaml:"groups"`
+	PhoneNumber   string   `json:"phone_number,omitempty" yaml:"phone_number"`
 	// PhoneNumberVerified says the operator checked the number.
-	PhoneNumberVerified bool      `json:"phone_number_verified,omitempty"`
-	Address             *Address  `json:"address,omitempty"`
-	PasswordHash        string    `json:"password_hash,omitempty"`
-	CreatedAt           time.Time `json:"created_at"`
-	UpdatedAt           time.Time `json:"updated_at"`
+	PhoneNumberVerified bool     `json:"phone_number_verified,omitempty" yaml:"phone_number_verified"`
+	Address             *Address `json:"address,omitempty" yaml:"address"`
 }
 
 // Address is a postal address, the OIDC Core §5.1.1 address claim.

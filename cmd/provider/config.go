@@ -73,15 +73,9 @@ type fileConfig struct {
 		// entries that name it).
 		AllowedHosts []string `yaml:"allowed_hosts"`
 	} `yaml:"outbound"`
-	// Limits bound what one request may carry (provider.Limits); zero or
-	// absent is the default.
-	Limits struct {
-		FormBodyBytes  int64 `yaml:"form_body_bytes"`
-		JSONBodyBytes  int64 `yaml:"json_body_bytes"`
-		ParameterBytes int   `yaml:"parameter_bytes"`
-		HeaderBytes    int   `yaml:"header_bytes"`
-		URIBytes       int   `yaml:"uri_bytes"`
-	} `yaml:"limits"`
+	// Limits bound what one request may carry; zero or absent is the
+	// default.
+	Limits  provider.Limits   `yaml:"limits"`
 	Clients []clientspec.Spec `yaml:"clients"`
 	Users   []userspec.User   `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
@@ -209,7 +203,9 @@ func (c *fileConfig) validate() []string {
 	c.validateRegistration(add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
-	c.validateLimits(add)
+	for _, p := range c.Limits.Problems() {
+		problems = append(problems, "limits."+p)
+	}
 	seen := map[string]bool{}
 	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
@@ -326,38 +322,6 @@ func validateHostList(key string, hosts []string, star bool, add func(key, forma
 	}
 }
 
-// Bounds of the limits block: below the minimum the provider's own forms
-// (the sign-in form carries the sealed request) or ordinary requests no
-// longer fit; bodies are held in memory, hence the maximum.
-const (
-	minBodyLimit      = 8 << 10
-	maxBodyLimit      = 16 << 20
-	minParameterLimit = 512
-	minHeaderLimit    = 4 << 10
-	maxHeaderLimit    = 1 << 20
-	minURILimit       = 1 << 10
-)
-
-func (c *fileConfig) validateLimits(add func(key, format string, args ...any)) {
-	l := &c.Limits
-	between := func(key string, v, lo, hi int64) {
-		if v != 0 && (v < lo || v > hi) {
-			add("limits."+key, "%d must be between %d and %d bytes (0 or absent: the default)", v, lo, hi)
-		}
-	}
-	between("form_body_bytes", l.FormBodyBytes, minBodyLimit, maxBodyLimit)
-	between("json_body_bytes", l.JSONBodyBytes, minBodyLimit, maxBodyLimit)
-	between("parameter_bytes", int64(l.ParameterBytes), minParameterLimit, maxBodyLimit)
-	between("header_bytes", int64(l.HeaderBytes), minHeaderLimit, maxHeaderLimit)
-	between("uri_bytes", int64(l.URIBytes), minURILimit, maxHeaderLimit)
-	eff := c.providerConfig().Limits
-	if eff.URIBytes > eff.HeaderBytes {
-		// The request line counts against the header limit: a longer URI
-		// would be refused with 431 before its length is checked.
-		add("limits.uri_bytes", "%d must not exceed limits.header_bytes (%d)", eff.URIBytes, eff.HeaderBytes)
-	}
-}
-
 func (c *fileConfig) providerConfig() provider.Config {
 	return provider.Config{
 		Issuer:               c.Issuer,
@@ -377,13 +341,7 @@ func (c *fileConfig) providerConfig() provider.Config {
 		Outbound:     provider.OutboundConfig{AllowedHosts: c.Outbound.AllowedHosts},
 		LogoURL:      c.UI.LogoURL,
 		PrimaryColor: c.UI.PrimaryColor,
-		Limits: provider.Limits{
-			FormBodyBytes:  c.Limits.FormBodyBytes,
-			JSONBodyBytes:  c.Limits.JSONBodyBytes,
-			ParameterBytes: c.Limits.ParameterBytes,
-			HeaderBytes:    c.Limits.HeaderBytes,
-			URIBytes:       c.Limits.URIBytes,
-		},
+		Limits:       c.Limits,
 	}.Defaults()
 }
 

@@ -44,19 +44,11 @@ const (
 // the admin socket, the yaml names those of the config: both are a public
 // contract.
 type User struct {
-	Username      string   `json:"username" yaml:"username"`
-	Password      string   `json:"password,omitempty" yaml:"password"`
-	PasswordHash  string   `json:"password_hash,omitempty" yaml:"password_hash"`
-	Email         string   `json:"email,omitempty" yaml:"email"`
-	EmailVerified bool     `json:"email_verified,omitempty" yaml:"email_verified"`
-	Name          string   `json:"name,omitempty" yaml:"name"`
-	GivenName     string   `json:"given_name,omitempty" yaml:"given_name"`
-	FamilyName    string   `json:"family_name,omitempty" yaml:"family_name"`
-	Groups        []string `json:"groups,omitempty" yaml:"groups"`
-	PhoneNumber   string   `json:"phone_number,omitempty" yaml:"phone_number"`
-	// PhoneNumberVerified says the operator checked the number.
-	PhoneNumberVerified bool             `json:"phone_number_verified,omitempty" yaml:"phone_number_verified"`
-	Address             *storage.Address `json:"address,omitempty" yaml:"address"`
+	Username     string `json:"username" yaml:"username"`
+	Password     string `json:"password,omitempty" yaml:"password"`
+	PasswordHash string `json:"password_hash,omitempty" yaml:"password_hash"`
+	// Profile is stored as declared (storage.User embeds it too).
+	storage.Profile `yaml:",inline"`
 }
 
 // FieldError is a problem with one field of a User. Field is the config
@@ -201,11 +193,8 @@ func (u User) ResolveHash(current string) (string, error) {
 // update, pass the stored record. Groups and Address are copied, so rec
 // shares no memory with u.
 func (u User) Apply(rec storage.User, passwordHash string, now time.Time) storage.User {
-	rec.Username, rec.Email, rec.EmailVerified = u.Username, u.Email, u.EmailVerified
-	rec.Name, rec.GivenName, rec.FamilyName = u.Name, u.GivenName, u.FamilyName
+	rec.Username, rec.Profile = u.Username, u.Profile
 	rec.Groups = slices.Clone(u.Groups)
-	rec.PhoneNumber, rec.PhoneNumberVerified = u.PhoneNumber, u.PhoneNumberVerified
-	rec.Address = nil
 	if u.Address != nil {
 		a := *u.Address
 		rec.Address = &a

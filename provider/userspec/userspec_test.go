@@ -136,7 +136,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateDoesNotAliasGroups(t *testing.T) {
 	t.Parallel()
-	in := User{Username: "alice", Password: "long enough", Groups: []string{" a", "b"}}
+	in := User{Username: "alice", Password: "long enough", Profile: storage.Profile{Groups: []string{" a", "b"}}}
 	got, err := in.Validate()
 	if err != nil {
 		t.Fatal(err)
@@ -202,14 +202,30 @@ func TestApply(t *testing.T) {
 	now := created.Add(48 * time.Hour)
 	addr := &storage.Address{Locality: "Paris", Country: "FR"}
 	u := User{
-		Username: "alice", Password: "ignored by Apply", Email: "alice@example.org", EmailVerified: true,
-		Name: "Alice A", GivenName: "Alice", FamilyName: "A", Groups: []string{"a", "b"},
-		PhoneNumber: "+33 1 23", PhoneNumberVerified: true, Address: addr,
+		Username: "alice", Password: "ignored by Apply", Profile: storage.Profile{
+			Email:               "alice@example.org",
+			EmailVerified:       true,
+			Name:                "Alice A",
+			GivenName:           "Alice",
+			FamilyName:          "A",
+			Groups:              []string{"a", "b"},
+			PhoneNumber:         "+33 1 23",
+			PhoneNumberVerified: true,
+			Address:             addr,
+		},
 	}
 	want := storage.User{
-		ID: "sub-1", Username: "alice", Email: "alice@example.org", EmailVerified: true,
-		Name: "Alice A", GivenName: "Alice", FamilyName: "A", Groups: []string{"a", "b"},
-		PhoneNumber: "+33 1 23", PhoneNumberVerified: true, Address: &storage.Address{Locality: "Paris", Country: "FR"},
+		ID: "sub-1", Username: "alice", Profile: storage.Profile{
+			Email:               "alice@example.org",
+			EmailVerified:       true,
+			Name:                "Alice A",
+			GivenName:           "Alice",
+			FamilyName:          "A",
+			Groups:              []string{"a", "b"},
+			PhoneNumber:         "+33 1 23",
+			PhoneNumberVerified: true,
+			Address:             &storage.Address{Locality: "Paris", Country: "FR"},
+		},
 		PasswordHash: "HASH", CreatedAt: now, UpdatedAt: now,
 	}
 
@@ -227,8 +243,13 @@ func TestApply(t *testing.T) {
 	t.Run("update keeps ID and CreatedAt, replaces the profile", func(t *testing.T) {
 		t.Parallel()
 		old := storage.User{
-			ID: "sub-1", Username: "alice", Email: "old@example.org", Name: "Old", Groups: []string{"old"},
-			PhoneNumber: "0", Address: &storage.Address{Formatted: "old"}, PasswordHash: "OLD",
+			ID: "sub-1", Username: "alice", Profile: storage.Profile{
+				Email:       "old@example.org",
+				Name:        "Old",
+				Groups:      []string{"old"},
+				PhoneNumber: "0",
+				Address:     &storage.Address{Formatted: "old"},
+			}, PasswordHash: "OLD",
 			CreatedAt: created, UpdatedAt: created,
 		}
 		got := u.Apply(old, "HASH", now)
@@ -240,7 +261,7 @@ func TestApply(t *testing.T) {
 	})
 	t.Run("cleared fields are cleared", func(t *testing.T) {
 		t.Parallel()
-		old := storage.User{ID: "sub-1", Email: "old@example.org", Groups: []string{"old"}, Address: &storage.Address{Formatted: "old"}, CreatedAt: created}
+		old := storage.User{ID: "sub-1", Profile: storage.Profile{Email: "old@example.org", Groups: []string{"old"}, Address: &storage.Address{Formatted: "old"}}, CreatedAt: created}
 		got := User{Username: "alice"}.Apply(old, "HASH", now)
 		if got.Email != "" || got.Groups != nil || got.Address != nil || got.ID != "sub-1" || !got.CreatedAt.Equal(created) || !got.UpdatedAt.Equal(now) {
 			t.Fatalf("Apply = %+v", got)
@@ -286,9 +307,17 @@ func TestResolveHash(t *testing.T) {
 func TestWireNames(t *testing.T) {
 	t.Parallel()
 	full := User{
-		Username: "u", Password: "p", PasswordHash: "h", Email: "e", EmailVerified: true,
-		Name: "n", GivenName: "g", FamilyName: "f", Groups: []string{"x"},
-		PhoneNumber: "1", PhoneNumberVerified: true, Address: &storage.Address{Country: "FR"},
+		Username: "u", Password: "p", PasswordHash: "h", Profile: storage.Profile{
+			Email:               "e",
+			EmailVerified:       true,
+			Name:                "n",
+			GivenName:           "g",
+			FamilyName:          "f",
+			Groups:              []string{"x"},
+			PhoneNumber:         "1",
+			PhoneNumberVerified: true,
+			Address:             &storage.Address{Country: "FR"},
+		},
 	}
 	names := []string{"username", "password", "password_hash", "email", "email_verified", "name", "given_name",
 		"family_name", "groups", "phone_number", "phone_number_verified", "address"}

@@ -23,17 +23,19 @@ func created() time.Time {
 
 func user(id, username string) storage.User {
 	return storage.User{
-		ID:            id,
-		Username:      username,
-		Email:         username + "@example.com",
-		EmailVerified: true,
-		Name:          "Name of " + username,
-		GivenName:     "Given",
-		FamilyName:    "Family",
-		Groups:        []string{"staff", "admins"},
-		PasswordHash:  "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA",
-		CreatedAt:     created(),
-		UpdatedAt:     created().Add(time.Minute),
+		ID:       id,
+		Username: username,
+		Profile: storage.Profile{
+			Email:         username + "@example.com",
+			EmailVerified: true,
+			Name:          "Name of " + username,
+			GivenName:     "Given",
+			FamilyName:    "Family",
+			Groups:        []string{"staff", "admins"},
+		},
+		PasswordHash: "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA",
+		CreatedAt:    created(),
+		UpdatedAt:    created().Add(time.Minute),
 	}
 }
 
