@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -46,27 +44,6 @@ type TrustSpec struct {
 	Scopes   []string `json:"scopes,omitempty" yaml:"scopes"`
 	// MaxLifetime is a Go duration ("1h"); default 1h, at most 24h.
 	MaxLifetime string `json:"max_lifetime,omitempty" yaml:"max_lifetime"`
-}
-
-// ReadJWKSFile replaces jwks_file with the key set it names, read now;
-// a relative path is relative to dir (the config file's directory).
-func (t TrustSpec) ReadJWKSFile(dir string) (TrustSpec, error) {
-	if t.JWKSFile == "" {
-		return t, nil
-	}
-	if t.JWKS != "" || t.JWKSURI != "" {
-		return t, badField("jwks", "give exactly one of jwks, jwks_file, jwks_uri")
-	}
-	path := t.JWKSFile
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, path)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return t, badField("jwks_file", "%v", err)
-	}
-	t.JWKS, t.JWKSFile = JWKSDoc(raw), ""
-	return t, nil
 }
 
 // Validate checks the spec and fills defaults.
