@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/keys"
@@ -115,7 +114,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 		t.Fatal(err)
 	}
 	alice := storage.User{
-		ID: uuid.NewString(), Username: "alice", Profile: storage.Profile{
+		ID: rand.Text(), Username: "alice", Profile: storage.Profile{
 			Email:         "alice@example.org",
 			EmailVerified: true,
 			Name:          "Alice Liddell",

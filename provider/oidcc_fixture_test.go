@@ -7,9 +7,8 @@ package provider_test
 
 import (
 	"context"
+	"crypto/rand"
 	"testing"
-
-	"github.com/google/uuid"
 
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/clientspec"
@@ -110,7 +109,7 @@ func newOIDCCOP(t testing.TB, opts ...oidccOption) *oidccOP {
 
 	now := clock.Now().UTC()
 	u := storage.User{
-		ID: uuid.NewString(), Username: buffyName, PasswordHash: testHash(buffyPass),
+		ID: rand.Text(), Username: buffyName, PasswordHash: testHash(buffyPass),
 		Profile: storage.Profile{
 			Name:                "Buffy Summers",
 			GivenName:           "Buffy",

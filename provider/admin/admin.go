@@ -165,5 +165,7 @@ func (a *Local) DeleteClient(ctx context.Context, id string) error {
 	return a.Store.DeleteClient(ctx, id)
 }
 
-// newSubject makes a user's stable, opaque `sub`.
+// newSubject makes a user's stable, opaque `sub`: 130 random bits in
+// base32 (crypto/rand.Text). Subjects made before were UUIDs; both are
+// opaque strings to relying parties, and a stored `sub` never changes.
 func newSubject() string { return rand.Text() }
