@@ -1,0 +1,84 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/userspec"
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/bolt"
+)
+
+// The CLI talks to Local directly or, while a server holds the database,
+// to the same Local through the admin socket: both must refuse and report
+// alike, so an operator's mistake reads the same either way.
+func TestSocketClientActsLikeLocal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	store, err := bolt.Open(filepath.Join(dir, "p.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	local := &admin.Local{Store: store}
+	ln, err := admin.Listen(filepath.Join(dir, "p.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: admin.Handler(local), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	remote := admin.Dial(filepath.Join(dir, "p.sock"))
+
+	ctx := context.Background()
+	for name, a := range map[string]admin.Admin{"local": local, "socket": remote} {
+		var inv *clientspec.InvalidError
+		_, err := a.AddUser(ctx, userspec.User{Username: "u-" + name, Password: "short"})
+		if !errors.As(err, &inv) || inv.Msg != "password: must be at least 8 characters" {
+			t.Errorf("%s: short password: %v", name, err)
+		}
+		if err := a.SetPassword(ctx, "nobody", "short"); !errors.As(err, &inv) {
+			t.Errorf("%s: short new password: %v", name, err)
+		}
+		u, err := a.AddUser(ctx, userspec.User{Username: "u-" + name, Password: "long-enough-password",
+			Profile: storage.Profile{Email: "u@example.org", Groups: []string{"a", " b", ""}}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(u.Groups) != 2 || u.Groups[1] != "b" || u.PasswordHash == "" {
+			t.Errorf("%s: stored %+v", name, u)
+		}
+		if _, err := a.AddUser(ctx, userspec.User{Username: "u-" + name, Password: "long-enough-password"}); !errors.Is(err, storage.ErrAlreadyExists) {
+			t.Errorf("%s: duplicate: %v", name, err)
+		}
+		_, _, err = a.AddClient(ctx, clientspec.Spec{ID: "c-" + name, ClientSettings: storage.ClientSettings{RedirectURIs: []string{"https://*.example.org/cb"}}})
+		if !errors.As(err, &inv) {
+			t.Errorf("%s: wildcard redirect URI: %v", name, err)
+		}
+	}
+}
+
+// The config's users are validated by the sync too, not only by the
+// loader: a caller that skips the loader cannot store a malformed user.
+func TestSyncUsersValidates(t *testing.T) {
+	t.Parallel()
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "p.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	err = admin.SyncUsers(context.Background(), store, []userspec.User{{Username: "x", Password: "long-enough-password",
+		Profile: storage.Profile{Email: "Eve <eve@example.org>"}}}, time.Now())
+	if err == nil {
+		t.Fatal("a malformed email was synced")
+	}
+	if _, err := store.GetUserByUsername(context.Background(), "x"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("refused user stored: %v", err)
+	}
+}
