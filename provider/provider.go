@@ -92,7 +92,9 @@ type Deps struct {
 	// Secret (at least 32 random bytes, stable across restarts) keys the
 	// HMAC of opaque tokens and of interaction state.
 	Secret []byte
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. It stamps sessions, codes and
+	// the iat of signed tokens; fosite computes their exp from the real
+	// clock, so anything but time.Now is for tests.
 	Now func() time.Time
 	// OutboundResolver and OutboundDial are what requests to client-chosen
 	// URLs resolve names and connect with; nil means net.DefaultResolver

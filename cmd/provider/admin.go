@@ -67,12 +67,12 @@ func withAdmin(cmd *cobra.Command, configPath string, fn func(admin.Admin) error
 	if err != nil {
 		return err
 	}
-	admin, done, err := openAdmin(cmd.Context(), cfg)
+	a, done, err := openAdmin(cmd.Context(), cfg)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return fn(admin)
+	return fn(a)
 }
 
 // printJSON writes v as indented JSON, for --json listings.

@@ -59,6 +59,11 @@ func (a *Local) now() time.Time {
 }
 
 func (a *Local) AddUser(ctx context.Context, n userspec.User) (storage.User, error) {
+	if n.PasswordHash != "" {
+		// As before the split: a person's password is set in clear and
+		// hashed here; only the config may declare a hash.
+		return storage.User{}, clientspec.Invalidf("give the password, not a hash of it")
+	}
 	n, err := n.Validate()
 	if err != nil {
 		return storage.User{}, invalidUser(err)

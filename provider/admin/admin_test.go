@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +81,26 @@ func TestSyncUsersValidates(t *testing.T) {
 	}
 	if _, err := store.GetUserByUsername(context.Background(), "x"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("refused user stored: %v", err)
+	}
+}
+
+// A user added through the API gets a password in clear, hashed here, as
+// before the split; the sync names the user it refuses.
+func TestAddUserRefusesHashAndSyncNamesUser(t *testing.T) {
+	t.Parallel()
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "p.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	var inv *clientspec.InvalidError
+	_, err = (&admin.Local{Store: store}).AddUser(ctx, userspec.User{Username: "h", PasswordHash: "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"})
+	if !errors.As(err, &inv) {
+		t.Errorf("hash accepted: %v", err)
+	}
+	err = admin.SyncUsers(ctx, store, []userspec.User{{Username: "shorty", Password: "short"}}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), `user "shorty"`) {
+		t.Errorf("sync error %v, want it to name the user", err)
 	}
 }

@@ -79,9 +79,10 @@ func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, 
 // profile and password of those that exist; their `sub` never changes.
 func SyncUsers(ctx context.Context, store storage.Store, specs []userspec.User, now time.Time) error {
 	for _, spec := range specs {
+		declared := spec.Username
 		spec, err := spec.Validate()
 		if err != nil {
-			return fmt.Errorf("user %q: %w", spec.Username, err)
+			return fmt.Errorf("user %q: %w", declared, err)
 		}
 		old, err := store.GetUserByUsername(ctx, spec.Username)
 		exists := err == nil
