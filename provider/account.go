@@ -25,14 +25,6 @@ import (
 	"github.com/smallsso/provider/templates"
 )
 
-// Password rules for the account page. NIST SP 800-63B §5.1.1.2: at least
-// 8 characters, no composition rules; the upper bound only caps the work a
-// request can ask of the hash.
-const (
-	passwordMinLength = userspec.PasswordMinLength
-	passwordMaxBytes  = userspec.PasswordMaxBytes
-)
-
 // Messages of the account page (catalogue keys).
 const (
 	msgPasswordChanged  = "Your password was changed. You were signed out on every other device, and apps that kept you signed in will ask you to sign in again."
@@ -116,7 +108,7 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user stor
 		PasswordAction:    p.path("/account/password"),
 		RevokeAction:      p.path("/account/revoke"),
 		SignOutURL:        p.path("/logout"),
-		PasswordMinLength: passwordMinLength,
+		PasswordMinLength: userspec.PasswordMinLength,
 		Apps:              apps,
 		Notice:            notice,
 		Error:             problem,
@@ -227,10 +219,10 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	case next != confirm:
 		fail("confirm", p.tr(r, msgPasswordMismatch), http.StatusBadRequest)
 		return
-	case utf8.RuneCountInString(next) < passwordMinLength:
-		fail("new", p.tr(r, msgPasswordShort, passwordMinLength), http.StatusBadRequest)
+	case utf8.RuneCountInString(next) < userspec.PasswordMinLength:
+		fail("new", p.tr(r, msgPasswordShort, userspec.PasswordMinLength), http.StatusBadRequest)
 		return
-	case len(next) > passwordMaxBytes:
+	case len(next) > userspec.PasswordMaxBytes:
 		fail("new", p.tr(r, msgPasswordLong), http.StatusBadRequest)
 		return
 	}

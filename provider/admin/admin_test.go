@@ -22,11 +22,7 @@ import (
 func TestSocketClientActsLikeLocal(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	store, err := bolt.Open(filepath.Join(dir, "p.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t, dir)
 	local := &admin.Local{Store: store}
 	ln, err := admin.Listen(filepath.Join(dir, "p.sock"))
 	if err != nil {
@@ -69,12 +65,8 @@ func TestSocketClientActsLikeLocal(t *testing.T) {
 // loader: a caller that skips the loader cannot store a malformed user.
 func TestSyncUsersValidates(t *testing.T) {
 	t.Parallel()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "p.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	err = admin.SyncUsers(context.Background(), store, []userspec.User{{Username: "x", Password: "long-enough-password",
+	store := openStore(t, t.TempDir())
+	err := admin.SyncUsers(context.Background(), store, []userspec.User{{Username: "x", Password: "long-enough-password",
 		Profile: storage.Profile{Email: "Eve <eve@example.org>"}}}, time.Now())
 	if err == nil {
 		t.Fatal("a malformed email was synced")
@@ -88,14 +80,10 @@ func TestSyncUsersValidates(t *testing.T) {
 // before the split; the sync names the user it refuses.
 func TestAddUserRefusesHashAndSyncNamesUser(t *testing.T) {
 	t.Parallel()
-	store, err := bolt.Open(filepath.Join(t.TempDir(), "p.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, t.TempDir())
 	ctx := context.Background()
 	var inv *clientspec.InvalidError
-	_, err = (&admin.Local{Store: store}).AddUser(ctx, userspec.User{Username: "h", PasswordHash: "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"})
+	_, err := (&admin.Local{Store: store}).AddUser(ctx, userspec.User{Username: "h", PasswordHash: "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"})
 	if !errors.As(err, &inv) {
 		t.Errorf("hash accepted: %v", err)
 	}
@@ -103,4 +91,15 @@ func TestAddUserRefusesHashAndSyncNamesUser(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `user "shorty"`) {
 		t.Errorf("sync error %v, want it to name the user", err)
 	}
+}
+
+// openStore opens a bbolt store in dir, closed when the test ends.
+func openStore(t *testing.T, dir string) *bolt.Store {
+	t.Helper()
+	store, err := bolt.Open(filepath.Join(dir, "p.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
