@@ -328,7 +328,10 @@ type Store interface {
 	// Store call made with it joins the transaction until CommitTx or
 	// RollbackTx. Writes from other contexts wait for it; reads from other
 	// contexts see the state before it. Nesting is an error. A transaction
-	// must never span network or template I/O.
+	// must never span network or template I/O. A backend may commit it
+	// together with other writers' work; CommitTx returns once it is
+	// durable, and a write that fails inside it (other than with a
+	// sentinel) leaves it good only for RollbackTx.
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +67,24 @@ func BenchmarkGetToken(b *testing.B) {
 				return
 			}
 			i++
+		}
+	})
+}
+
+// BenchmarkCreateTokenConcurrent is BenchmarkCreateToken with 16 writers
+// per core, as under load: they share commits (batch.go).
+func BenchmarkCreateTokenConcurrent(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "provider.db"))
+	defer s.Close()
+	ctx := context.Background()
+	var next atomic.Int64
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.CreateToken(ctx, benchToken(int(next.Add(1)))); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 }

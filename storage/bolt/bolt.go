@@ -66,15 +66,16 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Store is a storage.Store over one bbolt file. Every write outside a
-// transaction context is its own bbolt Update, committed and synced before
-// the method returns.
+// Store is a storage.Store over one bbolt file. Every write is committed
+// and synced before the method returns; concurrent writes share a commit
+// (batch.go).
 //
 // Update closures (UpdateUser, UpdateClient) run while the store's single
 // write lock is held: they must be quick and must not call the Store with a
 // context other than the one they were given.
 type Store struct {
 	db *bbolt.DB
+	w  *writer
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -99,7 +100,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, w: &writer{db: db}}, nil
 }
 
 // Close releases the file. It waits for an open transaction to finish.

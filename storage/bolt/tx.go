@@ -15,8 +15,14 @@ type txKey struct{ s *Store }
 // txState is what BeginTx puts in the context. A bbolt Tx is not safe for
 // concurrent use, so a transaction context belongs to one goroutine.
 type txState struct {
-	tx   *bbolt.Tx
-	done bool
+	b *batch
+	// log holds the transaction's write closures, for the batch's log when
+	// it commits.
+	log []func(*txn) error
+	// broken is set when a write failed after it may have written: the
+	// transaction can then only be rolled back.
+	broken error
+	done   bool
 }
 
 var errTxDone = errors.New("transaction already finished")
@@ -24,40 +30,60 @@ var errTxDone = errors.New("transaction already finished")
 // BeginTx starts a write transaction and returns a context carrying it.
 // It takes the store's single write lock: until CommitTx or RollbackTx,
 // writes from other contexts wait, and a write from this goroutine with any
-// other context deadlocks. On error the parent context is returned, so a
-// deferred RollbackTx on it fails cleanly instead of dereferencing nil.
+// other context deadlocks. Its writes join the batch it runs in (batch.go)
+// and CommitTx returns once that batch is on disk. On error the parent
+// context is returned, so a deferred RollbackTx on it fails cleanly
+// instead of dereferencing nil.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if st := s.txState(ctx); st != nil && !st.done {
 		return ctx, errors.New("begin tx: transaction already open")
 	}
-	tx, err := s.db.Begin(true)
+	b, err := s.w.enter()
 	if err != nil {
+		s.w.mu.Unlock()
 		return ctx, fmt.Errorf("begin tx: %w", err)
 	}
-	return context.WithValue(ctx, txKey{s}, &txState{tx: tx}), nil
+	return context.WithValue(ctx, txKey{s}, &txState{b: b}), nil
 }
 
 // CommitTx commits the transaction in ctx. Cancellation of ctx is ignored
 // here on purpose: the caller decided to commit.
 func (s *Store) CommitTx(ctx context.Context) error {
-	return s.finish(ctx, "commit tx", (*bbolt.Tx).Commit)
+	st, err := s.finish(ctx, "commit tx")
+	if err != nil {
+		return err
+	}
+	if st.broken != nil {
+		s.w.undo(st.b)
+		s.w.leave()
+		return fmt.Errorf("commit tx: a write failed: %w", st.broken)
+	}
+	return wrap("commit tx", s.w.seal(st.b, st.log...))
 }
 
 // RollbackTx discards the transaction in ctx.
 func (s *Store) RollbackTx(ctx context.Context) error {
-	return s.finish(ctx, "rollback tx", (*bbolt.Tx).Rollback)
+	st, err := s.finish(ctx, "rollback tx")
+	if err != nil {
+		return err
+	}
+	if len(st.log) > 0 || st.broken != nil {
+		s.w.undo(st.b)
+	}
+	s.w.leave()
+	return nil
 }
 
-func (s *Store) finish(ctx context.Context, op string, end func(*bbolt.Tx) error) error {
+func (s *Store) finish(ctx context.Context, op string) (*txState, error) {
 	st := s.txState(ctx)
 	switch {
 	case st == nil:
-		return fmt.Errorf("%s: no transaction in context", op)
+		return nil, fmt.Errorf("%s: no transaction in context", op)
 	case st.done:
-		return fmt.Errorf("%s: %w", op, errTxDone)
+		return nil, fmt.Errorf("%s: %w", op, errTxDone)
 	}
 	st.done = true
-	return wrap(op, end(st.tx))
+	return st, nil
 }
 
 func (s *Store) txState(ctx context.Context) *txState {
@@ -65,42 +91,58 @@ func (s *Store) txState(ctx context.Context) *txState {
 	return st
 }
 
-// update runs fn in the context's transaction if there is one, else in its
-// own bbolt Update. Every method goes through update or view, so no method
-// ever opens a bbolt transaction inside another: a View opened inside an
-// open Update on the same goroutine can deadlock when the file is remapped.
+// update runs fn in the context's transaction if there is one, else as a
+// writer of its own (batch.go). Every method goes through update or view,
+// so no method ever opens a bbolt transaction inside another: a View
+// opened inside an open Update on the same goroutine can deadlock when the
+// file is remapped.
+//
+// fn may run more than once (batch.go replays it when another writer of
+// its batch fails), so it must be a function of the transaction's state:
+// it may set variables of its caller, never accumulate into them. It must
+// check its preconditions, and fail with a storage sentinel, before it
+// writes.
 func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
-	return s.run(ctx, true, fn)
-}
-
-// view is update for reads. Records are decoded inside fn, because the
-// bytes bbolt hands out are only valid until the transaction ends.
-func (s *Store) view(ctx context.Context, fn func(*txn) error) error {
-	return s.run(ctx, false, fn)
-}
-
-func (s *Store) run(ctx context.Context, writable bool, fn func(*txn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	withTxn := func(tx *bbolt.Tx) error {
-		t, err := newTxn(tx)
-		if err != nil {
-			return err
-		}
-		return fn(t)
 	}
 	st := s.txState(ctx)
 	switch {
 	case st != nil && st.done:
 		return errTxDone
 	case st != nil:
-		return withTxn(st.tx)
-	case writable:
-		return s.db.Update(withTxn)
-	default:
-		return s.db.View(withTxn)
+		err := fn(st.b.t)
+		switch {
+		case err == nil:
+			st.log = append(st.log, fn)
+		case !wroteNothing(err):
+			st.broken = err
+		}
+		return err
 	}
+	return s.w.update(fn)
+}
+
+// view is update for reads. Records are decoded inside fn, because the
+// bytes bbolt hands out are only valid until the transaction ends.
+func (s *Store) view(ctx context.Context, fn func(*txn) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := s.txState(ctx)
+	switch {
+	case st != nil && st.done:
+		return errTxDone
+	case st != nil:
+		return fn(st.b.t)
+	}
+	return s.db.View(func(tx *bbolt.Tx) error {
+		t, err := newTxn(tx)
+		if err != nil {
+			return err
+		}
+		return fn(t)
+	})
 }
 
 // txn is one bbolt transaction with its top-level buckets looked up once,

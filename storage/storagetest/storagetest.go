@@ -56,6 +56,7 @@ func subtests() []subtest {
 		{"ConcurrentUserUpdates", testConcurrentUserUpdates},
 		{"ConcurrentClientUpdates", testConcurrentClientUpdates},
 		{"ConcurrentCreateSameUsername", testConcurrentCreateSameUsername},
+		{"BatchFailuresStayOwn", testBatchFailuresStayOwn},
 
 		{"GarbageCollect", testGarbageCollect},
 		{"GarbageCollectCleansIndexes", testGarbageCollectCleansIndexes},
