@@ -15,17 +15,17 @@ import (
 
 // The orders a code replay can take against the winner of a code
 // exchange, played step by step through fosite's storage interfaces as
-// fosite's handlers and codeClaimHandler call them (the HTTP race in
+// fosite's handlers and handleToken call them (the HTTP race in
 // TestCodeExchangeRace meets them at random). Either way the replay is
 // told the code was used, and the winner's tokens do not survive it. A
 // replay may pass the check (the code is not claimed yet) and lose the
-// claim, or be stopped at the check.
+// claim in its token transaction, or be stopped at the check.
 func TestCodeReplayOrders(t *testing.T) {
 	t.Parallel()
-	for _, replayFirst := range []bool{true, false} {
-		name := "replay before the winner stores its tokens"
-		if !replayFirst {
-			name = "replay after the winner stored its tokens"
+	for _, replayChecksFirst := range []bool{true, false} {
+		name := "replay checked before the winner's transaction"
+		if !replayChecksFirst {
+			name = "replay checked after the winner's transaction"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -45,25 +45,58 @@ func TestCodeReplayOrders(t *testing.T) {
 			if err := s.CreateAuthorizeCodeSession(ctx, "code", req); err != nil {
 				t.Fatal(err)
 			}
+			issuing := context.WithValue(ctx, fosite.AccessResponseContextKey, fosite.NewAccessResponse())
+			// issue is fosite's NewAccessResponse: read the code, then
+			// claim it and store the tokens in one transaction.
+			issue := func(ctx context.Context, at, rt string) error {
+				if _, err := s.GetAuthorizeCodeSession(ctx, "code", newSession()); err != nil {
+					t.Fatalf("issue: read: %v", err)
+				}
+				tx, err := s.BeginTX(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.InvalidateAuthorizeCodeSession(tx, "code"); err != nil {
+					if rerr := s.Rollback(tx); rerr != nil {
+						t.Fatal(rerr)
+					}
+					return err
+				}
+				if err := s.CreateAccessTokenSession(tx, at, req); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.CreateRefreshTokenSession(tx, rt, at, req); err != nil {
+					t.Fatal(err)
+				}
+				return s.Commit(tx)
+			}
 
-			// Both check the request (fosite's NewAccessRequest), the
-			// replay perhaps before the winner claims; one claims.
+			// The winner passes the check (fosite's NewAccessRequest).
 			if _, err := s.GetAuthorizeCodeSession(ctx, "code", newSession()); err != nil {
 				t.Fatalf("winner's check: %v", err)
 			}
-			// The replay checked before the claim: it passes the check.
-			if _, err := s.GetAuthorizeCodeSession(ctx, "code", newSession()); err != nil {
-				t.Fatalf("replay's check before the claim: %v", err)
-			}
-			if err := s.claimAuthorizeCode(ctx, "code"); err != nil {
-				t.Fatalf("winner's claim: %v", err)
-			}
-			replay := func() {
-				t.Helper()
-				// The replay that passed the check loses the claim, and
-				// revokes the code's tokens itself.
-				if err := s.claimAuthorizeCode(ctx, "code"); !errors.Is(err, fosite.ErrInvalidGrant) {
-					t.Fatalf("replay's claim: %v, want invalid_grant", err)
+			if replayChecksFirst {
+				// The replay passes the check too, and loses the claim.
+				if _, err := s.GetAuthorizeCodeSession(ctx, "code", newSession()); err != nil {
+					t.Fatalf("replay's check: %v", err)
+				}
+				if err := issue(issuing, "at", "rt"); err != nil {
+					t.Fatalf("winner's transaction: %v", err)
+				}
+				replayCtx, claim := withCodeClaim(issuing)
+				if err := issue(replayCtx, "at-2", "rt-2"); !errors.Is(err, fosite.ErrInvalidGrant) || !claim.lost || claim.requestID != "grant-1" {
+					t.Fatalf("replay's transaction: %v, claim %+v; want invalid_grant and the claim lost", err, claim)
+				}
+				// What handleToken does next.
+				if err := s.revokeCodeGrant(ctx, claim.requestID); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.GetAccessTokenSession(ctx, "at-2", newSession()); !errors.Is(err, fosite.ErrNotFound) {
+					t.Errorf("the replay's access token: %v, want never stored", err)
+				}
+			} else {
+				if err := issue(issuing, "at", "rt"); err != nil {
+					t.Fatalf("winner's transaction: %v", err)
 				}
 				// A replay checked after the claim is stopped there.
 				r, err := s.GetAuthorizeCodeSession(ctx, "code", newSession())
@@ -77,33 +110,6 @@ func TestCodeReplayOrders(t *testing.T) {
 				if err := s.RevokeRefreshToken(ctx, r.GetID()); err != nil {
 					t.Fatal(err)
 				}
-			}
-			if replayFirst {
-				replay()
-			}
-			// The winner issues its tokens (fosite's NewAccessResponse).
-			issuing := context.WithValue(ctx, fosite.AccessResponseContextKey, fosite.NewAccessResponse())
-			if _, err := s.GetAuthorizeCodeSession(issuing, "code", newSession()); err != nil {
-				t.Fatalf("winner's issue: %v", err)
-			}
-			tx, err := s.BeginTX(issuing)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.InvalidateAuthorizeCodeSession(tx, "code"); err != nil {
-				t.Fatalf("invalidate: %v", err)
-			}
-			if err := s.CreateAccessTokenSession(tx, "at", req); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.CreateRefreshTokenSession(tx, "rt", "at", req); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Commit(tx); err != nil {
-				t.Fatalf("commit: %v", err)
-			}
-			if !replayFirst {
-				replay()
 			}
 			if _, err := s.GetAccessTokenSession(ctx, "at", newSession()); !errors.Is(err, fosite.ErrNotFound) {
 				t.Errorf("winner's access token: %v, want not found", err)

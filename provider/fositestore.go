@@ -153,18 +153,16 @@ func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string
 // checks the token request (NewAccessRequest) and when it issues the
 // tokens (NewAccessResponse, where any storage error becomes a 500).
 //
-// The code is claimed atomically, but only once every check of the token
-// request has passed (codeClaimHandler, composed after the code and PKCE
-// handlers): a request from another client, with another redirect_uri or
-// without the PKCE verifier learns nothing and spends nothing, so whoever
-// intercepted a code cannot burn it for the person signing in. One request
-// wins the claim; every other one is told the code was used and the code's
-// tokens are revoked. The winner may not have stored its tokens yet at
-// that moment, so a replay also leaves a marker that the winner's
-// transaction reads: tokens it issues after a replay are revoked before it
-// commits. Either the winner commits before the marker is written, and the
-// replay's revocation (which follows the marker) finds its tokens, or its
-// transaction sees the marker.
+// The code is claimed in the transaction that stores the tokens it buys
+// (InvalidateAuthorizeCodeSession), so a code exchange is one commit, and
+// only after every check of the token request has passed: a request from
+// another client, with another redirect_uri or without the PKCE verifier
+// learns nothing and spends nothing, so whoever intercepted a code cannot
+// burn it for the person signing in. Because the claim and the tokens
+// commit together, a request that finds the code claimed also finds its
+// tokens, and revokes them: fosite does so when its check meets a claimed
+// code (GetAuthorizeCodeSession), and handleToken when the request passed
+// the check but lost the claim to a racing one (codeClaim).
 
 // GetAuthorizeCodeSession returns the code's request, or
 // ErrInvalidatedAuthorizeCode together with it for a code that was
@@ -175,25 +173,36 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s
 		return nil, err
 	}
 	if ctx.Value(fosite.AccessResponseContextKey) != nil {
-		return req, nil // issuing the tokens: the claim is this request's own
+		// Issuing the tokens: the claim is made in their transaction.
+		return req, nil
 	}
 	if !rec.Active {
-		if err := s.markCodeReplayed(ctx, sig, rec); err != nil {
-			return nil, err
-		}
 		return req, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
 }
 
-// claimAuthorizeCode redeems the code once the token request was checked.
-// A request that lost the race is answered invalid_grant, and the code's
-// tokens are revoked as for any replay.
-func (s *fositeStore) claimAuthorizeCode(ctx context.Context, sig string) error {
+// codeClaim carries, from the token transaction to handleToken, that a
+// request lost the claim of its code: fosite reports any error there as a
+// server error, but the client must be told invalid_grant, and the winner's
+// tokens revoked.
+type codeClaim struct {
+	lost      bool
+	requestID string
+}
+
+type codeClaimKey struct{}
+
+func withCodeClaim(ctx context.Context) (context.Context, *codeClaim) {
+	c := &codeClaim{}
+	return context.WithValue(ctx, codeClaimKey{}, c), c
+}
+
+// InvalidateAuthorizeCodeSession claims the code, in the transaction that
+// stores the tokens. Of two requests racing with one code exactly one
+// succeeds; the other's transaction is rolled back.
+func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
-	if err == nil {
-		return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindPKCE, sig))
-	}
 	if !errors.Is(err, storage.ErrInactive) {
 		return fositeErr(err)
 	}
@@ -201,99 +210,26 @@ func (s *fositeStore) claimAuthorizeCode(ctx context.Context, sig string) error 
 	if err != nil {
 		return fositeErr(err)
 	}
-	if err := s.markCodeReplayed(ctx, sig, rec); err != nil {
-		return err
+	if c, ok := ctx.Value(codeClaimKey{}).(*codeClaim); ok {
+		c.lost, c.requestID = true, rec.RequestID
 	}
-	if err := s.RevokeAccessToken(ctx, rec.RequestID); err != nil {
-		return err
-	}
-	if err := s.RevokeRefreshToken(ctx, rec.RequestID); err != nil {
-		return err
-	}
+	return errCodeUsed()
+}
+
+// errCodeUsed is a new error each time: fosite's errors are not safe to
+// share between requests (it sets fields on them).
+func errCodeUsed() error {
 	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 }
 
-// markCodeReplayed leaves the replay marker the winner's transaction reads
-// (InvalidateAuthorizeCodeSession).
-func (s *fositeStore) markCodeReplayed(ctx context.Context, sig string, rec storage.TokenRequest) error {
-	exp := rec.ExpiresAt
-	if exp.IsZero() || exp.Before(s.now()) {
-		exp = s.now().Add(s.codeRetention)
+// revokeCodeGrant revokes the tokens a code issued, after a request lost
+// the code's claim (see codeClaim).
+func (s *fositeStore) revokeCodeGrant(ctx context.Context, requestID string) error {
+	if err := s.RevokeAccessToken(ctx, requestID); err != nil {
+		return err
 	}
-	err := s.store.CreateJTI(ctx, storage.JTI{ID: codeReplayKey(sig), ExpiresAt: exp})
-	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-		return fositeErr(err)
-	}
-	return nil
+	return s.RevokeRefreshToken(ctx, requestID)
 }
-
-// codeClaimHandler claims the authorization code of a token request after
-// fosite's code and PKCE handlers have checked it (see claimAuthorizeCode).
-type codeClaimHandler struct {
-	store *fositeStore
-	codes oauth2.AuthorizeCodeStrategy
-}
-
-func (h *codeClaimHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
-	return r.GetGrantTypes().ExactOne("authorization_code")
-}
-
-func (h *codeClaimHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
-	return false
-}
-
-func (h *codeClaimHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
-	return h.store.claimAuthorizeCode(ctx, h.codes.AuthorizeCodeSignature(ctx, r.GetRequestForm().Get("code")))
-}
-
-func (h *codeClaimHandler) PopulateTokenEndpointResponse(context.Context, fosite.AccessRequester, fosite.AccessResponder) error {
-	return fosite.ErrUnknownRequest
-}
-
-func codeClaimFactory(_ fosite.Configurator, store any, strategy any) any {
-	return &codeClaimHandler{store: store.(*fositeStore), codes: strategy.(oauth2.AuthorizeCodeStrategy)}
-}
-
-// InvalidateAuthorizeCodeSession runs in the transaction that stores the
-// tokens. The code was claimed already (GetAuthorizeCodeSession); if it
-// was replayed meanwhile, the grant is revoked when the transaction
-// commits.
-func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
-	if err != nil && !errors.Is(err, storage.ErrInactive) {
-		return fositeErr(err)
-	}
-	_, err = s.store.GetJTI(ctx, codeReplayKey(sig))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return nil
-	case err != nil:
-		return fositeErr(err)
-	}
-	rec, err := s.store.GetToken(ctx, storage.KindAuthorizeCode, sig)
-	if err != nil {
-		return fositeErr(err)
-	}
-	if tx, ok := ctx.Value(grantTxKey{}).(*grantTx); ok {
-		tx.revoke = append(tx.revoke, rec.RequestID)
-		return nil
-	}
-	// Outside a transaction nothing is issued yet that could be revoked.
-	return fosite.ErrInvalidatedAuthorizeCode
-}
-
-// codeReplayKey names the replay marker of a code (kept with the JTIs,
-// which expire and are collected the same way), in a namespace of its own.
-func codeReplayKey(sig string) string { return "authorization-code-replayed:" + sig }
-
-// grantTx is what a transaction begun by fosite must do before it commits.
-type grantTx struct {
-	// revoke lists request IDs whose access and refresh tokens are revoked
-	// (a replayed code's).
-	revoke []string
-}
-
-type grantTxKey struct{}
 
 func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
 	return s.create(ctx, storage.KindAccessToken, sig, r, fosite.AccessToken, "")
@@ -366,8 +302,12 @@ func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, 
 	return req, err
 }
 
-func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindOIDC, hashedKey(code)))
+// DeleteOpenIDConnectSession does nothing: fosite calls it after the token
+// transaction, so deleting would cost a commit of its own. The record is
+// useless once the code is claimed (it is read only with the code) and
+// expires with the code's lifespan.
+func (s *fositeStore) DeleteOpenIDConnectSession(context.Context, string) error {
+	return nil
 }
 
 func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
@@ -382,8 +322,8 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, ses
 // DeletePKCERequestSession does nothing: fosite deletes the challenge
 // before it compares the verifier, so a wrong verifier (anyone can send
 // one for a public client) would spend the code of the person signing in.
-// The challenge is deleted when the code is claimed (claimAuthorizeCode),
-// and expires with the code otherwise.
+// Once the code is claimed the challenge protects nothing; it expires
+// with the code's lifespan.
 func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error {
 	return nil
 }
@@ -391,27 +331,10 @@ func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error {
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional,
 // so each token grant is one commit instead of one per record.
 func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
-	ctx, err := s.store.BeginTx(ctx)
-	if err != nil {
-		return ctx, err
-	}
-	return context.WithValue(ctx, grantTxKey{}, &grantTx{}), nil
+	return s.store.BeginTx(ctx)
 }
 
-// Commit revokes, inside the transaction, what must not outlive it (see
-// InvalidateAuthorizeCodeSession), then commits.
-func (s *fositeStore) Commit(ctx context.Context) error {
-	if tx, ok := ctx.Value(grantTxKey{}).(*grantTx); ok {
-		for _, id := range tx.revoke {
-			for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
-				if err := s.store.RevokeByRequestID(ctx, kind, id); err != nil {
-					return fositeErr(err) // fosite rolls back
-				}
-			}
-		}
-	}
-	return s.store.CommitTx(ctx)
-}
+func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }
 func (s *fositeStore) Rollback(ctx context.Context) error { return s.store.RollbackTx(ctx) }
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester, tt fosite.TokenType, accessSig string) error {

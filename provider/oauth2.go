@@ -46,9 +46,6 @@ var fositeHandlers = []fositeHandler{
 	{factory: compose.OpenIDConnectHybridFactory},
 	{factory: compose.OpenIDConnectRefreshFactory},
 	{factory: compose.OAuth2PKCEFactory},
-	// Claims the code once the handlers above have checked the request
-	// (client, redirect_uri, PKCE): see claimAuthorizeCode.
-	{factory: codeClaimFactory},
 	{factory: compose.OAuth2TokenIntrospectionFactory},
 	{factory: compose.OAuth2TokenRevocationFactory},
 	{factory: compose.PushedAuthorizeHandlerFactory},

@@ -105,17 +105,19 @@ type Deps struct {
 
 // Provider serves the OpenID Connect and OAuth 2.0 endpoints.
 type Provider struct {
-	cfg       Config
-	store     storage.Store
-	keys      KeySource
-	pages     *templates.Set
-	log       *slog.Logger
-	now       func() time.Time
-	oauth2    fosite.OAuth2Provider
-	sealKey   []byte
-	secure    bool // cookies get Secure and the __Host- prefix
-	basePath  string
-	dummyHash string // verified against when a username is unknown
+	cfg    Config
+	store  storage.Store
+	keys   KeySource
+	pages  *templates.Set
+	log    *slog.Logger
+	now    func() time.Time
+	oauth2 fosite.OAuth2Provider
+	// fositeStore is the storage fosite's handlers use (oauth2).
+	fositeStore *fositeStore
+	sealKey     []byte
+	secure      bool // cookies get Secure and the __Host- prefix
+	basePath    string
+	dummyHash   string // verified against when a username is unknown
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
 	// out makes every request to a client-chosen URL (see outbound.go).
@@ -187,7 +189,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		registrations: newRegistrationLimiter(),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
-	p.oauth2 = p.newOAuth2(&fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}, d.Secret)
+	p.fositeStore = &fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}
+	p.oauth2 = p.newOAuth2(p.fositeStore, d.Secret)
 	return p, nil
 }
 

@@ -76,7 +76,15 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ctx, claim := withCodeClaim(ctx)
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	if claim.lost {
+		// A racing request with the same code won: this one is a replay.
+		err = errCodeUsed()
+		if rerr := p.fositeStore.revokeCodeGrant(ctx, claim.requestID); rerr != nil {
+			err = fosite.ErrServerError.WithWrap(rerr)
+		}
+	}
 	if err != nil {
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
