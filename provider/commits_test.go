@@ -313,6 +313,17 @@ func TestAuthorizeCommitsPerFlow(t *testing.T) {
 		t.Errorf("skip_consent login: %d commits [%s], want at most 2", s.commits, s)
 	}
 
+	// Signing in again (prompt=login) replaces the browser session: the
+	// old one goes and the new one comes in one commit, then the code
+	// (consent remembered) in another.
+	s = countedVisit(t, cs, b, authURL(web, oauth2.SetAuthURLParam("prompt", "login")))
+	s = countedSubmit(t, cs, b, s.page, url.Values{"username": {"alice"}, "password": {alicePass}})
+	redirectCode(t, s)
+	t.Logf("login again: %d commits [%s]", s.commits, s)
+	if s.commits != 2 || !slices.Contains(s.writes, "DeleteBrowserSession") {
+		t.Errorf("login again: %d commits [%s], want 2 (the session replaced, then the code)", s.commits, s)
+	}
+
 	// Allow without remembering: nothing remembered, still one commit.
 	post := newRP(t, ts, "post", "post-secret", webRedirect, "openid")
 	s = countedVisit(t, cs, b, authURL(post))
