@@ -6,6 +6,7 @@ package provider
 // /login and /consent, which resume here with the sealed interaction.
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -250,7 +251,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		return
 	}
 	if remember != nil {
-		if err = p.store.SaveConsent(txCtx, *remember); err != nil {
+		if err = p.rememberConsent(txCtx, *remember); err != nil {
 			err = fosite.ErrServerError.WithWrap(err)
 		}
 	}
@@ -343,6 +344,21 @@ func (p *Provider) consentCovers(r *http.Request, userID string, ar fosite.Autho
 		return false, nil
 	}
 	return fosite.Arguments(c.Scopes).Has(consentScopes(ar)...), nil
+}
+
+// rememberConsent stores c in the transaction of txCtx, unless the same
+// consent is stored already (the same scopes, neither expiring): asked
+// again with prompt=consent, the person changed nothing.
+func (p *Provider) rememberConsent(txCtx context.Context, c storage.Consent) error {
+	old, err := p.store.GetConsent(txCtx, c.UserID, c.ClientID)
+	switch {
+	case err == nil && old.ExpiresAt.IsZero() && c.ExpiresAt.IsZero() &&
+		fosite.Arguments(old.Scopes).Has(c.Scopes...) && fosite.Arguments(c.Scopes).Has(old.Scopes...):
+		return nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	return p.store.SaveConsent(txCtx, c)
 }
 
 // resume rebuilds and re-validates the authorization request an interaction

@@ -284,6 +284,23 @@ func TestAuthorizeCommitsPerFlow(t *testing.T) {
 	}
 	onlyCodeWrites(t, "returning", s)
 
+	// Asked again (prompt=consent) and remembered again with the same
+	// scopes: the stored consent does not change, so it is not written.
+	s = countedVisit(t, cs, b, authURL(web, oauth2.SetAuthURLParam("prompt", "consent")))
+	s = countedSubmit(t, cs, b, s.page, url.Values{"decision": {"allow"}, "remember": {"yes"}})
+	redirectCode(t, s)
+	if s.commits != 1 {
+		t.Errorf("consent allowed again: %d commits [%s], want 1", s.commits, s)
+	}
+	onlyCodeWrites(t, "consent allowed again", s)
+	// Asked for more: the consent is written with the code again.
+	s = countedVisit(t, cs, b, authURL(web, oauth2.SetAuthURLParam("scope", "openid profile email")))
+	s = countedSubmit(t, cs, b, s.page, url.Values{"decision": {"allow"}, "remember": {"yes"}})
+	redirectCode(t, s)
+	if s.commits != 1 || !slices.Contains(s.writes, "SaveConsent") {
+		t.Errorf("consent to more scopes: %d commits [%s], want 1 with the consent", s.commits, s)
+	}
+
 	// (c) A client that skips consent, in the same browser session: one
 	// commit, which also adds the client to the session (logout tells it).
 	first := newRP(t, ts, "first", "first-secret-0123456789abcdef", webRedirect, "openid", "profile")
