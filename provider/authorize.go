@@ -6,6 +6,7 @@ package provider
 // /login and /consent, which resume here with the sealed interaction.
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -79,7 +80,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		params = maps.Clone(params)
 		params.Del("request_uri")
 	}
-	p.proceed(w, r, ar, interaction{Params: params, RequestedAt: p.now().Unix()}, false)
+	p.proceed(w, r, ar, interaction{Params: params, RequestedAt: p.now().Unix()}, false, nil)
 }
 
 // handlePAR is the pushed authorization request endpoint (RFC 9126): an
@@ -129,14 +130,24 @@ func openlyRegistered(c fosite.Client) bool {
 	return ok && cl.rec.OpenlyRegistered()
 }
 
+// skipsConsent says whether the operator declared the client first-party
+// (skip_consent): its people are not asked to consent. A client that came
+// through /register never skips consent, whatever its record says.
+func skipsConsent(c fosite.Client) bool {
+	cl, ok := c.(*client)
+	return ok && cl.rec.SkipConsent && cl.rec.Source != "registration"
+}
+
 func requiresPAR(c fosite.Client) bool {
 	cl, ok := c.(*client)
 	return ok && cl.rec.RequirePAR
 }
 
 // proceed takes a validated request as far as it can go: to the login page,
-// the consent page, or the redirect back to the client.
-func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, consented bool) {
+// the consent page, or the redirect back to the client. consented says the
+// person has just allowed the request on the consent page; remember is the
+// consent they asked to be remembered (nil if none), stored with the code.
+func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, consented bool, remember *storage.Consent) {
 	ctx := r.Context()
 	form := ar.GetRequestForm()
 	prompts := fosite.Arguments(strings.Fields(form.Get("prompt")))
@@ -184,12 +195,18 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 
 	if !consented {
-		remembered, err := p.consentCovers(r, userID, ar)
-		if err != nil {
-			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-			return
+		// prompt=consent asks even for a client that skips consent: OIDC
+		// Core §3.1.2.1 says the provider must then prompt.
+		ask := prompts.Has("consent")
+		if !ask && !skipsConsent(ar.GetClient()) {
+			remembered, err := p.consentCovers(r, userID, ar)
+			if err != nil {
+				p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+				return
+			}
+			ask = !remembered
 		}
-		if prompts.Has("consent") || !remembered {
+		if ask {
 			if prompts.Has("none") {
 				p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not consented to this client."))
 				return
@@ -200,14 +217,14 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		}
 	}
 
-	p.issueCode(w, r, ar, user, authTime, requestedAt)
+	p.issueCode(w, r, ar, user, authTime, requestedAt, remember)
 }
 
 // issueCode grants what was asked (fosite has already checked it against
 // the client's registration) and sends the response back: the code, and
 // for implicit and hybrid response types the tokens, in the requested
-// response mode.
-func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, authTime, requestedAt time.Time) {
+// response mode. remember, if not nil, is the consent to remember.
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, authTime, requestedAt time.Time, remember *storage.Consent) {
 	ctx := r.Context()
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)
@@ -224,14 +241,23 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		}
 	}
 	applyClaimsRequest(sess, user, ar)
-	// The code, PKCE and OIDC session records are one commit (one fsync)
-	// instead of three; nothing slow happens inside.
+	// The remembered consent, the browser session's client list and the
+	// code, PKCE and OIDC session records are one commit (one fsync);
+	// nothing slow happens inside. A consent is only remembered with the
+	// code it was given for.
 	txCtx, err := p.store.BeginTx(ctx)
 	if err != nil {
 		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	err = p.joinBrowserSession(txCtx, r, ar.GetClient().GetID(), sess)
+	if remember != nil {
+		if err = p.rememberConsent(txCtx, *remember); err != nil {
+			err = fosite.ErrServerError.WithWrap(err)
+		}
+	}
+	if err == nil {
+		err = p.joinBrowserSession(txCtx, r, ar.GetClient().GetID(), sess)
+	}
 	var resp fosite.AuthorizeResponder
 	if err == nil {
 		resp, err = p.oauth2.NewAuthorizeResponse(txCtx, ar, sess)
@@ -318,6 +344,21 @@ func (p *Provider) consentCovers(r *http.Request, userID string, ar fosite.Autho
 		return false, nil
 	}
 	return fosite.Arguments(c.Scopes).Has(consentScopes(ar)...), nil
+}
+
+// rememberConsent stores c in the transaction of txCtx, unless the same
+// consent is stored already (the same scopes, neither expiring): asked
+// again with prompt=consent, the person changed nothing.
+func (p *Provider) rememberConsent(txCtx context.Context, c storage.Consent) error {
+	old, err := p.store.GetConsent(txCtx, c.UserID, c.ClientID)
+	switch {
+	case err == nil && old.ExpiresAt.IsZero() && c.ExpiresAt.IsZero() &&
+		fosite.Arguments(old.Scopes).Has(c.Scopes...) && fosite.Arguments(c.Scopes).Has(old.Scopes...):
+		return nil
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	return p.store.SaveConsent(txCtx, c)
 }
 
 // resume rebuilds and re-validates the authorization request an interaction

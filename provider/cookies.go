@@ -87,11 +87,6 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage
 // The new session is returned because the request still carries the old
 // cookie (see withSession).
 func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool) (storage.BrowserSession, error) {
-	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
-		if err := p.store.DeleteBrowserSession(ctx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return storage.BrowserSession{}, err
-		}
-	}
 	token := secret.NewToken()
 	s := storage.BrowserSession{
 		ID:        sessionID(token),
@@ -102,7 +97,22 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *h
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
 		Remember:  remember,
 	}
-	if err := p.store.CreateBrowserSession(ctx, s); err != nil {
+	// The old session goes and the new one comes in one commit.
+	txCtx, err := p.store.BeginTx(ctx)
+	if err != nil {
+		return storage.BrowserSession{}, err
+	}
+	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
+		if err := p.store.DeleteBrowserSession(txCtx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.store.RollbackTx(txCtx)
+			return storage.BrowserSession{}, err
+		}
+	}
+	if err := p.store.CreateBrowserSession(txCtx, s); err != nil {
+		p.store.RollbackTx(txCtx)
+		return storage.BrowserSession{}, err
+	}
+	if err := p.store.CommitTx(txCtx); err != nil {
 		return storage.BrowserSession{}, err
 	}
 	maxAge := 0 // a session cookie: gone when the browser closes

@@ -91,7 +91,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r = withSession(r, sess)
 	it.UserID, it.AuthTime = user.ID, now.Unix()
-	p.proceed(w, r, ar, it, false)
+	p.proceed(w, r, ar, it, false, nil)
 }
 
 func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
@@ -113,17 +113,15 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	r = withSession(r, s)
 	switch r.PostFormValue("decision") {
 	case "allow":
+		// A consent to remember is written with the code, in its commit.
+		var remember *storage.Consent
 		if r.PostFormValue("remember") != "" {
-			c := storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: consentScopes(ar), GrantedAt: p.now()}
+			remember = &storage.Consent{UserID: it.UserID, ClientID: ar.GetClient().GetID(), Scopes: consentScopes(ar), GrantedAt: p.now()}
 			if p.cfg.ConsentLifespan > 0 {
-				c.ExpiresAt = c.GrantedAt.Add(p.cfg.ConsentLifespan)
-			}
-			if err := p.store.SaveConsent(ctx, c); err != nil {
-				p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-				return
+				remember.ExpiresAt = remember.GrantedAt.Add(p.cfg.ConsentLifespan)
 			}
 		}
-		p.proceed(w, r, ar, it, true)
+		p.proceed(w, r, ar, it, true, remember)
 	case "deny":
 		p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 	default:

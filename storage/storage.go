@@ -141,6 +141,12 @@ type ClientSettings struct {
 	// issued to the client or naming it in their audience. Set by the
 	// operator (config, CLI), never through dynamic registration.
 	Introspect string `json:"introspect,omitempty" yaml:"introspect"`
+	// SkipConsent spares the people who use a first-party application
+	// the consent page: they are never asked, unless the request says
+	// prompt=consent. Set by the operator (config, CLI), never through
+	// dynamic registration; a client that came through /register never
+	// skips consent, whatever its record says.
+	SkipConsent bool `json:"skip_consent,omitempty" yaml:"skip_consent"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
 	// LogoURI, ClientURI, PolicyURI and TosURI are shown to people on the

@@ -20,7 +20,8 @@ type Spec struct {
 	JWKS     JWKSDoc `json:"jwks,omitempty" yaml:"jwks"`
 	JWKSFile string  `json:"-" yaml:"jwks_file"`
 	// ClientSettings are stored as declared (storage.Client embeds them
-	// too). Introspect "any" is never settable through registration.
+	// too). Introspect "any" and SkipConsent are never settable through
+	// registration.
 	storage.ClientSettings `yaml:",inline"`
 }
 
