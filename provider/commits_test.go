@@ -362,3 +362,36 @@ func TestAuthorizeCommitsPerFlow(t *testing.T) {
 		t.Errorf("denied: HTTP %d Location %v, %d commits [%s]; want access_denied and none", s.page.Status, s.page.Location, s.commits, s)
 	}
 }
+
+// The token endpoint makes one write transaction per grant: the code
+// exchange claims the code and stores the tokens together, a refresh
+// rotates and stores together, and a client-credentials grant stores its
+// token. Nothing is deleted that is about to expire anyway.
+func TestTokenCommitsPerGrant(t *testing.T) {
+	t.Parallel()
+	ts, cs := newCountingServer(t)
+	web := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "profile")
+	f := web.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
+	code := f.code(t, ts.URL)
+	cs.snapshot()
+
+	status, _, body := postForm(t, ts.URL+"/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {webRedirect}, "code_verifier": {f.verifier},
+	}, "web", "web-secret")
+	n, w := cs.snapshot()
+	if status != 200 || n != 1 {
+		t.Errorf("code exchange: HTTP %d, %d commits [%s]; want 200 and 1", status, n, strings.Join(w, ", "))
+	}
+	rt, _ := body["refresh_token"].(string)
+	if rt == "" {
+		t.Fatalf("code exchange: no refresh token in %v", body)
+	}
+	status, body = ts.refresh(t, rt)
+	if n, w := cs.snapshot(); status != 200 || n != 1 {
+		t.Errorf("refresh: HTTP %d %v, %d commits [%s]; want 200 and 1", status, body, n, strings.Join(w, ", "))
+	}
+	status, _, _ = postForm(t, ts.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}, "svc", "svc-secret")
+	if n, w := cs.snapshot(); status != 200 || n != 1 {
+		t.Errorf("client_credentials: HTTP %d, %d commits [%s]; want 200 and 1", status, n, strings.Join(w, ", "))
+	}
+}
