@@ -177,7 +177,7 @@ func (p *Provider) authenticate(ctx context.Context, ip, username, password stri
 	}
 	u, err := p.store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.PasswordHash == "") {
-		_ = secret.Check(p.dummyHash, password)
+		_ = secret.Check(secret.UnknownAccountHash, password)
 		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/smallsso/provider/provider/secret"
@@ -117,7 +116,6 @@ type Provider struct {
 	sealKey     []byte
 	secure      bool // cookies get Secure and the __Host- prefix
 	basePath    string
-	dummyHash   string // verified against when a username is unknown
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
 	// out makes every request to a client-chosen URL (see outbound.go).
@@ -134,8 +132,7 @@ type Provider struct {
 	registrations *registrationLimiter
 }
 
-// New wires a provider. It does no I/O beyond hashing one dummy password
-// (once per process).
+// New wires a provider. It does no I/O.
 func New(cfg Config, d Deps) (*Provider, error) {
 	cfg = cfg.Defaults()
 	u, err := url.Parse(cfg.Issuer)
@@ -164,10 +161,6 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provider: primary colour: %w", err)
 	}
-	dummy, err := dummyHash()
-	if err != nil {
-		return nil, err
-	}
 	out := newOutbound(cfg.Outbound, u, d.OutboundResolver, d.OutboundDial)
 	p := &Provider{
 		cfg:        cfg,
@@ -179,7 +172,6 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		sealKey:    secret.DeriveKey(d.Secret, "interaction"),
 		secure:     u.Scheme == "https",
 		basePath:   strings.TrimSuffix(u.Path, "/"),
-		dummyHash:  dummy,
 		remoteKeys: newRemoteKeySets(d.Now, out),
 		out:        out,
 		throttle:   newThrottle(d.Now),
@@ -193,12 +185,6 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	p.oauth2 = p.newOAuth2(p.fositeStore, d.Secret)
 	return p, nil
 }
-
-// dummyHash is verified against when a username is unknown, so that case
-// costs what a wrong password costs. One per process is enough.
-var dummyHash = sync.OnceValues(func() (string, error) {
-	return secret.Hash("dummy password for unknown users")
-})
 
 // url returns the absolute URL of an endpoint below the issuer.
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

@@ -8,6 +8,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/smallsso/provider/provider/providertest"
+	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/provider/userspec"
 )
 
 const alicePassword = "alice-password-for-tests" // appConfig's
@@ -77,4 +79,25 @@ func TestUsersPasswdEndsSessionsThroughServer(t *testing.T) {
 	}
 	// The new password works.
 	browserSignIn(t, rp, providertest.NewBrowser(c.issuer), "a new password from the cli")
+}
+
+// users hash turns a password into the password_hash a config declares,
+// with the password rules of the config and the CLI.
+func TestUsersHash(t *testing.T) {
+	t.Parallel()
+	out := runCLI(t, "a long enough password\n", "users", "hash").ok(t)
+	hash := strings.TrimSpace(out)
+	if !strings.HasPrefix(hash, "$argon2id$") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("users hash printed %q, want one argon2id hash", out)
+	}
+	if err := secret.Check(hash, "a long enough password"); err != nil {
+		t.Errorf("the printed hash does not check the password: %v", err)
+	}
+	if _, err := (userspec.User{Username: "alice", PasswordHash: hash}).Validate(); err != nil {
+		t.Errorf("the config refuses the printed hash: %v", err)
+	}
+	line := runCLI(t, "short\n", "users", "hash").fails(t, 1)
+	if !strings.Contains(line, "password") {
+		t.Errorf("short password: %q, want it to name the password", line)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"time"
 
 	"github.com/smallsso/provider/provider/admin"
@@ -89,6 +90,10 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err != nil {
 		return err
 	}
+
+	// The start's argon2id runs (config passwords and secrets) leave memory
+	// the runtime would return to the system only minutes later.
+	debug.FreeOSMemory()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

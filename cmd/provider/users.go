@@ -14,7 +14,34 @@ import (
 
 func newUsersCmd(e *env) *cobra.Command {
 	return group("users", "Manage the people who can sign in",
-		newUsersAddCmd(e), newUsersListCmd(e), newUsersDeleteCmd(e), newUsersSetPasswordCmd(e))
+		newUsersAddCmd(e), newUsersListCmd(e), newUsersDeleteCmd(e), newUsersSetPasswordCmd(e), newUsersHashCmd(e))
+}
+
+// newUsersHashCmd prints the password_hash of a password for the config
+// file: a user declared with a hash costs nothing at start, while a clear
+// password is checked against the stored hash (one argon2id run) at
+// every start.
+func newUsersHashCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "hash",
+		Short: "Read a password from stdin and print its argon2id hash, for password_hash in the config",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			password, err := readSecret(e.stdin, "password")
+			if err != nil {
+				return err
+			}
+			if _, err := (userspec.User{Username: "hash", Password: password}).Validate(); err != nil {
+				return err
+			}
+			hash, err := secret.Hash(password)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, hash)
+			return nil
+		},
+	}
 }
 
 func newUsersAddCmd(e *env) *cobra.Command {

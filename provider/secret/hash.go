@@ -32,6 +32,13 @@ const (
 
 var ErrMismatch = errors.New("hash: secret does not match")
 
+// UnknownAccountHash is checked against when a sign-in names an account
+// that does not exist, so that case costs what a wrong password costs. It
+// is the hash of a random password nobody kept, made with the parameters
+// Hash uses (a test keeps them equal); a constant, so a start does not
+// spend an argon2id run and its memory on it.
+const UnknownAccountHash = "$argon2id$v=19$m=19456,t=2,p=1$TWn99q3tS8rTY5zVlMZgzg$GMQOP+De4nppkumjFcTd9Rrv6lIUfudUW6KxLSHqd5Y"
+
 // argonSlots bounds how many argon2id runs happen at once. Each takes
 // argonMemoryKiB of memory; without a bound, a burst of sign-ins on a small
 // VM allocates 19 MiB per request at once and thrashes. Queuing costs the

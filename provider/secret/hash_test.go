@@ -2,6 +2,7 @@ package secret
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -95,4 +96,21 @@ func BenchmarkClientSecretCheck(b *testing.B) {
 			}
 		}
 	})
+}
+
+// UnknownAccountHash must cost what checking a real hash costs: the same
+// algorithm and parameters as Hash writes today.
+func TestUnknownAccountHashMatchesHashParameters(t *testing.T) {
+	t.Parallel()
+	h, err := Hash("any password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := func(h string) string { return strings.Join(strings.Split(h, "$")[:4], "$") }
+	if got, want := params(UnknownAccountHash), params(h); got != want {
+		t.Errorf("UnknownAccountHash has %s, Hash writes %s: regenerate it", got, want)
+	}
+	if err := Check(UnknownAccountHash, "any password"); !errors.Is(err, ErrMismatch) {
+		t.Errorf("check against UnknownAccountHash: %v, want a mismatch", err)
+	}
 }
