@@ -60,6 +60,8 @@ func subtests() []subtest {
 		{"GarbageCollect", testGarbageCollect},
 		{"GarbageCollectCleansIndexes", testGarbageCollectCleansIndexes},
 		{"GarbageCollectSkipsReplaced", testGarbageCollectSkipsReplaced},
+		{"GarbageCollectKeepsReuseDetection", testGarbageCollectKeepsReuseDetection},
+		{"GarbageCollectLetsWritersIn", testGarbageCollectLetsWritersIn},
 
 		{"TxCommit", testTxCommit},
 		{"TxRollback", testTxRollback},
