@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/smallsso/provider/storage"
@@ -61,6 +62,9 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int, error) 
 		if !more {
 			return total, nil
 		}
+		// Let a writer woken by the commit take the lock before the next
+		// chunk does.
+		runtime.Gosched()
 	}
 }
 
