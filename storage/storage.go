@@ -328,6 +328,12 @@ type Store interface {
 
 	// GarbageCollect removes token requests, browser sessions, consents and
 	// JTIs whose ExpiresAt (when set) is before now, and reports how many.
+	// It removes them oldest first in small transactions, each committed
+	// on its own, so a large backlog never holds up other writers for
+	// more than one small transaction. Inactive records that have not
+	// expired (used codes, rotated refresh tokens: what replay detection
+	// reads) are kept. On an error or a cancelled ctx it stops between
+	// transactions; what was committed stays removed and is counted.
 	GarbageCollect(ctx context.Context, now time.Time) (int, error)
 
 	// BeginTx returns a context that carries a write transaction: every

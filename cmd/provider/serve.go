@@ -155,10 +155,16 @@ func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			// The store removes expired records in small transactions,
+			// so a large backlog does not hold up issuance; on shutdown
+			// it stops between two of them.
 			n, err := store.GarbageCollect(ctx, time.Now())
-			if err != nil {
-				log.Error("garbage collection", "err", err)
-			} else if n > 0 {
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return
+			case err != nil:
+				log.Error("garbage collection", "removed", n, "err", err)
+			case n > 0:
 				log.Info("garbage collection", "removed", n)
 			}
 		}

@@ -2,6 +2,7 @@ package bolt_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -87,4 +88,84 @@ func BenchmarkCreateTokenConcurrent(b *testing.B) {
 			}
 		}
 	})
+}
+
+// seedOthers stores n refresh tokens of n/2 other subjects, for c-app and
+// another client, in one transaction.
+func seedOthers(b *testing.B, s storage.Store, n int) {
+	b.Helper()
+	ctx := context.Background()
+	txCtx, err := s.BeginTx(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		r := benchToken(i)
+		r.Kind = storage.KindRefreshToken
+		r.Subject = "u-" + strconv.Itoa(i/2)
+		r.ClientID = []string{"c-app", "c-other"}[i%2]
+		if err := s.CreateToken(txCtx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.CommitTx(txCtx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRevokeSubjectClient revokes one person's tokens for one client
+// (a code, an access and a refresh token) among others' tokens: the cost
+// must not grow with the others. It runs in a transaction that is rolled
+// back, so it measures the work and not the commit's fsync (one, the same
+// whatever the size, and noisy on a shared disk).
+func BenchmarkRevokeSubjectClient(b *testing.B) {
+	for _, others := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("others=%dk", others/1000), func(b *testing.B) {
+			s := open(b, filepath.Join(b.TempDir(), "provider.db"))
+			defer s.Close()
+			ctx := context.Background()
+			seedOthers(b, s, others)
+			for i, kind := range []storage.TokenKind{storage.KindAuthorizeCode, storage.KindAccessToken, storage.KindRefreshToken} {
+				r := benchToken(i)
+				r.Kind, r.Subject, r.Signature = kind, "alice", "alice-"+strconv.Itoa(i)
+				if err := s.CreateToken(ctx, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				txCtx, err := s.BeginTx(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.RevokeSubjectClient(txCtx, "alice", "c-app"); err != nil {
+					b.Fatal(err)
+				}
+				if got, err := s.ListSubjectTokens(txCtx, storage.KindRefreshToken, "alice"); err != nil || len(got) != 0 {
+					b.Fatalf("alice's refresh tokens after revoking: %d, %v", len(got), err)
+				}
+				if err := s.RollbackTx(txCtx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkListSubjectTokens lists one person's refresh tokens (two) among
+// others' tokens, as a password change or a logout does.
+func BenchmarkListSubjectTokens(b *testing.B) {
+	for _, others := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("others=%dk", others/1000), func(b *testing.B) {
+			s := open(b, filepath.Join(b.TempDir(), "provider.db"))
+			defer s.Close()
+			ctx := context.Background()
+			seedOthers(b, s, others)
+			for b.Loop() {
+				got, err := s.ListSubjectTokens(ctx, storage.KindRefreshToken, "u-42")
+				if err != nil || len(got) != 2 {
+					b.Fatalf("u-42's refresh tokens: %d, %v; want 2", len(got), err)
+				}
+			}
+		})
+	}
 }

@@ -2,21 +2,24 @@
 //
 // Bucket layout (values are JSON envelopes {"v":1,"data":<record>}):
 //
-//	meta               "schema" → layout version
+//	meta               "schema" → layout version; "token_subjects" → "1"
+//	                   once that index holds every token (subjects.go)
 //	users              ID → User
 //	users_by_name      username → ID
 //	clients            ID → Client
 //	trusted_issuers    ID → TrustedIssuer
 //	tokens/<kind>      signature → TokenRequest, one nested bucket per kind
 //	token_request_ids  key(kind, requestID, signature) → empty
+//	token_subjects     key(subject, kind, clientID, signature) → empty,
+//	                   for tokens that have a subject
 //	sessions           ID → BrowserSession
 //	consents           key(userID, clientID) → Consent
 //	jti                ID → JTI
 //	expiry             8-byte big-endian unix nanos ‖ key(family, ...) → empty
 //
 // key (keys.go) length-prefixes every part, so the index and consent
-// buckets answer "all of one user" or "all of one request" with a prefix
-// seek, and the expiry bucket turns GarbageCollect into a range scan from
+// buckets answer "all of one user", "all of one request" or "all that one
+// subject granted one client" with a prefix seek, and the expiry bucket turns GarbageCollect into a range scan from
 // the start of the bucket up to now.
 package bolt
 
@@ -64,6 +67,12 @@ type Options struct {
 	// bbolt's own zero means "wait forever", which would hang a CLI command
 	// behind a running server, so it is never passed through.
 	Timeout time.Duration
+	// GCChunkRecords bounds how many expired records one GarbageCollect
+	// transaction removes; zero means 256. GCChunkTime bounds the time one
+	// such transaction spends removing them (its commit comes on top);
+	// zero means 10ms. Between two chunks other writers get the lock.
+	GCChunkRecords int
+	GCChunkTime    time.Duration
 }
 
 // Store is a storage.Store over one bbolt file. Every write is committed
@@ -76,6 +85,7 @@ type Options struct {
 type Store struct {
 	db *bbolt.DB
 	w  *writer
+	gc gcLimits
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -100,7 +110,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
-	return &Store{db: db, w: &writer{db: db}}, nil
+	return &Store{db: db, w: &writer{db: db}, gc: newGCLimits(opts)}, nil
 }
 
 // Close releases the file. It waits for an open transaction to finish.
@@ -137,7 +147,7 @@ func initSchema(tx *bbolt.Tx) error {
 			return fmt.Errorf("create bucket %s/%s: %w", bucketTokens, kind, err)
 		}
 	}
-	return nil
+	return initSubjectIndex(tx)
 }
 
 // wrap prefixes err with the operation, keeping it matchable by errors.Is.

@@ -5,39 +5,107 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/smallsso/provider/storage"
 )
 
-// GarbageCollect removes every record whose ExpiresAt is before now. It
-// reads only the expired head of the expiry index, never the records that
-// are still valid.
+// The janitor's defaults: one transaction removes at most this many
+// expired records, and takes no further record once it has spent this
+// long, so the write lock is released every few milliseconds whatever the
+// size of the backlog.
+const (
+	defaultGCChunkRecords = 256
+	defaultGCChunkTime    = 10 * time.Millisecond
+)
+
+// gcLimits bounds one GarbageCollect transaction (a chunk).
+type gcLimits struct {
+	records int
+	time    time.Duration
+	// afterChunk, when set (by tests), is called after each chunk has
+	// committed, with the number of records it removed.
+	afterChunk func(removed int)
+}
+
+func newGCLimits(o Options) gcLimits {
+	l := gcLimits{records: o.GCChunkRecords, time: o.GCChunkTime}
+	if l.records <= 0 {
+		l.records = defaultGCChunkRecords
+	}
+	if l.time <= 0 {
+		l.time = defaultGCChunkTime
+	}
+	return l
+}
+
+// GarbageCollect removes every record whose ExpiresAt is before now,
+// oldest first, in chunks: each chunk is its own write transaction of at
+// most Options.GCChunkRecords records and about Options.GCChunkTime of
+// work (the commit comes on top), and other writers get the lock between
+// chunks. It reads only the expired head of the expiry index, never the
+// records that are still valid. On an error, or when ctx is cancelled
+// between chunks, the chunks already committed stay done and are counted.
 func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int, error) {
-	n := 0
-	err := s.update(ctx, func(t *txn) error {
+	cutoff := expiryNanos(now)
+	total := 0
+	for {
+		n, more, err := s.collectChunk(ctx, cutoff)
+		total += n
+		if err != nil {
+			return total, wrap("garbage collect", err)
+		}
+		if s.gc.afterChunk != nil {
+			s.gc.afterChunk(n)
+		}
+		if !more {
+			return total, nil
+		}
+		// Let a writer woken by the commit take the lock before the next
+		// chunk does.
+		runtime.Gosched()
+	}
+}
+
+// collectChunk removes what one transaction may of the expired head and
+// reports how many records it removed and whether entries may remain.
+func (s *Store) collectChunk(ctx context.Context, cutoff uint64) (removed int, more bool, err error) {
+	err = s.update(ctx, func(t *txn) error {
+		// Reset: a batched update may run this closure more than once.
+		removed, more = 0, false
+		start := time.Now()
 		// Collect first: deleting under a live cursor can skip keys.
-		for _, entry := range t.expiredEntries(expiryNanos(now)) {
-			removed, err := t.collect(entry)
+		entries := t.expiredEntries(cutoff, s.gc.records)
+		more = len(entries) == s.gc.records
+		for i, entry := range entries {
+			if i > 0 && time.Since(start) >= s.gc.time {
+				more = true
+				break
+			}
+			ok, err := t.collect(entry)
 			if err != nil {
 				return err
 			}
-			if removed {
-				n++
+			if ok {
+				removed++
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, wrap("garbage collect", err)
+		return 0, false, err
 	}
-	return n, nil
+	return removed, more, nil
 }
 
-func (t *txn) expiredEntries(cutoff uint64) [][]byte {
+// expiredEntries returns up to limit entries of the expiry index before
+// cutoff, oldest first. Every entry returned is deleted by collect, so
+// each chunk makes progress.
+func (t *txn) expiredEntries(cutoff uint64, limit int) [][]byte {
 	var entries [][]byte
 	c := t.expiry.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && len(entries) < limit; k, _ = c.Next() {
 		if len(k) >= 8 && binary.BigEndian.Uint64(k) >= cutoff {
 			break
 		}

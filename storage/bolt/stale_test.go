@@ -155,13 +155,13 @@ func TestIndexesDrainWithRecords(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t)
 	soon := time.Now().Add(time.Hour)
-	tok := storage.TokenRequest{Kind: storage.KindRefreshToken, Signature: "sig", RequestID: "r1", Active: true, ExpiresAt: soon}
+	tok := storage.TokenRequest{Kind: storage.KindRefreshToken, Signature: "sig", RequestID: "r1", Subject: "u1", Active: true, ExpiresAt: soon}
 	steps := []error{
 		s.CreateUser(ctx, storage.User{ID: "u1", Username: "alice"}),
 		s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) { u.Username = "alicia"; return u, nil }),
 		s.CreateToken(ctx, tok),
 		s.DeactivateToken(ctx, tok.Kind, tok.Signature),
-		s.CreateToken(ctx, storage.TokenRequest{Kind: storage.KindAccessToken, Signature: "a", RequestID: "r1", ExpiresAt: soon}),
+		s.CreateToken(ctx, storage.TokenRequest{Kind: storage.KindAccessToken, Signature: "a", RequestID: "r1", Subject: "u1", ExpiresAt: soon}),
 		s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "s1", ExpiresAt: soon}),
 		s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "c1", ExpiresAt: soon}),
 		s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "c1", ExpiresAt: soon.Add(time.Hour)}),
@@ -182,7 +182,7 @@ func TestIndexesDrainWithRecords(t *testing.T) {
 	for _, tc := range []struct {
 		bucket string
 		want   int
-	}{{bucketUserNames, 0}, {bucketRequestIDs, 0}, {bucketExpiry, 1}} {
+	}{{bucketUserNames, 0}, {bucketRequestIDs, 0}, {bucketSubjects, 0}, {bucketExpiry, 1}} {
 		if n := count(t, s, tc.bucket); n != tc.want {
 			t.Errorf("%s holds %d entries after the records are gone, want %d", tc.bucket, n, tc.want)
 		}

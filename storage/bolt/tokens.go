@@ -32,6 +32,9 @@ func (s *Store) CreateToken(ctx context.Context, r storage.TokenRequest) error {
 		if err := t.requestIDs.Put(key(string(r.Kind), r.RequestID, r.Signature), nil); err != nil {
 			return err
 		}
+		if err := t.indexSubject(r); err != nil {
+			return err
+		}
 		return t.setExpiry(r.ExpiresAt, familyToken, string(r.Kind), r.Signature)
 	}))
 }
@@ -137,6 +140,9 @@ func (t *txn) removeToken(b *bbolt.Bucket, r storage.TokenRequest) error {
 		return err
 	}
 	if err := t.requestIDs.Delete(key(string(r.Kind), r.RequestID, r.Signature)); err != nil {
+		return err
+	}
+	if err := t.unindexSubject(r); err != nil {
 		return err
 	}
 	return t.clearExpiry(r.ExpiresAt, familyToken, string(r.Kind), r.Signature)

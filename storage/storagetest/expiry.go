@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -148,4 +150,126 @@ func testGarbageCollectSkipsReplaced(t *testing.T, s storage.Store) {
 	}
 	_, err = s.GetJTI(ctx, "jti")
 	ok(t, err, "replaced jti")
+}
+
+// testGarbageCollectKeepsReuseDetection checks that collection goes by
+// ExpiresAt alone: a used code or a rotated refresh token that has not
+// expired is what detects its replay, and stays.
+func testGarbageCollectKeepsReuseDetection(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	gcAt := now()
+	usedCode := token(storage.KindAuthorizeCode, "used-code", "r1")
+	rotated := token(storage.KindRefreshToken, "rotated", "r1")
+	liveRefresh := token(storage.KindRefreshToken, "live", "r1")
+	expiredUsed := token(storage.KindRefreshToken, "expired-used", "r0")
+	expiredUsed.ExpiresAt = gcAt.Add(-time.Hour)
+	for _, r := range []storage.TokenRequest{usedCode, rotated, liveRefresh, expiredUsed} {
+		ok(t, s.CreateToken(ctx, r), "create "+r.Signature)
+	}
+	for _, r := range []storage.TokenRequest{usedCode, rotated, expiredUsed} {
+		ok(t, s.DeactivateToken(ctx, r.Kind, r.Signature), "deactivate "+r.Signature)
+	}
+
+	n, err := s.GarbageCollect(ctx, gcAt)
+	ok(t, err, "garbage collect")
+	if n != 1 {
+		t.Errorf("garbage collect removed %d records, want 1 (the expired one)", n)
+	}
+	_, err = s.GetToken(ctx, expiredUsed.Kind, expiredUsed.Signature)
+	isErr(t, err, storage.ErrNotFound, "expired used token")
+	for _, r := range []storage.TokenRequest{usedCode, rotated} {
+		got, err := s.GetToken(ctx, r.Kind, r.Signature)
+		ok(t, err, "unexpired used token "+r.Signature)
+		r.Active = false
+		same(t, got, r, "unexpired used token "+r.Signature)
+		// The replay is still told apart from an unknown token.
+		isErr(t, s.DeactivateToken(ctx, r.Kind, r.Signature), storage.ErrInactive, "replay of "+r.Signature)
+	}
+	got, err := s.GetToken(ctx, liveRefresh.Kind, liveRefresh.Signature)
+	ok(t, err, "live token")
+	same(t, got, liveRefresh, "live token")
+}
+
+// testGarbageCollectLetsWritersIn checks that a pass over a large backlog
+// is many transactions, not one: writes made while it runs complete
+// between two of them. No clock is read; the proof is in what the writer
+// sees. Records expire one second apart and are removed oldest first, so
+// while the first is gone and the last is not, the pass has committed part
+// of its work and not the rest.
+func testGarbageCollectLetsWritersIn(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const expired = 20000
+	gcAt := now()
+	base := gcAt.Truncate(time.Second).Add(-(expired + 1) * time.Second)
+	sig := func(i int) string { return fmt.Sprintf("expired-%05d", i) }
+	txCtx, err := s.BeginTx(ctx)
+	ok(t, err, "begin seeding")
+	for i := range expired {
+		r := storage.TokenRequest{
+			Kind: storage.KindAccessToken, Signature: sig(i), RequestID: sig(i), ClientID: "c-app",
+			RequestedAt: created(), Active: true, ExpiresAt: base.Add(time.Duration(i) * time.Second),
+		}
+		if err := s.CreateToken(txCtx, r); err != nil {
+			_ = s.RollbackTx(txCtx)
+			t.Fatalf("seed %s: %v", r.Signature, err)
+		}
+	}
+	ok(t, s.CommitTx(txCtx), "commit seeding")
+
+	gone := func(i int) bool {
+		_, err := s.GetToken(ctx, storage.KindAccessToken, sig(i))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("get %s during garbage collection: %v", sig(i), err)
+		}
+		return err != nil
+	}
+	done := make(chan struct{})
+	var (
+		removed int
+		gcErr   error
+	)
+	go func() {
+		defer close(done)
+		removed, gcErr = s.GarbageCollect(ctx, gcAt)
+	}()
+
+	var written []storage.TokenRequest
+	inside := 0 // writes that completed while the pass was under way
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		started := gone(0)
+		r := token(storage.KindRefreshToken, fmt.Sprintf("written-%05d", len(written)), "r-writer")
+		ok(t, s.CreateToken(ctx, r), "create during garbage collection")
+		written = append(written, r)
+		if started && !gone(expired-1) {
+			inside++
+		}
+	}
+	ok(t, gcErr, "garbage collect")
+	if removed != expired {
+		t.Errorf("garbage collect removed %d records, want %d", removed, expired)
+	}
+	t.Logf("%d writes during the pass, %d of them between two of its transactions", len(written), inside)
+	if inside == 0 {
+		t.Errorf("none of %d writes completed between two transactions of the pass over %d expired records: it ran as one transaction", len(written), expired)
+	}
+	for _, i := range []int{0, expired / 2, expired - 1} {
+		if !gone(i) {
+			t.Errorf("expired %s kept", sig(i))
+		}
+	}
+	for _, r := range written {
+		got, err := s.GetToken(ctx, r.Kind, r.Signature)
+		ok(t, err, "token written during garbage collection "+r.Signature)
+		same(t, got, r, "token written during garbage collection")
+	}
+	n, err := s.GarbageCollect(ctx, gcAt)
+	ok(t, err, "garbage collect again")
+	if n != 0 {
+		t.Errorf("second garbage collect removed %d records, want 0", n)
+	}
 }

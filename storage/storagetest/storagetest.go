@@ -61,6 +61,8 @@ func subtests() []subtest {
 		{"GarbageCollect", testGarbageCollect},
 		{"GarbageCollectCleansIndexes", testGarbageCollectCleansIndexes},
 		{"GarbageCollectSkipsReplaced", testGarbageCollectSkipsReplaced},
+		{"GarbageCollectKeepsReuseDetection", testGarbageCollectKeepsReuseDetection},
+		{"GarbageCollectLetsWritersIn", testGarbageCollectLetsWritersIn},
 
 		{"TxCommit", testTxCommit},
 		{"TxRollback", testTxRollback},

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smallsso/provider/storage"
 )
@@ -21,10 +22,12 @@ func testListSubjectTokens(t *testing.T, s storage.Store) {
 	mine := userToken(storage.KindRefreshToken, "f-alice-app", "u-alice", "c-app")
 	other := userToken(storage.KindRefreshToken, "f-alice-other", "u-alice", "c-other")
 	other.Active = false // rotated: still listed, the caller decides
+	bob := userToken(storage.KindRefreshToken, "f-bob-app", "u-bob", "c-app")
 	for _, r := range []storage.TokenRequest{
-		mine, other,
-		userToken(storage.KindRefreshToken, "f-bob-app", "u-bob", "c-app"),
+		mine, other, bob,
+		userToken(storage.KindRefreshToken, "f-alice2-app", "u-alice2", "c-app"),
 		userToken(storage.KindAccessToken, "a-alice-app", "u-alice", "c-app"),
+		userToken(storage.KindRefreshToken, "f-client-only", "", "c-app"),
 	} {
 		ok(t, s.CreateToken(ctx, r), "create "+r.Signature)
 	}
@@ -38,6 +41,33 @@ func testListSubjectTokens(t *testing.T, s storage.Store) {
 	if len(got) != 0 {
 		t.Fatalf("a subject without tokens has %d", len(got))
 	}
+	got, err = s.ListSubjectTokens(ctx, storage.KindRefreshToken, "")
+	ok(t, err, "list tokens without a subject")
+	if len(got) != 0 {
+		t.Fatalf("the empty subject has %d tokens, want none (client_credentials tokens belong to no one)", len(got))
+	}
+
+	// A token removed by any path leaves the list, and a signature taken
+	// again by someone else is theirs only.
+	ok(t, s.DeleteToken(ctx, other.Kind, other.Signature), "delete "+other.Signature)
+	ok(t, s.RevokeByRequestID(ctx, mine.Kind, mine.RequestID), "revoke "+mine.Signature+" by request id")
+	expired := userToken(storage.KindRefreshToken, "f-alice-expired", "u-alice", "c-app")
+	expired.ExpiresAt = now().Add(-time.Hour)
+	ok(t, s.CreateToken(ctx, expired), "create "+expired.Signature)
+	_, err = s.GarbageCollect(ctx, now())
+	ok(t, err, "garbage collect")
+	bobs := userToken(storage.KindRefreshToken, "f-bob-other", "u-bob", "c-other")
+	bobs.Signature = other.Signature
+	ok(t, s.CreateToken(ctx, bobs), "create "+other.Signature+" again for bob")
+	got, err = s.ListSubjectTokens(ctx, storage.KindRefreshToken, "u-alice")
+	ok(t, err, "list alice's refresh tokens after removals")
+	if len(got) != 0 {
+		t.Fatalf("alice still has %d refresh tokens after they were removed: %+v", len(got), got)
+	}
+	got, err = s.ListSubjectTokens(ctx, storage.KindRefreshToken, "u-bob")
+	ok(t, err, "list bob's refresh tokens")
+	slices.SortFunc(got, func(a, b storage.TokenRequest) int { return strings.Compare(a.Signature, b.Signature) })
+	same(t, got, []storage.TokenRequest{bobs, bob}, "bob's refresh tokens")
 }
 
 func testRevokeSubjectClient(t *testing.T, s storage.Store) {
@@ -53,6 +83,9 @@ func testRevokeSubjectClient(t *testing.T, s storage.Store) {
 		userToken(storage.KindRefreshToken, "alice-other", "u-alice", "c-other"),
 		userToken(storage.KindRefreshToken, "bob-app", "u-bob", "c-app"),
 		userToken(storage.KindAccessToken, "bob-app", "u-bob", "c-app"),
+		userToken(storage.KindRefreshToken, "alice2-app", "u-alice2", "c-app"),
+		userToken(storage.KindRefreshToken, "alice-app2", "u-alice", "c-app2"),
+		userToken(storage.KindAccessToken, "client-only", "", "c-app"),
 	}
 	for _, r := range append(slices.Clone(doomed), kept...) {
 		ok(t, s.CreateToken(ctx, r), "create "+string(r.Kind)+" "+r.Signature)
