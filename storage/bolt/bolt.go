@@ -86,6 +86,8 @@ type Store struct {
 	db *bbolt.DB
 	w  *writer
 	gc gcLimits
+	// closed is set by Close, under w.mu.
+	closed bool
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -99,7 +101,17 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open bolt: %w", err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: timeout,
+		// The freelist is not written at every commit: after the janitor
+		// frees many pages it grows to megabytes, and every commit would
+		// write all of it. Close writes it once, so a clean restart reads
+		// it back; after a crash bbolt rebuilds it by scanning the file
+		// (PreLoadFreelist: at open, not in the first request).
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
+		PreLoadFreelist: true,
+	})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("open bolt %s: %w", path, ErrLocked)
 	}
@@ -113,9 +125,20 @@ func Open(path string, opts Options) (*Store, error) {
 	return &Store{db: db, w: &writer{db: db}, gc: newGCLimits(opts)}, nil
 }
 
-// Close releases the file. It waits for an open transaction to finish.
+// Close writes the freelist (see Open) and releases the file. It waits
+// for an open transaction to finish.
 func (s *Store) Close() error {
-	return wrap("close bolt", s.db.Close())
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	// No writer runs or begins while w.mu is held, and Update waits for a
+	// commit still on its way to disk, so nothing reads the flag meanwhile.
+	s.db.NoFreelistSync = false
+	err := s.db.Update(func(*bbolt.Tx) error { return nil })
+	return wrap("close bolt", errors.Join(err, s.db.Close()))
 }
 
 // initSchema creates every bucket a fresh file needs and refuses a file
