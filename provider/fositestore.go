@@ -34,6 +34,10 @@ type fositeStore struct {
 	// its expiry, so that a reuse is still recognised, and the tokens the
 	// code issued revoked, while those can live (RFC 6749 §4.1.2).
 	codeRetention time.Duration
+	// accessLifespan is how long an access token lives.
+	accessLifespan time.Duration
+	// cc seals client-credentials tokens instead of storing them (cctoken.go).
+	cc *ccTokens
 }
 
 var (
@@ -231,16 +235,31 @@ func (s *fositeStore) revokeCodeGrant(ctx context.Context, requestID string) err
 	return s.RevokeRefreshToken(ctx, requestID)
 }
 
+// CreateAccessTokenSession stores the token's request, except for a
+// sealed token, which carries it (cctoken.go).
 func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	if isSealedToken(sig) {
+		return nil
+	}
 	return s.create(ctx, storage.KindAccessToken, sig, r, fosite.AccessToken, "")
 }
 
 func (s *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	if isSealedToken(sig) {
+		return s.sealedSession(ctx, sig, sess)
+	}
 	_, req, err := s.get(ctx, storage.KindAccessToken, sig, sess)
 	return req, err
 }
 
 func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	if isSealedToken(sig) {
+		g, err := s.cc.open(sig)
+		if err != nil {
+			return nil // nothing that opens, nothing to delete
+		}
+		return s.revokeGrant(ctx, g.requestID)
+	}
 	return ignoreNotFound(s.store.DeleteToken(ctx, storage.KindAccessToken, sig))
 }
 
@@ -281,8 +300,13 @@ func (s *fositeStore) RevokeRefreshToken(ctx context.Context, reqID string) erro
 	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindRefreshToken, reqID))
 }
 
+// RevokeAccessToken deletes the grant's stored access tokens and puts the
+// grant on the deny list, which is what ends its sealed ones.
 func (s *fositeStore) RevokeAccessToken(ctx context.Context, reqID string) error {
-	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID))
+	if err := s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID); err != nil {
+		return fositeErr(err)
+	}
+	return s.revokeGrant(ctx, reqID)
 }
 
 // hashedKey is the storage key for a value that is itself a credential

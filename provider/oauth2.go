@@ -142,7 +142,7 @@ func (p *Provider) newOAuth2(store *fositeStore, providerSecret []byte) fosite.O
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: coreStrategy{
 			AccessTokenStrategy: &accessTokenStrategy{
-				opaque: hmacStrategy, keys: keys, issuer: cfg.Issuer,
+				opaque: hmacStrategy, sealed: store.cc, keys: keys, issuer: cfg.Issuer,
 				lifespan: cfg.AccessTokenLifespan, now: p.now,
 			},
 			RefreshTokenStrategy:  hmacStrategy,

@@ -181,7 +181,14 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		registrations: newRegistrationLimiter(),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
-	p.fositeStore = &fositeStore{store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys, codeRetention: cfg.AccessTokenLifespan}
+	cc, err := newCCTokens(d.Secret)
+	if err != nil {
+		return nil, err
+	}
+	p.fositeStore = &fositeStore{
+		store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys,
+		codeRetention: cfg.AccessTokenLifespan, accessLifespan: cfg.AccessTokenLifespan, cc: cc,
+	}
 	p.oauth2 = p.newOAuth2(p.fositeStore, d.Secret)
 	return p, nil
 }
