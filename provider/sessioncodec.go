@@ -1,11 +1,13 @@
 package provider
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -105,11 +107,20 @@ type sessionExpiry struct {
 	IDToken       sessionTime            `cbor:"4,keyasint,omitzero"`
 	PAR           sessionTime            `cbor:"5,keyasint,omitzero"`
 	Other         map[string]sessionTime `cbor:"6,keyasint,omitempty"`
+	// Zero has bit n set for the n-th key above (1 << 1 for AccessToken)
+	// when the map holds the zero time for it: decoding replaces the
+	// target's entry with it, as JSON did.
+	Zero uint8 `cbor:"7,keyasint,omitempty"`
+}
+
+var expirySlots = []fosite.TokenType{
+	1: fosite.AccessToken, 2: fosite.RefreshToken, 3: fosite.AuthorizeCode,
+	4: fosite.IDToken, 5: fosite.PushedAuthorizeRequestContext,
 }
 
 func (e sessionExpiry) IsZero() bool {
 	return e.AccessToken.IsZero() && e.RefreshToken.IsZero() && e.AuthorizeCode.IsZero() &&
-		e.IDToken.IsZero() && e.PAR.IsZero() && len(e.Other) == 0
+		e.IDToken.IsZero() && e.PAR.IsZero() && len(e.Other) == 0 && e.Zero == 0
 }
 
 func (e *sessionExpiry) slot(tt fosite.TokenType) *sessionTime {
@@ -179,6 +190,9 @@ func encodeSession(sess fosite.Session, subject string, kind storage.TokenKind) 
 		}
 		if p := c.Expiry.slot(tt); p != nil {
 			*p = sessionTime(at)
+			if at.IsZero() {
+				c.Expiry.Zero |= 1 << slices.Index(expirySlots, tt)
+			}
 			continue
 		}
 		if c.Expiry.Other == nil {
@@ -236,6 +250,13 @@ func (c *compactSession) setExtra(extra map[string]any) error {
 	}
 	for k, v := range plain {
 		v = wholeNumbers(v)
+		if sid, ok := v.(string); ok && k == sidClaim {
+			// A sid (secret.NewToken) is unpadded base64url: its bytes are
+			// shorter. No other value is a byte string.
+			if raw, err := base64.RawURLEncoding.DecodeString(sid); err == nil && base64.RawURLEncoding.EncodeToString(raw) == sid {
+				v = raw
+			}
+		}
 		if i, ok := knownClaimIndex[k]; ok {
 			if c.Extra == nil {
 				c.Extra = map[uint8]any{}
@@ -338,7 +359,7 @@ func decodeSession(b []byte, subject string, sess fosite.Session) error {
 			ds.ExpiresAt = map[fosite.TokenType]time.Time{}
 		}
 		set := func(tt fosite.TokenType, at sessionTime) {
-			if !at.IsZero() {
+			if !at.IsZero() || c.Expiry.Zero&(1<<slices.Index(expirySlots, tt)) != 0 {
 				ds.ExpiresAt[tt] = time.Time(at)
 			}
 		}
@@ -377,6 +398,9 @@ func decodeSession(b []byte, subject string, sess fosite.Session) error {
 			for i, v := range c.Extra {
 				if int(i) >= len(knownClaims) || i == 0 {
 					return fmt.Errorf("extra claim %d, this build knows %d", i, len(knownClaims)-1)
+				}
+				if raw, ok := v.([]byte); ok && knownClaims[i] == sidClaim {
+					v = base64.RawURLEncoding.EncodeToString(raw)
 				}
 				v, err := jsonNumbers(v)
 				if err != nil {
