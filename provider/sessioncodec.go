@@ -151,6 +151,9 @@ var (
 		m, err := cbor.DecOptions{
 			DupMapKey:      cbor.DupMapKeyEnforcedAPF,
 			DefaultMapType: reflect.TypeOf(map[string]any(nil)),
+			// A nonce or username is request input: its bytes come back as
+			// they were written, valid UTF-8 or not.
+			UTF8: cbor.UTF8DecodeInvalid,
 		}.DecMode()
 		if err != nil {
 			panic(err)

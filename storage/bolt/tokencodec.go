@@ -61,6 +61,9 @@ var (
 	cborDec = mustDecMode(cbor.DecOptions{
 		DupMapKey:   cbor.DupMapKeyEnforcedAPF,
 		MaxMapPairs: 1 << 16,
+		// Go strings may hold any bytes, and the encoder writes them as
+		// they are: read them back the same.
+		UTF8: cbor.UTF8DecodeInvalid,
 	})
 )
 
@@ -202,20 +205,18 @@ func (t *unixTime) UnmarshalCBOR(b []byte) error {
 }
 
 // packedString is an identifier as CBOR: the bytes it encodes when it is
-// the canonical text of some (a UUID, a fosite signature in unpadded
-// base64url, a rand.Text value in unpadded base32), after one byte naming
-// the form; any other string as text. Decoding re-encodes the bytes, and
-// a string is packed only when that gives it back exactly.
+// the canonical text of some (a UUID, a fosite signature or sid in
+// unpadded base64url, a crypto/rand.Text value), after one byte naming the
+// form; any other string as text. Decoding re-encodes the bytes, and a
+// string is packed only when that gives it back exactly.
 type packedString string
 
 // Forms of a packed string: the first byte of its CBOR byte string.
 const (
-	packedUUID      = 1 // 8-4-4-4-12 lowercase hex
-	packedBase64URL = 2 // base64.RawURLEncoding
-	packedBase32    = 3 // base32.StdEncoding without padding (rand.Text)
+	packedUUID      = 1 // 8-4-4-4-12 lowercase hex: 16 bytes
+	packedBase64URL = 2 // base64.RawURLEncoding of the bytes
+	packedText26    = 3 // 26 characters of the base32 alphabet (rand.Text): 17 bytes
 )
-
-var base32Raw = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func (s packedString) MarshalCBOR() ([]byte, error) {
 	if b := packString(string(s)); b != nil {
@@ -241,23 +242,33 @@ func (s *packedString) UnmarshalCBOR(b []byte) error {
 }
 
 func packString(s string) []byte {
+	p := packAs(s)
+	if back, err := unpackString(p); p == nil || err != nil || back != s {
+		return nil // never a form that does not give s back
+	}
+	return p
+}
+
+func packAs(s string) []byte {
 	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
 		h := s[:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
 		if raw, err := hex.DecodeString(h); err == nil && hex.EncodeToString(raw) == h {
 			return append([]byte{packedUUID}, raw...)
 		}
 	}
-	if len(s) < 16 {
-		return nil // a short name is no longer as text
+	if len(s) == 26 {
+		// 130 bits: decoded with 6 more zero symbols, the first 17 bytes
+		// hold them all. Any 26 symbols of the alphabet pack.
+		if raw, err := base32.StdEncoding.DecodeString(s + "AAAAAA"); err == nil && len(raw) == 20 {
+			return append([]byte{packedText26}, raw[:17]...)
+		}
 	}
-	var best []byte
-	if raw, err := base64.RawURLEncoding.DecodeString(s); err == nil && base64.RawURLEncoding.EncodeToString(raw) == s {
-		best = append([]byte{packedBase64URL}, raw...)
+	if len(s) >= 16 {
+		if raw, err := base64.RawURLEncoding.DecodeString(s); err == nil && base64.RawURLEncoding.EncodeToString(raw) == s {
+			return append([]byte{packedBase64URL}, raw...)
+		}
 	}
-	if raw, err := base32Raw.DecodeString(s); err == nil && base32Raw.EncodeToString(raw) == s && (best == nil || len(raw)+1 < len(best)) {
-		best = append([]byte{packedBase32}, raw...)
-	}
-	return best
+	return nil
 }
 
 var errPacked = errors.New("packed string of unknown form")
@@ -276,8 +287,11 @@ func unpackString(b []byte) (string, error) {
 		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 	case packedBase64URL:
 		return base64.RawURLEncoding.EncodeToString(raw), nil
-	case packedBase32:
-		return base32Raw.EncodeToString(raw), nil
+	case packedText26:
+		if len(raw) != 17 || raw[16]&0x3f != 0 {
+			return "", errPacked
+		}
+		return base32.StdEncoding.EncodeToString(append(raw, 0, 0, 0))[:26], nil
 	}
 	return "", errPacked
 }
