@@ -235,7 +235,7 @@ var (
 	seedN     = flag.Int("seed.n", 0, "TestSeedSize: seed this many live token records (0 skips the test)")
 	seedStyle = flag.String("seed.style", "cc", `TestSeedSize: "cc" (client_credentials access tokens) or "refresh" (an access and a refresh record per grant)`)
 	seedDB    = flag.String("seed.db", "", "TestSeedSize: the database file to fill (default: one in a temp dir, removed after)")
-	seedBatch = flag.Int("seed.batch", 20000, "TestSeedSize: records per transaction")
+	seedBatch = flag.Int("seed.batch", 1000, "TestSeedSize: records per transaction")
 )
 
 // TestSeedSize fills a database with live token records, as the provider
@@ -289,4 +289,24 @@ func TestSeedSize(t *testing.T) {
 		*seedStyle, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), fi.Size(), float64(fi.Size())/1e6, float64(fi.Size())/float64(n))
 	t.Log(msg)
 	fmt.Println(msg)
+	// Where the bytes are: the pages each bucket uses, and what they hold.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bbolt.Tx) error {
+		line := fmt.Sprintf("  in use %d bytes, free pages %d", tx.Size(), db.Stats().FreePageN)
+		for _, name := range []string{"tokens", "token_request_ids", "expiry"} {
+			st := tx.Bucket([]byte(name)).Stats()
+			line += fmt.Sprintf("; %s: %d keys, %.1f MB in pages (%.1f MB used)", name, st.KeyN,
+				float64(st.BranchAlloc+st.LeafAlloc)/1e6, float64(st.BranchInuse+st.LeafInuse)/1e6)
+		}
+		t.Log(line)
+		fmt.Println(line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

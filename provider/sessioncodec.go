@@ -238,12 +238,28 @@ func encodeSession(sess fosite.Session, subject string, kind storage.TokenKind) 
 
 // setExtra stores the extra claims as JSON would see them: the values go
 // through JSON first (a struct becomes its JSON object, every number a
-// float64), then whole numbers are stored as CBOR integers.
+// float64; the common types take a shortcut to the same result), then
+// whole numbers are stored as CBOR integers.
 func (c *compactSession) setExtra(extra map[string]any) error {
-	if len(extra) == 0 {
+	var other map[string]any
+	for k, v := range extra {
+		p, ok, err := plainJSON(v)
+		if err != nil {
+			return fmt.Errorf("encode ID token claims: %w", err)
+		}
+		if !ok {
+			if other == nil {
+				other = map[string]any{}
+			}
+			other[k] = v
+			continue
+		}
+		c.putExtra(k, p)
+	}
+	if len(other) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(extra)
+	b, err := json.Marshal(other)
 	if err != nil {
 		return fmt.Errorf("encode ID token claims: %w", err)
 	}
@@ -252,27 +268,59 @@ func (c *compactSession) setExtra(extra map[string]any) error {
 		return fmt.Errorf("encode ID token claims: %w", err)
 	}
 	for k, v := range plain {
-		v = wholeNumbers(v)
-		if sid, ok := v.(string); ok && k == sidClaim {
-			// A sid (secret.NewToken) is unpadded base64url: its bytes are
-			// shorter. No other value is a byte string.
-			if raw, err := base64.RawURLEncoding.DecodeString(sid); err == nil && base64.RawURLEncoding.EncodeToString(raw) == sid {
-				v = raw
-			}
-		}
-		if i, ok := knownClaimIndex[k]; ok {
-			if c.Extra == nil {
-				c.Extra = map[uint8]any{}
-			}
-			c.Extra[i] = v
-			continue
-		}
-		if c.ExtraByName == nil {
-			c.ExtraByName = map[string]any{}
-		}
-		c.ExtraByName[k] = v
+		c.putExtra(k, v)
 	}
 	return nil
+}
+
+// plainJSON is v as json.Unmarshal(json.Marshal(v)) into an any gives it,
+// for the types claims usually have; ok is false for the others.
+func plainJSON(v any) (p any, ok bool, err error) {
+	switch x := v.(type) {
+	case nil, string, bool:
+		return x, true, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, false, fmt.Errorf("unsupported value %v", x)
+		}
+		return x, true, nil
+	case int64:
+		return float64(x), true, nil
+	case int:
+		return float64(x), true, nil
+	case []string:
+		if x == nil {
+			return nil, true, nil
+		}
+		a := make([]any, len(x))
+		for i, s := range x {
+			a[i] = s
+		}
+		return a, true, nil
+	}
+	return nil, false, nil
+}
+
+func (c *compactSession) putExtra(k string, v any) {
+	v = wholeNumbers(v)
+	if sid, ok := v.(string); ok && k == sidClaim {
+		// A sid (secret.NewToken) is unpadded base64url: its bytes are
+		// shorter. No other value is a byte string.
+		if raw, err := base64.RawURLEncoding.DecodeString(sid); err == nil && base64.RawURLEncoding.EncodeToString(raw) == sid {
+			v = raw
+		}
+	}
+	if i, ok := knownClaimIndex[k]; ok {
+		if c.Extra == nil {
+			c.Extra = map[uint8]any{}
+		}
+		c.Extra[i] = v
+		return
+	}
+	if c.ExtraByName == nil {
+		c.ExtraByName = map[string]any{}
+	}
+	c.ExtraByName[k] = v
 }
 
 // wholeNumbers turns the float64s of a value decoded from JSON that are
@@ -281,7 +329,8 @@ func (c *compactSession) setExtra(extra map[string]any) error {
 func wholeNumbers(v any) any {
 	switch v := v.(type) {
 	case float64:
-		if v == math.Trunc(v) && math.Abs(v) <= 1<<53 {
+		// -0 stays a float: as an integer it would lose its sign.
+		if v == math.Trunc(v) && math.Abs(v) <= 1<<53 && (v != 0 || !math.Signbit(v)) {
 			return int64(v)
 		}
 	case []any:

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func sessionFixtures() map[string]func() *session {
 			s.Claims.Extra["updated_at"] = at.Unix()
 			s.Claims.Extra["address"] = storage.Address{Locality: "Oxford", Country: "UK"}
 			s.Claims.Extra["phone_number_verified"] = false
-			s.Claims.Extra["x-custom"] = map[string]any{"n": 1.5, "big": int64(1) << 60, "neg": -3, "list": []any{1, "a", nil, true}}
+			s.Claims.Extra["x-custom"] = map[string]any{"n": 1.5, "big": int64(1) << 60, "neg": -3, "negzero": math.Copysign(0, -1), "huge": 1e300, "list": []any{1, "a", nil, true}}
 			s.Claims.Extra["x-empty"] = []string{}
 			s.Headers.Extra["alg"] = "RS256"
 			s.Headers.Extra["kid"] = "k1"
@@ -303,6 +304,48 @@ func FuzzSessionCodec(f *testing.F) {
 		s2 := newSession()
 		if err := decodeSession(again, s.Subject, s2); err != nil {
 			t.Fatalf("re-encoded session does not decode: %v", err)
+		}
+	})
+}
+
+// The codec runs on every token written and read: compare it with the
+// JSON it replaces.
+func BenchmarkSessionCodec(b *testing.B) {
+	orig := sessionFixtures()["signed-in user, every claim"]()
+	compact, err := encodeSession(orig, orig.Subject, storage.KindRefreshToken)
+	if err != nil {
+		b.Fatal(err)
+	}
+	legacy, err := json.Marshal(orig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("encode compact", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := encodeSession(orig, orig.Subject, storage.KindRefreshToken); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode JSON", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(orig); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode compact", func(b *testing.B) {
+		for b.Loop() {
+			if err := decodeSession(compact, orig.Subject, newSession()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode JSON", func(b *testing.B) {
+		for b.Loop() {
+			if err := decodeSession(legacy, orig.Subject, newSession()); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
