@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -361,25 +360,22 @@ func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
 func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }
 func (s *fositeStore) Rollback(ctx context.Context) error { return s.store.RollbackTx(ctx) }
 
+// create stores what the kind's readers need (recordForm, encodeSession).
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester, tt fosite.TokenType, accessSig string) error {
-	sess, err := json.Marshal(r.GetSession())
-	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
-	}
 	rec := storage.TokenRequest{
 		Kind:            kind,
 		Signature:       sig,
 		RequestID:       r.GetID(),
 		ClientID:        r.GetClient().GetID(),
-		RequestedAt:     r.GetRequestedAt(),
+		RequestedAt:     r.GetRequestedAt().Truncate(time.Second), // introspection's iat: seconds
 		Scopes:          r.GetRequestedScopes(),
 		GrantedScopes:   r.GetGrantedScopes(),
 		Audience:        r.GetRequestedAudience(),
 		GrantedAudience: r.GetGrantedAudience(),
-		Form:            r.GetRequestForm(),
-		Session:         sess,
+		Form:            recordForm(kind, r.GetRequestForm()),
 		Active:          true,
-		AccessSignature: accessSig,
+		// accessSig is not stored: nothing reads it, a refresh token's
+		// access tokens are found by request ID.
 	}
 	if r.GetSession() != nil {
 		rec.Subject = r.GetSession().GetSubject()
@@ -388,6 +384,11 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig st
 			rec.ExpiresAt = rec.ExpiresAt.Add(s.codeRetention)
 		}
 	}
+	sess, err := encodeSession(r.GetSession(), rec.Subject, kind)
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	rec.Session = sess
 	return fositeErr(s.store.CreateToken(ctx, rec))
 }
 
@@ -402,10 +403,8 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, sig strin
 	if sess == nil {
 		sess = newSession()
 	}
-	if len(rec.Session) > 0 {
-		if err := json.Unmarshal(rec.Session, sess); err != nil {
-			return rec, nil, fmt.Errorf("decode session: %w", err)
-		}
+	if err := decodeSession(rec.Session, rec.Subject, sess); err != nil {
+		return rec, nil, fmt.Errorf("decode session: %w", err)
 	}
 	client, err := s.GetClient(ctx, rec.ClientID)
 	if err != nil {

@@ -8,7 +8,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -25,7 +24,7 @@ func tokenSID(t storage.TokenRequest) string {
 		return ""
 	}
 	sess := newSession()
-	if err := json.Unmarshal(t.Session, sess); err != nil || sess.Claims == nil {
+	if err := decodeSession(t.Session, t.Subject, sess); err != nil || sess.Claims == nil {
 		return ""
 	}
 	sid, _ := sess.Claims.Extra[sidClaim].(string)

@@ -1,6 +1,7 @@
 // Package bolt keeps the provider's records in one bbolt file.
 //
-// Bucket layout (values are JSON envelopes {"v":1,"data":<record>}):
+// Bucket layout (values are JSON envelopes {"v":1,"data":<record>}, but
+// token records, which are compact CBOR of record version 2: tokencodec.go):
 //
 //	meta               "schema" → layout version; "token_subjects" → "1"
 //	                   once that index holds every token (subjects.go)

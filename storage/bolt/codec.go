@@ -13,8 +13,10 @@ import (
 	"github.com/smallsso/provider/storage"
 )
 
-// recordVersion is written into every value, so a later layout can migrate
-// records one by one instead of rewriting the whole file at once.
+// recordVersion is written into every JSON value, so a later layout can
+// migrate records one by one instead of rewriting the whole file at once.
+// Token records are written in a compact version 2 (tokencodec.go); the
+// other records are few and stay JSON.
 const recordVersion = 1
 
 type envelope[T any] struct {
@@ -23,6 +25,9 @@ type envelope[T any] struct {
 }
 
 func encode[T any](rec T) ([]byte, error) {
+	if r, ok := any(rec).(storage.TokenRequest); ok {
+		return encodeToken(r)
+	}
 	b, err := json.Marshal(envelope[T]{V: recordVersion, Data: rec})
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
@@ -31,13 +36,16 @@ func encode[T any](rec T) ([]byte, error) {
 }
 
 func decode[T any](b []byte) (T, error) {
+	var zero T
+	if _, ok := any(zero).(storage.TokenRequest); ok && len(b) > 0 && b[0] != '{' {
+		r, err := decodeToken(b)
+		return any(r).(T), err
+	}
 	var e envelope[T]
 	if err := json.Unmarshal(b, &e); err != nil {
-		var zero T
 		return zero, fmt.Errorf("decode: %w", err)
 	}
 	if e.V != recordVersion {
-		var zero T
 		return zero, fmt.Errorf("decode: record version %d, this build reads %d", e.V, recordVersion)
 	}
 	return e.Data, nil
