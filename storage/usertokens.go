@@ -15,6 +15,7 @@ type UserTokens interface {
 	ListSubjectTokens(ctx context.Context, kind TokenKind, subject string) ([]TokenRequest, error)
 	// RevokeSubjectClient deletes every token of every kind that subject
 	// granted clientID (codes, access and refresh tokens and their
-	// sessions). Deleting nothing is not an error.
+	// sessions). Deleting nothing is not an error; an empty subject
+	// deletes nothing.
 	RevokeSubjectClient(ctx context.Context, subject, clientID string) error
 }

@@ -20,8 +20,9 @@
 //
 // key (keys.go) length-prefixes every part, so the index and consent
 // buckets answer "all of one user", "all of one request" or "all that one
-// subject granted one client" with a prefix seek, and the expiry bucket turns GarbageCollect into a range scan from
-// the start of the bucket up to now.
+// subject granted one client" with a prefix seek, and the expiry bucket
+// turns GarbageCollect into a range scan from the start of the bucket up
+// to now.
 package bolt
 
 import (

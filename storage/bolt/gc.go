@@ -14,7 +14,11 @@ import (
 // The janitor's defaults: one transaction removes at most this many
 // expired records, and takes no further record once it has spent this
 // long, so the write lock is released every few milliseconds whatever the
-// size of the backlog.
+// size of the backlog. The price is in total work: records expire in an
+// order unrelated to their keys, so each chunk rewrites a page of every
+// bucket for nearly every record it removes, where one transaction over
+// the whole backlog would write each page once. Issuance, not the
+// janitor, is what must not wait.
 const (
 	defaultGCChunkRecords = 256
 	defaultGCChunkTime    = 10 * time.Millisecond

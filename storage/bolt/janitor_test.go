@@ -14,8 +14,8 @@ import (
 	"github.com/smallsso/provider/storage"
 )
 
-// seedExpired stores n access tokens that expired one second apart, the
-// oldest first, in one transaction, and returns their signatures.
+// seedExpired stores n access tokens that expired one second apart in one
+// transaction, and returns their signatures, the oldest first.
 func seedExpired(t testing.TB, s *Store, n int, subject string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -26,7 +26,9 @@ func seedExpired(t testing.TB, s *Store, n int, subject string) []string {
 	}
 	sigs := make([]string, n)
 	for i := range sigs {
-		sigs[i] = fmt.Sprintf("expired-%07d", i)
+		// Scrambled, as real signatures are: the records of one chunk
+		// are spread over the token bucket, not side by side.
+		sigs[i] = fmt.Sprintf("expired-%016x", uint64(i)*0x9e3779b97f4a7c15)
 		r := storage.TokenRequest{
 			Kind: storage.KindAccessToken, Signature: sigs[i], RequestID: "r-" + sigs[i], ClientID: "c-app",
 			Subject: subject, Active: true, ExpiresAt: base.Add(time.Duration(i) * time.Second),

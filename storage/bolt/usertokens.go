@@ -15,6 +15,7 @@ import (
 func (s *Store) ListSubjectTokens(ctx context.Context, kind storage.TokenKind, subject string) ([]storage.TokenRequest, error) {
 	var out []storage.TokenRequest
 	err := s.view(ctx, func(t *txn) error {
+		out = nil
 		b, err := t.tokenBucket(kind)
 		if err != nil {
 			return err

@@ -91,6 +91,7 @@ func testRevokeSubjectClient(t *testing.T, s storage.Store) {
 		ok(t, s.CreateToken(ctx, r), "create "+string(r.Kind)+" "+r.Signature)
 	}
 	ok(t, s.RevokeSubjectClient(ctx, "u-alice", "c-app"), "revoke alice's tokens for c-app")
+	ok(t, s.RevokeSubjectClient(ctx, "", "c-app"), "revoke with an empty subject: nothing")
 	for _, r := range doomed {
 		_, err := s.GetToken(ctx, r.Kind, r.Signature)
 		isErr(t, err, storage.ErrNotFound, "get revoked "+string(r.Kind)+" "+r.Signature)
