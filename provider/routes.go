@@ -51,7 +51,7 @@ func (p *Provider) Handler() http.Handler {
 	plainCORS, userinfoCORS := p.newCORS()
 	crossOrigin := p.newCrossOriginGuard()
 	for _, rt := range routes {
-		var h http.Handler = rt.handler
+		var h http.Handler = withClientMemo(rt.handler)
 		if rt.noStore {
 			h = noStore(h)
 		}
