@@ -36,11 +36,13 @@ type builtClient struct {
 	client           *client
 }
 
-// withClientMemo gives each request its memo.
-func withClientMemo(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientMemoKey{}, &clientMemo{})))
-	})
+// withClientMemo gives each request its memo. It wraps the endpoints that
+// authenticate a client and then load a token, code or pushed request
+// naming a client (routes.go); elsewhere a request loads its client once.
+func withClientMemo(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		next(w, r.WithContext(context.WithValue(r.Context(), clientMemoKey{}, &clientMemo{})))
+	}
 }
 
 func clientMemoFrom(ctx context.Context) *clientMemo {

@@ -75,6 +75,10 @@ func TestOneClientLoadPerRequest(t *testing.T) {
 		status, _, body := postForm(t, ts.URL+"/token", url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}, "svc", "svc-secret")
 		return status, body
 	})
+	loads("revocation", 1, func() (int, map[string]any) {
+		status, _, body := postForm(t, ts.URL+"/revoke", url.Values{"token": {svcToken}}, "svc", "svc-secret")
+		return status, body
+	})
 	rt := tok.RefreshToken
 	// web is registered for client_secret_basic and may use the body
 	// instead (clientauth.go); each request is adapted to its own method.

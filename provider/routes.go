@@ -34,11 +34,11 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET", "POST"}, "/authorize", p.handleAuthorize, true},
 		{[]string{"POST"}, "/login", p.handleLogin, true},
 		{[]string{"POST"}, "/consent", p.handleConsent, true},
-		{[]string{"POST"}, "/token", p.handleToken, true},
+		{[]string{"POST"}, "/token", withClientMemo(p.handleToken), true},
 		{[]string{"GET", "POST"}, "/userinfo", p.handleUserinfo, true},
-		{[]string{"POST"}, "/revoke", p.handleRevoke, true},
-		{[]string{"POST"}, "/introspect", p.handleIntrospect, true},
-		{[]string{"POST"}, "/par", p.handlePAR, true},
+		{[]string{"POST"}, "/revoke", withClientMemo(p.handleRevoke), true},
+		{[]string{"POST"}, "/introspect", withClientMemo(p.handleIntrospect), true},
+		{[]string{"POST"}, "/par", withClientMemo(p.handlePAR), true},
 		{[]string{"GET", "POST"}, "/logout", p.handleLogout, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
 		{[]string{"POST"}, "/register", p.handleRegister, true},
@@ -51,7 +51,7 @@ func (p *Provider) Handler() http.Handler {
 	plainCORS, userinfoCORS := p.newCORS()
 	crossOrigin := p.newCrossOriginGuard()
 	for _, rt := range routes {
-		var h http.Handler = withClientMemo(rt.handler)
+		var h http.Handler = rt.handler
 		if rt.noStore {
 			h = noStore(h)
 		}
