@@ -240,18 +240,20 @@ func BenchmarkHotPath(b *testing.B) {
 		})
 	})
 
-	b.Run("jwks", func(b *testing.B) {
-		benchParallelism(b)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := f.client.Get(f.ts.URL + "/jwks")
-				if err != nil || resp.StatusCode != http.StatusOK {
-					b.Error(err)
-					return
+	for name, path := range map[string]string{"jwks": "/jwks", "discovery": "/.well-known/openid-configuration"} {
+		b.Run(name, func(b *testing.B) {
+			benchParallelism(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := f.client.Get(f.ts.URL + path)
+					if err != nil || resp.StatusCode != http.StatusOK {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+			})
 		})
-	})
+	}
 }
