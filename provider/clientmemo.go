@@ -22,8 +22,24 @@ type clientMemoKey struct{}
 // change to a client shows from the next request on.
 type clientMemo struct {
 	mu      sync.Mutex
-	records map[string]storage.Client
+	records []memoRecord
 	built   []builtClient
+	// A request involves one client, at most two: room for them comes
+	// with the memo, in one allocation.
+	recordsBuf [2]memoRecord
+	builtBuf   [2]builtClient
+}
+
+// memoRecord is a client as stored, under the ID it was asked for.
+type memoRecord struct {
+	id  string
+	rec storage.Client
+}
+
+func newClientMemo() *clientMemo {
+	m := &clientMemo{}
+	m.records, m.built = m.recordsBuf[:0], m.builtBuf[:0]
+	return m
 }
 
 // builtClient is a client as GetClient adapted it: the secret method the
@@ -41,7 +57,7 @@ type builtClient struct {
 // naming a client (routes.go); elsewhere a request loads its client once.
 func withClientMemo(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		next(w, r.WithContext(context.WithValue(r.Context(), clientMemoKey{}, &clientMemo{})))
+		next(w, r.WithContext(context.WithValue(r.Context(), clientMemoKey{}, newClientMemo())))
 	}
 }
 
@@ -58,20 +74,19 @@ func clientRecord(ctx context.Context, store storage.Store, id string) (storage.
 		return store.GetClient(ctx, id)
 	}
 	m.mu.Lock()
-	rec, ok := m.records[id]
-	m.mu.Unlock()
-	if ok {
-		return rec, nil
+	for _, r := range m.records {
+		if r.id == id {
+			m.mu.Unlock()
+			return r.rec, nil
+		}
 	}
+	m.mu.Unlock()
 	rec, err := store.GetClient(ctx, id)
 	if err != nil {
 		return rec, err
 	}
 	m.mu.Lock()
-	if m.records == nil {
-		m.records = make(map[string]storage.Client, 2)
-	}
-	m.records[id] = rec
+	m.records = append(m.records, memoRecord{id: id, rec: rec})
 	m.mu.Unlock()
 	return rec, nil
 }

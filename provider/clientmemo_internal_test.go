@@ -45,7 +45,7 @@ func newMemoStore(t *testing.T) (*fositeStore, *countingStore) {
 
 // requestContext is what withClientMemo gives a request.
 func requestContext() context.Context {
-	return context.WithValue(context.Background(), clientMemoKey{}, &clientMemo{})
+	return context.WithValue(context.Background(), clientMemoKey{}, newClientMemo())
 }
 
 func mustGetClient(t *testing.T, s *fositeStore, ctx context.Context, id string) *client {
