@@ -2,6 +2,7 @@ package keys
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -204,6 +205,13 @@ func readKeyFile(dir string, e entry) (*key, error) {
 }
 
 func newKey(e entry, signer crypto.Signer) *key {
+	if k, ok := signer.(*rsa.PrivateKey); ok {
+		// go-jose fills in the CRT values from the file but does not call
+		// Precompute, so without this every signature would rebuild the
+		// key's internal form (crypto/rsa does so when it is missing).
+		// Keys from rsa.GenerateKey already have it; this is then a no-op.
+		k.Precompute()
+	}
 	private := jose.JSONWebKey{Key: signer, KeyID: e.ID, Algorithm: e.Alg, Use: "sig"}
 	return &key{entry: e, signer: signer, public: private.Public()}
 }

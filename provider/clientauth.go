@@ -155,7 +155,7 @@ func (a *clientAuthenticator) assertion(ctx context.Context, form url.Values) (f
 	if clientID == "" {
 		return nil, invalidAssertion("The client_assertion has no sub claim naming the client.")
 	}
-	rec, err := a.store.store.GetClient(ctx, clientID)
+	rec, err := clientRecord(ctx, a.store.store, clientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrInvalidClient.WithWrap(err)
 	} else if err != nil {

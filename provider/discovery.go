@@ -4,8 +4,10 @@ package provider
 // advertises exactly what fositeHandlers composes, nothing more.
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/smallsso/provider/provider/clientspec"
 )
@@ -108,12 +110,38 @@ func (p *Provider) discovery() discoveryDoc {
 }
 
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, p.discovery())
+	// Everything in the document is fixed when the provider is built but
+	// the signing algorithms, which follow the active keys.
+	algs := p.signingAlgs()
+	doc, err := p.discoveryDoc.get(strings.Join(algs, " "), func() ([]byte, error) {
+		d := p.discovery()
+		d.IDTokenSigningAlgValuesSupported, d.UserinfoSigningAlgValuesSupported = algs, algs
+		return json.Marshal(d)
+	})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	doc.serve(w, r, "public, max-age=300")
 }
 
 func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	set := p.keys.JWKS()
+	// A kid names one key for good (keys never reuses one for other
+	// material), so the kids in order name the set: a rotation, a reload
+	// or a retired key leaving the set changes them.
+	var version strings.Builder
+	for _, k := range set.Keys {
+		version.WriteString(k.KeyID)
+		version.WriteByte(' ')
+		version.WriteString(k.Algorithm)
+		version.WriteByte('\n')
+	}
+	doc, err := p.jwksDoc.get(version.String(), func() ([]byte, error) { return json.Marshal(set) })
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
 	// Short caching: a rotation must reach relying parties quickly.
-	w.Header().Set("Cache-Control", "public, max-age=60")
-	writeJSON(w, http.StatusOK, p.keys.JWKS())
+	doc.serve(w, r, "public, max-age=60")
 }

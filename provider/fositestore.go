@@ -109,16 +109,26 @@ func (s *fositeStore) Authenticate(ctx context.Context, username, password strin
 // GetClient implements fosite.ClientManager. During secret authentication
 // a client registered for client_secret_basic or client_secret_post reports
 // the one of the two the request uses (clientAuthenticator.authenticate).
+//
+// Within one HTTP request the client is loaded once and built once per
+// adaptation (clientmemo.go); fosite asks for it several times.
 func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := s.store.GetClient(ctx, id)
+	method := secretMethodFrom(ctx)
+	ar, _ := ctx.Value(fosite.AuthorizeRequestContextKey).(*fosite.AuthorizeRequest)
+	memo := clientMemoFrom(ctx)
+	if cl, ok := memo.lookup(id, method, ar); ok {
+		return cl, nil
+	}
+	c, err := clientRecord(ctx, s.store, id)
 	if err != nil {
 		return nil, fositeErr(err)
 	}
 	cl := newClient(c)
-	cl.bindAuthorizeRequest(ctx.Value(fosite.AuthorizeRequestContextKey))
-	if m := secretMethodFrom(ctx); m != "" && isSecretMethod(cl.TokenEndpointAuthMethod) {
-		cl.TokenEndpointAuthMethod = m
+	cl.bindAuthorizeRequest(ar)
+	if method != "" && isSecretMethod(cl.TokenEndpointAuthMethod) {
+		cl.TokenEndpointAuthMethod = method
 	}
+	memo.remember(id, method, ar, cl)
 	return cl, nil
 }
 

@@ -165,13 +165,14 @@ func (p *Provider) limitRequest(next http.Handler) http.Handler {
 		if isRegistration(r, p.basePath) {
 			limit = lim.JSONBodyBytes
 		}
-		tooLarge := fmt.Sprintf("The request body is larger than %d bytes.", limit)
+		// Formatted only for a refusal: this runs on every request.
+		tooLarge := func() string { return fmt.Sprintf("The request body is larger than %d bytes.", limit) }
 		if r.ContentLength > limit {
 			// Known too large before reading: not a byte is read (a client
 			// that sent Expect: 100-continue is spared sending it), and the
 			// connection is closed after the answer.
 			w.Header().Set("Connection", "close")
-			p.refuseRequest(w, r, http.StatusRequestEntityTooLarge, tooLarge, msgTooLarge)
+			p.refuseRequest(w, r, http.StatusRequestEntityTooLarge, tooLarge(), msgTooLarge)
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -198,7 +199,7 @@ func (p *Provider) limitRequest(next http.Handler) http.Handler {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			p.refuseRequest(w, r, http.StatusRequestEntityTooLarge, tooLarge, msgTooLarge)
+			p.refuseRequest(w, r, http.StatusRequestEntityTooLarge, tooLarge(), msgTooLarge)
 			return
 		case err != nil:
 			// Shorter than its Content-Length, or the connection broke.

@@ -130,6 +130,9 @@ type Provider struct {
 	// sealer and registrations serve dynamic client registration.
 	sealer        *secret.Sealer
 	registrations *registrationLimiter
+	// discoveryDoc and jwksDoc are the documents as last rendered
+	// (rendered.go).
+	discoveryDoc, jwksDoc renderCache
 }
 
 // New wires a provider. It does no I/O.
