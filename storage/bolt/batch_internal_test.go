@@ -112,7 +112,7 @@ func TestBatchReplaysAfterAFailedWrite(t *testing.T) {
 	results := queue(t, s, n, func(i int) error {
 		if i == 3 {
 			return s.update(ctx, func(t *txn) error {
-				if err := t.jtis.Put([]byte("half-written"), []byte("x")); err != nil {
+				if err := t.jtis().Put([]byte("half-written"), []byte("x")); err != nil {
 					return err
 				}
 				return errHalfway
@@ -139,7 +139,7 @@ func TestBatchReplaysAfterAFailedWrite(t *testing.T) {
 		t.Errorf("commits: %d, want 1", got)
 	}
 	if err := s.view(ctx, func(t *txn) error {
-		if t.jtis.Get([]byte("half-written")) != nil {
+		if t.jtis().Get([]byte("half-written")) != nil {
 			return errors.New("the failed writer's write was committed")
 		}
 		return nil

@@ -9,10 +9,10 @@ import (
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	return wrap("create client", s.update(ctx, func(t *txn) error {
-		if t.clients.Get([]byte(c.ID)) != nil {
+		if t.clients().Get([]byte(c.ID)) != nil {
 			return storage.ErrAlreadyExists
 		}
-		return put(t.clients, []byte(c.ID), c)
+		return put(t.clients(), []byte(c.ID), c)
 	}))
 }
 
@@ -20,7 +20,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 	var c storage.Client
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		c, err = get[storage.Client](t.clients, []byte(id))
+		c, err = get[storage.Client](t.clients(), []byte(id))
 		return err
 	})
 	return c, wrap("get client", err)
@@ -30,7 +30,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	var clients []storage.Client
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		clients, err = list[storage.Client](t.clients)
+		clients, err = list[storage.Client](t.clients())
 		return err
 	})
 	return clients, wrap("list clients", err)
@@ -39,7 +39,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
 	var fnErr error
 	err := s.update(ctx, func(t *txn) error {
-		old, err := get[storage.Client](t.clients, []byte(id))
+		old, err := get[storage.Client](t.clients(), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		if c.ID != id {
 			return errors.New("id cannot change")
 		}
-		return put(t.clients, []byte(id), c)
+		return put(t.clients(), []byte(id), c)
 	})
 	if fnErr != nil {
 		return fnErr
@@ -61,9 +61,9 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return wrap("delete client", s.update(ctx, func(t *txn) error {
-		if t.clients.Get([]byte(id)) == nil {
+		if t.clients().Get([]byte(id)) == nil {
 			return storage.ErrNotFound
 		}
-		return t.clients.Delete([]byte(id))
+		return t.clients().Delete([]byte(id))
 	}))
 }

@@ -138,7 +138,7 @@ func (t *txn) setExpiry(at time.Time, ref ...string) error {
 	if at.IsZero() {
 		return nil
 	}
-	return t.expiry.Put(expiryKey(at, ref...), nil)
+	return t.expiry().Put(expiryKey(at, ref...), nil)
 }
 
 // clearExpiry must be called with the record's stored ExpiresAt whenever
@@ -147,5 +147,5 @@ func (t *txn) clearExpiry(at time.Time, ref ...string) error {
 	if at.IsZero() {
 		return nil
 	}
-	return t.expiry.Delete(expiryKey(at, ref...))
+	return t.expiry().Delete(expiryKey(at, ref...))
 }

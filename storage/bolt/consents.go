@@ -11,7 +11,7 @@ import (
 func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
 	return wrap("save consent", s.update(ctx, func(t *txn) error {
 		k := key(c.UserID, c.ClientID)
-		old, err := get[storage.Consent](t.consents, k)
+		old, err := get[storage.Consent](t.consents(), k)
 		switch {
 		case err == nil:
 			if err := t.clearExpiry(old.ExpiresAt, familyConsent, c.UserID, c.ClientID); err != nil {
@@ -20,7 +20,7 @@ func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
 		case !errors.Is(err, storage.ErrNotFound):
 			return err
 		}
-		if err := put(t.consents, k, c); err != nil {
+		if err := put(t.consents(), k, c); err != nil {
 			return err
 		}
 		return t.setExpiry(c.ExpiresAt, familyConsent, c.UserID, c.ClientID)
@@ -31,7 +31,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (storag
 	var c storage.Consent
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		c, err = get[storage.Consent](t.consents, key(userID, clientID))
+		c, err = get[storage.Consent](t.consents(), key(userID, clientID))
 		return err
 	})
 	return c, wrap("get consent", err)
@@ -41,7 +41,7 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Cons
 	var consents []storage.Consent
 	err := s.view(ctx, func(t *txn) error {
 		prefix := key(userID)
-		c := t.consents.Cursor()
+		c := t.consents().Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			rec, err := decode[storage.Consent](v)
 			if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Cons
 
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
 	return wrap("delete consent", s.update(ctx, func(t *txn) error {
-		c, err := get[storage.Consent](t.consents, key(userID, clientID))
+		c, err := get[storage.Consent](t.consents(), key(userID, clientID))
 		if err != nil {
 			return err
 		}
@@ -65,7 +65,7 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 }
 
 func (t *txn) removeConsent(c storage.Consent) error {
-	if err := t.consents.Delete(key(c.UserID, c.ClientID)); err != nil {
+	if err := t.consents().Delete(key(c.UserID, c.ClientID)); err != nil {
 		return err
 	}
 	return t.clearExpiry(c.ExpiresAt, familyConsent, c.UserID, c.ClientID)

@@ -108,7 +108,7 @@ func (s *Store) collectChunk(ctx context.Context, cutoff uint64) (removed int, m
 // each chunk makes progress.
 func (t *txn) expiredEntries(cutoff uint64, limit int) [][]byte {
 	var entries [][]byte
-	c := t.expiry.Cursor()
+	c := t.expiry().Cursor()
 	for k, _ := c.First(); k != nil && len(entries) < limit; k, _ = c.Next() {
 		if len(k) >= 8 && binary.BigEndian.Uint64(k) >= cutoff {
 			break
@@ -130,7 +130,7 @@ func (t *txn) collect(entry []byte) (bool, error) {
 	if err != nil || removed {
 		return removed, err
 	}
-	return false, t.expiry.Delete(entry)
+	return false, t.expiry().Delete(entry)
 }
 
 func (t *txn) collectRecord(entry []byte, ref []string) (bool, error) {
@@ -146,19 +146,19 @@ func (t *txn) collectRecord(entry []byte, ref []string) (bool, error) {
 		}
 		return true, t.removeToken(b, r)
 	case len(ref) == 2 && ref[0] == familySession:
-		sess, err := get[storage.BrowserSession](t.sessions, []byte(ref[1]))
+		sess, err := get[storage.BrowserSession](t.sessions(), []byte(ref[1]))
 		if ok, err := indexedBy(entry, ref, sess.ExpiresAt, err); !ok {
 			return false, err
 		}
 		return true, t.removeSession(sess)
 	case len(ref) == 3 && ref[0] == familyConsent:
-		c, err := get[storage.Consent](t.consents, key(ref[1], ref[2]))
+		c, err := get[storage.Consent](t.consents(), key(ref[1], ref[2]))
 		if ok, err := indexedBy(entry, ref, c.ExpiresAt, err); !ok {
 			return false, err
 		}
 		return true, t.removeConsent(c)
 	case len(ref) == 2 && ref[0] == familyJTI:
-		j, err := get[storage.JTI](t.jtis, []byte(ref[1]))
+		j, err := get[storage.JTI](t.jtis(), []byte(ref[1]))
 		if ok, err := indexedBy(entry, ref, j.ExpiresAt, err); !ok {
 			return false, err
 		}

@@ -10,7 +10,7 @@ import (
 
 func (s *Store) CreateJTI(ctx context.Context, j storage.JTI) error {
 	return wrap("create jti", s.update(ctx, func(t *txn) error {
-		old, err := get[storage.JTI](t.jtis, []byte(j.ID))
+		old, err := get[storage.JTI](t.jtis(), []byte(j.ID))
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
@@ -23,7 +23,7 @@ func (s *Store) CreateJTI(ctx context.Context, j storage.JTI) error {
 				return err
 			}
 		}
-		if err := put(t.jtis, []byte(j.ID), j); err != nil {
+		if err := put(t.jtis(), []byte(j.ID), j); err != nil {
 			return err
 		}
 		return t.setExpiry(j.ExpiresAt, familyJTI, j.ID)
@@ -34,14 +34,14 @@ func (s *Store) GetJTI(ctx context.Context, id string) (storage.JTI, error) {
 	var j storage.JTI
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		j, err = get[storage.JTI](t.jtis, []byte(id))
+		j, err = get[storage.JTI](t.jtis(), []byte(id))
 		return err
 	})
 	return j, wrap("get jti", err)
 }
 
 func (t *txn) removeJTI(j storage.JTI) error {
-	if err := t.jtis.Delete([]byte(j.ID)); err != nil {
+	if err := t.jtis().Delete([]byte(j.ID)); err != nil {
 		return err
 	}
 	return t.clearExpiry(j.ExpiresAt, familyJTI, j.ID)

@@ -9,10 +9,10 @@ import (
 
 func (s *Store) CreateBrowserSession(ctx context.Context, sess storage.BrowserSession) error {
 	return wrap("create browser session", s.update(ctx, func(t *txn) error {
-		if t.sessions.Get([]byte(sess.ID)) != nil {
+		if t.sessions().Get([]byte(sess.ID)) != nil {
 			return storage.ErrAlreadyExists
 		}
-		if err := put(t.sessions, []byte(sess.ID), sess); err != nil {
+		if err := put(t.sessions(), []byte(sess.ID), sess); err != nil {
 			return err
 		}
 		return t.setExpiry(sess.ExpiresAt, familySession, sess.ID)
@@ -23,7 +23,7 @@ func (s *Store) GetBrowserSession(ctx context.Context, id string) (storage.Brows
 	var sess storage.BrowserSession
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		sess, err = get[storage.BrowserSession](t.sessions, []byte(id))
+		sess, err = get[storage.BrowserSession](t.sessions(), []byte(id))
 		return err
 	})
 	return sess, wrap("get browser session", err)
@@ -31,7 +31,7 @@ func (s *Store) GetBrowserSession(ctx context.Context, id string) (storage.Brows
 
 func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
 	return wrap("delete browser session", s.update(ctx, func(t *txn) error {
-		sess, err := get[storage.BrowserSession](t.sessions, []byte(id))
+		sess, err := get[storage.BrowserSession](t.sessions(), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
 }
 
 func (t *txn) removeSession(sess storage.BrowserSession) error {
-	if err := t.sessions.Delete([]byte(sess.ID)); err != nil {
+	if err := t.sessions().Delete([]byte(sess.ID)); err != nil {
 		return err
 	}
 	return t.clearExpiry(sess.ExpiresAt, familySession, sess.ID)
@@ -49,7 +49,7 @@ func (t *txn) removeSession(sess storage.BrowserSession) error {
 func (s *Store) UpdateBrowserSession(ctx context.Context, id string, fn func(storage.BrowserSession) (storage.BrowserSession, error)) error {
 	var fnErr error
 	err := s.update(ctx, func(t *txn) error {
-		old, err := get[storage.BrowserSession](t.sessions, []byte(id))
+		old, err := get[storage.BrowserSession](t.sessions(), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (s *Store) UpdateBrowserSession(ctx context.Context, id string, fn func(sto
 				return err
 			}
 		}
-		return put(t.sessions, []byte(id), sess)
+		return put(t.sessions(), []byte(id), sess)
 	})
 	if fnErr != nil {
 		return fnErr
@@ -82,7 +82,7 @@ func (s *Store) UpdateBrowserSession(ctx context.Context, id string, fn func(sto
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
 	var out []storage.BrowserSession
 	err := s.view(ctx, func(t *txn) error {
-		return t.sessions.ForEach(func(_, v []byte) error {
+		return t.sessions().ForEach(func(_, v []byte) error {
 			sess, err := decode[storage.BrowserSession](v)
 			if err != nil {
 				return err

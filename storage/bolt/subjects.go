@@ -33,7 +33,7 @@ const (
 // subjects returns the subject index of t's transaction. It is looked up
 // here rather than in newTxn so the bucket is one file's concern.
 func (t *txn) subjects() (*bbolt.Bucket, error) {
-	b := t.tokens.Tx().Bucket([]byte(bucketSubjects))
+	b := t.tokens().Tx().Bucket([]byte(bucketSubjects))
 	if b == nil {
 		return nil, fmt.Errorf("bucket %s missing", bucketSubjects)
 	}

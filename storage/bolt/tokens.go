@@ -29,7 +29,7 @@ func (s *Store) CreateToken(ctx context.Context, r storage.TokenRequest) error {
 		if err := put(b, []byte(r.Signature), r); err != nil {
 			return err
 		}
-		if err := t.requestIDs.Put(key(string(r.Kind), r.RequestID, r.Signature), nil); err != nil {
+		if err := t.requestIDs().Put(key(string(r.Kind), r.RequestID, r.Signature), nil); err != nil {
 			return err
 		}
 		if err := t.indexSubject(r); err != nil {
@@ -94,7 +94,7 @@ func (s *Store) RevokeByRequestID(ctx context.Context, kind storage.TokenKind, r
 		// Collect first: deleting under a live cursor can skip keys.
 		prefix := key(string(kind), reqID)
 		var entries [][]byte
-		c := t.requestIDs.Cursor()
+		c := t.requestIDs().Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			entries = append(entries, bytes.Clone(k))
 		}
@@ -121,13 +121,13 @@ func (t *txn) revokeEntry(b *bbolt.Bucket, reqID string, entry []byte) error {
 			return err
 		}
 	}
-	return t.requestIDs.Delete(entry)
+	return t.requestIDs().Delete(entry)
 }
 
 // tokenBucket returns the nested bucket of kind. An unknown kind is an
 // error rather than ErrNotFound: it is a caller bug, not a missing record.
 func (t *txn) tokenBucket(kind storage.TokenKind) (*bbolt.Bucket, error) {
-	b := t.tokens.Bucket([]byte(kind))
+	b := t.tokens().Bucket([]byte(kind))
 	if b == nil {
 		return nil, fmt.Errorf("unknown token kind %q", kind)
 	}
@@ -139,7 +139,7 @@ func (t *txn) removeToken(b *bbolt.Bucket, r storage.TokenRequest) error {
 	if err := b.Delete([]byte(r.Signature)); err != nil {
 		return err
 	}
-	if err := t.requestIDs.Delete(key(string(r.Kind), r.RequestID, r.Signature)); err != nil {
+	if err := t.requestIDs().Delete(key(string(r.Kind), r.RequestID, r.Signature)); err != nil {
 		return err
 	}
 	if err := t.unindexSubject(r); err != nil {

@@ -145,37 +145,61 @@ func (s *Store) view(ctx context.Context, fn func(*txn) error) error {
 	})
 }
 
-// txn is one bbolt transaction with its top-level buckets looked up once,
-// so a missing bucket is one error here rather than a nil dereference in
-// every method.
+// txn is one bbolt transaction. Its top-level buckets are looked up on
+// first use: a read touches two or three of them, and looking up all ten
+// cost a tenth of an introspection. Open creates every bucket, so a
+// lookup cannot miss.
 type txn struct {
-	users, userNames, clients, tokens, requestIDs *bbolt.Bucket
-	sessions, consents, jtis, expiry, trust       *bbolt.Bucket
+	tx      *bbolt.Tx
+	buckets [bucketCount]*bbolt.Bucket
+}
+
+// Indexes into txn.buckets.
+const (
+	iUsers = iota
+	iUserNames
+	iClients
+	iTrust
+	iTokens
+	iRequestIDs
+	iSessions
+	iConsents
+	iJTIs
+	iExpiry
+	bucketCount
+)
+
+var bucketNames = [bucketCount]string{
+	iUsers: bucketUsers, iUserNames: bucketUserNames, iClients: bucketClients, iTrust: bucketTrust,
+	iTokens: bucketTokens, iRequestIDs: bucketRequestIDs, iSessions: bucketSessions,
+	iConsents: bucketConsents, iJTIs: bucketJTIs, iExpiry: bucketExpiry,
 }
 
 func newTxn(tx *bbolt.Tx) (*txn, error) {
-	t := &txn{}
-	for _, b := range []struct {
-		name string
-		dst  **bbolt.Bucket
-	}{
-		{bucketUsers, &t.users},
-		{bucketUserNames, &t.userNames},
-		{bucketClients, &t.clients},
-		{bucketTrust, &t.trust},
-		{bucketTokens, &t.tokens},
-		{bucketRequestIDs, &t.requestIDs},
-		{bucketSessions, &t.sessions},
-		{bucketConsents, &t.consents},
-		{bucketJTIs, &t.jtis},
-		{bucketExpiry, &t.expiry},
-	} {
-		if *b.dst = tx.Bucket([]byte(b.name)); *b.dst == nil {
-			return nil, fmt.Errorf("bucket %s missing", b.name)
-		}
-	}
-	// Expiry keys start with their time, so they arrive almost in order:
-	// full pages instead of bbolt's half-full default for random keys.
-	t.expiry.FillPercent = 0.9
-	return t, nil
+	return &txn{tx: tx}, nil
 }
+
+func (t *txn) bucket(i int) *bbolt.Bucket {
+	if b := t.buckets[i]; b != nil {
+		return b
+	}
+	b := t.tx.Bucket([]byte(bucketNames[i]))
+	if i == iExpiry && b != nil {
+		// Expiry keys start with their time, so they arrive almost in
+		// order: full pages instead of bbolt's half-full default.
+		b.FillPercent = 0.9
+	}
+	t.buckets[i] = b
+	return b
+}
+
+func (t *txn) users() *bbolt.Bucket      { return t.bucket(iUsers) }
+func (t *txn) userNames() *bbolt.Bucket  { return t.bucket(iUserNames) }
+func (t *txn) clients() *bbolt.Bucket    { return t.bucket(iClients) }
+func (t *txn) trust() *bbolt.Bucket      { return t.bucket(iTrust) }
+func (t *txn) tokens() *bbolt.Bucket     { return t.bucket(iTokens) }
+func (t *txn) requestIDs() *bbolt.Bucket { return t.bucket(iRequestIDs) }
+func (t *txn) sessions() *bbolt.Bucket   { return t.bucket(iSessions) }
+func (t *txn) consents() *bbolt.Bucket   { return t.bucket(iConsents) }
+func (t *txn) jtis() *bbolt.Bucket       { return t.bucket(iJTIs) }
+func (t *txn) expiry() *bbolt.Bucket     { return t.bucket(iExpiry) }

@@ -16,13 +16,13 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 		if u.ID == "" || u.Username == "" {
 			return errors.New("id and username are required")
 		}
-		if t.users.Get([]byte(u.ID)) != nil || t.userNames.Get([]byte(u.Username)) != nil {
+		if t.users().Get([]byte(u.ID)) != nil || t.userNames().Get([]byte(u.Username)) != nil {
 			return storage.ErrAlreadyExists
 		}
-		if err := put(t.users, []byte(u.ID), u); err != nil {
+		if err := put(t.users(), []byte(u.ID), u); err != nil {
 			return err
 		}
-		return t.userNames.Put([]byte(u.Username), []byte(u.ID))
+		return t.userNames().Put([]byte(u.Username), []byte(u.ID))
 	}))
 }
 
@@ -30,7 +30,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 	var u storage.User
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		u, err = get[storage.User](t.users, []byte(id))
+		u, err = get[storage.User](t.users(), []byte(id))
 		return err
 	})
 	return u, wrap("get user", err)
@@ -39,12 +39,12 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
 	var u storage.User
 	err := s.view(ctx, func(t *txn) error {
-		id := t.userNames.Get([]byte(username))
+		id := t.userNames().Get([]byte(username))
 		if id == nil {
 			return storage.ErrNotFound
 		}
 		var err error
-		u, err = get[storage.User](t.users, id)
+		u, err = get[storage.User](t.users(), id)
 		return err
 	})
 	return u, wrap("get user by username", err)
@@ -54,7 +54,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 	var users []storage.User
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		users, err = list[storage.User](t.users)
+		users, err = list[storage.User](t.users())
 		return err
 	})
 	return users, wrap("list users", err)
@@ -63,7 +63,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(storage.User) (storage.User, error)) error {
 	var fnErr error
 	err := s.update(ctx, func(t *txn) error {
-		old, err := get[storage.User](t.users, []byte(id))
+		old, err := get[storage.User](t.users(), []byte(id))
 		if err != nil {
 			return err
 		}
@@ -80,20 +80,20 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(storage.User)
 			if u.Username == "" {
 				return errors.New("username is required")
 			}
-			if t.userNames.Get([]byte(u.Username)) != nil {
+			if t.userNames().Get([]byte(u.Username)) != nil {
 				return storage.ErrAlreadyExists
 			}
 		}
-		if err := put(t.users, []byte(id), u); err != nil {
+		if err := put(t.users(), []byte(id), u); err != nil {
 			return err
 		}
 		if !renamed {
 			return nil
 		}
-		if err := t.userNames.Delete([]byte(old.Username)); err != nil {
+		if err := t.userNames().Delete([]byte(old.Username)); err != nil {
 			return err
 		}
-		return t.userNames.Put([]byte(u.Username), []byte(id))
+		return t.userNames().Put([]byte(u.Username), []byte(id))
 	})
 	if fnErr != nil {
 		return fnErr
@@ -103,14 +103,14 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(storage.User)
 
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return wrap("delete user", s.update(ctx, func(t *txn) error {
-		u, err := get[storage.User](t.users, []byte(id))
+		u, err := get[storage.User](t.users(), []byte(id))
 		if err != nil {
 			return err
 		}
-		if err := t.users.Delete([]byte(id)); err != nil {
+		if err := t.users().Delete([]byte(id)); err != nil {
 			return err
 		}
-		return t.userNames.Delete([]byte(u.Username))
+		return t.userNames().Delete([]byte(u.Username))
 	}))
 }
 
