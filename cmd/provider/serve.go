@@ -14,6 +14,7 @@ import (
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
+	"github.com/smallsso/provider/storage"
 
 	"github.com/spf13/cobra"
 
@@ -74,13 +75,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	now := time.Now().UTC()
 	sealer := secret.NewSealer(providerSecret)
-	if err := admin.SyncClients(ctx, store, sealer, cfg.Clients, log, now); err != nil {
-		return err
-	}
-	if err := admin.SyncUsers(ctx, store, cfg.Users, now); err != nil {
-		return err
-	}
-	if err := admin.SyncTrustedIssuers(ctx, store, cfg.TrustedIssuers, log, now); err != nil {
+	if err := syncConfig(ctx, store, sealer, cfg, log, now); err != nil {
 		return err
 	}
 	pcfg := cfg.providerConfig()
@@ -220,4 +215,26 @@ func tryURL(cfg *fileConfig) string {
 		q.Set("redirect_uri", c.RedirectURIs[0])
 	}
 	return cfg.Issuer + "/authorize?" + q.Encode()
+}
+
+// syncConfig makes the store match the config's clients, users and
+// trusted issuers in one transaction: one commit at start instead of one
+// per declared entry, and a config that fails half-way changes nothing.
+func syncConfig(ctx context.Context, store storage.Store, sealer *secret.Sealer, cfg *fileConfig, log *slog.Logger, now time.Time) error {
+	txCtx, err := store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	err = admin.SyncClients(txCtx, store, sealer, cfg.Clients, log, now)
+	if err == nil {
+		err = admin.SyncUsers(txCtx, store, cfg.Users, now)
+	}
+	if err == nil {
+		err = admin.SyncTrustedIssuers(txCtx, store, cfg.TrustedIssuers, log, now)
+	}
+	if err != nil {
+		_ = store.RollbackTx(txCtx)
+		return err
+	}
+	return store.CommitTx(txCtx)
 }
