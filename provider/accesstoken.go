@@ -63,7 +63,7 @@ func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
 // rest of the token is checked by ValidateAccessToken, after the lookup.
 func (s *accessTokenStrategy) AccessTokenSignature(ctx context.Context, token string) string {
 	if isSealedToken(token) {
-		return token
+		return sealedSignature(token)
 	}
 	if isJWT(token) {
 		return token[strings.LastIndexByte(token, '.')+1:]
@@ -74,7 +74,7 @@ func (s *accessTokenStrategy) AccessTokenSignature(ctx context.Context, token st
 func (s *accessTokenStrategy) GenerateAccessToken(ctx context.Context, r fosite.Requester) (string, string, error) {
 	if sealsToken(r) {
 		token, err := s.sealed.generate(r, s.now(), s.lifespan)
-		return token, token, err
+		return token, sealedSignature(token), err
 	}
 	if c, ok := r.GetClient().(*client); !ok || c.rec.AccessTokenFormat != accessTokenFormatJWT {
 		return s.opaque.GenerateAccessToken(ctx, r)

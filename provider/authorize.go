@@ -250,6 +250,8 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
+	// Ends the transaction if a panic skips the commit (a no-op after it).
+	defer p.store.RollbackTx(txCtx)
 	if remember != nil {
 		if err = p.rememberConsent(txCtx, *remember); err != nil {
 			err = fosite.ErrServerError.WithWrap(err)

@@ -47,6 +47,16 @@ const sealedTokenVersion = 1
 
 func isSealedToken(token string) bool { return strings.HasPrefix(token, sealedTokenPrefix) }
 
+// sealedSignaturePrefix marks the storage signature of a sealed token (the
+// token itself, behind it). Other signatures are base64url, which has no
+// colon, so one can never be taken for a sealed token's.
+const sealedSignaturePrefix = "sealed:"
+
+func sealedSignature(token string) string { return sealedSignaturePrefix + token }
+
+// sealedTokenOf returns the token behind a sealed token's signature.
+func sealedTokenOf(sig string) (string, bool) { return strings.CutPrefix(sig, sealedSignaturePrefix) }
+
 // sealedGrant is what a sealed token carries: what introspection answers.
 type sealedGrant struct {
 	requestID string
@@ -55,6 +65,10 @@ type sealedGrant struct {
 	audience  []string
 	issuedAt  time.Time
 	expiresAt time.Time
+	// clientCreated is when the client record was created: a client
+	// deleted and added again under the same ID does not get its old
+	// tokens back.
+	clientCreated int64
 }
 
 // ccTokens seals and opens client-credentials tokens.
@@ -79,6 +93,7 @@ func (c *ccTokens) seal(g sealedGrant) (string, error) {
 	plain := []byte{sealedTokenVersion}
 	plain = binary.AppendVarint(plain, g.issuedAt.Unix())
 	plain = binary.AppendVarint(plain, g.expiresAt.Unix())
+	plain = binary.AppendVarint(plain, g.clientCreated)
 	plain = appendString(plain, g.requestID)
 	plain = appendString(plain, g.clientID)
 	plain = appendStrings(plain, g.scopes)
@@ -107,12 +122,13 @@ func (c *ccTokens) open(token string) (sealedGrant, error) {
 	}
 	r := reader{b: plain[1:]}
 	g := sealedGrant{
-		issuedAt:  time.Unix(r.varint(), 0).UTC(),
-		expiresAt: time.Unix(r.varint(), 0).UTC(),
-		requestID: r.string(),
-		clientID:  r.string(),
-		scopes:    r.strings(),
-		audience:  r.strings(),
+		issuedAt:      time.Unix(r.varint(), 0).UTC(),
+		expiresAt:     time.Unix(r.varint(), 0).UTC(),
+		clientCreated: r.varint(),
+		requestID:     r.string(),
+		clientID:      r.string(),
+		scopes:        r.strings(),
+		audience:      r.strings(),
 	}
 	if r.err || len(r.b) != 0 {
 		return sealedGrant{}, errNotSealedToken
@@ -193,20 +209,25 @@ func sealsToken(r fosite.Requester) bool {
 	return ok && c.rec.AccessTokenFormat != accessTokenFormatJWT
 }
 
-// generate seals r's grant. The token is also its own storage signature:
-// the storage adapter opens it instead of looking it up.
+// generate seals r's grant. Its storage signature carries the token
+// (sealedSignature): the storage adapter opens it instead of looking it up.
 func (c *ccTokens) generate(r fosite.Requester, now time.Time, lifespan time.Duration) (string, error) {
 	exp := r.GetSession().GetExpiresAt(fosite.AccessToken)
 	if exp.IsZero() {
 		exp = now.Add(lifespan)
 	}
+	var created int64
+	if cl, ok := r.GetClient().(*client); ok {
+		created = cl.rec.CreatedAt.UnixNano()
+	}
 	return c.seal(sealedGrant{
-		requestID: r.GetID(),
-		clientID:  r.GetClient().GetID(),
-		scopes:    r.GetGrantedScopes(),
-		audience:  r.GetGrantedAudience(),
-		issuedAt:  r.GetRequestedAt(),
-		expiresAt: exp,
+		clientCreated: created,
+		requestID:     r.GetID(),
+		clientID:      r.GetClient().GetID(),
+		scopes:        r.GetGrantedScopes(),
+		audience:      r.GetGrantedAudience(),
+		issuedAt:      r.GetRequestedAt(),
+		expiresAt:     exp,
 	})
 }
 
@@ -232,6 +253,9 @@ func (s *fositeStore) sealedSession(ctx context.Context, token string, sess fosi
 	cl, err := s.GetClient(ctx, g.clientID)
 	if err != nil {
 		return nil, err
+	}
+	if c, ok := cl.(*client); !ok || c.rec.CreatedAt.UnixNano() != g.clientCreated {
+		return nil, fosite.ErrNotFound.WithDebug("the client was created again since")
 	}
 	if sess == nil {
 		sess = newSession()

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -85,5 +86,39 @@ func TestSealedClientCredentialsTokens(t *testing.T) {
 	status, _, body = postForm(t, ts.URL+"/introspect", url.Values{"token": {other.AccessToken}}, "web", "web-secret")
 	if status != http.StatusOK || body["active"] != false {
 		t.Errorf("token of a deleted client: HTTP %d %v, want inactive", status, body)
+	}
+}
+
+// A client deleted and added again under the same ID does not get the old
+// client's sealed tokens back.
+func TestSealedTokenOfARecreatedClient(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	spec := clientspec.Spec{ID: "svc2", Secret: "svc2-secret-0123456789", ClientSettings: storage.ClientSettings{
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read"},
+	}}
+	ts.addClient(t, spec)
+	cc := clientcredentials.Config{ClientID: "svc2", ClientSecret: spec.Secret, TokenURL: ts.URL + "/token", Scopes: []string{"api:read"}}
+	old, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := ts.introspect(t, old.AccessToken); info["active"] != true {
+		t.Fatalf("token before: %v", info)
+	}
+	if err := ts.Store.DeleteClient(ctx, "svc2"); err != nil {
+		t.Fatal(err)
+	}
+	ts.addClient(t, spec)
+	if info := ts.introspect(t, old.AccessToken); info["active"] != false {
+		t.Errorf("the old client's token after the ID was registered again: %v, want inactive", info)
+	}
+	fresh, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := ts.introspect(t, fresh.AccessToken); info["active"] != true {
+		t.Errorf("the new client's token: %v, want active", info)
 	}
 }

@@ -102,6 +102,7 @@ func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *h
 	if err != nil {
 		return storage.BrowserSession{}, err
 	}
+	defer p.store.RollbackTx(txCtx) // a no-op once committed
 	if c, err := r.Cookie(p.cookieName("session")); err == nil && c.Value != "" {
 		if err := p.store.DeleteBrowserSession(txCtx, sessionID(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			p.store.RollbackTx(txCtx)

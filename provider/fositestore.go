@@ -216,6 +216,14 @@ func withCodeClaim(ctx context.Context) (context.Context, *codeClaim) {
 // succeeds; the other's transaction is rolled back.
 func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Deleted since fosite read it (the person revoked the app or
+		// signed out): nothing was issued with it, nothing to revoke.
+		if c, ok := ctx.Value(codeClaimKey{}).(*codeClaim); ok {
+			c.lost = true
+		}
+		return errCodeUsed()
+	}
 	if !errors.Is(err, storage.ErrInactive) {
 		return fositeErr(err)
 	}
@@ -238,32 +246,37 @@ func errCodeUsed() error {
 // revokeCodeGrant revokes the tokens a code issued, after a request lost
 // the code's claim (see codeClaim).
 func (s *fositeStore) revokeCodeGrant(ctx context.Context, requestID string) error {
-	if err := s.RevokeAccessToken(ctx, requestID); err != nil {
+	if requestID == "" {
+		return nil
+	}
+	// The refresh token first: it outlives the access tokens, so a crash
+	// in between must not leave it.
+	if err := s.RevokeRefreshToken(ctx, requestID); err != nil {
 		return err
 	}
-	return s.RevokeRefreshToken(ctx, requestID)
+	return s.RevokeAccessToken(ctx, requestID)
 }
 
 // CreateAccessTokenSession stores the token's request, except for a
 // sealed token, which carries it (cctoken.go).
 func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
-	if isSealedToken(sig) {
+	if _, sealed := sealedTokenOf(sig); sealed {
 		return nil
 	}
 	return s.create(ctx, storage.KindAccessToken, sig, r, fosite.AccessToken, "")
 }
 
 func (s *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
-	if isSealedToken(sig) {
-		return s.sealedSession(ctx, sig, sess)
+	if token, sealed := sealedTokenOf(sig); sealed {
+		return s.sealedSession(ctx, token, sess)
 	}
 	_, req, err := s.get(ctx, storage.KindAccessToken, sig, sess)
 	return req, err
 }
 
 func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
-	if isSealedToken(sig) {
-		g, err := s.cc.open(sig)
+	if token, sealed := sealedTokenOf(sig); sealed {
+		g, err := s.cc.open(token)
 		if err != nil {
 			return nil // nothing that opens, nothing to delete
 		}
@@ -364,7 +377,22 @@ func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error {
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional,
 // so each token grant is one commit instead of one per record.
 func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
-	return s.store.BeginTx(ctx)
+	txCtx, err := s.store.BeginTx(ctx)
+	if h, ok := ctx.Value(grantTxKey{}).(*grantTx); ok && err == nil {
+		h.ctx = txCtx
+	}
+	return txCtx, err
+}
+
+// grantTx lets handleToken end a transaction fosite began and did not end
+// because a panic went through it: fosite rolls back on errors only.
+type grantTx struct{ ctx context.Context }
+
+type grantTxKey struct{}
+
+func withGrantTx(ctx context.Context) (context.Context, *grantTx) {
+	h := &grantTx{}
+	return context.WithValue(ctx, grantTxKey{}, h), h
 }
 
 func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }

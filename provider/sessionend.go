@@ -81,6 +81,7 @@ func (p *Provider) revokeSessionTokens(ctx context.Context, s storage.BrowserSes
 	if err != nil {
 		return err
 	}
+	defer p.store.RollbackTx(txCtx) // a no-op once committed
 	var mine []storage.TokenRequest
 	for _, kind := range revoke.Kinds {
 		tokens, err := p.store.ListSubjectTokens(txCtx, kind, s.UserID)

@@ -41,10 +41,13 @@ func (p *Provider) joinBrowserSession(txCtx context.Context, r *http.Request, cl
 	}
 	sid := bs.SID
 	if sid == "" || !slices.Contains(bs.ClientIDs, clientID) {
+		// Drawn outside the update function, which the store may run
+		// again: the sid goes into the ID token.
+		fresh := secret.NewToken()
 		err = p.store.UpdateBrowserSession(txCtx, bs.ID, func(s storage.BrowserSession) (storage.BrowserSession, error) {
 			if s.SID == "" {
 				// A session started before sids existed gets one now.
-				s.SID = secret.NewToken()
+				s.SID = fresh
 			}
 			if !slices.Contains(s.ClientIDs, clientID) {
 				s.ClientIDs = append(s.ClientIDs, clientID)

@@ -77,6 +77,12 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx, claim := withCodeClaim(ctx)
+	ctx, tx := withGrantTx(ctx)
+	defer func() {
+		if tx.ctx != nil {
+			_ = p.store.RollbackTx(tx.ctx) // a no-op once fosite ended it
+		}
+	}()
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if claim.lost {
 		// A racing request with the same code won: this one is a replay.

@@ -225,6 +225,7 @@ func syncConfig(ctx context.Context, store storage.Store, sealer *secret.Sealer,
 	if err != nil {
 		return err
 	}
+	defer store.RollbackTx(txCtx) // a no-op once committed
 	err = admin.SyncClients(txCtx, store, sealer, cfg.Clients, log, now)
 	if err == nil {
 		err = admin.SyncUsers(txCtx, store, cfg.Users, now)

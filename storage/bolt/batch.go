@@ -48,6 +48,9 @@ type writer struct {
 	cur *batch
 	// commits counts committed batches (tests compare it with writers).
 	commits atomic.Int64
+	// closed is set by Store.Close; writers are refused after it. Guarded
+	// by mu.
+	closed bool
 }
 
 // batch is one bbolt write transaction shared by several writers.
@@ -69,6 +72,9 @@ func (w *writer) enter() (*batch, error) {
 	w.queued.Add(1)
 	w.mu.Lock()
 	w.queued.Add(-1)
+	if w.closed {
+		return nil, errClosed
+	}
 	if w.cur != nil {
 		return w.cur, nil
 	}
@@ -101,7 +107,7 @@ func (w *writer) update(fn func(*txn) error) error {
 		w.mu.Unlock()
 		return err
 	}
-	if err := fn(b.t); err != nil {
+	if err := w.run(b, fn); err != nil {
 		if !wroteNothing(err) {
 			w.undo(b)
 		}
@@ -109,6 +115,41 @@ func (w *writer) update(fn func(*txn) error) error {
 		return err
 	}
 	return w.seal(b, fn)
+}
+
+// run calls fn on the batch's transaction. A panic in fn (an update
+// function of a caller, say) undoes fn's part and releases the write lock
+// before it goes on up, so it cannot leave every later writer waiting.
+func (w *writer) run(b *batch, fn func(*txn) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.undo(b)
+			w.leave()
+			panic(p)
+		}
+	}()
+	return fn(b.t)
+}
+
+var errClosed = errors.New("store closed")
+
+// close commits or discards the open batch and refuses writers from now
+// on. The caller holds w.mu.
+func (w *writer) close() {
+	w.closed = true
+	b := w.cur
+	if b == nil {
+		return
+	}
+	w.cur = nil
+	if b.members == 0 {
+		_ = b.tx.Rollback()
+		return
+	}
+	if b.err = b.tx.Commit(); b.err == nil {
+		w.commits.Add(1)
+	}
+	close(b.done)
 }
 
 // seal adds a finished writer's closures to the batch, leaves, and waits

@@ -191,3 +191,75 @@ func TestBatchRollbackKeepsOthers(t *testing.T) {
 		t.Errorf("rolled-back: %v, want not found", err)
 	}
 }
+
+// A panic in a write (a caller's update function) undoes that write and
+// releases the write lock, so later writers are not left waiting.
+func TestPanicInAWriteReleasesTheLock(t *testing.T) {
+	t.Parallel()
+	s := openInternal(t)
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, storage.User{ID: "u1", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach the caller")
+			}
+		}()
+		_ = s.UpdateUser(ctx, "u1", func(u storage.User) (storage.User, error) {
+			u.Username = "changed"
+			panic("a bug in an update function")
+		})
+	}()
+	done := make(chan error, 1)
+	go func() { done <- s.CreateToken(ctx, accessToken("after-panic")) }()
+	if err := errors.Join(collect(t, done, 1)...); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.GetUser(ctx, "u1"); err != nil || u.Username != "alice" {
+		t.Errorf("user after the panic: %+v, %v; want alice unchanged", u, err)
+	}
+}
+
+// Close with a batch left open for a queued writer commits what was
+// sealed into it, answers the queued writer (with its commit or with the
+// store being closed) and returns: nobody waits on anybody for ever.
+func TestCloseWithAnOpenBatch(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "provider.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	holder, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(holder, accessToken("sealed-before-close")); err != nil {
+		t.Fatal(err)
+	}
+	queued := queue(t, s, 1, func(int) error { return s.CreateToken(ctx, accessToken("queued")) })
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	committed := make(chan error, 1)
+	go func() { committed <- s.CommitTx(holder) }()
+	if err := errors.Join(append(collect(t, committed, 1), collect(t, closed, 1)...)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := collect(t, queued, 1)[0]; err != nil && !errors.Is(err, errClosed) {
+		t.Errorf("queued writer: %v, want its commit or errClosed", err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetToken(ctx, storage.KindAccessToken, "sealed-before-close"); err != nil {
+		t.Errorf("the transaction committed before Close: %v", err)
+	}
+	if err := s.CreateToken(ctx, accessToken("after-reopen")); err != nil {
+		t.Errorf("write after reopening: %v", err)
+	}
+}

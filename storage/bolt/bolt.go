@@ -43,7 +43,10 @@ import (
 var ErrLocked = errors.New("database is locked by another process")
 
 const (
-	schemaVersion  = "1"
+	// schemaVersion 2 added the token_subjects index and compact token
+	// records. A file of version 1 is upgraded at Open; a build that reads
+	// 1 refuses a file of 2 instead of writing tokens the index misses.
+	schemaVersion  = "2"
 	defaultTimeout = time.Second
 )
 
@@ -88,8 +91,6 @@ type Store struct {
 	db *bbolt.DB
 	w  *writer
 	gc gcLimits
-	// closed is set by Close, under w.mu.
-	closed bool
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -132,14 +133,17 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	if s.closed {
+	if s.w.closed {
 		return nil
 	}
-	s.closed = true
-	// No writer runs or begins while w.mu is held, and Update waits for a
-	// commit still on its way to disk, so nothing reads the flag meanwhile.
-	s.db.NoFreelistSync = false
+	// Writers waiting for the open batch get their commit; later ones are
+	// refused.
+	s.w.close()
+	// Wait out a commit still on its way to disk (it reads the flag),
+	// then write the freelist with one last commit.
 	err := s.db.Update(func(*bbolt.Tx) error { return nil })
+	s.db.NoFreelistSync = false
+	err = errors.Join(err, s.db.Update(func(*bbolt.Tx) error { return nil }))
 	return wrap("close bolt", errors.Join(err, s.db.Close()))
 }
 
@@ -151,7 +155,9 @@ func initSchema(tx *bbolt.Tx) error {
 		return err
 	}
 	switch v := meta.Get([]byte(keySchema)); {
-	case v == nil:
+	case v == nil, string(v) == "1":
+		// New, or version 1: its records still read, and the subject
+		// index is built below (initSubjectIndex).
 		if err := meta.Put([]byte(keySchema), []byte(schemaVersion)); err != nil {
 			return err
 		}

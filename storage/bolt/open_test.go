@@ -1,6 +1,7 @@
 package bolt_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
 )
 
@@ -100,4 +102,59 @@ func TestOpenRefusesUnknownSchema(t *testing.T) {
 	if !strings.Contains(err.Error(), "schema") {
 		t.Errorf("open of a file with schema 99: error %q does not mention the schema", err)
 	}
+}
+
+// A file of schema 1 (before the subject index) opens, is marked 2, and
+// its tokens are found by subject.
+func TestOpenUpgradesSchema1(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "provider.db")
+	s := open(t, path)
+	ctx := context.Background()
+	r := storage.TokenRequest{Kind: storage.KindRefreshToken, Signature: "sig", RequestID: "req", ClientID: "c", Subject: "alice", Active: true, ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.CreateToken(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// As a build of schema 1 left it: no subject index, schema "1".
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		if err := tx.DeleteBucket([]byte("token_subjects")); err != nil {
+			return err
+		}
+		if err := meta.Delete([]byte("token_subjects")); err != nil {
+			return err
+		}
+		return meta.Put([]byte("schema"), []byte("1"))
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	defer s.Close()
+	got, err := s.ListSubjectTokens(ctx, storage.KindRefreshToken, "alice")
+	if err != nil || len(got) != 1 || got[0].Signature != "sig" {
+		t.Errorf("alice's tokens after the upgrade: %v, %v", got, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bbolt.Tx) error {
+		if v := string(tx.Bucket([]byte("meta")).Get([]byte("schema"))); v != "2" {
+			t.Errorf("schema after the upgrade: %q, want 2", v)
+		}
+		return nil
+	})
 }

@@ -111,6 +111,13 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 	case st != nil && st.done:
 		return errTxDone
 	case st != nil:
+		defer func() {
+			if p := recover(); p != nil {
+				// Only a rollback may end the transaction now.
+				st.broken = fmt.Errorf("panic in a write: %v", p)
+				panic(p)
+			}
+		}()
 		err := fn(st.b.t)
 		switch {
 		case err == nil:
