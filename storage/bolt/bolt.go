@@ -91,6 +91,9 @@ type Store struct {
 	db *bbolt.DB
 	w  *writer
 	gc gcLimits
+	// clientCache and userCache keep decoded records (decoded.go).
+	clientCache *decodedCache[storage.Client]
+	userCache   *decodedCache[storage.User]
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -125,7 +128,10 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
-	return &Store{db: db, w: &writer{db: db}, gc: newGCLimits(opts)}, nil
+	return &Store{
+		db: db, w: &writer{db: db}, gc: newGCLimits(opts),
+		clientCache: newDecodedCache(cloneClient), userCache: newDecodedCache(cloneUser),
+	}, nil
 }
 
 // Close writes the freelist (see Open) and releases the file. It waits

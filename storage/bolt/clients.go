@@ -20,7 +20,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 	var c storage.Client
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		c, err = get[storage.Client](t.clients(), []byte(id))
+		c, err = s.clientCache.get(t.clients(), []byte(id))
 		return err
 	})
 	return c, wrap("get client", err)

@@ -30,7 +30,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 	var u storage.User
 	err := s.view(ctx, func(t *txn) error {
 		var err error
-		u, err = get[storage.User](t.users(), []byte(id))
+		u, err = s.userCache.get(t.users(), []byte(id))
 		return err
 	})
 	return u, wrap("get user", err)
