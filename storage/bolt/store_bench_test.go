@@ -42,7 +42,10 @@ func BenchmarkStore(b *testing.B) {
 		name string
 		op   func(i int) error
 	}{
-		{"GetToken", func(i int) error { _, err := s.GetToken(ctx, storage.KindAccessToken, "sig-"+strconv.Itoa(i%n)); return err }},
+		{"GetToken", func(i int) error {
+			_, err := s.GetToken(ctx, storage.KindAccessToken, "sig-"+strconv.Itoa(i%n))
+			return err
+		}},
 		{"GetClient", func(i int) error { _, err := s.GetClient(ctx, "c-"+strconv.Itoa(i%n)); return err }},
 		{"GetUser", func(i int) error { _, err := s.GetUser(ctx, "u-"+strconv.Itoa(i%n)); return err }},
 		{"GetUserByUsername", func(i int) error { _, err := s.GetUserByUsername(ctx, "user"+strconv.Itoa(i%n)); return err }},
