@@ -24,7 +24,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,7 +40,7 @@ import (
 // fosite's "ory_at_" and a JWT with "ey".
 const sealedTokenPrefix = "cct_"
 
-// sealedTokenVersion is the first byte of the plaintext, so the layout can
+// sealedTokenVersion is written into the plaintext, so the layout can
 // change while old tokens still open.
 const sealedTokenVersion = 1
 
@@ -88,16 +87,28 @@ func newCCTokens(providerSecret []byte) (*ccTokens, error) {
 	return &ccTokens{aead: aead}, nil
 }
 
+// sealedPlain is a sealed token's plaintext, CBOR with integer keys.
+type sealedPlain struct {
+	Version       int      `cbor:"0,keyasint"`
+	IssuedAt      int64    `cbor:"1,keyasint"`
+	ExpiresAt     int64    `cbor:"2,keyasint"`
+	ClientCreated int64    `cbor:"3,keyasint"`
+	RequestID     string   `cbor:"4,keyasint"`
+	ClientID      string   `cbor:"5,keyasint"`
+	Scopes        []string `cbor:"6,keyasint,omitempty"`
+	Audience      []string `cbor:"7,keyasint,omitempty"`
+}
+
 // seal returns the token for g. The prefix is authenticated with it.
 func (c *ccTokens) seal(g sealedGrant) (string, error) {
-	plain := []byte{sealedTokenVersion}
-	plain = binary.AppendVarint(plain, g.issuedAt.Unix())
-	plain = binary.AppendVarint(plain, g.expiresAt.Unix())
-	plain = binary.AppendVarint(plain, g.clientCreated)
-	plain = appendString(plain, g.requestID)
-	plain = appendString(plain, g.clientID)
-	plain = appendStrings(plain, g.scopes)
-	plain = appendStrings(plain, g.audience)
+	plain, err := sessionEnc.Marshal(sealedPlain{
+		Version: sealedTokenVersion, IssuedAt: g.issuedAt.Unix(), ExpiresAt: g.expiresAt.Unix(),
+		ClientCreated: g.clientCreated, RequestID: g.requestID, ClientID: g.clientID,
+		Scopes: g.scopes, Audience: g.audience,
+	})
+	if err != nil {
+		return "", err
+	}
 	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(plain)+c.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
@@ -117,85 +128,18 @@ func (c *ccTokens) open(token string) (sealedGrant, error) {
 	}
 	nonce, sealed := raw[:c.aead.NonceSize()], raw[c.aead.NonceSize():]
 	plain, err := c.aead.Open(nil, nonce, sealed, []byte(sealedTokenPrefix))
-	if err != nil || len(plain) == 0 || plain[0] != sealedTokenVersion {
+	if err != nil {
 		return sealedGrant{}, errNotSealedToken
 	}
-	r := reader{b: plain[1:]}
-	g := sealedGrant{
-		issuedAt:      time.Unix(r.varint(), 0).UTC(),
-		expiresAt:     time.Unix(r.varint(), 0).UTC(),
-		clientCreated: r.varint(),
-		requestID:     r.string(),
-		clientID:      r.string(),
-		scopes:        r.strings(),
-		audience:      r.strings(),
-	}
-	if r.err || len(r.b) != 0 {
+	var p sealedPlain
+	if err := sessionDec.Unmarshal(plain, &p); err != nil || p.Version != sealedTokenVersion {
 		return sealedGrant{}, errNotSealedToken
 	}
-	return g, nil
-}
-
-func appendString(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-func appendStrings(b []byte, ss []string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ss)))
-	for _, s := range ss {
-		b = appendString(b, s)
-	}
-	return b
-}
-
-// reader reads what seal appended; err is set by the first short read.
-type reader struct {
-	b   []byte
-	err bool
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.err = true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) string() string {
-	n := r.uvarint()
-	if r.err || n > uint64(len(r.b)) {
-		r.err = true
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
-func (r *reader) strings() []string {
-	n := r.uvarint()
-	if r.err || n > uint64(len(r.b)) { // each string takes at least a byte
-		r.err = true
-		return nil
-	}
-	out := make([]string, 0, n)
-	for range n {
-		out = append(out, r.string())
-	}
-	return out
+	return sealedGrant{
+		requestID: p.RequestID, clientID: p.ClientID, scopes: p.Scopes, audience: p.Audience,
+		issuedAt: time.Unix(p.IssuedAt, 0).UTC(), expiresAt: time.Unix(p.ExpiresAt, 0).UTC(),
+		clientCreated: p.ClientCreated,
+	}, nil
 }
 
 // sealsToken says whether r's access token is sealed rather than stored:

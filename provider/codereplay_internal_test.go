@@ -38,7 +38,7 @@ func TestCodeReplayOrders(t *testing.T) {
 			if err := st.CreateClient(ctx, storage.Client{ID: "c"}); err != nil {
 				t.Fatal(err)
 			}
-			s := &fositeStore{store: st, now: time.Now, codeRetention: time.Hour}
+			s := &fositeStore{store: st, now: time.Now, accessLifespan: time.Hour}
 			req := fosite.NewRequest()
 			req.ID, req.Client, req.Session = "grant-1", &fosite.DefaultClient{ID: "c"}, newSession()
 			req.Session.SetExpiresAt(fosite.AuthorizeCode, time.Now().Add(time.Minute))
@@ -83,7 +83,7 @@ func TestCodeReplayOrders(t *testing.T) {
 				if err := issue(issuing, "at", "rt"); err != nil {
 					t.Fatalf("winner's transaction: %v", err)
 				}
-				replayCtx, claim := withCodeClaim(issuing)
+				replayCtx, claim := withGrantState(issuing)
 				if err := issue(replayCtx, "at-2", "rt-2"); !errors.Is(err, fosite.ErrInvalidGrant) || !claim.lost || claim.requestID != "grant-1" {
 					t.Fatalf("replay's transaction: %v, claim %+v; want invalid_grant and the claim lost", err, claim)
 				}

@@ -29,11 +29,10 @@ type fositeStore struct {
 	authenticate func(ctx context.Context, username, password string) (subject string, err error)
 	// remoteKeys fetches the key sets trusted issuers publish.
 	remoteKeys *remoteKeySets
-	// codeRetention keeps an authorization code's record this long past
-	// its expiry, so that a reuse is still recognised, and the tokens the
-	// code issued revoked, while those can live (RFC 6749 §4.1.2).
-	codeRetention time.Duration
-	// accessLifespan is how long an access token lives.
+	// accessLifespan is how long an access token lives. An authorization
+	// code's record is kept this long past its expiry, so that a reuse is
+	// still recognised, and the tokens the code issued revoked, while those
+	// can live (RFC 6749 §4.1.2).
 	accessLifespan time.Duration
 	// cc seals client-credentials tokens instead of storing them (cctoken.go).
 	cc *ccTokens
@@ -175,7 +174,7 @@ func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string
 // commit together, a request that finds the code claimed also finds its
 // tokens, and revokes them: fosite does so when its check meets a claimed
 // code (GetAuthorizeCodeSession), and handleToken when the request passed
-// the check but lost the claim to a racing one (codeClaim).
+// the check but lost the claim to a racing one (grantState).
 
 // GetAuthorizeCodeSession returns the code's request, or
 // ErrInvalidatedAuthorizeCode together with it for a code that was
@@ -195,20 +194,30 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s
 	return req, nil
 }
 
-// codeClaim carries, from the token transaction to handleToken, that a
-// request lost the claim of its code: fosite reports any error there as a
-// server error, but the client must be told invalid_grant, and the winner's
-// tokens revoked.
-type codeClaim struct {
+// grantState carries from fosite's token handlers to handleToken what
+// fosite cannot tell it: that the request lost the claim of its code
+// (fosite reports any error there as a server error, but the client must
+// be told invalid_grant and the winner's tokens revoked), and the
+// transaction fosite began, which a panic would leave open (fosite rolls
+// back on errors only).
+type grantState struct {
 	lost      bool
-	requestID string
+	requestID string // of the lost code, "" if it was deleted
+	tx        context.Context
 }
 
-type codeClaimKey struct{}
+type grantStateKey struct{}
 
-func withCodeClaim(ctx context.Context) (context.Context, *codeClaim) {
-	c := &codeClaim{}
-	return context.WithValue(ctx, codeClaimKey{}, c), c
+func withGrantState(ctx context.Context) (context.Context, *grantState) {
+	g := &grantState{}
+	return context.WithValue(ctx, grantStateKey{}, g), g
+}
+
+func grantStateOf(ctx context.Context) *grantState {
+	if g, ok := ctx.Value(grantStateKey{}).(*grantState); ok {
+		return g
+	}
+	return &grantState{} // outside handleToken: nobody reads it
 }
 
 // InvalidateAuthorizeCodeSession claims the code, in the transaction that
@@ -219,9 +228,7 @@ func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig st
 	if errors.Is(err, storage.ErrNotFound) {
 		// Deleted since fosite read it (the person revoked the app or
 		// signed out): nothing was issued with it, nothing to revoke.
-		if c, ok := ctx.Value(codeClaimKey{}).(*codeClaim); ok {
-			c.lost = true
-		}
+		grantStateOf(ctx).lost = true
 		return errCodeUsed()
 	}
 	if !errors.Is(err, storage.ErrInactive) {
@@ -231,9 +238,8 @@ func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig st
 	if err != nil {
 		return fositeErr(err)
 	}
-	if c, ok := ctx.Value(codeClaimKey{}).(*codeClaim); ok {
-		c.lost, c.requestID = true, rec.RequestID
-	}
+	g := grantStateOf(ctx)
+	g.lost, g.requestID = true, rec.RequestID
 	return errCodeUsed()
 }
 
@@ -244,7 +250,7 @@ func errCodeUsed() error {
 }
 
 // revokeCodeGrant revokes the tokens a code issued, after a request lost
-// the code's claim (see codeClaim).
+// the code's claim (see grantState).
 func (s *fositeStore) revokeCodeGrant(ctx context.Context, requestID string) error {
 	if requestID == "" {
 		return nil
@@ -378,21 +384,10 @@ func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error {
 // so each token grant is one commit instead of one per record.
 func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
 	txCtx, err := s.store.BeginTx(ctx)
-	if h, ok := ctx.Value(grantTxKey{}).(*grantTx); ok && err == nil {
-		h.ctx = txCtx
+	if err == nil {
+		grantStateOf(ctx).tx = txCtx
 	}
 	return txCtx, err
-}
-
-// grantTx lets handleToken end a transaction fosite began and did not end
-// because a panic went through it: fosite rolls back on errors only.
-type grantTx struct{ ctx context.Context }
-
-type grantTxKey struct{}
-
-func withGrantTx(ctx context.Context) (context.Context, *grantTx) {
-	h := &grantTx{}
-	return context.WithValue(ctx, grantTxKey{}, h), h
 }
 
 func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }
@@ -419,7 +414,7 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig st
 		rec.Subject = r.GetSession().GetSubject()
 		rec.ExpiresAt = r.GetSession().GetExpiresAt(tt)
 		if kind == storage.KindAuthorizeCode && !rec.ExpiresAt.IsZero() {
-			rec.ExpiresAt = rec.ExpiresAt.Add(s.codeRetention)
+			rec.ExpiresAt = rec.ExpiresAt.Add(s.accessLifespan)
 		}
 	}
 	sess, err := encodeSession(r.GetSession(), rec.Subject, kind)

@@ -190,7 +190,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	}
 	p.fositeStore = &fositeStore{
 		store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys,
-		codeRetention: cfg.AccessTokenLifespan, accessLifespan: cfg.AccessTokenLifespan, cc: cc,
+		accessLifespan: cfg.AccessTokenLifespan, cc: cc,
 	}
 	p.oauth2 = p.newOAuth2(p.fositeStore, d.Secret)
 	return p, nil

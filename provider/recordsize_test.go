@@ -149,7 +149,7 @@ func TestTokenRecordSizes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &fositeStore{store: st, now: time.Now, codeRetention: time.Hour}
+	s := &fositeStore{store: st, now: time.Now, accessLifespan: time.Hour}
 	const grants = 50
 	type sizes struct{ n, before, after int }
 	sums := map[string]*sizes{}
@@ -256,7 +256,7 @@ func TestSeedSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fositeStore{store: st, now: time.Now, codeRetention: time.Hour}
+	s := &fositeStore{store: st, now: time.Now, accessLifespan: time.Hour}
 	start := time.Now()
 	n := 0
 	for n < *seedN {

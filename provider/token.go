@@ -76,18 +76,17 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, claim := withCodeClaim(ctx)
-	ctx, tx := withGrantTx(ctx)
+	ctx, grant := withGrantState(ctx)
 	defer func() {
-		if tx.ctx != nil {
-			_ = p.store.RollbackTx(tx.ctx) // a no-op once fosite ended it
+		if grant.tx != nil {
+			_ = p.store.RollbackTx(grant.tx) // a no-op once fosite ended it
 		}
 	}()
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
-	if claim.lost {
+	if grant.lost {
 		// A racing request with the same code won: this one is a replay.
 		err = errCodeUsed()
-		if rerr := p.fositeStore.revokeCodeGrant(ctx, claim.requestID); rerr != nil {
+		if rerr := p.fositeStore.revokeCodeGrant(ctx, grant.requestID); rerr != nil {
 			err = fosite.ErrServerError.WithWrap(rerr)
 		}
 	}

@@ -91,12 +91,7 @@ func (w *writer) begin() (*batch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	t, err := newTxn(tx)
-	if err != nil {
-		_ = tx.Rollback()
-		return nil, err
-	}
-	return &batch{tx: tx, t: t, done: make(chan struct{})}, nil
+	return &batch{tx: tx, t: newTxn(tx), done: make(chan struct{})}, nil
 }
 
 // update runs fn as a writer of its own and returns once its writes are

@@ -12,16 +12,6 @@ import (
 	"github.com/smallsso/provider/storage"
 )
 
-func openInternal(t *testing.T) *Store {
-	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "provider.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 func accessToken(sig string) storage.TokenRequest {
 	return storage.TokenRequest{
 		Kind: storage.KindAccessToken, Signature: sig, RequestID: "req-" + sig, ClientID: "c",
@@ -61,7 +51,7 @@ func collect(t *testing.T, results <-chan error, n int) []error {
 // Writers that queue behind an open transaction share its commit.
 func TestBatchSharesOneCommit(t *testing.T) {
 	t.Parallel()
-	s := openInternal(t)
+	s := openStore(t)
 	ctx := t.Context()
 	txCtx, err := s.BeginTx(ctx)
 	if err != nil {
@@ -97,7 +87,7 @@ func TestBatchSharesOneCommit(t *testing.T) {
 // from the other writers' closures and still commits once.
 func TestBatchReplaysAfterAFailedWrite(t *testing.T) {
 	t.Parallel()
-	s := openInternal(t)
+	s := openStore(t)
 	ctx := t.Context()
 	txCtx, err := s.BeginTx(ctx)
 	if err != nil {
@@ -157,7 +147,7 @@ func TestBatchReplaysAfterAFailedWrite(t *testing.T) {
 // their shared commit leaves theirs intact.
 func TestBatchRollbackKeepsOthers(t *testing.T) {
 	t.Parallel()
-	s := openInternal(t)
+	s := openStore(t)
 	ctx := t.Context()
 	holder, err := s.BeginTx(ctx)
 	if err != nil {
@@ -196,7 +186,7 @@ func TestBatchRollbackKeepsOthers(t *testing.T) {
 // releases the write lock, so later writers are not left waiting.
 func TestPanicInAWriteReleasesTheLock(t *testing.T) {
 	t.Parallel()
-	s := openInternal(t)
+	s := openStore(t)
 	ctx := t.Context()
 	if err := s.CreateUser(ctx, storage.User{ID: "u1", Username: "alice"}); err != nil {
 		t.Fatal(err)

@@ -103,53 +103,54 @@ func (s *Store) txState(ctx context.Context) *txState {
 // check its preconditions, and fail with a storage sentinel, before it
 // writes.
 func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	st := s.txState(ctx)
+	st, err := s.joined(ctx)
 	switch {
-	case st != nil && st.done:
-		return errTxDone
-	case st != nil:
-		defer func() {
-			if p := recover(); p != nil {
-				// Only a rollback may end the transaction now.
-				st.broken = fmt.Errorf("panic in a write: %v", p)
-				panic(p)
-			}
-		}()
-		err := fn(st.b.t)
-		switch {
-		case err == nil:
-			st.log = append(st.log, fn)
-		case !wroteNothing(err):
-			st.broken = err
-		}
+	case err != nil:
 		return err
+	case st == nil:
+		return s.w.update(fn)
 	}
-	return s.w.update(fn)
+	defer func() {
+		if p := recover(); p != nil {
+			// Only a rollback may end the transaction now.
+			st.broken = fmt.Errorf("panic in a write: %v", p)
+			panic(p)
+		}
+	}()
+	err = fn(st.b.t)
+	switch {
+	case err == nil:
+		st.log = append(st.log, fn)
+	case !wroteNothing(err):
+		st.broken = err
+	}
+	return err
 }
 
 // view is update for reads. Records are decoded inside fn, because the
 // bytes bbolt hands out are only valid until the transaction ends.
 func (s *Store) view(ctx context.Context, fn func(*txn) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	st := s.txState(ctx)
+	st, err := s.joined(ctx)
 	switch {
-	case st != nil && st.done:
-		return errTxDone
+	case err != nil:
+		return err
 	case st != nil:
 		return fn(st.b.t)
 	}
-	return s.db.View(func(tx *bbolt.Tx) error {
-		t, err := newTxn(tx)
-		if err != nil {
-			return err
-		}
-		return fn(t)
-	})
+	return s.db.View(func(tx *bbolt.Tx) error { return fn(newTxn(tx)) })
+}
+
+// joined returns the open transaction ctx carries, nil if it carries none,
+// or why ctx cannot be used.
+func (s *Store) joined(ctx context.Context) (*txState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := s.txState(ctx)
+	if st != nil && st.done {
+		return nil, errTxDone
+	}
+	return st, nil
 }
 
 // txn is one bbolt transaction. Its top-level buckets are looked up on
@@ -182,9 +183,7 @@ var bucketNames = [bucketCount]string{
 	iConsents: bucketConsents, iJTIs: bucketJTIs, iExpiry: bucketExpiry,
 }
 
-func newTxn(tx *bbolt.Tx) (*txn, error) {
-	return &txn{tx: tx}, nil
-}
+func newTxn(tx *bbolt.Tx) *txn { return &txn{tx: tx} }
 
 func (t *txn) bucket(i int) *bbolt.Bucket {
 	if b := t.buckets[i]; b != nil {
