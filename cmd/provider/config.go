@@ -85,6 +85,8 @@ type fileConfig struct {
 	// addresses of reverse proxies whose X-Forwarded-For / Forwarded
 	// header names the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS is HTTPS served by the provider itself (cmd/provider/tls.go).
+	TLS tlsConfig `yaml:"tls"`
 
 	dir  string // the config file's directory
 	path string // the config file, absolute
@@ -201,6 +203,7 @@ func (c *fileConfig) validate() []string {
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
 	c.validateRegistration(add)
+	c.validateTLS(add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {
