@@ -21,14 +21,11 @@ import (
 // server (Debian package pebble), with pebble-challtestsrv answering its
 // DNS lookups with 127.0.0.1. The provider's TLS setup gets a certificate
 // for a listed domain through the TLS-ALPN-01 challenge on its HTTPS
-// listener and serves it. Skipped when pebble is not installed.
+// listener and serves it. .ci/run installs pebble.
 func TestACMEWithPebble(t *testing.T) {
 	t.Parallel()
-	pebble, err1 := exec.LookPath("pebble")
-	challsrv, err2 := exec.LookPath("pebble-challtestsrv")
-	if err1 != nil || err2 != nil {
-		t.Skip("pebble and pebble-challtestsrv not installed (apt-get install pebble)")
-	}
+	pebble := requireTool(t, "pebble", "pebble")
+	challsrv := requireTool(t, "pebble-challtestsrv", "pebble")
 	dir := t.TempDir()
 	ca := newTestCA(t) // for Pebble's own HTTPS
 	pebbleCert, pebbleKey := ca.leaf(t, 7)
