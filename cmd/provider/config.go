@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -86,8 +85,9 @@ type fileConfig struct {
 	// header names the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 
-	dir  string // the config file's directory
-	path string // the config file, absolute
+	dir  string        // the config file's directory
+	path string        // the config file, absolute
+	src  *configSource // where each key is in the file (nil when not read from one)
 }
 
 // duration accepts Go durations ("15m", "720h").
@@ -103,7 +103,7 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // loadConfig reads and validates the file. All problems are collected and
-// reported on one line, each with its key path.
+// returned as a *configError, each with its key path and line.
 func loadConfig(path string) (*fileConfig, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--config is required")}
@@ -112,20 +112,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg := &fileConfig{}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg.dir, cfg.path = filepath.Dir(abs), abs
-	cfg.defaults()
-	if problems := cfg.validate(); len(problems) > 0 {
-		return nil, fmt.Errorf("config %s: %s", path, strings.Join(problems, "; "))
+	cfg, problems := parseConfig(path, raw)
+	if len(problems) > 0 {
+		return nil, &configError{path: path, problems: problems}
 	}
 	return cfg, nil
 }
@@ -145,7 +134,6 @@ func (c *fileConfig) defaults() {
 	if c.UI.TemplatesDir != "" {
 		c.UI.TemplatesDir = c.resolve(c.UI.TemplatesDir)
 	}
-	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 }
 
 func (c *fileConfig) resolve(p string) string {
@@ -155,17 +143,20 @@ func (c *fileConfig) resolve(p string) string {
 	return filepath.Join(c.dir, p)
 }
 
-func (c *fileConfig) validate() []string {
-	var problems []string
-	add := func(key, format string, args ...any) {
-		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
-	}
+func (c *fileConfig) validate() []configProblem {
+	var problems []configProblem
+	// add reports a problem at a key path; the line is found from the path.
+	add := c.src.adder(&problems)
 	if c.Issuer == "" {
 		add("issuer", "is required (the URL relying parties use, e.g. https://sso.example.org)")
 	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		add("issuer", "%q must be an http(s) URL without query or fragment", c.Issuer)
 	} else if u.Scheme == "http" && !clientspec.IsLoopbackHost(u.Hostname()) {
 		add("issuer", "%q must use https unless the host is loopback (OpenID Connect Discovery §3)", c.Issuer)
+	} else if strings.HasSuffix(c.Issuer, "/") {
+		// Kept exactly as written, never trimmed: iss must match it byte
+		// for byte, and every endpoint is the issuer followed by a path.
+		add("issuer", "%q ends with a slash: write %q (every endpoint is the issuer followed by /path, and tokens' iss must match the issuer exactly)", c.Issuer, strings.TrimRight(c.Issuer, "/"))
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q must be host:port", c.Listen)
@@ -204,7 +195,8 @@ func (c *fileConfig) validate() []string {
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {
-		problems = append(problems, "limits."+p)
+		key, problem, _ := strings.Cut(p, ": ")
+		add("limits."+key, "%s", problem)
 	}
 	seen := map[string]bool{}
 	for i := range c.Clients {
