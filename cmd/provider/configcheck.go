@@ -274,7 +274,11 @@ func (s *configSource) walk(n *yaml.Node, t reflect.Type, path string, depth int
 		return
 	}
 	refuse := func(format string, args ...any) {
-		report(path, n.Line, format, args...)
+		line, ok := s.lines[path] // the key's line, not its value's
+		if !ok {
+			line = n.Line
+		}
+		report(path, line, format, args...)
 		s.broken = append(s.broken, path)
 		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
 	}
