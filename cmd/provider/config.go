@@ -72,9 +72,10 @@ type fileConfig struct {
 		// entries that name it).
 		AllowedHosts []string `yaml:"allowed_hosts"`
 	} `yaml:"outbound"`
-	// Limits bound what one request may carry; zero or absent is the
+	// Limits bound what one request may carry and what the server
+	// allows (timeouts, concurrent requests); zero or absent is the
 	// default.
-	Limits  provider.Limits   `yaml:"limits"`
+	Limits  limitsConfig      `yaml:"limits"`
 	Clients []clientspec.Spec `yaml:"clients"`
 	Users   []userspec.User   `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
@@ -198,6 +199,7 @@ func (c *fileConfig) validate() []configProblem {
 		key, problem, _ := strings.Cut(p, ": ")
 		add("limits."+key, "%s", problem)
 	}
+	c.Limits.ServerLimits.validate(add)
 	seen := map[string]bool{}
 	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
@@ -333,7 +335,7 @@ func (c *fileConfig) providerConfig() provider.Config {
 		Outbound:     provider.OutboundConfig{AllowedHosts: c.Outbound.AllowedHosts},
 		LogoURL:      c.UI.LogoURL,
 		PrimaryColor: c.UI.PrimaryColor,
-		Limits:       c.Limits,
+		Limits:       c.Limits.Limits,
 	}.Defaults()
 }
 
