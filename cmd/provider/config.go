@@ -204,6 +204,7 @@ func (c *fileConfig) validate() []configProblem {
 	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
 		spec := &c.Clients[i]
+		unread := false
 		if spec.JWKSFile != "" {
 			// Read here so the client is validated, and later stored, with
 			// the key set itself.
@@ -211,11 +212,14 @@ func (c *fileConfig) validate() []configProblem {
 				add(key, "give jwks or jwks_file, not both")
 			} else if raw, err := os.ReadFile(c.resolve(spec.JWKSFile)); err != nil {
 				add(key+".jwks_file", "%v", err)
+				unread = true
 			} else {
 				spec.JWKS = clientspec.JWKSDoc(raw)
 			}
 		}
-		if _, err := spec.Validate(); err != nil {
+		// A client whose key file could not be read would only report
+		// the missing keys again.
+		if _, err := spec.Validate(); err != nil && !unread {
 			add(key, "%v", err)
 		}
 		if seen[spec.ID] {
