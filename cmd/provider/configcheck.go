@@ -152,7 +152,7 @@ func (s *configSource) adder(problems *[]configProblem) func(key, format string,
 
 // lineOf is the line of key, or of its deepest ancestor in the file.
 func (s *configSource) lineOf(key string) int {
-	for key != "" {
+	for s != nil && key != "" {
 		if l, ok := s.lines[key]; ok {
 			return l
 		}
@@ -236,7 +236,7 @@ func (s *configSource) refine(key, msg string) string {
 				continue
 			}
 			l := s.lines[p]
-			if best == "" || l < bestLine || l == bestLine && len(p) > len(best) {
+			if best == "" || l < bestLine || l == bestLine && (len(p) > len(best) || len(p) == len(best) && p < best) {
 				best, bestLine = p, l
 			}
 		}
@@ -430,19 +430,21 @@ func kindName(n *yaml.Node) string {
 	return "this"
 }
 
-// closest is the known key nearest to a misspelt one, or "".
+// closest is the known key nearest to a misspelt one (at most two
+// edits, and fewer than a third of its letters), or "".
 func closest(key string, fields map[string]reflect.Type) string {
-	best, bestD := "", 3
+	names := make([]string, 0, len(fields))
 	for k := range fields {
-		d := editDistance(key, k)
-		if d < bestD || d == bestD && best != "" && k < best {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	best, bestD := "", 3
+	for _, k := range names {
+		if d := editDistance(key, k); d < bestD {
 			best, bestD = k, d
 		}
-		if d == bestD && best == "" {
-			best = k
-		}
 	}
-	if bestD > 2 || bestD*3 > len(key) {
+	if best == "" || bestD*3 > len(key) {
 		return ""
 	}
 	return best
