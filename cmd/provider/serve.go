@@ -110,8 +110,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		adminLn.Close()
 		return err
 	}
-	srv := &http.Server{Handler: ts.handler(p.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: pcfg.Limits.HeaderBytes}
+	srv := newHTTPServer(cfg, ts.handler(p.Handler()), log) // limits: timeouts, header bytes, concurrent requests
 	adminSrv := &http.Server{Handler: admin.Handler(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 3)

@@ -117,12 +117,13 @@ func (c *fileConfig) validateACME(issuer *url.URL, add func(key, format string, 
 	if len(a.Domains) == 0 {
 		add("tls.acme.domains", "is required: the host names to get certificates for, the issuer's among them")
 	}
-	seen := map[string]bool{}
+	seen, malformed := map[string]bool{}, false
 	for i, d := range a.Domains {
 		key := fmt.Sprintf("tls.acme.domains[%d]", i)
 		d = strings.ToLower(strings.TrimSuffix(d, "."))
 		if problem := acmeDomainProblem(d); problem != "" {
 			add(key, "%q %s", a.Domains[i], problem)
+			malformed = true
 			continue
 		}
 		if seen[d] {
@@ -131,7 +132,9 @@ func (c *fileConfig) validateACME(issuer *url.URL, add func(key, format string, 
 		seen[d] = true
 		a.Domains[i] = d
 	}
-	if issuer != nil && issuer.Scheme == "https" && len(a.Domains) > 0 && !seen[strings.ToLower(issuer.Hostname())] {
+	// A malformed entry may be the issuer's host misspelt: one mistake,
+	// one problem.
+	if issuer != nil && issuer.Scheme == "https" && len(a.Domains) > 0 && !malformed && !seen[strings.ToLower(issuer.Hostname())] {
 		add("tls.acme.domains", "must include the issuer's host %q", issuer.Hostname())
 	}
 	if a.CacheDir == "" {
