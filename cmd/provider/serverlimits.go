@@ -103,6 +103,10 @@ func newHTTPServer(cfg *fileConfig, h http.Handler, log *slog.Logger) *http.Serv
 		WriteTimeout:      time.Duration(l.WriteTimeout),
 		IdleTimeout:       time.Duration(l.IdleTimeout),
 		MaxHeaderBytes:    cfg.Limits.Limits.Defaults().HeaderBytes,
+		// The server's own complaints (TLS handshakes of scanners, broken
+		// connections) are noise at info level, and belong in the
+		// structured log rather than on stderr in another format.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 }
 
