@@ -198,7 +198,10 @@ func TestAssertionClientConfigErrors(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".yaml")
 			writeFile(t, path, base+tt.client)
-			msg := runCLI(t, "", "clients", "list", "--config", path).fails(t, 1)
+			msg := runCLI(t, "", "clients", "list", "--config", path).failsConfig(t, path)
+			if strings.Contains(msg, "\n") {
+				t.Errorf("more than one problem:\n%s", msg)
+			}
 			for _, w := range tt.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("%q does not contain %q", msg, w)

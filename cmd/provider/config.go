@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -73,9 +72,10 @@ type fileConfig struct {
 		// entries that name it).
 		AllowedHosts []string `yaml:"allowed_hosts"`
 	} `yaml:"outbound"`
-	// Limits bound what one request may carry; zero or absent is the
+	// Limits bound what one request may carry and what the server
+	// allows (timeouts, concurrent requests); zero or absent is the
 	// default.
-	Limits  provider.Limits   `yaml:"limits"`
+	Limits  limitsConfig      `yaml:"limits"`
 	Clients []clientspec.Spec `yaml:"clients"`
 	Users   []userspec.User   `yaml:"users"`
 	// TrustedIssuers may exchange signed JWT assertions for access tokens
@@ -85,9 +85,12 @@ type fileConfig struct {
 	// addresses of reverse proxies whose X-Forwarded-For / Forwarded
 	// header names the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS is HTTPS served by the provider itself (cmd/provider/tls.go).
+	TLS tlsConfig `yaml:"tls"`
 
-	dir  string // the config file's directory
-	path string // the config file, absolute
+	dir  string        // the config file's directory
+	path string        // the config file, absolute
+	src  *configSource // where each key is in the file (nil when not read from one)
 }
 
 // duration accepts Go durations ("15m", "720h").
@@ -103,7 +106,7 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // loadConfig reads and validates the file. All problems are collected and
-// reported on one line, each with its key path.
+// returned as a *configError, each with its key path and line.
 func loadConfig(path string) (*fileConfig, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--config is required")}
@@ -112,20 +115,9 @@ func loadConfig(path string) (*fileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg := &fileConfig{}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %s", path, strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg.dir, cfg.path = filepath.Dir(abs), abs
-	cfg.defaults()
-	if problems := cfg.validate(); len(problems) > 0 {
-		return nil, fmt.Errorf("config %s: %s", path, strings.Join(problems, "; "))
+	cfg, problems := parseConfig(path, raw)
+	if len(problems) > 0 {
+		return nil, &configError{path: path, problems: problems}
 	}
 	return cfg, nil
 }
@@ -145,7 +137,6 @@ func (c *fileConfig) defaults() {
 	if c.UI.TemplatesDir != "" {
 		c.UI.TemplatesDir = c.resolve(c.UI.TemplatesDir)
 	}
-	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 }
 
 func (c *fileConfig) resolve(p string) string {
@@ -155,17 +146,20 @@ func (c *fileConfig) resolve(p string) string {
 	return filepath.Join(c.dir, p)
 }
 
-func (c *fileConfig) validate() []string {
-	var problems []string
-	add := func(key, format string, args ...any) {
-		problems = append(problems, key+": "+fmt.Sprintf(format, args...))
-	}
+func (c *fileConfig) validate() []configProblem {
+	var problems []configProblem
+	// add reports a problem at a key path; the line is found from the path.
+	add := c.src.adder(&problems)
 	if c.Issuer == "" {
 		add("issuer", "is required (the URL relying parties use, e.g. https://sso.example.org)")
 	} else if u, err := url.Parse(c.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		add("issuer", "%q must be an http(s) URL without query or fragment", c.Issuer)
 	} else if u.Scheme == "http" && !clientspec.IsLoopbackHost(u.Hostname()) {
 		add("issuer", "%q must use https unless the host is loopback (OpenID Connect Discovery §3)", c.Issuer)
+	} else if strings.HasSuffix(c.Issuer, "/") {
+		// Kept exactly as written, never trimmed: iss must match it byte
+		// for byte, and every endpoint is the issuer followed by a path.
+		add("issuer", "%q ends with a slash: write %q (every endpoint is the issuer followed by /path, and tokens' iss must match the issuer exactly)", c.Issuer, strings.TrimRight(c.Issuer, "/"))
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q must be host:port", c.Listen)
@@ -201,15 +195,19 @@ func (c *fileConfig) validate() []string {
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
 	c.validateRegistration(add)
+	c.validateTLS(add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {
-		problems = append(problems, "limits."+p)
+		key, problem, _ := strings.Cut(p, ": ")
+		add("limits."+key, "%s", problem)
 	}
+	c.Limits.ServerLimits.validate(add)
 	seen := map[string]bool{}
 	for i := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
 		spec := &c.Clients[i]
+		unread := false
 		if spec.JWKSFile != "" {
 			// Read here so the client is validated, and later stored, with
 			// the key set itself.
@@ -217,11 +215,14 @@ func (c *fileConfig) validate() []string {
 				add(key, "give jwks or jwks_file, not both")
 			} else if raw, err := os.ReadFile(c.resolve(spec.JWKSFile)); err != nil {
 				add(key+".jwks_file", "%v", err)
+				unread = true
 			} else {
 				spec.JWKS = clientspec.JWKSDoc(raw)
 			}
 		}
-		if _, err := spec.Validate(); err != nil {
+		// A client whose key file could not be read would only report
+		// the missing keys again.
+		if _, err := spec.Validate(); err != nil && !unread {
 			add(key, "%v", err)
 		}
 		if seen[spec.ID] {
@@ -341,7 +342,7 @@ func (c *fileConfig) providerConfig() provider.Config {
 		Outbound:     provider.OutboundConfig{AllowedHosts: c.Outbound.AllowedHosts},
 		LogoURL:      c.UI.LogoURL,
 		PrimaryColor: c.UI.PrimaryColor,
-		Limits:       c.Limits,
+		Limits:       c.Limits.Limits,
 	}.Defaults()
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 // The limits: block (issue 11): each key is validated with its key path,
-// on one line.
+// one line per problem.
 func TestLimitsConfigErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -29,7 +29,7 @@ func TestLimitsConfigErrors(t *testing.T) {
 			t.Parallel()
 			path := dir + "/" + strings.ReplaceAll(tt.name, " ", "-") + ".yaml"
 			writeFile(t, path, base+"limits:\n"+tt.limits)
-			msg := runCLI(t, "", "users", "list", "--config", path).fails(t, 1)
+			msg := runCLI(t, "", "users", "list", "--config", path).failsConfig(t, path)
 			for _, w := range tt.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("%q does not contain %q", msg, w)

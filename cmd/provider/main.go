@@ -32,7 +32,8 @@ type env struct {
 type usageError struct{ error }
 
 // run executes one command line and returns the exit code. Every failure is
-// one line on stderr: "provider: <command>: <what is wrong>".
+// one line on stderr: "provider: <command>: <what is wrong>"; a config file
+// with several problems gets one such line for each.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(e)
@@ -46,6 +47,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	prefix := "provider: "
 	if name != "" {
 		prefix += name + ": "
+	}
+	var ce *configError
+	if errors.As(err, &ce) {
+		// One line per problem of the config file, each with its key
+		// path and line.
+		for _, l := range ce.lines() {
+			fmt.Fprintln(stderr, prefix+oneLine(l))
+		}
+		return 1
 	}
 	fmt.Fprintln(stderr, prefix+oneLine(err.Error()))
 	var ue usageError
@@ -69,14 +79,14 @@ func newRootCmd(e *env) *cobra.Command {
 		// unknown --config.
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("missing command (serve, users, clients, trust, keys); see provider --help")}
+			return usageError{errors.New("missing command (serve, config, users, clients, trust, keys); see provider --help")}
 		},
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetIn(e.stdin)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(e), newUsersCmd(e), newClientsCmd(e), newTrustCmd(e), newKeysCmd(e), newVersionCmd(e))
+	root.AddCommand(newServeCmd(e), newConfigCmd(e), newUsersCmd(e), newClientsCmd(e), newTrustCmd(e), newKeysCmd(e), newVersionCmd(e))
 	return root
 }
 

@@ -33,7 +33,7 @@ func TestTrustedProxiesConfig(t *testing.T) {
 	}
 
 	writeFile(t, path, base+"trusted_proxies: [10.0.0.0/8, 10.0.0.0/33, proxy.example.org, \"fe80::1%eth0\"]\n")
-	msg := runCLI(t, "", "serve", "--config", path).fails(t, 1)
+	msg := runCLI(t, "", "serve", "--config", path).failsConfig(t, path)
 	for _, want := range []string{`trusted_proxies[1]: "10.0.0.0/33"`, `trusted_proxies[2]: "proxy.example.org"`, `trusted_proxies[3]`, path} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not contain %q", msg, want)

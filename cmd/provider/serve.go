@@ -90,25 +90,36 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	// the runtime would return to the system only minutes later.
 	debug.FreeOSMemory()
 
+	ts, err := newTLSServing(cfg, log) // nil without a tls: block
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
+	ln = ts.listener(ln)
 	adminLn, err := admin.Listen(cfg.adminSocket())
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: pcfg.Limits.HeaderBytes}
+	redirectLn, err := ts.listenRedirect()
+	if err != nil {
+		ln.Close()
+		adminLn.Close()
+		return err
+	}
+	srv := newHTTPServer(cfg, ts.handler(p.Handler()), log) // limits: timeouts, header bytes, concurrent requests
 	adminSrv := &http.Server{Handler: admin.Handler(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
+	ts.serveRedirect(redirectLn, errc)
 	go collectGarbage(ctx, store, log)
 
-	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
+	log.Info("listening", "addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)
 	warnReadableSecrets(cfg.path, log)
 	if cfg.Registration.Enabled {
@@ -131,6 +142,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
 	adminSrv.Shutdown(shutdownCtx)
+	ts.shutdown(shutdownCtx)
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

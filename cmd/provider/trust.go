@@ -11,6 +11,7 @@ import (
 
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/storage"
 )
 
 func newTrustCmd(e *env) *cobra.Command {
@@ -91,7 +92,17 @@ func newTrustListCmd(e *env) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(e.stdout, all)
+					// max_lifetime as a duration ("1h0m0s"), as the config
+					// and --max-lifetime write it, not in nanoseconds.
+					type trustJSON struct {
+						storage.TrustedIssuer
+						MaxLifetime string `json:"max_lifetime,omitempty"`
+					}
+					out := make([]trustJSON, len(all))
+					for i, ti := range all {
+						out[i] = trustJSON{TrustedIssuer: ti, MaxLifetime: ti.MaxLifetime.String()}
+					}
+					return printJSON(e.stdout, out)
 				}
 				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(w, "ID\tISSUER\tSUBJECT\tKEYS\tSCOPES\tMAX LIFETIME\tSOURCE")

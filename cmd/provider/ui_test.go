@@ -15,7 +15,7 @@ func TestUIConfigErrors(t *testing.T) {
 	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
 	path := filepath.Join(dir, "ui.yaml")
 	writeFile(t, path, base+"ui:\n  primary_color: blue\n  logo_url: http://cdn.example/logo.png\n  templates_dir: ./nope\n")
-	msg := runCLI(t, "", "serve", "--config", path).fails(t, 1)
+	msg := runCLI(t, "", "serve", "--config", path).failsConfig(t, path)
 	for _, want := range []string{"ui.primary_color", `"blue"`, "ui.logo_url", "https", "ui.templates_dir", filepath.Join(dir, "nope")} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not contain %q", msg, want)
