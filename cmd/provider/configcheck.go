@@ -271,6 +271,15 @@ func (s *configSource) walk(n *yaml.Node, t reflect.Type, path string, depth int
 		s.nodes[path] = n
 	}
 	if isNull(n) {
+		// A block whose presence switches something on (tls.acme) would
+		// otherwise read as absent: say so instead of leaving it off.
+		if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && path != "" {
+			line, ok := s.lines[path]
+			if !ok {
+				line = n.Line
+			}
+			report(path, line, "is empty: give its keys indented below it, or remove it")
+		}
 		return
 	}
 	refuse := func(format string, args ...any) {

@@ -80,6 +80,7 @@ func TestConfigCheckBrokenConfigs(t *testing.T) {
 		{"not a number", base + "limits:\n  uri_bytes: 8k\n", []string{`:7: limits.uri_bytes: must be a whole number, not "8k"`}, 1},
 		{"mapping where text is", base + "log:\n  level:\n    x: 1\n", []string{":7: log.level: must be a single value (text), not a mapping"}, 1},
 		{"block that is not a mapping", base + "tokens: 1h\n", []string{`:6: tokens: must be a mapping (keys indented below it), not "1h"`}, 1},
+		{"empty block that switches something on", base + "tls:\n  acme:\n", []string{":7: tls.acme: is empty: give its keys indented below it, or remove it"}, 1},
 		{"key given twice", base + "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n", []string{":7: listen: given twice (first at line 6)"}, 1},
 		{"missing issuer", noIssuer, []string{": issuer: is required"}, 1},
 		{"bad issuer", "issuer: ftp://sso.example.org\n" + noIssuer, []string{`:1: issuer: "ftp://sso.example.org" must be an http(s) URL`}, 1},
