@@ -77,6 +77,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.SetIn(e.stdin)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(e), newUsersCmd(e), newClientsCmd(e), newTrustCmd(e), newKeysCmd(e))
+	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newCompactCmd(e))
 	return root
 }
 
