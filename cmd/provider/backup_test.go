@@ -440,6 +440,9 @@ func TestBackupOffline(t *testing.T) {
 	if _, err := os.Stat(c.bolt); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("backup made a database: %v", err)
 	}
+	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 0 {
+		t.Errorf("a failed backup left files: %v", entries)
+	}
 	msg = runCLI(t, "", "backup", "--config", c.path).fails(t, 2)
 	if msg != "provider: backup: --out is required" {
 		t.Errorf("backup without --out: %q", msg)
