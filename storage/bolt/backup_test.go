@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,4 +277,79 @@ func TestCompactKeepsRecords(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("compact left files behind: %v", entries)
 	}
+}
+
+// A store opened while a restore held the lock, and replaced the file,
+// opens the new file, not the old one it was waiting on.
+func TestOpenWaitingOnReplacedFile(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("watches /proc/self/fd")
+	}
+	dir := t.TempDir()
+	path, next := filepath.Join(dir, "provider.db"), filepath.Join(dir, "next.db")
+	ctx := context.Background()
+	for p, sig := range map[string]string{path: "old", next: "new"} {
+		s := open(t, p)
+		if err := s.CreateToken(ctx, token(sig)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unlock, err := bolt.Lock(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type opened struct {
+		s   *bolt.Store
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := bolt.Open(path, bolt.Options{Timeout: 20 * time.Second})
+		ch <- opened{s, err}
+	}()
+	// Wait (bounded) until the open holds a descriptor of the old file:
+	// it then waits for the lock on it.
+	for deadline := time.Now().Add(10 * time.Second); openFDs(t, path) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the open never opened the file")
+		}
+		runtime.Gosched()
+	}
+	if err := os.Link(path, path+".before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, path); err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	got := <-ch
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	defer got.s.Close()
+	if _, err := got.s.GetToken(ctx, storage.KindAccessToken, "new"); err != nil {
+		t.Errorf("the store opened is not the new file: %v", err)
+	}
+	if _, err := got.s.GetToken(ctx, storage.KindAccessToken, "old"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the store opened is the replaced file: %v", err)
+	}
+}
+
+// openFDs counts this process's descriptors open on path.
+func openFDs(t *testing.T, path string) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
 }
