@@ -159,21 +159,22 @@ func Restore(o RestoreOptions) (RestoreResult, error) {
 		}
 	}
 
-	res.Changed = true
 	switch res.Keys {
 	case KeysInstalled:
 		// An absent directory, or one with only the lock file left.
 		if err := removeEmptyKeysDir(o.KeysDir); err != nil {
 			return res, err
 		}
+		res.Changed = true
 		if err := os.Rename(stagedKeys, o.KeysDir); err != nil {
 			return res, err
 		}
 	case KeysReplaced:
-		res.KeptKeys = o.KeysDir + ".before-restore-" + stamp
+		res.KeptKeys = keepName(o.KeysDir, stamp)
 		if err := os.Rename(o.KeysDir, res.KeptKeys); err != nil {
 			return res, err
 		}
+		res.Changed = true
 		if err := os.Rename(stagedKeys, o.KeysDir); err != nil {
 			// Put the old keys back: the database has not changed yet.
 			_ = os.Rename(res.KeptKeys, o.KeysDir)
@@ -189,15 +190,32 @@ func Restore(o RestoreOptions) (RestoreResult, error) {
 	if _, err := os.Lstat(o.DB); err == nil {
 		// A second name for the old file, then one rename puts the new
 		// one in place: the path never lacks a database.
-		res.KeptDB = o.DB + ".before-restore-" + stamp
+		res.KeptDB = keepName(o.DB, stamp)
 		if err := os.Link(o.DB, res.KeptDB); err != nil {
 			return res, fmt.Errorf("keep the current database: %w", err)
 		}
 	}
 	if err := os.Rename(stagedDB, o.DB); err != nil {
+		if res.KeptDB != "" {
+			os.Remove(res.KeptDB)
+		}
 		return res, err
 	}
+	res.Changed = true
 	return res, bolt.SyncDir(dbDir)
+}
+
+// keepName is a free name for the file or directory at path that a
+// restore keeps aside: path.before-restore-<stamp>, with "-2", "-3"...
+// after it when restores follow each other within a second.
+func keepName(path, stamp string) string {
+	name := path + ".before-restore-" + stamp
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s.before-restore-%s-%d", path, stamp, i)
+	}
 }
 
 func sameFiles(a, b []keys.File) bool {

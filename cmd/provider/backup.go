@@ -189,6 +189,10 @@ func newCompactCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if after == before {
+				fmt.Fprintf(e.stdout, "%s is already compact (%d bytes); left as it was\n", cfg.Storage.Bolt, before)
+				return nil
+			}
 			fmt.Fprintf(e.stdout, "compacted %s: %d bytes before, %d after\n", cfg.Storage.Bolt, before, after)
 			return nil
 		},

@@ -147,7 +147,8 @@ func readable(schema string) bool {
 // renamed over the original. It holds the file's lock throughout, so it
 // fails with ErrLocked while a server runs, and a server started
 // meanwhile waits, then opens the new file (Open). It returns the sizes
-// before and after.
+// before and after; when the rewrite would not be smaller, the file is
+// left as it was and both are its size.
 func Compact(path string, timeout time.Duration) (before, after int64, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -205,6 +206,10 @@ func Compact(path string, timeout time.Duration) (before, after int64, err error
 	info, err := Verify(tmpPath)
 	if err != nil {
 		return before, 0, fmt.Errorf("compact: the new file does not verify: %w", err)
+	}
+	if info.Size >= before {
+		// Nothing to gain (a small or already compact file): keep it.
+		return before, before, nil
 	}
 	if err := os.Rename(tmpPath, path); err != nil {
 		return before, 0, fmt.Errorf("compact: %w", err)
