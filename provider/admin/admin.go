@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/rand"
+	"io"
 	"time"
 
 	"github.com/smallsso/provider/provider/clientspec"
@@ -32,6 +33,9 @@ type Admin interface {
 	AddTrustedIssuer(ctx context.Context, t clientspec.TrustSpec) (storage.TrustedIssuer, error)
 	ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error)
 	DeleteTrustedIssuer(ctx context.Context, id string) error
+	// Backup writes a consistent copy of the database to w, while the
+	// server goes on serving (backup.go).
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // Local runs admin commands on a store this process has open.

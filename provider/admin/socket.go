@@ -108,6 +108,7 @@ func Handler(a Admin) http.Handler {
 	r.HandleFunc("/trust", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, nil, a.DeleteTrustedIssuer(r.Context(), r.URL.Query().Get("id")))
 	}).Methods("DELETE")
+	r.HandleFunc("/backup", serveBackup(a)).Methods("GET")
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, adminError{Error: "unknown admin request " + r.Method + " " + r.URL.Path + " (is the server older than this CLI?)", Kind: "internal"})
 	})

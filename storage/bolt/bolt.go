@@ -107,7 +107,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open bolt: %w", err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	db, err := openLocked(path, &bbolt.Options{
 		Timeout: timeout,
 		// The freelist is not written at every commit: after the janitor
 		// frees many pages it grows to megabytes, and every commit would
