@@ -183,7 +183,6 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		registrations: newRegistrationLimiter(),
 	}
 	p.ui.Store(ui)
-	p.SetTrustedProxies(cfg.TrustedProxies)
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	cc, err := newCCTokens(d.Secret)
 	if err != nil {

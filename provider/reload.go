@@ -93,12 +93,13 @@ func (p *Provider) SetTrustedProxies(proxies []netip.Prefix) {
 	p.proxies.Store(&proxies)
 }
 
-// trustedProxies is the current list; nil when there is none.
+// trustedProxies is the current list: Config.TrustedProxies until the
+// first SetTrustedProxies.
 func (p *Provider) trustedProxies() []netip.Prefix {
 	if l := p.proxies.Load(); l != nil {
 		return *l
 	}
-	return nil
+	return p.cfg.TrustedProxies
 }
 
 // ClientsChanged tells the provider that clients were added, changed or
