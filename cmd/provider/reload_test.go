@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // startReloadable is startServer with a reload channel: a value sent on
@@ -489,5 +491,56 @@ func TestConfigProblems(t *testing.T) {
 	want := []string{"issuer: is required", "clients[2].redirect_uris[0]: bad"}
 	if !slices.Equal(got, want) {
 		t.Errorf("configProblems = %q, want %q", got, want)
+	}
+}
+
+func TestReloadTrustedIssuers(t *testing.T) {
+	t.Parallel()
+	oldKey, newKey := newTestKey(t, jose.ES256, "p-1"), newTestKey(t, jose.ES256, "p-2")
+	trust := func(k testKey) string {
+		return `clients:
+  - id: bearer-app
+    secret: bearer-app-secret
+    grant_types: [` + jwtBearerGrant + `]
+    scopes: [read]
+trusted_issuers:
+  - issuer: https://idp.partner.example
+    any_subject: true
+    jwks: ` + k.jwks + `
+    scopes: [read]
+`
+	}
+	c := writeConfig(t, freePort(t), trust(oldKey))
+	s, hup := startReloadable(t, c)
+	exchange := func(k testKey) (int, string) {
+		return postTokenForm(t, c.issuer, "bearer-app", "bearer-app-secret", url.Values{"grant_type": {jwtBearerGrant},
+			"assertion": {k.assertion(t, c.issuer, "https://idp.partner.example", "someone")}, "scope": {"read"}})
+	}
+	if status, e := exchange(oldKey); status != http.StatusOK {
+		t.Fatalf("before the reload: HTTP %d %s", status, e)
+	}
+
+	// The partner rotated its key.
+	writeFile(t, c.path, configWith(t, c, trust(newKey)))
+	reloadAndWait(t, s, hup, `msg="config reloaded"`, 1)
+	if status, _ := exchange(oldKey); status == http.StatusOK {
+		t.Errorf("the replaced key still works")
+	}
+	if status, e := exchange(newKey); status != http.StatusOK {
+		t.Errorf("the new key: HTTP %d %s", status, e)
+	}
+	if !strings.Contains(s.stderr.String(), `trusted_issuers="0 added, 1 updated, 0 removed"`) {
+		t.Errorf("counts missing:\n%s", s.stderr.String())
+	}
+
+	// The partner is gone.
+	cfg, _, _ := strings.Cut(trust(newKey), "trusted_issuers:")
+	writeFile(t, c.path, configWith(t, c, cfg))
+	reloadAndWait(t, s, hup, `msg="config reloaded"`, 2)
+	if status, _ := exchange(newKey); status == http.StatusOK {
+		t.Errorf("the removed trusted issuer still works")
+	}
+	if !strings.Contains(s.stderr.String(), `trusted_issuers="0 added, 0 updated, 1 removed"`) {
+		t.Errorf("counts missing:\n%s", s.stderr.String())
 	}
 }
