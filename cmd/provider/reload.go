@@ -88,15 +88,17 @@ type reloader struct {
 	hooksMu sync.Mutex
 	hooks   []reloadHook
 
-	// cur is the config being served and raw the file's bytes when last
-	// read; only run's goroutine touches them.
-	cur *fileConfig
-	raw []byte
+	// started is the config the server started with: what the keys that
+	// need a restart are still set to. cur is the config last applied and
+	// raw the file's bytes when last read; only the reloading goroutine
+	// touches them.
+	started, cur *fileConfig
+	raw          []byte
 }
 
 func newReloader(cfg *fileConfig, store storage.Store, sealer *secret.Sealer, p *provider.Provider, log *slog.Logger) *reloader {
 	raw, _ := os.ReadFile(cfg.path) // a failure only costs a reload of an unchanged file
-	return &reloader{store: store, sealer: sealer, p: p, log: log, cur: cfg, raw: raw}
+	return &reloader{store: store, sealer: sealer, p: p, log: log, started: cfg, cur: cfg, raw: raw}
 }
 
 // onReload adds a hook run after each successful reload: one line for a
@@ -223,7 +225,9 @@ func (r *reloader) reload(ctx context.Context, trigger string, onlyIfChanged boo
 		r.audit(ctx, res)
 		return
 	}
-	res.Restart = restartKeys(r.cur, next)
+	// Compared with the start, so a change waiting for a restart is
+	// named at every reload until the restart, and not once it is undone.
+	res.Restart = restartKeys(r.started, next)
 	for _, k := range res.Restart {
 		r.log.Warn(k+" changed: restart to apply", "key", k)
 	}

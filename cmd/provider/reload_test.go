@@ -199,9 +199,35 @@ func configWith(t *testing.T, c *testConfig, extra string) string {
 	return base + "  level: info\n" + extra
 }
 
+// rsClient may introspect every token.
+const rsClient = "  - id: rs\n    secret: rs-secret-for-tests-only\n    grant_types: [client_credentials]\n    introspect: any\n"
+
+// accessToken is a client_credentials access token for id.
+func accessToken(t *testing.T, issuer, id, secret string) string {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, issuer+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	if body.AccessToken == "" {
+		t.Fatalf("token for %s: HTTP %d", id, resp.StatusCode)
+	}
+	return body.AccessToken
+}
+
 func TestReloadClientsOnSignal(t *testing.T) {
 	t.Parallel()
-	c := writeConfig(t, freePort(t), "clients:\n"+ccClient("keep", keepSecret)+ccClient("gone", goneSecret))
+	c := writeConfig(t, freePort(t), "clients:\n"+rsClient+ccClient("keep", keepSecret)+ccClient("gone", goneSecret))
 	s, hup := startReloadable(t, c)
 	for _, cl := range [][2]string{{"keep", keepSecret}, {"gone", goneSecret}} {
 		if status, e := tokenFor(t, c.issuer, cl[0], cl[1]); status != http.StatusOK {
@@ -212,9 +238,14 @@ func TestReloadClientsOnSignal(t *testing.T) {
 		t.Fatalf("before the reload, new: HTTP %d, want 401", status)
 	}
 
+	goneToken := accessToken(t, c.issuer, "gone", goneSecret)
+	if !introspect(t, c.issuer, "rs", "rs-secret-for-tests-only", goneToken).Active {
+		t.Fatalf("gone's token inactive before the reload")
+	}
+
 	held := holdTokenRequest(t, c.issuer, "keep", keepSecret)
 	// gone leaves, new arrives, and a key that needs a restart changes.
-	writeFile(t, c.path, configWith(t, c, "tokens:\n  access_token_lifespan: 30m\nclients:\n"+ccClient("keep", keepSecret)+ccClient("new", newSecret)))
+	writeFile(t, c.path, configWith(t, c, "tokens:\n  access_token_lifespan: 30m\nclients:\n"+rsClient+ccClient("keep", keepSecret)+ccClient("new", newSecret)))
 	reloadAndWait(t, s, hup, `msg="config reloaded"`, 1)
 
 	if status, body := held.finish(t); status != http.StatusOK || body["access_token"] == nil {
@@ -222,6 +253,9 @@ func TestReloadClientsOnSignal(t *testing.T) {
 	}
 	if status, e := tokenFor(t, c.issuer, "gone", goneSecret); status != http.StatusUnauthorized || e != "invalid_client" {
 		t.Errorf("removed client after the reload: HTTP %d %q, want 401 invalid_client", status, e)
+	}
+	if introspect(t, c.issuer, "rs", "rs-secret-for-tests-only", goneToken).Active {
+		t.Errorf("the removed client's token is still active")
 	}
 	if status, e := tokenFor(t, c.issuer, "new", newSecret); status != http.StatusOK {
 		t.Errorf("added client after the reload: HTTP %d %s", status, e)
@@ -247,7 +281,7 @@ func TestReloadClientsOnSignal(t *testing.T) {
 
 	// The held connection and the server are still there: a changed
 	// secret takes effect at once.
-	writeFile(t, c.path, configWith(t, c, "clients:\n"+ccClient("keep", keepSecret+"-2")+ccClient("new", newSecret)))
+	writeFile(t, c.path, configWith(t, c, "clients:\n"+rsClient+ccClient("keep", keepSecret+"-2")+ccClient("new", newSecret)))
 	reloadAndWait(t, s, hup, `msg="config reloaded"`, 2)
 	if status, e := tokenFor(t, c.issuer, "keep", keepSecret); status != http.StatusUnauthorized || e != "invalid_client" {
 		t.Errorf("old secret after the reload: HTTP %d %q, want 401 invalid_client", status, e)
@@ -255,8 +289,14 @@ func TestReloadClientsOnSignal(t *testing.T) {
 	if status, e := tokenFor(t, c.issuer, "keep", keepSecret+"-2"); status != http.StatusOK {
 		t.Errorf("new secret after the reload: HTTP %d %s", status, e)
 	}
-	if !strings.Contains(s.stderr.String(), `clients="0 added, 1 updated, 0 removed"`) {
-		t.Errorf("second reload's counts missing:\n%s", s.stderr.String())
+	log = s.stderr.String()
+	if !strings.Contains(log, `clients="0 added, 1 updated, 0 removed"`) {
+		t.Errorf("second reload's counts missing:\n%s", log)
+	}
+	// The lifespan is back to the value the server runs with: nothing
+	// waits for a restart any more.
+	if n := strings.Count(log, "restart to apply"); n != 1 {
+		t.Errorf("%d restart warnings, want the first reload's only:\n%s", n, log)
 	}
 }
 
