@@ -50,6 +50,10 @@ var liveConfigKeys = map[string]bool{
 // chmod), and the file is read once, after the last.
 const configSettle = 250 * time.Millisecond
 
+// configSettleMax bounds the wait for quiet, counted from a burst's first
+// event.
+const configSettleMax = 2 * time.Second
+
 // reloadSignalsKey carries, in tests, the channel serve takes reload
 // signals from instead of SIGHUP.
 type reloadSignalsKey struct{}
@@ -143,22 +147,33 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger, wg *sync.Wa
 	if err != nil {
 		return nil, err
 	}
-	if err := w.Add(filepath.Dir(path)); err != nil {
+	dir, name := filepath.Split(path)
+	if err := w.Add(dir); err != nil {
 		w.Close()
 		return nil, err
 	}
-	name := filepath.Base(path)
-	// A config that is a symbolic link (a Kubernetes ConfigMap, a deploy
-	// tool's "current" link) changes when its target does, under another
-	// name: any event in the directory may be it.
-	st, err := os.Lstat(path)
-	anyName := err == nil && st.Mode()&os.ModeSymlink != 0
+	// A config that is a symbolic link changes when its target does: the
+	// target's directory is watched too, and in the link's directory any
+	// event may be it (a Kubernetes ConfigMap swaps a "..data" link).
+	relevant := func(ev fsnotify.Event) bool { return filepath.Base(ev.Name) == name }
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err == nil && filepath.Dir(target) != filepath.Clean(dir) {
+			if err := w.Add(filepath.Dir(target)); err != nil {
+				log.Warn("not watching the config file's target", "path", target, "err", err)
+			}
+		}
+		relevant = func(ev fsnotify.Event) bool {
+			return filepath.Dir(ev.Name) == filepath.Clean(dir) || ev.Name == target
+		}
+	}
 	out := make(chan struct{}, 1)
 	wg.Go(func() {
 		defer w.Close()
 		settle := time.NewTimer(configSettle)
 		settle.Stop()
 		defer settle.Stop()
+		var first time.Time // of the burst; zero when none is pending
 		for {
 			select {
 			case <-ctx.Done():
@@ -167,15 +182,24 @@ func watchConfig(ctx context.Context, path string, log *slog.Logger, wg *sync.Wa
 				if !ok {
 					return
 				}
-				if anyName || filepath.Base(ev.Name) == name {
-					settle.Reset(configSettle)
+				if !relevant(ev) {
+					continue
 				}
+				// Wait for quiet, but not for ever: events that never stop
+				// (a busy file in the same directory, when any name counts)
+				// still let the file be read every configSettleMax.
+				now := time.Now()
+				if first.IsZero() {
+					first = now
+				}
+				settle.Reset(min(configSettle, first.Add(configSettleMax).Sub(now)))
 			case err, ok := <-w.Errors:
 				if !ok {
 					return
 				}
 				log.Warn("watching the config file", "err", err)
 			case <-settle.C:
+				first = time.Time{}
 				select {
 				case out <- struct{}{}:
 				default: // a reload is already due

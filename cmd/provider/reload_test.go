@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -582,5 +583,41 @@ trusted_issuers:
 	}
 	if !strings.Contains(s.stderr.String(), `trusted_issuers="0 added, 0 updated, 1 removed"`) {
 		t.Errorf("counts missing:\n%s", s.stderr.String())
+	}
+}
+
+// A config mounted as Kubernetes mounts a ConfigMap: config.yaml links to
+// ..data/config.yaml, and an update points ..data at a new directory.
+func TestReloadThroughSymlinkSwap(t *testing.T) {
+	t.Parallel()
+	base := writeConfig(t, freePort(t), "ui:\n  org_name: Old Org\n")
+	mnt := filepath.Join(base.dir, "mnt")
+	version := func(v, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(mnt, v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(mnt, v, "config.yaml"), content)
+	}
+	version("v1", configWith(t, base, "ui:\n  org_name: Old Org\n"))
+	for _, l := range [][2]string{{"v1", "..data"}, {"..data/config.yaml", "config.yaml"}} {
+		if err := os.Symlink(l[0], filepath.Join(mnt, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := *base
+	c.path = filepath.Join(mnt, "config.yaml")
+	s, _ := startReloadable(t, &c)
+
+	version("v2", configWith(t, base, "ui:\n  org_name: Swapped Org\n"))
+	if err := os.Symlink("v2", filepath.Join(mnt, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(mnt, "..data_tmp"), filepath.Join(mnt, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	waitForCount(t, s, `msg="config reloaded"`, 1)
+	if body := getPage(t, c.issuer+"/account"); !strings.Contains(body, "Swapped Org") {
+		t.Errorf("sign-in page after the swap lacks the new org name")
 	}
 }
