@@ -24,7 +24,7 @@ import (
 // an address the client chose.
 func (p *Provider) clientIP(r *http.Request) string {
 	peer := peerIP(r)
-	if len(p.cfg.TrustedProxies) == 0 {
+	if len(p.trustedProxies()) == 0 {
 		return peer
 	}
 	addr, err := netip.ParseAddr(peer)
@@ -59,7 +59,7 @@ func (p *Provider) clientIP(r *http.Request) string {
 }
 
 func (p *Provider) trustedProxy(a netip.Addr) bool {
-	for _, pfx := range p.cfg.TrustedProxies {
+	for _, pfx := range p.trustedProxies() {
 		if pfx.Contains(a) {
 			return true
 		}

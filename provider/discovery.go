@@ -101,7 +101,7 @@ func (p *Provider) discovery() discoveryDoc {
 		BackchannelLogoutSessionSupported:          true,
 		FrontchannelLogoutSupported:                true,
 		FrontchannelLogoutSessionSupported:         true,
-		UILocalesSupported:                         p.pages.Languages(),
+		UILocalesSupported:                         p.pages().Languages(),
 	}
 	if p.cfg.Registration.Enabled {
 		d.RegistrationEndpoint = p.url("/register")
@@ -113,7 +113,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	// Everything in the document is fixed when the provider is built but
 	// the signing algorithms, which follow the active keys.
 	algs := p.signingAlgs()
-	doc, err := p.discoveryDoc.get(strings.Join(algs, " "), func() ([]byte, error) {
+	doc, err := p.discoveryDoc.get(strings.Join(algs, " ")+" ui:"+p.uiVersion(), func() ([]byte, error) {
 		d := p.discovery()
 		d.IDTokenSigningAlgValuesSupported, d.UserinfoSigningAlgValuesSupported = algs, algs
 		return json.Marshal(d)

@@ -61,13 +61,14 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageErr
 	if e.Advice == "" {
 		e.Advice = defaultAdvice(e)
 	}
+	ui := p.ui.Load() // one version of the settings for the whole page
 	advice := ""
 	if e.Advice != "" {
-		advice = p.pages.T(lang, e.Advice)
+		advice = ui.pages.T(lang, e.Advice)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	err := p.pages.Render(w, e.Status, templates.PageError, lang, templates.ErrorPage{
-		Brand: p.brand(), Status: e.Status, Title: p.pages.T(lang, e.Title), Message: p.pages.T(lang, e.Message),
+	err := ui.pages.Render(w, e.Status, templates.PageError, lang, templates.ErrorPage{
+		Brand: p.brandOf(ui), Status: e.Status, Title: ui.pages.T(lang, e.Title), Message: ui.pages.T(lang, e.Message),
 		Advice: advice, Code: e.Code, RequestID: id,
 	})
 	if err != nil {
@@ -77,13 +78,15 @@ func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageErr
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, page string, data any) {
-	if err := p.pages.Render(w, status, page, p.lang(r), data); err != nil {
+	if err := p.pages().Render(w, status, page, p.lang(r), data); err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 	}
 }
 
-func (p *Provider) brand() templates.Brand {
-	return templates.Brand{OrgName: p.cfg.OrgName, LogoURL: p.logoURL(), Base: p.basePath}
+func (p *Provider) brand() templates.Brand { return p.brandOf(p.ui.Load()) }
+
+func (p *Provider) brandOf(ui *uiSettings) templates.Brand {
+	return templates.Brand{OrgName: ui.orgName, LogoURL: p.logoURLOf(ui), Base: p.basePath}
 }
 
 func (p *Provider) handleNotFound(w http.ResponseWriter, r *http.Request) {

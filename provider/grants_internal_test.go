@@ -19,7 +19,7 @@ func TestGrantTypesFromFositeHandlers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.pages = pages
+	p.ui.Store(&uiSettings{pages: pages})
 	advertised := p.discovery().GrantTypesSupported
 
 	want := []string{"authorization_code", "refresh_token", "client_credentials", "password", clientspec.GrantJWTBearer, "implicit"}

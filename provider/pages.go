@@ -36,13 +36,13 @@ func (p *Provider) lang(r *http.Request) string {
 	if ui == "" && r.Form != nil {
 		ui = r.Form.Get("ui_locales")
 	}
-	return p.pages.Match(ui, r.Header.Get("Accept-Language"))
+	return p.pages().Match(ui, r.Header.Get("Accept-Language"))
 }
 
 // tr translates a message (an English fmt format from the catalogue) into
 // the language of the page answering r.
 func (p *Provider) tr(r *http.Request, key string, args ...any) string {
-	return p.pages.T(p.lang(r), key, args...)
+	return p.pages().T(p.lang(r), key, args...)
 }
 
 // LogoURLProblem says what is wrong with ui.logo_url, or "" when it is
@@ -65,9 +65,9 @@ func LogoURLProblem(raw string) string {
 	return fmt.Sprintf("%q must be an https URL or a path below the issuer like static/logo.svg", raw)
 }
 
-// logoURL is ui.logo_url as the pages link it.
-func (p *Provider) logoURL() string {
-	raw := p.cfg.LogoURL
+// logoURLOf is ui.logo_url as the pages link it.
+func (p *Provider) logoURLOf(ui *uiSettings) string {
+	raw := ui.logoURL
 	if raw == "" || strings.HasPrefix(raw, "https://") {
 		return raw
 	}
@@ -117,7 +117,7 @@ func webURL(raw string, httpsOnly bool) string {
 func (p *Provider) handleTheme(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache") // tiny, and must follow a changed colour at once
-	w.Write([]byte(p.theme.CSS()))
+	w.Write([]byte(p.ui.Load().theme.CSS()))
 }
 
 // formPaths are the endpoints of the provider's own forms. Only its own

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/smallsso/provider/provider/secret"
@@ -35,7 +36,8 @@ type Config struct {
 	LoginSessionLifespan time.Duration
 	// ConsentLifespan is how long a remembered consent lasts; 0 is forever.
 	ConsentLifespan time.Duration
-	// OrgName is shown on every page.
+	// OrgName is shown on every page. It, LogoURL and PrimaryColor are
+	// where the provider starts; SetUI changes them at run time.
 	OrgName string
 	// LogoURL is the organisation's logo on every page: an https URL or
 	// a path below the issuer (see LogoURLProblem).
@@ -55,7 +57,8 @@ type Config struct {
 	Limits Limits
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
 	// Forwarded header is believed for the client's address (throttles,
-	// logs); none by default (see Provider.clientIP).
+	// logs); none by default (see Provider.clientIP). SetTrustedProxies
+	// changes them at run time.
 	TrustedProxies []netip.Prefix
 }
 
@@ -107,7 +110,6 @@ type Provider struct {
 	cfg    Config
 	store  storage.Store
 	keys   KeySource
-	pages  *templates.Set
 	log    *slog.Logger
 	now    func() time.Time
 	oauth2 fosite.OAuth2Provider
@@ -123,8 +125,10 @@ type Provider struct {
 	throttle *throttle
 	// corsOrigins are the browser origins the CORS endpoints answer.
 	corsOrigins *originSet
-	// theme is the brand colours of the pages.
-	theme templates.Theme
+	// ui is the pages' settings and proxies the trusted proxies; a
+	// reload swaps them (reload.go).
+	ui      atomic.Pointer[uiSettings]
+	proxies atomic.Pointer[[]netip.Prefix]
 	// oidcValidator checks prompt, max_age and id_token_hint.
 	oidcValidator *openid.OpenIDConnectRequestValidator
 	// sealer and registrations serve dynamic client registration.
@@ -157,19 +161,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	if problem := LogoURLProblem(cfg.LogoURL); problem != "" {
-		return nil, fmt.Errorf("provider: logo URL %s", problem)
-	}
-	theme, err := templates.NewTheme(cfg.PrimaryColor)
+	ui, err := newUISettings(UI{OrgName: cfg.OrgName, LogoURL: cfg.LogoURL, PrimaryColor: cfg.PrimaryColor, Templates: d.Templates}, 0)
 	if err != nil {
-		return nil, fmt.Errorf("provider: primary colour: %w", err)
+		return nil, err
 	}
 	out := newOutbound(cfg.Outbound, u, d.OutboundResolver, d.OutboundDial)
 	p := &Provider{
 		cfg:        cfg,
 		store:      d.Store,
 		keys:       d.Keys,
-		pages:      d.Templates,
 		log:        d.Logger,
 		now:        d.Now,
 		sealKey:    secret.DeriveKey(d.Secret, "interaction"),
@@ -178,11 +178,11 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		remoteKeys: newRemoteKeySets(d.Now, out),
 		out:        out,
 		throttle:   newThrottle(d.Now),
-		theme:      theme,
 
 		sealer:        secret.NewSealer(d.Secret),
 		registrations: newRegistrationLimiter(),
 	}
+	p.ui.Store(ui)
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	cc, err := newCCTokens(d.Secret)
 	if err != nil {

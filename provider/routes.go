@@ -69,7 +69,7 @@ func (p *Provider) Handler() http.Handler {
 		}
 		r.Handle(rt.path, h).Methods(methods...)
 	}
-	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), p.staticFiles(cacheFor(time.Hour, p.pages.Static()))))
+	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), p.staticFiles(cacheFor(time.Hour, p.staticFilesNow()))))
 	r.NotFoundHandler = http.HandlerFunc(p.handleNotFound)
 	r.MethodNotAllowedHandler = http.HandlerFunc(p.handleMethodNotAllowed)
 	return p.withRequestID(securityHeaders(dropWhenGone(p.limitRequest(p.recoverer(r)))))

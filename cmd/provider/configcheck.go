@@ -59,6 +59,9 @@ func (e *configError) lines() []string {
 
 func (e *configError) Error() string { return strings.Join(e.lines(), "\n") }
 
+// Problems are the lines, for a reload to log one by one.
+func (e *configError) Problems() []string { return e.lines() }
+
 // configSource is the config file as parsed: where each key path is, and
 // which ones were refused by the walk (wrong type), so that validate's
 // consequences of a refused value (a zero value) are not reported too.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/smallsso/provider/provider/admin"
@@ -48,6 +49,9 @@ func newServeCmd(e *env) *cobra.Command {
 // (tests use it to find a random port).
 func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) error {
 	log := newLogger(cfg, e)
+	// SIGHUP is caught from the start: its default action ends the process.
+	hup, stopHUP := reloadSignals(ctx)
+	defer stopHUP()
 
 	// A page of ui.templates_dir that does not parse stops the start, with
 	// the file's name in the error, before anything is opened or created.
@@ -117,7 +121,14 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	ts.serveRedirect(redirectLn, errc)
-	go collectGarbage(ctx, store, log)
+	// The background work ends, and is waited for, before the store closes.
+	bgCtx, stopBG := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Go(func() { collectGarbage(bgCtx, store, log) })
+	rl := newReloader(cfg, store, sealer, p, log)
+	rl.start(bgCtx, hup, &bg)
+	// SIGHUP also re-reads the certificate files at once.
+	rl.onReload(func(context.Context, *fileConfig) error { return ts.Reload() })
 
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)
@@ -138,11 +149,9 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	case err = <-errc:
 		log.Error("server stopped", "err", err)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(shutdownCtx)
-	adminSrv.Shutdown(shutdownCtx)
-	ts.shutdown(shutdownCtx)
+	stopBG()
+	drain(ctx, log, append([]*http.Server{srv, adminSrv}, ts.servers()...)...)
+	bg.Wait()
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

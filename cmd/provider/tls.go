@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -458,12 +457,13 @@ func (s *tlsServing) serveRedirect(ln net.Listener, errc chan<- error) {
 	go func() { errc <- s.redirectSrv.Serve(ln) }()
 }
 
-// shutdown stops the redirect listener.
-func (s *tlsServing) shutdown(ctx context.Context) {
+// servers are the HTTP servers TLS added (the redirect listener's), to
+// be drained on shutdown with the main one.
+func (s *tlsServing) servers() []*http.Server {
 	if s == nil || s.redirectSrv == nil {
-		return
+		return nil
 	}
-	s.redirectSrv.Shutdown(ctx)
+	return []*http.Server{s.redirectSrv}
 }
 
 // redirectHandler answers 308 to the same path and query on the issuer's
