@@ -208,6 +208,11 @@ type TokenRequest struct {
 	// AccessSignature links a refresh token to the access token issued with it.
 	AccessSignature string    `json:"access_signature,omitempty"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	// Replay is what a rotated refresh token presented again before
+	// ReplayUntil answers (the refresh grace): opaque to storage, sealed
+	// by the provider. Empty for every other record.
+	Replay      []byte    `json:"replay,omitempty"`
+	ReplayUntil time.Time `json:"replay_until,omitzero"`
 }
 
 // BrowserSession is a login session behind a browser cookie. ID is a hash
@@ -298,6 +303,10 @@ type Store interface {
 	// returns ErrInactive if it already was, so exactly one of two racing
 	// callers wins.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// SetTokenReplay stores replay and until on an inactive token (see
+	// TokenRequest.Replay), replacing what it had; ErrNotFound if there is
+	// no such token, ErrAlreadyExists if it is still active.
+	SetTokenReplay(ctx context.Context, kind TokenKind, signature string, replay []byte, until time.Time) error
 	// RevokeByRequestID deletes every token of kind that belongs to the
 	// request family reqID. Deleting nothing is not an error.
 	RevokeByRequestID(ctx context.Context, kind TokenKind, reqID string) error
