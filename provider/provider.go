@@ -57,6 +57,11 @@ type Config struct {
 	// Forwarded header is believed for the client's address (throttles,
 	// logs); none by default (see Provider.clientIP).
 	TrustedProxies []netip.Prefix
+	// RefreshReuseGrace is how long after a rotation the retired refresh
+	// token, presented again by its client, is answered with the same new
+	// tokens instead of revoking the family (refreshgrace.go); 0, the
+	// default, forgives nothing. At most MaxRefreshReuseGrace.
+	RefreshReuseGrace time.Duration
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -188,9 +193,13 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	replays, err := newRefreshReplays(d.Secret, cfg.RefreshReuseGrace)
+	if err != nil {
+		return nil, err
+	}
 	p.fositeStore = &fositeStore{
 		store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys,
-		accessLifespan: cfg.AccessTokenLifespan, cc: cc,
+		accessLifespan: cfg.AccessTokenLifespan, cc: cc, replays: replays,
 	}
 	p.oauth2 = p.newOAuth2(p.fositeStore, d.Secret)
 	return p, nil

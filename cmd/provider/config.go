@@ -30,13 +30,15 @@ type fileConfig struct {
 		Bolt string `yaml:"bolt"`
 	} `yaml:"storage"`
 	Keys struct {
-		Dir string `yaml:"dir"`
+		Dir         string   `yaml:"dir"`
+		RotateEvery duration `yaml:"rotate_every"` // keyrotation.go
 	} `yaml:"keys"`
 	Tokens struct {
 		AccessTokenLifespan  duration `yaml:"access_token_lifespan"`
 		RefreshTokenLifespan duration `yaml:"refresh_token_lifespan"`
 		IDTokenLifespan      duration `yaml:"id_token_lifespan"`
 		AuthCodeLifespan     duration `yaml:"authorization_code_lifespan"`
+		RefreshReuseGrace    duration `yaml:"refresh_reuse_grace"` // tokensched.go
 	} `yaml:"tokens"`
 	Sessions struct {
 		LoginLifespan   duration `yaml:"login_lifespan"`
@@ -201,6 +203,7 @@ func (c *fileConfig) validate() []string {
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
 	c.validateRegistration(add)
+	c.validateSchedules(add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {
@@ -342,6 +345,8 @@ func (c *fileConfig) providerConfig() provider.Config {
 		LogoURL:      c.UI.LogoURL,
 		PrimaryColor: c.UI.PrimaryColor,
 		Limits:       c.Limits,
+
+		RefreshReuseGrace: time.Duration(c.Tokens.RefreshReuseGrace),
 	}.Defaults()
 }
 
