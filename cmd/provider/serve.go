@@ -107,6 +107,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	go collectGarbage(ctx, store, log)
+	go rotateKeysOnSchedule(ctx, km, time.Duration(cfg.Keys.RotateEvery), log)
 
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)

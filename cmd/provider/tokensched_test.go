@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// tokens.refresh_reuse_grace and keys.rotate_every are bounded, and say so
+// with their key path.
+func TestScheduleConfigErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	base := "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\n"
+	for _, tt := range []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"grace too long", "keys:\n  dir: " + dir + "/keys\ntokens:\n  refresh_reuse_grace: 10m\n", []string{"tokens.refresh_reuse_grace", "10m0s", "5m0s"}},
+		{"rotation too often", "keys:\n  dir: " + dir + "/keys\n  rotate_every: 30m\n", []string{"keys.rotate_every", "30m0s", "1h0m0s"}},
+		{"not a duration", "keys:\n  dir: " + dir + "/keys\n  rotate_every: weekly\n", []string{"weekly"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := dir + "/" + strings.ReplaceAll(tt.name, " ", "-") + ".yaml"
+			writeFile(t, path, base+tt.yaml)
+			msg := runCLI(t, "", "users", "list", "--config", path).fails(t, 1)
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// A server configured with both: a refresh retried within the grace gets
+// the same tokens, and the key schedule starts with the keys it has.
+func TestServeRefreshGraceAndSchedule(t *testing.T) {
+	t.Parallel()
+	c := writeConfig(t, freePort(t), strings.Replace(appConfig, "clients:", "tokens:\n  refresh_reuse_grace: 1m\nclients:", 1))
+	raw, err := os.ReadFile(c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, c.path, strings.Replace(string(raw), "keys:\n", "keys:\n  rotate_every: 720h\n", 1))
+	startServer(t, c)
+	kids := jwksKIDs(t, c.issuer)
+
+	rp := newRelyingParty(t, c.issuer, "app", appSecret, appCallback, oidc.ScopeOpenID, oidc.ScopeOfflineAccess)
+	tok := rp.signIn(t, "alice", "alice-password-for-tests")
+	first := rp.refresh(t, tok.RefreshToken)
+	again := rp.refresh(t, tok.RefreshToken)
+	if again.AccessToken != first.AccessToken || again.RefreshToken != first.RefreshToken || idToken(t, again) != idToken(t, first) {
+		t.Errorf("a refresh retried within the grace got other tokens")
+	}
+	if next := rp.refresh(t, again.RefreshToken); next.RefreshToken == again.RefreshToken {
+		t.Errorf("the replayed refresh token did not rotate")
+	}
+	if got := jwksKIDs(t, c.issuer); len(got) != len(kids) {
+		t.Errorf("JWKS %v on a fresh schedule, want the keys it started with %v", got, kids)
+	}
+	out := runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
+	if strings.Contains(out, "next") {
+		t.Errorf("keys list shows a next key a month before it is due:\n%s", out)
+	}
+}
