@@ -135,6 +135,9 @@ type Provider struct {
 	// sealer and registrations serve dynamic client registration.
 	sealer        *secret.Sealer
 	registrations *registrationLimiter
+	// tokenLimits are the clients' rate limits at the token endpoint
+	// (ratelimit.go).
+	tokenLimits *clientLimits
 	// discoveryDoc and jwksDoc are the documents as last rendered
 	// (rendered.go).
 	discoveryDoc, jwksDoc renderCache
@@ -187,6 +190,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 
 		sealer:        secret.NewSealer(d.Secret),
 		registrations: newRegistrationLimiter(),
+		tokenLimits:   newClientLimits(d.Now),
 	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	cc, err := newCCTokens(d.Secret)

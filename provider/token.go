@@ -23,6 +23,14 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.ParseForm() == nil {
 		foldResources(r.PostForm)
 	}
+	// A client over its rate limit is refused before its credentials
+	// cost anything; only authenticated requests count (ratelimit.go).
+	if id := claimedClientID(r); id != "" {
+		if wait, over := p.tokenLimits.over(id); over {
+			p.writeRateLimited(w, r, id, wait)
+			return
+		}
+	}
 	ctx, grant := withGrantState(ctx)
 	defer func() {
 		if grant.tx != nil {
@@ -30,6 +38,13 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
+	if ar != nil && ar.GetClient() != nil {
+		// fosite sets the client only once it authenticated.
+		if wait, ok := p.tokenLimits.take(ar.GetClient().GetID(), rateLimitSpec(ar.GetClient())); !ok {
+			p.writeRateLimited(w, r, ar.GetClient().GetID(), wait)
+			return
+		}
+	}
 	if ar != nil {
 		err = targetError(ar.GetClient(), r.PostForm, err)
 	}

@@ -172,6 +172,10 @@ type ClientSettings struct {
 	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty" yaml:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty" yaml:"frontchannel_logout_uri"`
 	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty" yaml:"frontchannel_logout_session_required"`
+	// RateLimit bounds the client's requests to the token endpoint, like
+	// "100/m" (clientspec.ParseRateLimit); empty is no limit. Set by the
+	// operator (config, CLI), never through dynamic registration.
+	RateLimit string `json:"rate_limit,omitempty" yaml:"rate_limit"`
 }
 
 // OpenlyRegistered says whether anyone could have created the client: it

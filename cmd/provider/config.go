@@ -224,7 +224,10 @@ func (c *fileConfig) validate() []string {
 				spec.JWKS = clientspec.JWKSDoc(raw)
 			}
 		}
-		if _, err := spec.Validate(); err != nil {
+		var fe *clientspec.FieldError
+		if _, err := spec.Validate(); errors.As(err, &fe) {
+			add(key+"."+fe.Field, "%s", fe.Problem)
+		} else if err != nil {
 			add(key, "%v", err)
 		}
 		if seen[spec.ID] {

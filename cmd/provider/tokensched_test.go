@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -65,5 +66,53 @@ func TestServeRefreshGraceAndSchedule(t *testing.T) {
 	out := runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
 	if strings.Contains(out, "next") {
 		t.Errorf("keys list shows a next key a month before it is due:\n%s", out)
+	}
+}
+
+// clients[].rate_limit is checked with its key path.
+func TestRateLimitConfigError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := dir + "/config.yaml"
+	writeFile(t, path, "issuer: http://127.0.0.1:8080\nstorage:\n  bolt: "+dir+"/provider.db\nkeys:\n  dir: "+dir+"/keys\n"+
+		"clients:\n  - id: ok\n    secret: ok-secret\n    grant_types: [client_credentials]\n    rate_limit: 100/m\n"+
+		"  - id: bad\n    secret: bad-secret\n    grant_types: [client_credentials]\n    rate_limit: lots\n")
+	msg := runCLI(t, "", "users", "list", "--config", path).fails(t, 1)
+	if !strings.Contains(msg, `clients[1].rate_limit: "lots" must look like 100/m`) || strings.Contains(msg, "clients[0]") {
+		t.Errorf("config error %q, want one for clients[1].rate_limit", msg)
+	}
+}
+
+// A config client's rate_limit reaches the running server: over it, 429
+// with Retry-After.
+func TestServeRateLimit(t *testing.T) {
+	t.Parallel()
+	c := writeConfig(t, freePort(t), `clients:
+  - id: ci
+    secret: ci-secret-for-tests
+    grant_types: [client_credentials]
+    scopes: [deploy]
+    rate_limit: 2/h
+`)
+	startServer(t, c)
+	ask := func() *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, c.issuer+"/token", strings.NewReader("grant_type=client_credentials&scope=deploy"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("ci", "ci-secret-for-tests")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 2 {
+		if resp := ask(); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: HTTP %d", i, resp.StatusCode)
+		}
+	}
+	if resp := ask(); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third request: HTTP %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
