@@ -5,8 +5,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider/clientspec"
 )
 
 // tokens.refresh_reuse_grace and keys.rotate_every are bounded, and say so
@@ -114,5 +118,32 @@ func TestServeRateLimit(t *testing.T) {
 	}
 	if resp := ask(); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("third request: HTTP %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// keys list names the next keys of scheduled rotation and when they sign.
+func TestKeysListShowsNextKeys(t *testing.T) {
+	t.Parallel()
+	c := writeConfig(t, 18081, "")
+	past := func() time.Time { return time.Now().Add(-6 * time.Hour) }
+	if _, err := keys.Open(c.keys, keys.Options{Algorithms: clientspec.SigningAlgorithms, Now: past}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := keys.Open(c.keys, keys.Options{Algorithms: clientspec.SigningAlgorithms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := m.RotateDue(10 * time.Hour) // due in 4h, published 5h ahead: now
+	if err != nil || len(next) != len(clientspec.SigningAlgorithms) {
+		t.Fatalf("RotateDue: %v, %v", next, err)
+	}
+	out := runCLI(t, "", "keys", "list", "--config", c.path).ok(t)
+	for _, k := range next {
+		if l := line(t, out, k.ID); l[2] != "next" {
+			t.Errorf("next key's line %v", l)
+		}
+		if !strings.Contains(out, "next "+k.Alg+" key "+k.ID+" signs from ") {
+			t.Errorf("keys list does not say when %s signs:\n%s", k.ID, out)
+		}
 	}
 }
