@@ -83,7 +83,8 @@ type plan struct {
 // directory together end up with one key per algorithm, not two.
 //
 // Every write also settles the manifest: a key a newer one took over from
-// is marked retired as of that takeover (settle).
+// is marked retired as of that takeover (settle). Until then it is only
+// published longer, never less.
 //
 // Files are ordered for crash safety: new key files before the manifest
 // that names them, and deletions after the manifest that drops them.
@@ -152,7 +153,9 @@ func (m *Manager) update(p plan) ([]*key, error) {
 		entries, pruned = prune(entries, now)
 	}
 	pruned = append(pruned, dropped...)
-	if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 && !settled {
+	// Settling alone is worth a write only when asked to change the keys:
+	// opening a directory (a CLI listing keys) writes nothing it need not.
+	if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 && !(settled && rotate) {
 		m.publish(cur, info, m.opts.Now())
 		return nil, nil
 	}
