@@ -4,7 +4,7 @@
 //
 // The directory holds:
 //
-//	keys.json      manifest: kid, alg, created, retired_at, verify_until
+//	keys.json      manifest: kid, alg, created, activates_at, retired_at, verify_until
 //	<kid>.json     one private JWK per key, mode 0600
 //	<name>.secret  32 random bytes, mode 0600
 //	keys.lock      taken by writers so a CLI and a running server can share the directory
@@ -41,6 +41,8 @@ type State string
 const (
 	StateActive  State = "active"
 	StateRetired State = "retired"
+	// StateNext is a key published ahead of its use by scheduled rotation.
+	StateNext State = "next"
 )
 
 // KeyInfo describes a key without its private material, for `keys list`.
@@ -49,6 +51,7 @@ type KeyInfo struct {
 	Alg         string    `json:"alg"`
 	State       State     `json:"state"`
 	Created     time.Time `json:"created"`
+	ActivatesAt time.Time `json:"activates_at,omitzero"`
 	RetiredAt   time.Time `json:"retired_at,omitzero"`
 	VerifyUntil time.Time `json:"verify_until,omitzero"`
 }

@@ -53,12 +53,12 @@ func Open(dir string, opts Options) (*Manager, error) {
 	}
 	// The first load goes through update so it happens under the
 	// directory lock and never sees a rotation half done.
-	if _, err := m.update(nil, nil); err != nil {
+	if _, err := m.update(plan{}); err != nil {
 		return nil, err
 	}
 	var missing []string
 	for _, alg := range opts.Algorithms {
-		if m.snapshot().active[alg] == nil {
+		if m.snapshot().active(alg, opts.Now()) == nil {
 			missing = append(missing, alg)
 		}
 	}
@@ -67,7 +67,7 @@ func Open(dir string, opts Options) (*Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := m.update(fresh, nil); err != nil {
+		if _, err := m.update(plan{fresh: fresh}); err != nil {
 			return nil, err
 		}
 	}
@@ -76,15 +76,17 @@ func Open(dir string, opts Options) (*Manager, error) {
 
 // Active returns the key that signs new tokens with alg.
 func (m *Manager) Active(alg string) (Key, error) {
-	k := m.current(m.opts.Now()).active[alg]
+	now := m.opts.Now()
+	k := m.current(now).active(alg, now)
 	if k == nil {
 		return Key{}, fmt.Errorf("%w for %s", ErrNoActiveKey, alg)
 	}
 	return k.key(), nil
 }
 
-// JWKS returns the public halves of every active key and of every retired
-// key still inside its verify period, newest first.
+// JWKS returns the public halves of every active key, of the next keys of
+// scheduled rotation and of every retired key still inside its verify
+// period, newest first.
 func (m *Manager) JWKS() jose.JSONWebKeySet {
 	now := m.opts.Now()
 	st := m.current(now)
@@ -110,10 +112,11 @@ func (m *Manager) PublicKey(kid string) (jose.JSONWebKey, bool) {
 // List describes every key in the manifest, newest first, including
 // retired keys past verify_until that the next Rotate will delete.
 func (m *Manager) List() []KeyInfo {
-	st := m.current(m.opts.Now())
+	now := m.opts.Now()
+	st := m.current(now)
 	out := make([]KeyInfo, 0, len(st.keys))
 	for _, k := range st.keys {
-		out = append(out, k.info())
+		out = append(out, k.info(st.stateOf(k, now)))
 	}
 	return out
 }

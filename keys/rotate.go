@@ -13,7 +13,10 @@ import (
 // Rotate gives every configured algorithm a new active key and retires
 // every previously active key, including those of algorithms no longer
 // configured. Retired keys stay in the JWKS for VerifyFor so tokens they
-// signed still verify; keys past that are deleted. It returns the new keys.
+// signed still verify; keys past that are deleted. A next key of
+// scheduled rotation that has not started signing is dropped: the new key
+// takes its place now, and the schedule counts from it. It returns the
+// new keys.
 //
 // Given algorithms, only those get a new key and only their active keys
 // are retired, so one suspect key can be replaced without touching the
@@ -35,7 +38,7 @@ func (m *Manager) Rotate(algs ...string) ([]Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	added, err := m.update(fresh, retire)
+	added, err := m.update(plan{fresh: fresh, retire: retire})
 	if err != nil {
 		return nil, err
 	}
@@ -60,17 +63,33 @@ func generateAll(algs []string) ([]*key, error) {
 	return out, nil
 }
 
+// plan is what an update does with the manifest as it is on disk.
+type plan struct {
+	// fresh are the new keys, generated before any lock was taken.
+	fresh []*key
+	// retire, for a rotation by hand, names the algorithms whose keys are
+	// retired now (a next key not yet signing is dropped).
+	retire func(alg string) bool
+	// next, for a scheduled rotation, says when a fresh key of alg starts
+	// signing, or false when the rotation is no longer due (another
+	// process made it).
+	next func(cur *state, alg string, now time.Time) (time.Time, bool)
+}
+
 // update applies fresh keys to the manifest as it is on disk now, holding
 // the in-process and the directory lock, so neither this process nor
-// another loses an update. Without retire (a rotation) it only fills
-// algorithms that still lack an active key: two processes opening an empty
-// directory together end up with one key per algorithm, not two. With it,
-// the active keys of the algorithms retire accepts are retired.
+// another loses an update. With neither retire nor next it only fills
+// algorithms that lack an active key: two processes opening an empty
+// directory together end up with one key per algorithm, not two.
+//
+// Every write also settles the manifest: a key a newer one took over from
+// is marked retired as of that takeover (settle). Until then it is only
+// published longer, never less.
 //
 // Files are ordered for crash safety: new key files before the manifest
 // that names them, and deletions after the manifest that drops them.
-func (m *Manager) update(fresh []*key, retire func(alg string) bool) ([]*key, error) {
-	rotate := retire != nil
+func (m *Manager) update(p plan) ([]*key, error) {
+	rotate := p.retire != nil || p.next != nil
 	m.diskMu.Lock()
 	defer m.diskMu.Unlock()
 	unlock, err := lockDir(m.dir)
@@ -88,23 +107,40 @@ func (m *Manager) update(fresh []*key, retire func(alg string) bool) ([]*key, er
 	}
 	now := m.opts.Now().UTC()
 	entries := append([]entry(nil), cur.entries...)
-	material := make(map[string]*key, len(cur.byKID)+len(fresh))
+	settled := settle(entries, now, m.opts.VerifyFor)
+	material := make(map[string]*key, len(cur.byKID)+len(p.fresh))
 	for kid, k := range cur.byKID {
 		material[kid] = k
 	}
-	var retired []entry
-	if rotate {
-		for i, e := range entries {
-			if e.active() && retire(e.Alg) {
-				entries[i].RetiredAt = now
-				entries[i].VerifyUntil = now.Add(m.opts.VerifyFor)
-				retired = append(retired, entries[i])
+	var retired, dropped []entry
+	if p.retire != nil {
+		kept := entries[:0]
+		for _, e := range entries {
+			switch {
+			case e.retired() || !p.retire(e.Alg):
+			case e.pending(now):
+				// Never signed anything: nothing to keep it for.
+				dropped = append(dropped, e)
+				continue
+			default:
+				e.RetiredAt = now
+				e.VerifyUntil = now.Add(m.opts.VerifyFor)
+				retired = append(retired, e)
 			}
+			kept = append(kept, e)
 		}
+		entries = kept
 	}
 	var added []*key
-	for _, k := range fresh {
-		if !rotate && cur.active[k.Alg] != nil {
+	for _, k := range p.fresh {
+		switch {
+		case p.next != nil:
+			at, ok := p.next(cur, k.Alg, now)
+			if !ok {
+				continue
+			}
+			k.ActivatesAt = at
+		case p.retire == nil && cur.active(k.Alg, now) != nil:
 			continue
 		}
 		k.Created = now
@@ -116,7 +152,10 @@ func (m *Manager) update(fresh []*key, retire func(alg string) bool) ([]*key, er
 	if rotate {
 		entries, pruned = prune(entries, now)
 	}
-	if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 {
+	pruned = append(pruned, dropped...)
+	// Settling alone is worth a write only when asked to change the keys:
+	// opening a directory (a CLI listing keys) writes nothing it need not.
+	if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 && !(settled && rotate) {
 		m.publish(cur, info, m.opts.Now())
 		return nil, nil
 	}
@@ -139,7 +178,11 @@ func (m *Manager) update(fresh []*key, retire func(alg string) bool) ([]*key, er
 	m.publish(newState(entries, material), info, m.opts.Now())
 
 	for _, k := range added {
-		m.opts.Logger.Info("keys: key generated", "kid", k.ID, "alg", k.Alg)
+		if k.ActivatesAt.IsZero() {
+			m.opts.Logger.Info("keys: key generated", "kid", k.ID, "alg", k.Alg)
+		} else {
+			m.opts.Logger.Info("keys: next key published", "kid", k.ID, "alg", k.Alg, "activates_at", k.ActivatesAt)
+		}
 	}
 	for _, e := range retired {
 		m.opts.Logger.Info("keys: key retired", "kid", e.ID, "alg", e.Alg, "verify_until", e.VerifyUntil)
@@ -148,6 +191,35 @@ func (m *Manager) update(fresh []*key, retire func(alg string) bool) ([]*key, er
 		m.opts.Logger.Info("keys: key pruned", "kid", e.ID, "alg", e.Alg)
 	}
 	return added, nil
+}
+
+// settle marks retired, in place, every key a newer key of its algorithm
+// has taken over from by now: retired when the newer one started, and
+// published for verifyFor after. It reports whether it changed anything.
+func settle(entries []entry, now time.Time, verifyFor time.Duration) bool {
+	changed := false
+	for i, e := range entries {
+		if e.retired() || !e.started(now) {
+			continue
+		}
+		// The earliest start after e's, among keys that have started.
+		var successor time.Time
+		for _, o := range entries {
+			if o.Alg != e.Alg || o.ID == e.ID || o.retired() || !o.started(now) || !newer(o, e) {
+				continue
+			}
+			if successor.IsZero() || o.start().Before(successor) {
+				successor = o.start()
+			}
+		}
+		if successor.IsZero() {
+			continue
+		}
+		entries[i].RetiredAt = successor
+		entries[i].VerifyUntil = successor.Add(verifyFor)
+		changed = true
+	}
+	return changed
 }
 
 // persist writes the new key files, then the manifest. If that fails the

@@ -30,29 +30,62 @@ type manifest struct {
 	Keys    []entry `json:"keys"`
 }
 
-// entry is one key's line in the manifest. A key is retired once RetiredAt
-// is set; it stays published until VerifyUntil.
+// entry is one key's line in the manifest. A key signs from its start
+// (ActivatesAt, or Created for a key that was active at once) until the
+// start of a newer key of its algorithm, or until RetiredAt; it stays
+// published until VerifyUntil. A key whose ActivatesAt is still ahead is
+// the next key (scheduled rotation, schedule.go): published, not yet
+// signing. RetiredAt and VerifyUntil of a key a newer one took over from
+// are written at the next change of the manifest (settle); until then the
+// key stays published, which errs on the safe side.
 type entry struct {
 	ID          string    `json:"kid"`
 	Alg         string    `json:"alg"`
 	Created     time.Time `json:"created"`
+	ActivatesAt time.Time `json:"activates_at,omitzero"`
 	RetiredAt   time.Time `json:"retired_at,omitzero"`
 	VerifyUntil time.Time `json:"verify_until,omitzero"`
 }
 
-func (e entry) active() bool { return e.RetiredAt.IsZero() }
+// retired says the key was taken out of use for good.
+func (e entry) retired() bool { return !e.RetiredAt.IsZero() }
+
+// start is when the key began, or begins, to sign.
+func (e entry) start() time.Time {
+	if e.ActivatesAt.IsZero() {
+		return e.Created
+	}
+	return e.ActivatesAt
+}
+
+// started says the key has begun to sign by now (or did, if retired
+// since). A key made active at once counts as started from the moment it
+// exists, whatever a reader's clock said an instant before.
+func (e entry) started(now time.Time) bool {
+	return e.ActivatesAt.IsZero() || !now.Before(e.ActivatesAt)
+}
+
+// pending says the key is the next one and does not sign yet at now.
+func (e entry) pending(now time.Time) bool { return !e.retired() && !e.started(now) }
 
 // published reports whether a token signed by e may still be presented.
 func (e entry) published(now time.Time) bool {
-	return e.active() || now.Before(e.VerifyUntil)
+	return !e.retired() || now.Before(e.VerifyUntil)
 }
 
-func (e entry) info() KeyInfo {
-	st := StateActive
-	if !e.active() {
-		st = StateRetired
+// newer orders two keys of one algorithm by start, then creation, then kid.
+func newer(a, b entry) bool {
+	if c := a.start().Compare(b.start()); c != 0 {
+		return c > 0
 	}
-	return KeyInfo{ID: e.ID, Alg: e.Alg, State: st, Created: e.Created, RetiredAt: e.RetiredAt, VerifyUntil: e.VerifyUntil}
+	if c := a.Created.Compare(b.Created); c != 0 {
+		return c > 0
+	}
+	return a.ID > b.ID
+}
+
+func (e entry) info(state State) KeyInfo {
+	return KeyInfo{ID: e.ID, Alg: e.Alg, State: state, Created: e.Created, ActivatesAt: e.ActivatesAt, RetiredAt: e.RetiredAt, VerifyUntil: e.VerifyUntil}
 }
 
 type key struct {
@@ -71,7 +104,31 @@ type state struct {
 	entries []entry // manifest order, as written back to disk
 	keys    []*key  // newest first, the order of JWKS and List
 	byKID   map[string]*key
-	active  map[string]*key // by alg
+	// signers are, by alg, the keys not retired, newest start first: the
+	// one signing at a time is the first that has started.
+	signers map[string][]*key
+}
+
+// active returns the key that signs with alg at now, nil if none.
+func (st *state) active(alg string, now time.Time) *key {
+	for _, k := range st.signers[alg] {
+		if k.started(now) {
+			return k
+		}
+	}
+	return nil
+}
+
+// stateOf says what k is at now.
+func (st *state) stateOf(k *key, now time.Time) State {
+	switch {
+	case k.pending(now):
+		return StateNext
+	case st.active(k.Alg, now) == k:
+		return StateActive
+	default:
+		return StateRetired
+	}
 }
 
 // newState pairs each entry with its key material, taken from material by
@@ -80,16 +137,24 @@ func newState(entries []entry, material map[string]*key) *state {
 	st := &state{
 		entries: entries,
 		byKID:   make(map[string]*key, len(entries)),
-		active:  make(map[string]*key),
+		signers: make(map[string][]*key),
 	}
 	for _, e := range entries {
 		m := material[e.ID]
 		k := &key{entry: e, signer: m.signer, public: m.public}
 		st.keys = append(st.keys, k)
 		st.byKID[e.ID] = k
-		if e.active() {
-			st.active[e.Alg] = k
+		if !e.retired() {
+			st.signers[e.Alg] = append(st.signers[e.Alg], k)
 		}
+	}
+	for _, ks := range st.signers {
+		slices.SortFunc(ks, func(a, b *key) int {
+			if newer(a.entry, b.entry) {
+				return -1
+			}
+			return 1
+		})
 	}
 	slices.SortFunc(st.keys, func(a, b *key) int {
 		if c := b.Created.Compare(a.Created); c != 0 {
@@ -148,7 +213,7 @@ func (man manifest) validate() error {
 		return fmt.Errorf("unsupported version %d", man.Version)
 	}
 	seen := make(map[string]bool, len(man.Keys))
-	active := make(map[string]bool)
+	starts := make(map[string]bool)
 	for _, e := range man.Keys {
 		switch {
 		case !validName(e.ID) || e.ID == "keys":
@@ -161,12 +226,12 @@ func (man manifest) validate() error {
 			return fmt.Errorf("key %s: missing created", e.ID)
 		case e.RetiredAt.IsZero() != e.VerifyUntil.IsZero():
 			return fmt.Errorf("key %s: retired_at and verify_until must be set together", e.ID)
-		case e.active() && active[e.Alg]:
-			return fmt.Errorf("two active %s keys", e.Alg)
+		case !e.retired() && starts[e.Alg+" "+e.start().String()]:
+			return fmt.Errorf("two %s keys start signing at %s", e.Alg, e.start().Format(time.RFC3339))
 		}
 		seen[e.ID] = true
-		if e.active() {
-			active[e.Alg] = true
+		if !e.retired() {
+			starts[e.Alg+" "+e.start().String()] = true
 		}
 	}
 	return nil

@@ -119,6 +119,10 @@ func (s *countingStore) DeactivateToken(ctx context.Context, kind storage.TokenK
 	return s.wrote(ctx, "DeactivateToken "+string(kind), s.Store.DeactivateToken(ctx, kind, signature))
 }
 
+func (s *countingStore) SetTokenReplay(ctx context.Context, kind storage.TokenKind, signature string, replay []byte, until time.Time) error {
+	return s.wrote(ctx, "SetTokenReplay "+string(kind), s.Store.SetTokenReplay(ctx, kind, signature, replay, until))
+}
+
 func (s *countingStore) RevokeByRequestID(ctx context.Context, kind storage.TokenKind, reqID string) error {
 	return s.wrote(ctx, "RevokeByRequestID "+string(kind), s.Store.RevokeByRequestID(ctx, kind, reqID))
 }

@@ -36,6 +36,9 @@ type fositeStore struct {
 	accessLifespan time.Duration
 	// cc seals client-credentials tokens instead of storing them (cctoken.go).
 	cc *ccTokens
+	// replays keeps rotations' answers for the refresh grace; nil without
+	// one (refreshgrace.go).
+	replays *refreshReplays
 }
 
 var (
@@ -204,6 +207,14 @@ type grantState struct {
 	lost      bool
 	requestID string // of the lost code, "" if it was deleted
 	tx        context.Context
+	// With a refresh grace (refreshgrace.go): rotated is the refresh token
+	// this request retired and pending its transaction, whose commit
+	// handleToken makes; replay is the kept answer to give instead of
+	// running the grant; signature is the refresh token strategy's.
+	rotated   string
+	pending   context.Context
+	replay    *graceReplay
+	signature func(token string) string
 }
 
 type grantStateKey struct{}
@@ -317,9 +328,21 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string)
 // deactivation is atomic: of two concurrent refreshes with one token exactly
 // one succeeds; the other is told to retry, and its retry is then caught as
 // reuse, which revokes the family (RFC 9700 §4.14.2).
+//
+// With a refresh grace the loser is given the winner's answer instead
+// (lostRotation), and the winner's commit waits for handleToken to seal
+// its answer into it (Commit).
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, reqID, sig string) error {
 	if err := s.store.DeactivateToken(ctx, storage.KindRefreshToken, sig); err != nil {
+		if errors.Is(err, storage.ErrInactive) {
+			if rerr := s.lostRotation(ctx, sig); rerr != nil {
+				return rerr
+			}
+		}
 		return fositeErr(err)
+	}
+	if s.replays != nil {
+		grantStateOf(ctx).rotated = sig
 	}
 	return fositeErr(s.store.RevokeByRequestID(ctx, storage.KindAccessToken, reqID))
 }
@@ -390,8 +413,18 @@ func (s *fositeStore) BeginTX(ctx context.Context) (context.Context, error) {
 	return txCtx, err
 }
 
-func (s *fositeStore) Commit(ctx context.Context) error   { return s.store.CommitTx(ctx) }
 func (s *fositeStore) Rollback(ctx context.Context) error { return s.store.RollbackTx(ctx) }
+
+// Commit commits fosite's transaction, except a refresh's with a refresh
+// grace: handleToken commits that one once it holds the whole answer
+// (commitRotation).
+func (s *fositeStore) Commit(ctx context.Context) error {
+	if g := grantStateOf(ctx); g.rotated != "" && g.pending == nil {
+		g.pending = ctx
+		return nil
+	}
+	return s.store.CommitTx(ctx)
+}
 
 // create stores what the kind's readers need (recordForm, encodeSession).
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, sig string, r fosite.Requester, tt fosite.TokenType, accessSig string) error {

@@ -30,7 +30,8 @@ type fositeHandler struct {
 // from it.
 var fositeHandlers = []fositeHandler{
 	{factory: compose.OAuth2AuthorizeExplicitFactory, tokenGrant: "authorization_code"},
-	{factory: compose.OAuth2RefreshTokenGrantFactory, tokenGrant: "refresh_token"},
+	// fosite's refresh handler, with the refresh grace (refreshgrace.go).
+	{factory: refreshGraceFactory, tokenGrant: "refresh_token"},
 	{factory: compose.OAuth2ClientCredentialsGrantFactory, tokenGrant: "client_credentials"},
 	// Legacy (RFC 9700 §2.4), only for clients that list "password".
 	{factory: compose.OAuth2ResourceOwnerPasswordCredentialsFactory, tokenGrant: "password"},

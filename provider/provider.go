@@ -60,6 +60,11 @@ type Config struct {
 	// logs); none by default (see Provider.clientIP). SetTrustedProxies
 	// changes them at run time.
 	TrustedProxies []netip.Prefix
+	// RefreshReuseGrace is how long after a rotation the retired refresh
+	// token, presented again by its client, is answered with the same new
+	// tokens instead of revoking the family (refreshgrace.go); 0, the
+	// default, forgives nothing. At most MaxRefreshReuseGrace.
+	RefreshReuseGrace time.Duration
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -134,6 +139,9 @@ type Provider struct {
 	// sealer and registrations serve dynamic client registration.
 	sealer        *secret.Sealer
 	registrations *registrationLimiter
+	// tokenLimits are the clients' rate limits at the token endpoint
+	// (ratelimit.go).
+	tokenLimits *clientLimits
 	// discoveryDoc and jwksDoc are the documents as last rendered
 	// (rendered.go).
 	discoveryDoc, jwksDoc renderCache
@@ -181,6 +189,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 
 		sealer:        secret.NewSealer(d.Secret),
 		registrations: newRegistrationLimiter(),
+		tokenLimits:   newClientLimits(d.Now),
 	}
 	p.ui.Store(ui)
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
@@ -188,9 +197,13 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	replays, err := newRefreshReplays(d.Secret, cfg.RefreshReuseGrace)
+	if err != nil {
+		return nil, err
+	}
 	p.fositeStore = &fositeStore{
 		store: d.Store, now: d.Now, authenticate: p.authenticatePasswordGrant, remoteKeys: p.remoteKeys,
-		accessLifespan: cfg.AccessTokenLifespan, cc: cc,
+		accessLifespan: cfg.AccessTokenLifespan, cc: cc, replays: replays,
 	}
 	p.oauth2 = p.newOAuth2(p.fositeStore, d.Secret)
 	return p, nil

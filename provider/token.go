@@ -23,7 +23,28 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.ParseForm() == nil {
 		foldResources(r.PostForm)
 	}
+	// A client over its rate limit is refused before its credentials
+	// cost anything; only authenticated requests count (ratelimit.go).
+	if id := claimedClientID(r); id != "" {
+		if wait, over := p.tokenLimits.over(id); over {
+			p.writeRateLimited(w, r, id, wait)
+			return
+		}
+	}
+	ctx, grant := withGrantState(ctx)
+	defer func() {
+		if grant.tx != nil {
+			_ = p.store.RollbackTx(grant.tx) // a no-op once ended
+		}
+	}()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
+	if ar != nil && ar.GetClient() != nil {
+		// fosite sets the client only once it authenticated.
+		if wait, ok := p.tokenLimits.take(ar.GetClient().GetID(), rateLimitSpec(ar.GetClient())); !ok {
+			p.writeRateLimited(w, r, ar.GetClient().GetID(), wait)
+			return
+		}
+	}
 	if ar != nil {
 		err = targetError(ar.GetClient(), r.PostForm, err)
 	}
@@ -31,6 +52,10 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		err = refineTokenError(r, err)
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	if grant.replay != nil {
+		p.answerReplay(ctx, w, r, ar, grant.replay)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("password") {
@@ -76,13 +101,18 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, grant := withGrantState(ctx)
-	defer func() {
-		if grant.tx != nil {
-			_ = p.store.RollbackTx(grant.tx) // a no-op once fosite ended it
-		}
-	}()
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	if grant.replay != nil {
+		// Lost a race for a refresh token to a request whose answer is
+		// kept: that answer is this one's too (refreshgrace.go).
+		p.answerReplay(ctx, w, r, ar, grant.replay)
+		return
+	}
+	if grant.pending != nil && err == nil {
+		if err = p.fositeStore.commitRotation(grant, ar, resp); err != nil {
+			err = fosite.ErrServerError.WithWrap(err)
+		}
+	}
 	if grant.lost {
 		// A racing request with the same code won: this one is a replay.
 		err = errCodeUsed()
@@ -185,4 +215,27 @@ func (p *Provider) authenticatePasswordGrant(ctx context.Context, username, pass
 		return "", err
 	}
 	return u.ID, nil
+}
+
+// answerReplay gives a refresh token presented again within the refresh
+// grace the answer its rotation gave (refreshgrace.go), unless its user
+// was deleted since.
+func (p *Provider) answerReplay(ctx context.Context, w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, replay *graceReplay) {
+	err := p.fositeStore.replayAfterRace(ctx, replay)
+	if err == nil {
+		_, err = p.store.GetUser(ctx, replay.rec.Subject)
+		if errors.Is(err, storage.ErrNotFound) {
+			err = fosite.ErrInvalidGrant.WithHint("The user of this refresh token no longer exists.").WithWrap(err)
+		}
+	}
+	if err != nil {
+		if !errors.Is(err, fosite.ErrInvalidGrant) {
+			err = fosite.ErrServerError.WithWrap(err)
+		}
+		p.logProtocolError(r, "token", err)
+		p.oauth2.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	// audit: refresh_reuse_grace (client ar.GetClient().GetID(), subject replay.rec.Subject)
+	p.oauth2.WriteAccessResponse(ctx, w, ar, replay.plain.response(p.now()))
 }

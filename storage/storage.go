@@ -172,6 +172,10 @@ type ClientSettings struct {
 	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty" yaml:"backchannel_logout_session_required"`
 	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty" yaml:"frontchannel_logout_uri"`
 	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty" yaml:"frontchannel_logout_session_required"`
+	// RateLimit bounds the client's requests to the token endpoint, like
+	// "100/m" (clientspec.ParseRateLimit); empty is no limit. Set by the
+	// operator (config, CLI), never through dynamic registration.
+	RateLimit string `json:"rate_limit,omitempty" yaml:"rate_limit"`
 }
 
 // OpenlyRegistered says whether anyone could have created the client: it
@@ -208,6 +212,11 @@ type TokenRequest struct {
 	// AccessSignature links a refresh token to the access token issued with it.
 	AccessSignature string    `json:"access_signature,omitempty"`
 	ExpiresAt       time.Time `json:"expires_at"`
+	// Replay is what a rotated refresh token presented again before
+	// ReplayUntil answers (the refresh grace): opaque to storage, sealed
+	// by the provider. Empty for every other record.
+	Replay      []byte    `json:"replay,omitempty"`
+	ReplayUntil time.Time `json:"replay_until,omitzero"`
 }
 
 // BrowserSession is a login session behind a browser cookie. ID is a hash
@@ -298,6 +307,10 @@ type Store interface {
 	// returns ErrInactive if it already was, so exactly one of two racing
 	// callers wins.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// SetTokenReplay stores replay and until on an inactive token (see
+	// TokenRequest.Replay), replacing what it had; ErrNotFound if there is
+	// no such token, ErrAlreadyExists if it is still active.
+	SetTokenReplay(ctx context.Context, kind TokenKind, signature string, replay []byte, until time.Time) error
 	// RevokeByRequestID deletes every token of kind that belongs to the
 	// request family reqID. Deleting nothing is not an error.
 	RevokeByRequestID(ctx context.Context, kind TokenKind, reqID string) error

@@ -80,6 +80,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.BoolVar(&spec.RequirePAR, "require-par", false, "refuse authorization requests that were not pushed first (RFC 9126)")
 	f.StringVar(&spec.AccessTokenFormat, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
 	f.StringVar(&spec.Introspect, "introspect", "", "any: the client may introspect every token (a trusted resource server); default: only its own tokens and those whose audience names it")
+	f.StringVar(&spec.RateLimit, "rate-limit", "", "limit the client's token requests, like 100/m (requests per s, m, h or d, or per a duration like 10s); default: none")
 	f.BoolVar(&spec.SkipConsent, "skip-consent", false, "a first-party application: people are not asked to consent (only when the request says prompt=consent)")
 	f.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing algorithm: RS256 (default), PS256, ES256 or EdDSA")
 	f.StringVar(&spec.UserinfoSignedResponseAlg, "userinfo-alg", "", "sign userinfo responses (application/jwt) with RS256, PS256, ES256 or EdDSA (default: plain JSON)")

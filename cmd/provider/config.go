@@ -29,13 +29,15 @@ type fileConfig struct {
 		Bolt string `yaml:"bolt"`
 	} `yaml:"storage"`
 	Keys struct {
-		Dir string `yaml:"dir"`
+		Dir         string   `yaml:"dir"`
+		RotateEvery duration `yaml:"rotate_every"` // keyrotation.go
 	} `yaml:"keys"`
 	Tokens struct {
 		AccessTokenLifespan  duration `yaml:"access_token_lifespan"`
 		RefreshTokenLifespan duration `yaml:"refresh_token_lifespan"`
 		IDTokenLifespan      duration `yaml:"id_token_lifespan"`
 		AuthCodeLifespan     duration `yaml:"authorization_code_lifespan"`
+		RefreshReuseGrace    duration `yaml:"refresh_reuse_grace"` // tokensched.go
 	} `yaml:"tokens"`
 	Sessions struct {
 		LoginLifespan   duration `yaml:"login_lifespan"`
@@ -196,6 +198,7 @@ func (c *fileConfig) validate() []configProblem {
 	}
 	c.validateRegistration(add)
 	c.validateTLS(add)
+	c.validateSchedules(add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {
@@ -222,7 +225,13 @@ func (c *fileConfig) validate() []configProblem {
 		}
 		// A client whose key file could not be read would only report
 		// the missing keys again.
-		if _, err := spec.Validate(); err != nil && !unread {
+		_, err := spec.Validate()
+		var fe *clientspec.FieldError
+		switch {
+		case unread || err == nil:
+		case errors.As(err, &fe):
+			add(key+"."+fe.Field, "%s", fe.Problem)
+		default:
 			add(key, "%v", err)
 		}
 		if seen[spec.ID] {
@@ -343,6 +352,8 @@ func (c *fileConfig) providerConfig() provider.Config {
 		LogoURL:      c.UI.LogoURL,
 		PrimaryColor: c.UI.PrimaryColor,
 		Limits:       c.Limits.Limits,
+
+		RefreshReuseGrace: time.Duration(c.Tokens.RefreshReuseGrace),
 	}.Defaults()
 }
 

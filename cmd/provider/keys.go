@@ -52,14 +52,26 @@ func newKeysListCmd(e *env) *cobra.Command {
 			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
+			var next []keys.KeyInfo
 			for _, k := range m.List() {
+				if k.State == keys.StateNext {
+					next = append(next, k)
+				}
 				until := "-"
 				if !k.VerifyUntil.IsZero() {
 					until = k.VerifyUntil.UTC().Format(time.RFC3339)
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Alg, k.State, k.Created.UTC().Format(time.RFC3339), until)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			// Scheduled rotation (keyrotation.go) publishes the next keys
+			// ahead of their use.
+			for _, k := range next {
+				fmt.Fprintf(e.stdout, "next %s key %s signs from %s\n", k.Alg, k.ID, k.ActivatesAt.UTC().Format(time.RFC3339))
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&configPath, "config", "", "config file")

@@ -129,6 +129,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	rl.start(bgCtx, hup, &bg)
 	// SIGHUP also re-reads the certificate files at once.
 	rl.onReload(func(context.Context, *fileConfig) error { return ts.Reload() })
+	bg.Go(func() { rotateKeysOnSchedule(bgCtx, km, time.Duration(cfg.Keys.RotateEvery), log) })
 
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)

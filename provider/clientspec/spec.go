@@ -107,6 +107,9 @@ func (c Spec) Validate() (Spec, error) {
 	case c.Introspect != "" && c.Public:
 		return c, Invalidf("introspect: a public client cannot introspect tokens")
 	}
+	if _, err := ParseRateLimit(c.RateLimit); err != nil {
+		return c, err
+	}
 	for _, o := range c.AllowedOrigins {
 		if err := validOrigin(o); err != nil {
 			return c, Invalidf("allowed origin %q: %v", o, err)

@@ -48,6 +48,8 @@ type tokenRecord struct {
 	Form            map[string][]string `cbor:"14,keyasint,omitempty"`
 	Session         []byte              `cbor:"15,keyasint,omitempty"`
 	AccessSignature packedString        `cbor:"16,keyasint,omitzero"`
+	Replay          []byte              `cbor:"17,keyasint,omitempty"`
+	ReplayUntil     unixTime            `cbor:"18,keyasint,omitzero"`
 }
 
 const (
@@ -98,6 +100,8 @@ func encodeToken(r storage.TokenRequest) ([]byte, error) {
 		Form:            r.Form,
 		Session:         r.Session,
 		AccessSignature: packedString(r.AccessSignature),
+		Replay:          r.Replay,
+		ReplayUntil:     unixTime(r.ReplayUntil),
 	}
 	if i := slices.Index(storage.TokenKinds, r.Kind); i >= 0 {
 		rec.Kind = uint8(i + 1)
@@ -150,6 +154,8 @@ func decodeToken(b []byte) (storage.TokenRequest, error) {
 		Session:         rec.Session,
 		Active:          rec.Flags&flagInactive == 0,
 		AccessSignature: string(rec.AccessSignature),
+		Replay:          rec.Replay,
+		ReplayUntil:     time.Time(rec.ReplayUntil),
 	}
 	if rec.Kind > 0 {
 		if int(rec.Kind) > len(storage.TokenKinds) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -80,6 +81,25 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 			return storage.ErrInactive
 		}
 		r.Active = false
+		// Signature, request ID and expiry are unchanged, so the indexes are too.
+		return put(b, []byte(signature), r)
+	}))
+}
+
+func (s *Store) SetTokenReplay(ctx context.Context, kind storage.TokenKind, signature string, replay []byte, until time.Time) error {
+	return wrap("set "+string(kind)+" token replay", s.update(ctx, func(t *txn) error {
+		b, err := t.tokenBucket(kind)
+		if err != nil {
+			return err
+		}
+		r, err := get[storage.TokenRequest](b, []byte(signature))
+		if err != nil {
+			return err
+		}
+		if r.Active {
+			return storage.ErrAlreadyExists
+		}
+		r.Replay, r.ReplayUntil = replay, until
 		// Signature, request ID and expiry are unchanged, so the indexes are too.
 		return put(b, []byte(signature), r)
 	}))

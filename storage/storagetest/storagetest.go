@@ -64,6 +64,8 @@ func subtests() []subtest {
 		{"GarbageCollectKeepsReuseDetection", testGarbageCollectKeepsReuseDetection},
 		{"GarbageCollectLetsWritersIn", testGarbageCollectLetsWritersIn},
 
+		{"TokenReplay", testTokenReplay},
+
 		{"TxCommit", testTxCommit},
 		{"TxRollback", testTxRollback},
 		{"TxReadsOwnWrites", testTxReadsOwnWrites},
