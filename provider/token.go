@@ -14,6 +14,8 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/provider/audit"
+
 	"github.com/smallsso/provider/storage"
 )
 
@@ -23,12 +25,14 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	if r.ParseForm() == nil {
 		foldResources(r.PostForm)
 	}
+	ctx = context.WithValue(ctx, passwordGrantClientKey{}, requestClientID(r))
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
 	if ar != nil {
 		err = targetError(ar.GetClient(), r.PostForm, err)
 	}
 	if err != nil {
 		err = refineTokenError(r, err)
+		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
@@ -46,6 +50,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		sess.Claims.Subject, sess.Claims.Issuer = sess.Subject, p.cfg.Issuer
 		sess.Claims.AuthTime = p.now().UTC().Truncate(time.Second)
 		if err := p.passwordGrantClaims(ctx, sess, ar.GetGrantedScopes()); err != nil {
+			p.emit(r, tokenRefusal(r, ar, err))
 			p.logProtocolError(r, "token", err)
 			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
@@ -71,6 +76,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			} else {
 				err = fosite.ErrServerError.WithWrap(err)
 			}
+			p.emit(r, tokenRefusal(r, ar, err))
 			p.logProtocolError(r, "token", err)
 			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
@@ -91,11 +97,13 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
 	}
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+	p.emit(r, tokensIssued(ar))
 }
 
 // supportedGrantTypes are the grant types the composed handlers serve at
@@ -129,6 +137,8 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth2.NewRevocationRequest(r.Context(), r)
 	if err != nil {
 		p.logProtocolError(r, "revoke", err)
+	} else {
+		p.emit(r, audit.RevokedByClient(requestClientID(r)))
 	}
 	p.oauth2.WriteRevocationResponse(r.Context(), w, err)
 }
@@ -178,6 +188,7 @@ type clientIPKey struct{}
 func (p *Provider) authenticatePasswordGrant(ctx context.Context, username, password string) (string, error) {
 	ip, _ := ctx.Value(clientIPKey{}).(string)
 	u, err := p.authenticate(ctx, ip, strings.TrimSpace(username), password)
+	p.emitFrom(ctx, ip, signInEvent(passwordGrantClient(ctx), strings.TrimSpace(username), u.ID, err))
 	switch {
 	case errors.Is(err, errBadCredentials):
 		return "", fosite.ErrNotFound

@@ -85,6 +85,10 @@ type fileConfig struct {
 	// addresses of reverse proxies whose X-Forwarded-For / Forwarded
 	// header names the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Audit and Metrics are the audit log and the Prometheus listener
+	// (observe.go).
+	Audit   auditConfig   `yaml:"audit"`
+	Metrics metricsConfig `yaml:"metrics"`
 
 	dir  string // the config file's directory
 	path string // the config file, absolute
@@ -201,6 +205,8 @@ func (c *fileConfig) validate() []string {
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
 	c.validateRegistration(add)
+	c.Audit.check(c, add)
+	c.Metrics.check(c, add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {

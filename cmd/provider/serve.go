@@ -64,6 +64,11 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	defer store.Close()
+	obs, err := openObserver(cfg, e, log)
+	if err != nil {
+		return err
+	}
+	defer obs.shutdown(context.WithoutCancel(ctx))
 
 	km, err := openKeys(cfg, log)
 	if err != nil {
@@ -81,6 +86,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	pcfg := cfg.providerConfig()
 	p, err := provider.New(pcfg, provider.Deps{
 		Store: store, Keys: km, Templates: pages, Logger: log, Secret: providerSecret,
+		Events: obs.events, Metrics: obs.metrics,
 	})
 	if err != nil {
 		return err
@@ -101,12 +107,14 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	srv := &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: pcfg.Limits.HeaderBytes}
-	adminSrv := &http.Server{Handler: admin.Handler(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(admin.Audited(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}, obs.events, nil)), ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: admin.ConnContext}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
-	go collectGarbage(ctx, store, log)
+	obs.start(errc, log)
+	go collectGarbage(ctx, store, log, obs.janitor)
 
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)
@@ -142,7 +150,9 @@ type gcStore interface {
 	GarbageCollect(ctx context.Context, now time.Time) (int, error)
 }
 
-func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger) {
+// collectGarbage runs the janitor until ctx ends; record (the metrics)
+// hears of every run.
+func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger, record func(removed int, err error)) {
 	t := time.NewTicker(gcInterval)
 	defer t.Stop()
 	for {
@@ -154,6 +164,9 @@ func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger) {
 			// so a large backlog does not hold up issuance; on shutdown
 			// it stops between two of them.
 			n, err := store.GarbageCollect(ctx, time.Now())
+			if ctx.Err() == nil {
+				record(n, err)
+			}
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return
