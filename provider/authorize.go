@@ -285,10 +285,10 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 	if ar.GetState() == stateAbsent {
 		resp.GetParameters().Del("state")
 	}
-	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 	if e, ok := implicitIssued(ar, user.ID); ok {
 		p.emit(r, e)
 	}
+	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
 // isOOB reports whether the request asked for the code to be shown rather

@@ -102,8 +102,8 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
 	}
-	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 	p.emit(r, tokensIssued(ar))
+	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 }
 
 // supportedGrantTypes are the grant types the composed handlers serve at
