@@ -75,7 +75,7 @@ func passwordChangeEvent(username, sub string, err error) audit.Event {
 // another refusal with its OAuth error code.
 func tokenRefusal(r *http.Request, ar fosite.AccessRequester, err error) audit.Event {
 	clientID := requestClientID(r)
-	if ar != nil && ar.GetClient() != nil {
+	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
 		clientID = ar.GetClient().GetID()
 	}
 	grant := r.PostForm.Get("grant_type")
