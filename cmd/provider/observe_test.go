@@ -21,7 +21,6 @@ import (
 	"github.com/smallsso/provider/provider/providertest"
 )
 
-
 // TestAuditAndMetrics drives a server with an audit log and a metrics
 // listener through failed and successful sign-ins, a code flow with a
 // replayed code, a refresh with a reused refresh token, a revocation and
@@ -162,16 +161,16 @@ func TestAuditAndMetrics(t *testing.T) {
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
 	body := scrape(t, hc, metricsURL, `provider_http_requests_total{code="404",route="not_found"}`)
 	for series, want := range map[string]float64{
-		`provider_tokens_issued_total{grant_type="authorization_code"}`: 1,
-		`provider_tokens_issued_total{grant_type="refresh_token"}`:      1,
-		`provider_tokens_issued_total{grant_type="client_credentials"}`: 0,
-		`provider_signin_failures_total{reason="bad_password"}`:         1,
-		`provider_signin_failures_total{reason="unknown_user"}`:         1,
+		`provider_tokens_issued_total{grant_type="authorization_code"}`:       1,
+		`provider_tokens_issued_total{grant_type="refresh_token"}`:            1,
+		`provider_tokens_issued_total{grant_type="client_credentials"}`:       0,
+		`provider_signin_failures_total{reason="bad_password"}`:               1,
+		`provider_signin_failures_total{reason="unknown_user"}`:               1,
 		`provider_audit_events_total{event="code_replay",outcome="denied"}`:   1,
 		`provider_audit_events_total{event="refresh_reuse",outcome="denied"}`: 1,
 		`provider_audit_events_total{event="admin_change",outcome="success"}`: 2,
-		`provider_throttled_total{kind="signin"}`:                              0,
-		`provider_http_requests_total{code="404",route="not_found"}`:           1,
+		`provider_throttled_total{kind="signin"}`:                             0,
+		`provider_http_requests_total{code="404",route="not_found"}`:          1,
 	} {
 		if got := metricValue(t, body, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
