@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -259,4 +260,85 @@ func metricValue(t *testing.T, body, series string) float64 {
 		t.Fatalf("%s: %v", series, err)
 	}
 	return v
+}
+
+// With no server running, the CLI changes the database itself and writes
+// its own audit lines, naming the user who ran it.
+func TestAuditLocalCLI(t *testing.T) {
+	t.Parallel()
+	c := writeConfig(t, freePort(t), appConfig+"audit:\n  file: audit.log\n")
+	const password = "frank-password-for-audit"
+	runCLI(t, password+"\n", "users", "add", "--config", c.path, "--username", "frank", "--password-stdin").ok(t)
+	runCLI(t, password+"-2\n", "users", "set-password", "frank", "--config", c.path, "--password-stdin").ok(t)
+	runCLI(t, "", "users", "delete", "frank", "--config", c.path).ok(t)
+	raw, events := readAudit(t, filepath.Join(c.dir, "audit.log"))
+	var ops []string
+	for _, e := range events {
+		if e.Name != audit.AdminChange || e.Object != "frank" || e.Outcome != audit.Success {
+			t.Errorf("event %+v", e)
+			continue
+		}
+		if e.Actor == nil || e.Actor.Via != "cli" || e.Actor.UID != os.Getuid() || e.Actor.PID != os.Getpid() {
+			t.Errorf("actor %+v, want the CLI's user (uid %d)", e.Actor, os.Getuid())
+		}
+		ops = append(ops, e.Op)
+	}
+	if want := []string{audit.OpUserAdd, audit.OpUserPasswd, audit.OpUserDelete}; strings.Join(ops, " ") != strings.Join(want, " ") {
+		t.Errorf("ops %v, want %v", ops, want)
+	}
+	if strings.Contains(raw, password) {
+		t.Errorf("the audit log contains the password:\n%s", raw)
+	}
+}
+
+func TestObserveConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	base := "issuer: http://127.0.0.1:8080\nlisten: 127.0.0.1:8080\nstorage:\n  bolt: " + dir + "/provider.db\nkeys:\n  dir: " + dir + "/keys\n"
+	path := filepath.Join(dir, "observe.yaml")
+
+	// Off by default; a relative audit file is relative to the config.
+	writeFile(t, path, base)
+	cfg, err := loadConfig(path)
+	if err != nil || cfg.Audit.File != "" || cfg.Metrics.Listen != "" {
+		t.Fatalf("defaults: %+v %+v %v", cfg.Audit, cfg.Metrics, err)
+	}
+	writeFile(t, path, base+"audit:\n  file: audit.log\nmetrics:\n  listen: \"[::1]:9464\"\n")
+	if cfg, err = loadConfig(path); err != nil || cfg.Audit.File != filepath.Join(dir, "audit.log") || cfg.Metrics.Listen != "[::1]:9464" {
+		t.Fatalf("audit.file %q, metrics.listen %q, %v", cfg.Audit.File, cfg.Metrics.Listen, err)
+	}
+	writeFile(t, path, base+"audit:\n  file: stderr\n")
+	if cfg, err = loadConfig(path); err != nil || cfg.Audit.File != "stderr" {
+		t.Fatalf("audit.file stderr: %q %v", cfg.Audit.File, err)
+	}
+
+	for _, c := range []struct{ yaml, want string }{
+		{"metrics:\n  listen: 9464\n", `metrics.listen: "9464" must be host:port`},
+		{"metrics:\n  listen: localhost:http\n", `metrics.listen: "localhost:http" must be host:port`},
+		{"metrics:\n  listen: 127.0.0.1:8080\n", `metrics.listen: "127.0.0.1:8080" is the address of listen`},
+		{"audit:\n  file: no-such-dir/audit.log\n", "audit.file: directory " + filepath.Join(dir, "no-such-dir") + ": no such file or directory"},
+		{"audit:\n  file: .\n", "audit.file: " + dir + " is not a regular file"},
+		{"audit:\n  file: observe.yaml/audit.log\n", "audit.file: " + path + " is not a directory"},
+	} {
+		writeFile(t, path, base+c.yaml)
+		msg := runCLI(t, "", "serve", "--config", path).fails(t, 1)
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%q: %q does not contain %q", c.yaml, msg, c.want)
+		}
+	}
+}
+
+// A metrics address already in use stops the start with its key.
+func TestMetricsListenInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c := writeConfig(t, freePort(t), "metrics:\n  listen: "+ln.Addr().String()+"\n")
+	msg := runCLI(t, "", "serve", "--config", c.path).fails(t, 1)
+	if !strings.Contains(msg, "metrics.listen "+ln.Addr().String()) || !strings.Contains(msg, "address already in use") {
+		t.Errorf("serve with metrics.listen in use: %q", msg)
+	}
 }
