@@ -38,12 +38,17 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error
 		})
 		// The server audits changes made through its socket; here the CLI
 		// writes its own to the audit log.
-		aw, closeAudit, err := openAuditLog(cfg, os.Stderr, nil)
+		aw, file, err := openAuditLog(cfg, os.Stderr, nil)
 		if err != nil {
 			store.Close()
 			return nil, nil, err
 		}
-		return admin.Audited(&admin.Local{Store: store, Sealer: sealer}, sinkOrNil(aw), nil), func() { store.Close(); closeAudit() }, nil
+		return admin.Audited(&admin.Local{Store: store, Sealer: sealer}, sinkOrNil(aw), nil), func() {
+			store.Close()
+			if file != nil {
+				file.Close()
+			}
+		}, nil
 	}
 	if !errors.Is(err, bolt.ErrLocked) {
 		return nil, nil, err

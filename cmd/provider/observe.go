@@ -83,23 +83,21 @@ func hostOf(hostport string) string {
 
 // openAuditLog opens the configured audit log; with none, the sink is
 // nil. log hears of write failures (a full disk): the audit log never
-// stops the server.
-func openAuditLog(cfg *fileConfig, stderr io.Writer, log *slog.Logger) (*audit.Writer, func(), error) {
+// stops the server. file is the open file, nil for none or stderr.
+func openAuditLog(cfg *fileConfig, stderr io.Writer, log *slog.Logger) (aw *audit.Writer, file *audit.File, err error) {
 	var w io.Writer
-	closeFn := func() {}
 	switch cfg.Audit.File {
 	case "":
-		return nil, closeFn, nil
+		return nil, nil, nil
 	case auditStderr:
 		w = stderr
 	default:
-		f, err := audit.OpenFile(cfg.Audit.File)
-		if err != nil {
+		if file, err = audit.OpenFile(cfg.Audit.File); err != nil {
 			return nil, nil, err
 		}
-		w, closeFn = f, func() { f.Close() }
+		w = file
 	}
-	aw := audit.NewWriter(w, nil)
+	aw = audit.NewWriter(w, nil)
 	if log != nil {
 		aw.OnError = func(err error) {
 			if err != nil {
@@ -109,7 +107,7 @@ func openAuditLog(cfg *fileConfig, stderr io.Writer, log *slog.Logger) (*audit.W
 			}
 		}
 	}
-	return aw, closeFn, nil
+	return aw, file, nil
 }
 
 // observer is a running server's audit log and metrics.
@@ -117,19 +115,19 @@ type observer struct {
 	// events goes to the audit log and the metrics; never nil.
 	events  audit.Sink
 	metrics *metrics.Metrics // nil unless metrics.listen is set
+	file    *audit.File      // nil unless audit.file names a file
 	ln      net.Listener
 	srv     *http.Server
-	close   func()
 }
 
 // openObserver opens the audit log and the metrics listener (not yet
 // serving: see start).
 func openObserver(cfg *fileConfig, e *env, log *slog.Logger) (*observer, error) {
-	aw, closeAudit, err := openAuditLog(cfg, e.stderr, log)
+	aw, file, err := openAuditLog(cfg, e.stderr, log)
 	if err != nil {
 		return nil, err
 	}
-	o := &observer{close: closeAudit}
+	o := &observer{file: file}
 	var sinks []audit.Sink
 	if aw != nil {
 		sinks = append(sinks, aw)
@@ -147,7 +145,7 @@ func openObserver(cfg *fileConfig, e *env, log *slog.Logger) (*observer, error) 
 		sinks = append(sinks, o.metrics)
 		o.ln, err = net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
-			closeAudit()
+			o.shutdown(context.Background())
 			return nil, fmt.Errorf("metrics.listen %s: %w", cfg.Metrics.Listen, err)
 		}
 		mux := http.NewServeMux()
@@ -174,7 +172,18 @@ func (o *observer) shutdown(ctx context.Context) {
 	} else if o.ln != nil {
 		o.ln.Close()
 	}
-	o.close()
+	if o.file != nil {
+		o.file.Close()
+	}
+}
+
+// reopenAuditLog reopens the audit log file at its path (for a SIGHUP
+// after a rotation; a moved file is also noticed on its own).
+func (o *observer) reopenAuditLog() error {
+	if o.file == nil {
+		return nil
+	}
+	return o.file.Reopen()
 }
 
 // janitor records one garbage collection run.

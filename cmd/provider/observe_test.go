@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -340,5 +341,40 @@ func TestMetricsListenInUse(t *testing.T) {
 	msg := runCLI(t, "", "serve", "--config", c.path).fails(t, 1)
 	if !strings.Contains(msg, "metrics.listen "+ln.Addr().String()) || !strings.Contains(msg, "address already in use") {
 		t.Errorf("serve with metrics.listen in use: %q", msg)
+	}
+}
+
+// The reload helper's hooks: a reload is an audit event (a refused one
+// without the errors, which may quote secrets), and the audit file can be
+// reopened after a rotation.
+func TestObserverReloadHooks(t *testing.T) {
+	t.Parallel()
+	c := writeConfig(t, freePort(t), "audit:\n  file: audit.log\n")
+	cfg, err := loadConfig(c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := openObserver(cfg, &env{stderr: io.Discard}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.configReloaded(t.Context(), nil)
+	path := filepath.Join(c.dir, "audit.log")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.reopenAuditLog(); err != nil {
+		t.Fatal(err)
+	}
+	o.configReloaded(t.Context(), errors.New(`clients[0].secret: "hunter2hunter2" is too short`))
+	o.shutdown(t.Context())
+
+	_, before := readAudit(t, path+".1")
+	raw, after := readAudit(t, path)
+	if len(before) != 1 || before[0].Name != audit.ConfigReloaded || before[0].Outcome != audit.Success || before[0].Actor == nil || before[0].Actor.Via != "signal" {
+		t.Errorf("before the rotation: %+v", before)
+	}
+	if len(after) != 1 || after[0].Outcome != audit.Failure || after[0].Reason != "refused" || strings.Contains(raw, "hunter2") {
+		t.Errorf("after the rotation: %s", raw)
 	}
 }
