@@ -194,21 +194,28 @@ func Route(template string, next http.Handler) http.Handler {
 
 // Instrument counts and times the requests next answers, by the route
 // template Route set inside it ("other" when none did: a request refused
-// before routing, or an unknown path).
+// before routing). A request dropped without an answer (next panicked
+// with http.ErrAbortHandler, as for a client gone before a 5xx) counts
+// with code "aborted".
 func (m *Metrics) Instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rt := &route{name: "other"}
 		rec := &recorder{ResponseWriter: w}
+		returned := false
 		defer func() {
-			code := rec.status
-			if code == 0 {
-				code = http.StatusOK
+			code := "aborted"
+			switch {
+			case rec.status != 0:
+				code = strconv.Itoa(rec.status)
+			case returned:
+				code = "200" // net/http's answer to a handler that wrote nothing
 			}
-			m.requests.WithLabelValues(rt.name, strconv.Itoa(code)).Inc()
+			m.requests.WithLabelValues(rt.name, code).Inc()
 			m.latency.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, rt)))
+		returned = true
 	})
 }
 

@@ -65,10 +65,20 @@ func TestInstrumentLabelsByRouteTemplate(t *testing.T) {
 	mux.Handle("/ok", Route("/ok", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "fine") // implicit 200
 	})))
+	mux.Handle("/drop", Route("/drop", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic(http.ErrAbortHandler)
+	})))
 	srv := httptest.NewServer(m.Instrument(mux))
 	defer srv.Close()
-	for _, p := range []string{"/register/abc", "/register/def", "/ok", "/elsewhere"} {
-		resp, err := http.Get(srv.URL + p)
+	for _, p := range []string{"/register/abc", "/register/def", "/ok", "/elsewhere", "/drop"} {
+		// A POST: net/http retries a GET that got no answer.
+		resp, err := http.Post(srv.URL+p, "text/plain", nil)
+		if p == "/drop" {
+			if err == nil {
+				t.Fatal("a dropped request was answered")
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,6 +92,7 @@ func TestInstrumentLabelsByRouteTemplate(t *testing.T) {
 		{"/register/{client_id}", "204"}: 2,
 		{"/ok", "200"}:                   1,
 		{"other", "404"}:                 1,
+		{"/drop", "aborted"}:             1,
 	} {
 		if got := testutil.ToFloat64(m.requests.WithLabelValues(labels[0], labels[1])); got != want {
 			t.Errorf("requests%v = %v, want %v", labels, got, want)
