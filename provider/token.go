@@ -15,7 +15,6 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/smallsso/provider/provider/audit"
-
 	"github.com/smallsso/provider/storage"
 )
 
