@@ -165,10 +165,15 @@ func (o *observer) start(errc chan<- error, log *slog.Logger) {
 	log.Info("metrics listening", "addr", o.ln.Addr().String(), "path", "/metrics")
 }
 
-// shutdown stops the metrics listener and closes the audit log.
+// shutdown stops the metrics listener (a scrape in flight gets a few
+// seconds) and closes the audit log.
 func (o *observer) shutdown(ctx context.Context) {
 	if o.srv != nil {
-		o.srv.Shutdown(ctx)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if o.srv.Shutdown(ctx) != nil {
+			o.srv.Close()
+		}
 	} else if o.ln != nil {
 		o.ln.Close()
 	}
