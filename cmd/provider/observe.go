@@ -174,8 +174,9 @@ func (o *observer) shutdown(ctx context.Context) {
 		if o.srv.Shutdown(ctx) != nil {
 			o.srv.Close()
 		}
-	} else if o.ln != nil {
-		o.ln.Close()
+	}
+	if o.ln != nil {
+		o.ln.Close() // if serve stopped before start (closing twice is harmless)
 	}
 	if o.file != nil {
 		o.file.Close()
