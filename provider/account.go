@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/provider/userspec"
@@ -229,6 +230,9 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	// The current password is checked like a sign-in, throttle included:
 	// a stolen session must not become a free password oracle.
 	_, err := p.authenticate(ctx, p.clientIP(r), user.Username, current)
+	if err != nil {
+		p.emit(r, passwordChangeEvent(user.Username, user.ID, err))
+	}
 	var throttled *throttledError
 	switch {
 	case errors.As(err, &throttled):
@@ -282,6 +286,7 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 	p.SessionsEnded(ctx, ended)
 	p.throttle.forgetKnownSources(user.Username)
+	p.emit(r, passwordChangeEvent(user.Username, user.ID, nil))
 	p.log.InfoContext(ctx, "password changed", "request_id", requestID(ctx), "user_id", user.ID, "sessions_ended", len(ended))
 	http.Redirect(w, r, p.path("/account?done=password"), http.StatusSeeOther)
 }
@@ -311,6 +316,7 @@ func (p *Provider) handleRevokeApp(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
+	p.emit(r, audit.RevokedByUser(clientID, user.ID))
 	p.log.InfoContext(ctx, "app access revoked", "request_id", requestID(ctx), "user_id", user.ID, "client_id", clientID)
 	http.Redirect(w, r, p.path("/account?done=revoked"), http.StatusSeeOther)
 }

@@ -285,6 +285,9 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 	if ar.GetState() == stateAbsent {
 		resp.GetParameters().Del("state")
 	}
+	if e, ok := implicitIssued(ar, user.ID); ok {
+		p.emit(r, e)
+	}
 	p.oauth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/ory/fosite"
@@ -62,6 +63,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := p.clientIP(r)
 	user, err := p.authenticate(ctx, ip, username, password)
+	p.emit(r, signInEvent(clientID, username, user.ID, err))
 	var throttled *throttledError
 	if errors.As(err, &throttled) {
 		p.log.WarnContext(ctx, "login throttled", "request_id", requestID(ctx), "client_id", clientID, "client_ip", ip)
@@ -121,8 +123,10 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 				remember.ExpiresAt = remember.GrantedAt.Add(p.cfg.ConsentLifespan)
 			}
 		}
+		p.emit(r, audit.ConsentGiven(ar.GetClient().GetID(), it.UserID, consentScopes(ar)))
 		p.proceed(w, r, ar, it, true, remember)
 	case "deny":
+		p.emit(r, audit.ConsentDenied(ar.GetClient().GetID(), it.UserID))
 		p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 	default:
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
@@ -179,7 +183,7 @@ func (p *Provider) authenticate(ctx context.Context, ip, username, password stri
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.PasswordHash == "") {
 		_ = secret.Check(secret.UnknownAccountHash, password)
 		attempt.failed()
-		return storage.User{}, errBadCredentials
+		return storage.User{}, errUnknownUser
 	}
 	if err != nil {
 		attempt.cancel()

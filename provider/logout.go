@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
@@ -127,13 +128,18 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 			return
 		}
+		p.emit(r, audit.LoggedOut(lr.clientID(), s.UserID))
 	} else if lr.hint != nil && p.hintUnexpired(lr.hint) {
 		// No browser session: a relying party's server logging its user
 		// out (oauth2-proxy's backend logout). The hint, signed by us and
 		// still valid, names the session to end by its sid.
-		if _, err := p.endSessionByHint(ctx, lr.hint); err != nil {
+		ended, err := p.endSessionByHint(ctx, lr.hint)
+		if err != nil {
 			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 			return
+		}
+		if ended {
+			p.emit(r, audit.LoggedOut(lr.clientID(), hintSubject(lr.hint)))
 		}
 	}
 	// The cookie goes even when its session had already ended.

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/smallsso/provider/provider/audit"
+	"github.com/smallsso/provider/provider/metrics"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/go-jose/go-jose/v4"
@@ -108,6 +110,10 @@ type Deps struct {
 	// and a net.Dialer. The dialer is only given checked IP literals.
 	OutboundResolver Resolver
 	OutboundDial     DialFunc
+	// Events receives the audit events (sign-ins, consents, tokens...);
+	// nil discards them. Metrics, when set, counts requests by route.
+	Events  audit.Sink
+	Metrics *metrics.Metrics
 }
 
 // Provider serves the OpenID Connect and OAuth 2.0 endpoints.
@@ -145,6 +151,9 @@ type Provider struct {
 	// discoveryDoc and jwksDoc are the documents as last rendered
 	// (rendered.go).
 	discoveryDoc, jwksDoc renderCache
+	// events and metrics: see Deps (events.go).
+	events  audit.Sink
+	metrics *metrics.Metrics
 }
 
 // New wires a provider. It does no I/O.
@@ -190,6 +199,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		sealer:        secret.NewSealer(d.Secret),
 		registrations: newRegistrationLimiter(),
 		tokenLimits:   newClientLimits(d.Now),
+		events:        audit.OrDiscard(d.Events),
+		metrics:       d.Metrics,
 	}
 	p.ui.Store(ui)
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}

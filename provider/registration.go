@@ -33,6 +33,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
@@ -212,6 +213,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		p.registrationFailed(w, r, err)
 		return
 	}
+	p.emit(r, audit.Registered(c.ID))
 	p.log.InfoContext(r.Context(), "client registered", slog.String("request_id", requestID(r.Context())),
 		slog.String("client_id", c.ID), slog.Bool("initial_access_token", privileged))
 	writeJSON(w, http.StatusCreated, p.clientInformation(c, clientSecret, token))
@@ -257,6 +259,7 @@ func (p *Provider) handleClientConfiguration(w http.ResponseWriter, r *http.Requ
 			p.registrationFailed(w, r, err)
 			return
 		}
+		p.emit(r, audit.RegistrationDeleted(id))
 		p.log.InfoContext(ctx, "client unregistered", slog.String("request_id", requestID(ctx)), slog.String("client_id", id))
 		w.WriteHeader(http.StatusNoContent)
 	}
@@ -331,6 +334,7 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request, ol
 		p.registrationFailed(w, r, err)
 		return
 	}
+	p.emit(r, audit.RegistrationUpdated(c.ID))
 	p.log.InfoContext(ctx, "client registration updated", slog.String("request_id", requestID(ctx)), slog.String("client_id", c.ID))
 	writeJSON(w, http.StatusOK, p.clientInformation(c, clientSecret, token))
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/smallsso/provider/provider/metrics"
 )
 
 // Handler returns the provider's HTTP surface. Every route is listed here.
@@ -67,12 +69,16 @@ func (p *Provider) Handler() http.Handler {
 			h = withCORS(c, rt.methods, h)
 			methods = append(slices.Clone(methods), http.MethodOptions)
 		}
-		r.Handle(rt.path, h).Methods(methods...)
+		r.Handle(rt.path, metrics.Route(rt.path, h)).Methods(methods...)
 	}
-	r.PathPrefix("/static/").Handler(http.StripPrefix(p.path("/static/"), p.staticFiles(cacheFor(time.Hour, p.staticFilesNow()))))
-	r.NotFoundHandler = http.HandlerFunc(p.handleNotFound)
-	r.MethodNotAllowedHandler = http.HandlerFunc(p.handleMethodNotAllowed)
-	return p.withRequestID(securityHeaders(dropWhenGone(p.limitRequest(p.recoverer(r)))))
+	r.PathPrefix("/static/").Handler(metrics.Route("/static/", http.StripPrefix(p.path("/static/"), p.staticFiles(cacheFor(time.Hour, p.staticFilesNow())))))
+	r.NotFoundHandler = metrics.Route("not_found", http.HandlerFunc(p.handleNotFound))
+	r.MethodNotAllowedHandler = metrics.Route("method_not_allowed", http.HandlerFunc(p.handleMethodNotAllowed))
+	h := p.withRequestID(securityHeaders(dropWhenGone(p.limitRequest(p.recoverer(r)))))
+	if p.metrics != nil {
+		h = p.metrics.Instrument(h)
+	}
+	return h
 }
 
 type ctxKey int

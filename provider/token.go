@@ -14,6 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -31,6 +32,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ctx = context.WithValue(ctx, passwordGrantClientKey{}, requestClientID(r))
 	ctx, grant := withGrantState(ctx)
 	defer func() {
 		if grant.tx != nil {
@@ -50,6 +52,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		err = refineTokenError(r, err)
+		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
@@ -71,6 +74,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		sess.Claims.Subject, sess.Claims.Issuer = sess.Subject, p.cfg.Issuer
 		sess.Claims.AuthTime = p.now().UTC().Truncate(time.Second)
 		if err := p.passwordGrantClaims(ctx, sess, ar.GetGrantedScopes()); err != nil {
+			p.emit(r, tokenRefusal(r, ar, err))
 			p.logProtocolError(r, "token", err)
 			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
@@ -96,6 +100,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			} else {
 				err = fosite.ErrServerError.WithWrap(err)
 			}
+			p.emit(r, tokenRefusal(r, ar, err))
 			p.logProtocolError(r, "token", err)
 			p.oauth2.WriteAccessError(ctx, w, ar, err)
 			return
@@ -121,10 +126,12 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
 	}
+	p.emit(r, tokensIssued(ar))
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
 }
 
@@ -159,6 +166,8 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth2.NewRevocationRequest(r.Context(), r)
 	if err != nil {
 		p.logProtocolError(r, "revoke", err)
+	} else {
+		p.emit(r, audit.RevokedByClient(requestClientID(r)))
 	}
 	p.oauth2.WriteRevocationResponse(r.Context(), w, err)
 }
@@ -208,6 +217,7 @@ type clientIPKey struct{}
 func (p *Provider) authenticatePasswordGrant(ctx context.Context, username, password string) (string, error) {
 	ip, _ := ctx.Value(clientIPKey{}).(string)
 	u, err := p.authenticate(ctx, ip, strings.TrimSpace(username), password)
+	p.emitFrom(ctx, ip, signInEvent(passwordGrantClient(ctx), strings.TrimSpace(username), u.ID, err))
 	switch {
 	case errors.Is(err, errBadCredentials):
 		return "", fosite.ErrNotFound

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/smallsso/provider/provider/admin"
@@ -35,7 +36,19 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error
 			}
 			return km.Secret("provider")
 		})
-		return &admin.Local{Store: store, Sealer: sealer}, func() { store.Close() }, nil
+		// The server audits changes made through its socket; here the CLI
+		// writes its own to the audit log.
+		aw, file, err := openAuditLog(cfg, os.Stderr, nil)
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		return admin.Audited(&admin.Local{Store: store, Sealer: sealer}, sinkOrNil(aw), nil), func() {
+			store.Close()
+			if file != nil {
+				file.Close()
+			}
+		}, nil
 	}
 	if !errors.Is(err, bolt.ErrLocked) {
 		return nil, nil, err

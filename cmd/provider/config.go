@@ -89,6 +89,10 @@ type fileConfig struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// TLS is HTTPS served by the provider itself (cmd/provider/tls.go).
 	TLS tlsConfig `yaml:"tls"`
+	// Audit and Metrics are the audit log and the Prometheus listener
+	// (observe.go).
+	Audit   auditConfig   `yaml:"audit"`
+	Metrics metricsConfig `yaml:"metrics"`
 
 	dir  string        // the config file's directory
 	path string        // the config file, absolute
@@ -199,6 +203,8 @@ func (c *fileConfig) validate() []configProblem {
 	c.validateRegistration(add)
 	c.validateTLS(add)
 	c.validateSchedules(add)
+	c.Audit.check(c, add)
+	c.Metrics.check(c, add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {

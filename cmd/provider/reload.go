@@ -91,6 +91,9 @@ type reloader struct {
 	// hooks run after every successful reload, in order.
 	hooksMu sync.Mutex
 	hooks   []reloadHook
+	// audit, if set, records every reload in the audit log: err is nil
+	// when the new config serves. Set before start.
+	audit func(ctx context.Context, err error)
 
 	// started is the config the server started with: what the keys that
 	// need a restart are still set to. cur is the config last applied and
@@ -246,7 +249,7 @@ func (r *reloader) reload(ctx context.Context, trigger string, onlyIfChanged boo
 			r.log.Error("config reload refused", "path", r.cur.path, "problem", p)
 		}
 		r.log.Error("config reload refused: the running config stays in force", "path", r.cur.path, "trigger", trigger, "problems", len(res.Problems))
-		r.audit(ctx, res)
+		r.recordAudit(ctx, res)
 		return
 	}
 	// Compared with the start, so a change waiting for a restart is
@@ -259,13 +262,13 @@ func (r *reloader) reload(ctx context.Context, trigger string, onlyIfChanged boo
 		// The store's transaction was rolled back: nothing changed.
 		res.Problems = []string{err.Error()}
 		r.log.Error("config reload failed: the running config stays in force", "path", r.cur.path, "trigger", trigger, "err", err)
-		r.audit(ctx, res)
+		r.recordAudit(ctx, res)
 		return
 	}
 	r.log.Info("config reloaded", "path", r.cur.path, "trigger", trigger,
 		"clients", res.Clients.String(), "users", res.Users.String(), "trusted_issuers", res.TrustedIssuers.String(),
 		"ui_changed", res.UI, "restart_needed", strings.Join(res.Restart, ","))
-	r.audit(ctx, res)
+	r.recordAudit(ctx, res)
 }
 
 // prepare loads and checks everything a reload needs before it changes
@@ -341,11 +344,19 @@ func (r *reloader) apply(ctx context.Context, next *fileConfig, pages *templates
 	return nil
 }
 
-// audit is where a reload is recorded in the audit log: who cannot be
-// known (a signal has no sender), so the record is the trigger, the
-// outcome (applied, or refused with its problems) and the counts. The
-// events feature fills it in.
-func (r *reloader) audit(ctx context.Context, res reloadResult) {}
+// recordAudit records a reload in the audit log: who cannot be known (a
+// signal has no sender), and the problems may quote secrets, so the
+// record is only whether the new config serves.
+func (r *reloader) recordAudit(ctx context.Context, res reloadResult) {
+	if r.audit == nil {
+		return
+	}
+	var err error
+	if len(res.Problems) > 0 {
+		err = errors.New("refused")
+	}
+	r.audit(ctx, err)
+}
 
 // passwordsChanged treats a password changed in the config as one changed
 // with `provider users passwd`: whoever knew the old one loses the

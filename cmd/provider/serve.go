@@ -68,6 +68,11 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	defer store.Close()
+	obs, err := openObserver(cfg, e, log)
+	if err != nil {
+		return err
+	}
+	defer obs.shutdown(context.WithoutCancel(ctx))
 
 	km, err := openKeys(cfg, log)
 	if err != nil {
@@ -85,6 +90,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	pcfg := cfg.providerConfig()
 	p, err := provider.New(pcfg, provider.Deps{
 		Store: store, Keys: km, Templates: pages, Logger: log, Secret: providerSecret,
+		Events: obs.events, Metrics: obs.metrics,
 	})
 	if err != nil {
 		return err
@@ -115,20 +121,25 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	srv := newHTTPServer(cfg, ts.handler(p.Handler()), log) // limits: timeouts, header bytes, concurrent requests
-	adminSrv := &http.Server{Handler: admin.Handler(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}), ReadHeaderTimeout: 10 * time.Second}
+	adminSrv := &http.Server{Handler: admin.Handler(admin.Audited(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}, obs.events, nil)), ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: admin.ConnContext}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4) // the server, the admin socket, TLS redirect, metrics
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	ts.serveRedirect(redirectLn, errc)
 	// The background work ends, and is waited for, before the store closes.
 	bgCtx, stopBG := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Go(func() { collectGarbage(bgCtx, store, log) })
+	obs.start(errc, log)
+	bg.Go(func() { collectGarbage(bgCtx, store, log, obs.janitor) })
 	rl := newReloader(cfg, store, sealer, p, log)
+	rl.audit = obs.configReloaded
 	rl.start(bgCtx, hup, &bg)
 	// SIGHUP also re-reads the certificate files at once.
 	rl.onReload(func(context.Context, *fileConfig) error { return ts.Reload() })
+	// ... and reopens the audit log, for a logrotate without copytruncate.
+	rl.onReload(func(context.Context, *fileConfig) error { return obs.reopenAuditLog() })
 	bg.Go(func() { rotateKeysOnSchedule(bgCtx, km, time.Duration(cfg.Keys.RotateEvery), log) })
 
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
@@ -164,7 +175,9 @@ type gcStore interface {
 	GarbageCollect(ctx context.Context, now time.Time) (int, error)
 }
 
-func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger) {
+// collectGarbage runs the janitor until ctx ends; record (the metrics)
+// hears of every run.
+func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger, record func(removed int, err error)) {
 	t := time.NewTicker(gcInterval)
 	defer t.Stop()
 	for {
@@ -176,6 +189,9 @@ func collectGarbage(ctx context.Context, store gcStore, log *slog.Logger) {
 			// so a large backlog does not hold up issuance; on shutdown
 			// it stops between two of them.
 			n, err := store.GarbageCollect(ctx, time.Now())
+			if ctx.Err() == nil {
+				record(n, err)
+			}
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -21,7 +22,7 @@ func TestServerLimitsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newHTTPServer(cfg, http.NotFoundHandler(), nil)
+	srv := newHTTPServer(cfg, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	if srv.ReadHeaderTimeout != 10*time.Second || srv.ReadTimeout != 30*time.Second || srv.WriteTimeout != 30*time.Second ||
 		srv.IdleTimeout != 2*time.Minute || srv.MaxHeaderBytes != 16<<10 {
 		t.Errorf("default server: header %v read %v write %v idle %v header bytes %d", srv.ReadHeaderTimeout, srv.ReadTimeout,
@@ -35,7 +36,7 @@ func TestServerLimitsFromConfig(t *testing.T) {
 	if cfg, err = loadConfig(c.path); err != nil {
 		t.Fatal(err)
 	}
-	srv = newHTTPServer(cfg, http.NotFoundHandler(), nil)
+	srv = newHTTPServer(cfg, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	if srv.ReadHeaderTimeout != 2*time.Second || srv.ReadTimeout != time.Minute || srv.WriteTimeout != 45*time.Second ||
 		srv.IdleTimeout != 5*time.Minute || srv.MaxHeaderBytes != 8192 || cfg.Limits.MaxConcurrentRequests != 64 {
 		t.Errorf("configured server: header %v read %v write %v idle %v header bytes %d max %d", srv.ReadHeaderTimeout, srv.ReadTimeout,

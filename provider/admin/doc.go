@@ -3,6 +3,8 @@
 // it to an open store, the admin socket (its server, and the client the CLI dials when a
 // running server holds the database), and the declarative sync that makes
 // the store match the clients, users and trusted issuers of the config file.
+// Audited records every change in the audit log with its actor: the admin
+// socket's peer (SO_PEERCRED, set by ConnContext) or the CLI's user.
 //
 // It validates through provider/clientspec and provider/userspec, so the
 // CLI refuses what registration and the account page refuse. It must not
