@@ -78,6 +78,9 @@ type Options struct {
 	// zero means 10ms. Between two chunks other writers get the lock.
 	GCChunkRecords int
 	GCChunkTime    time.Duration
+	// Now is the clock of the readiness check (ready.go); nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // Store is a storage.Store over one bbolt file. Every write is committed
@@ -94,6 +97,8 @@ type Store struct {
 	// clientCache and userCache keep decoded records (decoded.go).
 	clientCache *decodedCache[storage.Client]
 	userCache   *decodedCache[storage.User]
+	// ready is the state of the readiness check (ready.go).
+	ready *readiness
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -122,15 +127,17 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open bolt %s: %w", path, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open bolt %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	if err := db.Update(initSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
+	ready := newReadiness(opts.Now)
 	return &Store{
-		db: db, w: &writer{db: db}, gc: newGCLimits(opts),
+		db: db, w: &writer{db: db, failed: ready.writeFailed}, gc: newGCLimits(opts),
 		clientCache: newDecodedCache(cloneClient), userCache: newDecodedCache(cloneUser),
+		ready: ready,
 	}, nil
 }
 

@@ -70,6 +70,8 @@ func subtests() []subtest {
 		{"TxIsolation", testTxIsolation},
 		{"TxNestingFails", testTxNestingFails},
 		{"TxEndWithoutTxFails", testTxEndWithoutTxFails},
+
+		{"CheckWritable", testCheckWritable},
 	}
 }
 
