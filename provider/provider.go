@@ -133,6 +133,8 @@ type Provider struct {
 	// discoveryDoc and jwksDoc are the documents as last rendered
 	// (rendered.go).
 	discoveryDoc, jwksDoc renderCache
+	// ready is what /readyz answered last (readyz.go).
+	ready readyState
 }
 
 // New wires a provider. It does no I/O.

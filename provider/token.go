@@ -91,6 +91,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		err = storageUnavailable(w, err)
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
@@ -128,7 +129,11 @@ func refineTokenError(r *http.Request, err error) error {
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth2.NewRevocationRequest(r.Context(), r)
 	if err != nil {
+		err = storageUnavailable(w, err)
 		p.logProtocolError(r, "revoke", err)
+		if writeUnavailable(w, err) {
+			return
+		}
 	}
 	p.oauth2.WriteRevocationResponse(r.Context(), w, err)
 }
