@@ -92,7 +92,17 @@ func storageUnavailable(w http.ResponseWriter, err error) error {
 		return err
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
-	return fosite.ErrTemporarilyUnavailable.WithHint("The server cannot store anything right now. Please try again later.").WithWrap(err)
+	// Wrap the storage error itself, below fosite's own wrappers, so the
+	// log's cause is the disk's complaint rather than "server_error".
+	cause := err
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		var rfc *fosite.RFC6749Error
+		if !errors.As(e, &rfc) {
+			cause = e
+			break
+		}
+	}
+	return fosite.ErrTemporarilyUnavailable.WithHint("The server cannot store anything right now. Please try again later.").WithWrap(cause)
 }
 
 // writeUnavailable answers err itself when it is
