@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -159,14 +160,26 @@ func call(t *testing.T, hc *http.Client, method, u string, form url.Values, user
 		t.Fatalf("%s %s: %v", method, u, err)
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	a, err := decodeAnswer(resp)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	return a
+}
+
+// decodeAnswer reads a response with a JSON body, or none.
+func decodeAnswer(resp *http.Response) (answer, error) {
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return answer{}, err
+	}
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &a.body); err != nil {
-			t.Fatalf("%s %s: HTTP %d, body not JSON: %q", method, u, resp.StatusCode, raw)
+			return a, fmt.Errorf("HTTP %d, body not JSON: %q", resp.StatusCode, raw)
 		}
 	}
-	return a
+	return a, nil
 }
 
 // testBinary is the running test binary; a copy in a directory every
