@@ -4,7 +4,9 @@
 // token records, which are compact CBOR of record version 2: tokencodec.go):
 //
 //	meta               "schema" → layout version; "token_subjects" → "1"
-//	                   once that index holds every token (subjects.go)
+//	                   once that index holds every token (subjects.go);
+//	                   "ready_probe" → time of the last readiness probe
+//	                   (ready.go)
 //	users              ID → User
 //	users_by_name      username → ID
 //	clients            ID → Client
