@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
 
@@ -47,6 +49,12 @@ func (e pageError) Error() string {
 
 func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageError) {
 	id := requestID(r.Context())
+	if e.Status == http.StatusInternalServerError && errors.Is(e.Err, storage.ErrUnavailable) {
+		// The database could not take a write: nothing was kept, and
+		// trying again later may work (readyz.go).
+		e.Status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
+	}
 	if e.Err != nil {
 		level := slog.LevelWarn
 		if e.Status >= 500 {

@@ -48,6 +48,8 @@ type testServer struct {
 	srv    *httptest.Server
 	alice  storage.User
 	sealer *secret.Sealer
+	// DBPath is the bolt file.
+	DBPath string
 }
 
 func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
@@ -61,7 +63,8 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := bolt.Open(filepath.Join(dir, "provider.db"), bolt.Options{})
+	dbPath := filepath.Join(dir, "provider.db")
+	store, err := bolt.Open(dbPath, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +145,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	srv.Config.Handler = p.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice, sealer: sealer}
+	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice, sealer: sealer, DBPath: dbPath}
 }
 
 // rp is a relying party: go-oidc for discovery and verification, x/oauth2

@@ -154,6 +154,8 @@ type Provider struct {
 	// events and metrics: see Deps (events.go).
 	events  audit.Sink
 	metrics *metrics.Metrics
+	// ready is what /readyz answered last (readyz.go).
+	ready readyState
 }
 
 // New wires a provider. It does no I/O.

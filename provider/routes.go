@@ -43,6 +43,7 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/par", withClientMemo(p.handlePAR), true},
 		{[]string{"GET", "POST"}, "/logout", p.handleLogout, true},
 		{[]string{"GET"}, "/healthz", p.handleHealth, true},
+		{[]string{"GET"}, "/readyz", p.handleReady, true},
 		{[]string{"POST"}, "/register", p.handleRegister, true},
 		{[]string{"GET", "PUT", "DELETE"}, "/register/{client_id}", p.handleClientConfiguration, true},
 		{[]string{"GET"}, "/account", p.handleAccount, true},

@@ -126,6 +126,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		err = storageUnavailable(w, err)
 		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
@@ -165,7 +166,11 @@ func refineTokenError(r *http.Request, err error) error {
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth2.NewRevocationRequest(r.Context(), r)
 	if err != nil {
+		err = storageUnavailable(w, err)
 		p.logProtocolError(r, "revoke", err)
+		if writeUnavailable(w, err) {
+			return
+		}
 	} else {
 		p.emit(r, audit.RevokedByClient(requestClientID(r)))
 	}

@@ -23,6 +23,11 @@ var (
 	// ErrInactive is returned by DeactivateToken when the token was already
 	// inactive: the caller lost a race or is replaying a used token.
 	ErrInactive = errors.New("already inactive")
+	// ErrUnavailable means the backend could not make a write durable (a
+	// full disk, a file it may not write, an I/O error): nothing of the
+	// write was kept, and the same write may succeed once the cause is
+	// fixed.
+	ErrUnavailable = errors.New("storage unavailable")
 )
 
 // TokenKind names a family of token request records.
@@ -360,6 +365,14 @@ type Store interface {
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error
+
+	// CheckWritable is the readiness check: it makes a small real write
+	// and returns an error matching ErrUnavailable if that write, or
+	// another write shortly before it, could not be made durable. A
+	// backend may answer from a result a second old, so a storm of
+	// probes costs no more than one write a second. ctx must not carry
+	// a transaction.
+	CheckWritable(ctx context.Context) error
 
 	Close() error
 }

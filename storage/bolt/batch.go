@@ -51,6 +51,8 @@ type writer struct {
 	// closed is set by Store.Close; writers are refused after it. Guarded
 	// by mu.
 	closed bool
+	// failed, when set, is told of every commit that failed (ready.go).
+	failed func(error)
 }
 
 // batch is one bbolt write transaction shared by several writers.
@@ -141,9 +143,7 @@ func (w *writer) close() {
 		_ = b.tx.Rollback()
 		return
 	}
-	if b.err = b.tx.Commit(); b.err == nil {
-		w.commits.Add(1)
-	}
+	b.err = w.commit(b.tx)
 	close(b.done)
 }
 
@@ -178,9 +178,7 @@ func (w *writer) leave() {
 		// The next writer may begin while this commit syncs; bbolt makes
 		// it wait for the file, not for this lock.
 		w.mu.Unlock()
-		if b.err = b.tx.Commit(); b.err == nil {
-			w.commits.Add(1)
-		}
+		b.err = w.commit(b.tx)
 		close(b.done)
 	default:
 		w.mu.Unlock()

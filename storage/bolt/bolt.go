@@ -4,7 +4,9 @@
 // token records, which are compact CBOR of record version 2: tokencodec.go):
 //
 //	meta               "schema" → layout version; "token_subjects" → "1"
-//	                   once that index holds every token (subjects.go)
+//	                   once that index holds every token (subjects.go);
+//	                   "ready_probe" → time of the last readiness probe
+//	                   (ready.go)
 //	users              ID → User
 //	users_by_name      username → ID
 //	clients            ID → Client
@@ -78,6 +80,9 @@ type Options struct {
 	// zero means 10ms. Between two chunks other writers get the lock.
 	GCChunkRecords int
 	GCChunkTime    time.Duration
+	// Now is the clock of the readiness check (ready.go); nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // Store is a storage.Store over one bbolt file. Every write is committed
@@ -94,6 +99,8 @@ type Store struct {
 	// clientCache and userCache keep decoded records (decoded.go).
 	clientCache *decodedCache[storage.Client]
 	userCache   *decodedCache[storage.User]
+	// ready is the state of the readiness check (ready.go).
+	ready *readiness
 }
 
 // Open opens or creates the database at path, creating its directory with
@@ -122,15 +129,17 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open bolt %s: %w", path, ErrLocked)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open bolt %s: %w", path, err)
+		return nil, openError(path, err)
 	}
 	if err := db.Update(initSchema); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open bolt %s: %w", path, err)
 	}
+	ready := newReadiness(opts.Now)
 	return &Store{
-		db: db, w: &writer{db: db}, gc: newGCLimits(opts),
+		db: db, w: &writer{db: db, failed: ready.writeFailed}, gc: newGCLimits(opts),
 		clientCache: newDecodedCache(cloneClient), userCache: newDecodedCache(cloneUser),
+		ready: ready,
 	}, nil
 }
 

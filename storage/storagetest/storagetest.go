@@ -72,6 +72,8 @@ func subtests() []subtest {
 		{"TxIsolation", testTxIsolation},
 		{"TxNestingFails", testTxNestingFails},
 		{"TxEndWithoutTxFails", testTxEndWithoutTxFails},
+
+		{"CheckWritable", testCheckWritable},
 	}
 }
 
