@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -205,35 +206,7 @@ type server struct {
 // stopped it.
 func startServer(t *testing.T, c *testConfig) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan int, 1), exited: make(chan struct{}), stderr: &syncBuffer{}}
-	var stdout syncBuffer
-	go func() {
-		s.done <- run(ctx, []string{"serve", "--config", c.path}, strings.NewReader(""), &stdout, s.stderr)
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("server did not stop")
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr.String())
-		}
-	})
-
-	// serve logs "listening" once its listener is open, so the request
-	// below is queued by the kernel even if Serve has not accepted yet.
-	if !s.stderr.waitFor("msg=listening", s.exited, 15*time.Second) {
-		select {
-		case <-s.exited:
-			t.Fatalf("serve exited before listening: %s", s.stderr.String())
-		default:
-			t.Fatalf("server at %s not listening after 15s: %s", c.issuer, s.stderr.String())
-		}
-	}
+	s := launchServer(t, c, context.Background())
 	hc := &http.Client{Timeout: 10 * time.Second}
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Get(c.issuer + "/healthz")
@@ -261,4 +234,39 @@ func (s *server) stop(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("serve did not return after its context was cancelled")
 	}
+}
+
+// launchServer runs `provider serve --config` in a goroutine with ctx
+// (which may carry a reload channel, see withReloadSignals) and waits
+// until it logs that it is listening: the kernel then queues connections
+// even if Serve has not accepted yet. The server is stopped when the test
+// ends if the test has not stopped it.
+func launchServer(t *testing.T, c *testConfig, ctx context.Context) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
+	s := &server{cancel: cancel, done: make(chan int, 1), exited: make(chan struct{}), stderr: &syncBuffer{}}
+	go func() {
+		s.done <- run(ctx, []string{"serve", "--config", c.path}, strings.NewReader(""), io.Discard, s.stderr)
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.exited:
+		case <-time.After(15 * time.Second):
+			t.Errorf("server did not stop")
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.stderr.String())
+		}
+	})
+	if !s.stderr.waitFor("msg=listening", s.exited, 15*time.Second) {
+		select {
+		case <-s.exited:
+			t.Fatalf("serve exited before listening: %s", s.stderr.String())
+		default:
+			t.Fatalf("server at %s not listening after 15s: %s", c.issuer, s.stderr.String())
+		}
+	}
+	return s
 }

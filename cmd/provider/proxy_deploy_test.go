@@ -182,26 +182,7 @@ func (d *proxied) startProvider(t *testing.T) {
 	}
 	writeFile(t, c.path, substitute(t, string(raw), "issuer: "+c.issuer+"\n", "issuer: "+d.issuer+"\n", 1))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan int, 1), exited: make(chan struct{}), stderr: &syncBuffer{}}
-	go func() {
-		s.done <- run(ctx, []string{"serve", "--config", c.path}, strings.NewReader(""), &syncBuffer{}, s.stderr)
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("server did not stop")
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr.String())
-		}
-	})
-	if !s.stderr.waitFor("msg=listening", s.exited, 15*time.Second) {
-		t.Fatalf("serve did not start listening: %s", s.stderr.String())
-	}
+	s := launchServer(t, c, context.Background())
 	d.provider = s
 	resp, err := d.client(t, personAddr).Get(d.issuer + "/healthz")
 	if err != nil {

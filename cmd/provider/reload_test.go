@@ -27,26 +27,7 @@ import (
 func startReloadable(t *testing.T, c *testConfig) (*server, chan<- os.Signal) {
 	t.Helper()
 	hup := make(chan os.Signal, 1)
-	ctx, cancel := context.WithCancel(withReloadSignals(context.Background(), hup))
-	s := &server{cancel: cancel, done: make(chan int, 1), exited: make(chan struct{}), stderr: &syncBuffer{}}
-	go func() {
-		s.done <- run(ctx, []string{"serve", "--config", c.path}, strings.NewReader(""), io.Discard, s.stderr)
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("server did not stop")
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr.String())
-		}
-	})
-	if !s.stderr.waitFor("msg=listening", s.exited, 15*time.Second) {
-		t.Fatalf("server not listening: %s", s.stderr.String())
-	}
+	s := launchServer(t, c, withReloadSignals(context.Background(), hup))
 	return s, hup
 }
 

@@ -115,27 +115,7 @@ func replaceFile(t *testing.T, path string, content []byte) {
 // client.
 func startHTTPSServer(t *testing.T, c *testConfig, client *http.Client) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan int, 1), exited: make(chan struct{}), stderr: &syncBuffer{}}
-	var stdout syncBuffer
-	go func() {
-		s.done <- run(ctx, []string{"serve", "--config", c.path}, strings.NewReader(""), &stdout, s.stderr)
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("server did not stop")
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.stderr.String())
-		}
-	})
-	if !s.stderr.waitFor("msg=listening", s.exited, 15*time.Second) {
-		t.Fatalf("server not listening: %s", s.stderr.String())
-	}
+	s := launchServer(t, c, context.Background())
 	if client != nil {
 		resp, err := client.Get(c.issuer + "/healthz")
 		if err != nil {
