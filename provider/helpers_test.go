@@ -50,6 +50,8 @@ type testServer struct {
 	sealer *secret.Sealer
 	// DBPath is the bolt file.
 	DBPath string
+	// Provider is the server's provider, for what a reload would call.
+	Provider *provider.Provider
 }
 
 func newTestServer(t testing.TB, mutate ...func(*provider.Config)) *testServer {
@@ -145,7 +147,7 @@ func newTestServerDeps(t testing.TB, deps func(*provider.Deps), mutate ...func(*
 	srv.Config.Handler = p.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice, sealer: sealer, DBPath: dbPath}
+	return &testServer{URL: issuer, Store: store, Keys: km, srv: srv, alice: alice, sealer: sealer, DBPath: dbPath, Provider: p}
 }
 
 // rp is a relying party: go-oidc for discovery and verification, x/oauth2

@@ -31,6 +31,7 @@ import (
 	"github.com/ory/fosite"
 	"golang.org/x/time/rate"
 
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
 )
 
@@ -99,6 +100,16 @@ func (c *clientLimits) take(clientID, spec string) (time.Duration, bool) {
 	return untilOne(b.lim, now), false
 }
 
+// reset forgets every bucket: after a reload a changed (raised, lowered
+// or lifted) limit applies at once, instead of a client waiting out a
+// bucket emptied under the old one. Every client starts full, as after a
+// restart.
+func (c *clientLimits) reset() {
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}
+
 // untilOne is how long until lim holds one request again.
 func untilOne(lim *rate.Limiter, now time.Time) time.Duration {
 	missing := 1 - lim.TokensAt(now)
@@ -132,7 +143,7 @@ func rateLimitSpec(c fosite.Client) string {
 // writeRateLimited answers a request over its client's limit.
 func (p *Provider) writeRateLimited(w http.ResponseWriter, r *http.Request, clientID string, wait time.Duration) {
 	secs := max(int64(math.Ceil(wait.Seconds())), 1)
-	// audit: token_rate_limited (client clientID, client address, retry after secs)
+	p.emit(r, audit.RateLimitedClient(clientID, "token"))
 	p.log.Info("token request over the client's rate limit", "client_id", clientID, "retry_after", secs, "request_id", requestID(r.Context()))
 	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	p.oauth2.WriteAccessError(r.Context(), w, nil, &fosite.RFC6749Error{

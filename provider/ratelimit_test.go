@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/storage"
 )
@@ -40,18 +42,20 @@ func askToken(endpoint, user, pass string) tokenAnswer {
 }
 
 // newLimitedServer is a test server on a stopped clock with a
-// client-credentials client limited to 5 token requests an hour.
-func newLimitedServer(t *testing.T) (*testServer, *testClock) {
+// client-credentials client limited to 5 token requests an hour; events
+// keeps what it audits.
+func newLimitedServer(t *testing.T) (ts *testServer, clock *testClock, events *eventLog) {
 	t.Helper()
-	clock := &testClock{}
-	ts := newTestServerDeps(t, func(d *provider.Deps) {
+	clock, events = &testClock{}, &eventLog{}
+	ts = newTestServerDeps(t, func(d *provider.Deps) {
 		start := time.Now()
 		d.Now = func() time.Time { return start.Add(time.Duration(clock.offset.Load())) }
+		d.Events = events
 	})
 	ts.addClient(t, clientspec.Spec{ID: "limited", SecretHash: testHash("limited-secret"), ClientSettings: storage.ClientSettings{
 		GrantTypes: []string{"client_credentials"}, Scopes: []string{"api:read"}, RateLimit: "5/h",
 	}})
-	return ts, clock
+	return ts, clock, events
 }
 
 func checkLimited(t *testing.T, a tokenAnswer) {
@@ -69,7 +73,7 @@ func checkLimited(t *testing.T, a tokenAnswer) {
 // rest 429 with Retry-After; the bucket refills at 5 an hour.
 func TestRateLimitConcurrent(t *testing.T) {
 	t.Parallel()
-	ts, clock := newLimitedServer(t)
+	ts, clock, _ := newLimitedServer(t)
 	const n = 12
 	answers := make([]tokenAnswer, n)
 	var wg sync.WaitGroup
@@ -113,7 +117,7 @@ func TestRateLimitConcurrent(t *testing.T) {
 // client's ID cannot spend its budget.
 func TestRateLimitCountsOnlyAuthenticated(t *testing.T) {
 	t.Parallel()
-	ts, _ := newLimitedServer(t)
+	ts, _, _ := newLimitedServer(t)
 	for range 8 {
 		if a := askToken(ts.URL+"/token", "limited", "wrong-secret"); a.status != http.StatusUnauthorized {
 			t.Fatalf("wrong secret: HTTP %d %v, want 401", a.status, a.body)
@@ -126,4 +130,28 @@ func TestRateLimitCountsOnlyAuthenticated(t *testing.T) {
 	}
 	// Over the limit, even a wrong secret is refused before it is checked.
 	checkLimited(t, askToken(ts.URL+"/token", "limited", "wrong-secret"))
+}
+
+// A reload that raises a client's limit applies at once: the client does
+// not wait out the bucket it emptied under the old one.
+func TestRateLimitChangedByReload(t *testing.T) {
+	t.Parallel()
+	ts, _, events := newLimitedServer(t)
+	for range 5 {
+		if a := askToken(ts.URL+"/token", "limited", "limited-secret"); a.status != http.StatusOK {
+			t.Fatalf("within the limit: HTTP %d %v", a.status, a.body)
+		}
+	}
+	checkLimited(t, askToken(ts.URL+"/token", "limited", "limited-secret"))
+	events.find(t, "rate_limited", func(e audit.Event) bool {
+		return e.Name == audit.RateLimited && e.Outcome == audit.Denied && e.ClientID == "limited"
+	})
+	raise := func(c storage.Client) (storage.Client, error) { c.RateLimit = "1000/h"; return c, nil }
+	if err := ts.Store.UpdateClient(context.Background(), "limited", raise); err != nil {
+		t.Fatal(err)
+	}
+	ts.Provider.ClientsChanged() // what a config reload calls after its sync
+	if a := askToken(ts.URL+"/token", "limited", "limited-secret"); a.status != http.StatusOK {
+		t.Fatalf("after the limit was raised: HTTP %d %v, want 200", a.status, a.body)
+	}
 }

@@ -9,6 +9,7 @@ package provider
 // readiness is lost and once when it returns.
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,9 @@ type readyState struct {
 	failed string // the failed checks of the last answer, "" when ready
 }
 
+// readyProbeTimeout bounds the database probe of /readyz.
+const readyProbeTimeout = 5 * time.Second
+
 // readyAnswer is the body of /readyz.
 type readyAnswer struct {
 	Status string            `json:"status"`
@@ -40,7 +44,12 @@ type readyAnswer struct {
 func (p *Provider) handleReady(w http.ResponseWriter, r *http.Request) {
 	ans := readyAnswer{Status: "ok", Checks: map[string]string{"database": "ok", "signing_keys": "ok"}}
 	var causes []any
-	if err := p.store.CheckWritable(r.Context()); err != nil {
+	// The probe is not the prober's: one that hangs up must not make the
+	// database look unwritable (and flap the log), nor cancel the write
+	// that concurrent probes wait for. A disk that hangs fails it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), readyProbeTimeout)
+	defer cancel()
+	if err := p.store.CheckWritable(ctx); err != nil {
 		ans.Checks["database"] = "not writable"
 		causes = append(causes, slog.String("database", err.Error()))
 	}

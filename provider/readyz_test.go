@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -215,5 +216,21 @@ func TestReadyzMissingKey(t *testing.T) {
 	a := getReadyz(t, ts.URL)
 	if a.status != http.StatusServiceUnavailable || a.Checks["signing_keys"] != "missing" || a.Checks["database"] != "ok" {
 		t.Errorf("/readyz without an ES256 key: HTTP %d %s", a.status, a.raw)
+	}
+}
+
+// A prober that hangs up does not make the database look unwritable: the
+// probe runs on without its request's context, and nothing is logged.
+func TestReadyzProberHangsUp(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	ts := newTestServerDeps(t, func(d *provider.Deps) { d.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/readyz", nil)
+	rec := httptest.NewRecorder()
+	ts.Provider.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || strings.Contains(logs.String(), "not ready") {
+		t.Errorf("/readyz for a prober gone: HTTP %d %s, log:\n%s", rec.Code, rec.Body, logs.String())
 	}
 }

@@ -14,6 +14,7 @@ package audit
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one line of the audit log.
@@ -165,4 +166,30 @@ func WithActor(ctx context.Context, a Actor) context.Context {
 func ActorFrom(ctx context.Context) (Actor, bool) {
 	a, ok := ctx.Value(actorKey{}).(Actor)
 	return a, ok
+}
+
+// MaxFieldBytes bounds each text field of a written event. Usernames and
+// client IDs come from unauthenticated requests (up to a whole form body):
+// unbounded, every refused request could write kilobytes to the disk the
+// database lives on.
+const MaxFieldBytes = 256
+
+// bounded is e with every field cut to MaxFieldBytes, at a character
+// boundary, marked with "…" where it was cut.
+func (e Event) bounded() Event {
+	for _, f := range []*string{&e.Reason, &e.ClientID, &e.Username, &e.Subject, &e.GrantType, &e.Scope, &e.ClientAddr, &e.RequestID, &e.Op, &e.Object} {
+		*f = truncate(*f, MaxFieldBytes)
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -41,7 +41,7 @@ func (w *Writer) Record(_ context.Context, e Event) {
 		e.Time = w.now()
 	}
 	e.Time = e.Time.UTC()
-	line, err := json.Marshal(e)
+	line, err := json.Marshal(e.bounded())
 	if err != nil {
 		return // cannot happen: Event is strings and ints
 	}

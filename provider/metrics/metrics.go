@@ -45,7 +45,7 @@ type Metrics struct {
 var (
 	grantTypes = []string{"authorization_code", "refresh_token", "client_credentials", "password",
 		"urn:ietf:params:oauth:grant-type:jwt-bearer", "implicit"}
-	signinReasons = []string{audit.ReasonUnknownUser, audit.ReasonBadPassword, audit.ReasonThrottled, audit.ReasonError}
+	signinReasons = []string{badCredentials, audit.ReasonThrottled, audit.ReasonError}
 	outcomes      = []string{audit.Success, audit.Failure, audit.Denied}
 )
 
@@ -140,6 +140,10 @@ func (m *Metrics) Janitor(n int, err error) {
 	}
 }
 
+// badCredentials is the sign-in failure label of an unknown username and
+// of a wrong password alike (the audit log tells them apart).
+const badCredentials = "bad_credentials"
+
 // Record implements audit.Sink: every event is counted, and some feed
 // their own metric.
 func (m *Metrics) Record(_ context.Context, e audit.Event) {
@@ -148,7 +152,13 @@ func (m *Metrics) Record(_ context.Context, e audit.Event) {
 	case e.Name == audit.TokenIssued:
 		m.tokens.WithLabelValues(bounded(e.GrantType, grantTypes)).Inc()
 	case e.Name == audit.SignIn && e.Outcome == audit.Failure:
-		m.signinFailures.WithLabelValues(bounded(e.Reason, signinReasons)).Inc()
+		reason := e.Reason
+		if reason == audit.ReasonUnknownUser || reason == audit.ReasonBadPassword {
+			// One label for both: whoever may scrape the metrics must not
+			// learn which usernames exist, which the login page hides.
+			reason = badCredentials
+		}
+		m.signinFailures.WithLabelValues(bounded(reason, signinReasons)).Inc()
 	case e.Name == audit.RateLimited:
 		m.throttled.WithLabelValues("rate_limit").Inc()
 	}

@@ -22,6 +22,7 @@ func TestRecordCountsEventsWithBoundedLabels(t *testing.T) {
 	m.Record(ctx, audit.TokensIssued("app", "sub", "authorization_code", nil))
 	m.Record(ctx, audit.TokensIssued("app", "sub", "made-up-grant", nil))
 	m.Record(ctx, audit.SignInFailed("app", "alice", audit.ReasonBadPassword))
+	m.Record(ctx, audit.SignInFailed("app", "nobody", audit.ReasonUnknownUser))
 	m.Record(ctx, audit.SignInFailed("app", "alice", audit.ReasonThrottled))
 	m.Record(ctx, audit.SignInFailed("app", "alice", "attacker-chosen"))
 	m.Record(ctx, audit.PasswordChange("sub", audit.ReasonThrottled))
@@ -35,12 +36,12 @@ func TestRecordCountsEventsWithBoundedLabels(t *testing.T) {
 	}{
 		{testutil.ToFloat64(m.tokens.WithLabelValues("authorization_code")), 2, "tokens authorization_code"},
 		{testutil.ToFloat64(m.tokens.WithLabelValues("other")), 1, "tokens other"},
-		{testutil.ToFloat64(m.signinFailures.WithLabelValues("bad_password")), 1, "failures bad_password"},
+		{testutil.ToFloat64(m.signinFailures.WithLabelValues("bad_credentials")), 2, "failures bad_credentials (a wrong password and an unknown user alike)"},
 		{testutil.ToFloat64(m.signinFailures.WithLabelValues("other")), 1, "failures other"},
 		{testutil.ToFloat64(m.throttled.WithLabelValues("signin")), 2, "throttled signin"},
 		{testutil.ToFloat64(m.throttled.WithLabelValues("rate_limit")), 1, "throttled rate_limit"},
 		{testutil.ToFloat64(m.events.WithLabelValues("other", "other")), 1, "events other"},
-		{testutil.ToFloat64(m.events.WithLabelValues("signin", "failure")), 3, "events signin failure"},
+		{testutil.ToFloat64(m.events.WithLabelValues("signin", "failure")), 4, "events signin failure"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
