@@ -29,9 +29,10 @@ package provider
 // is held while the ID token is signed, so a refresh costs other writers
 // that much more. The sealed answer, about one and a half kilobytes, is
 // not kept past the grace: the store indexes it at the end of the grace,
-// and the janitor strips it from the record then (the record itself stays
-// until the retired token would have expired, for reuse detection); a
-// replay finds it expired until then and does not open it.
+// and the janitor's first run after that strips it from the record (the
+// record itself stays until the retired token would have expired, for
+// reuse detection); a replay in between finds it expired and does not
+// open it.
 //
 // Two requests racing with one token: the loser finds it retired inside
 // its transaction (RotateRefreshToken), with the winner's sealed answer
