@@ -14,18 +14,25 @@ package provider
 // another client, a later try, a try after the new token was used or the
 // family revoked.
 //
-// The answer is kept, sealed (AES-256-GCM under a key derived from the
-// provider secret, bound to the client, the retired token and the end of
-// the grace), on the retired token's record, written in the rotation's own
-// transaction: a refresh stays one commit. Because the ID token is signed
+// The answer is kept, sealed, on the retired token's record, written in
+// the rotation's own transaction: a refresh stays one commit. The seal is
+// AES-256-GCM under a key derived (HKDF-SHA256) from the provider secret
+// and the retired token itself, which is never stored (its record is kept
+// under the token's signature): the rotation has it from the request, and
+// so has a replay, but whoever holds the database and the provider secret
+// (the state directory, a backup with keys) cannot open an answer without
+// the retired token. The sealed data is bound to the client, the token's
+// signature and the end of the grace. Because the ID token is signed
 // after fosite's refresh handler would commit, that commit is deferred
 // (fositeStore.Commit) to handleToken, which seals the answer into the
 // transaction and commits it (commitRotation): with a grace the write lock
 // is held while the ID token is signed, so a refresh costs other writers
-// that much more. The sealed answer stays on the retired record until the
-// janitor removes the record (when the retired token would have expired),
-// about one and a half kilobytes per rotation; it opens for nobody after
-// the grace.
+// that much more. The sealed answer, about one and a half kilobytes, is
+// not kept past the grace: the store indexes it at the end of the grace,
+// and the janitor's first run after that strips it from the record (the
+// record itself stays until the retired token would have expired, for
+// reuse detection); a replay in between finds it expired and does not
+// open it.
 //
 // Two requests racing with one token: the loser finds it retired inside
 // its transaction (RotateRefreshToken), with the winner's sealed answer
@@ -37,11 +44,14 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -59,7 +69,9 @@ const MaxRefreshReuseGrace = 5 * time.Minute
 
 // refreshReplays seals and opens the answers kept for the grace.
 type refreshReplays struct {
-	aead  cipher.AEAD
+	// key is derived from the provider secret; each answer's key is
+	// derived from it and the retired token (aead).
+	key   []byte
 	grace time.Duration
 }
 
@@ -70,18 +82,27 @@ func newRefreshReplays(providerSecret []byte, grace time.Duration) (*refreshRepl
 	if grace > MaxRefreshReuseGrace {
 		return nil, fmt.Errorf("provider: refresh reuse grace %s is longer than %s", grace, MaxRefreshReuseGrace)
 	}
-	block, err := aes.NewCipher(secret.DeriveKey(providerSecret, "refresh-replay"))
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &refreshReplays{aead: aead, grace: grace}, nil
+	return &refreshReplays{key: secret.DeriveKey(providerSecret, "refresh-replay"), grace: grace}, nil
 }
 
-const replayVersion = 1
+// aead is the cipher of the answer kept for the retired refresh token
+// oldToken (the token as presented, not its signature).
+func (r *refreshReplays) aead(oldToken string) (cipher.AEAD, error) {
+	if oldToken == "" {
+		return nil, errReplaySealed
+	}
+	k, err := hkdf.Key(sha256.New, r.key, []byte(oldToken), "smallsso refresh-replay answer v2", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+const replayVersion = 2
 
 // replayPlain is a sealed answer's plaintext: the token response's fields
 // as JSON values, and when it was given.
@@ -95,7 +116,13 @@ func replayAD(clientID, sig string, until time.Time) []byte {
 	return []byte("refresh-replay\x00" + clientID + "\x00" + sig + "\x00" + strconv.FormatInt(until.UnixNano(), 10))
 }
 
-func (r *refreshReplays) seal(clientID, sig string, until, issued time.Time, resp fosite.AccessResponder) ([]byte, error) {
+// seal seals resp, the answer of the rotation that retired oldToken (whose
+// signature is sig).
+func (r *refreshReplays) seal(oldToken, clientID, sig string, until, issued time.Time, resp fosite.AccessResponder) ([]byte, error) {
+	aead, err := r.aead(oldToken)
+	if err != nil {
+		return nil, fmt.Errorf("seal refresh answer: %w", err)
+	}
 	fields := make(map[string]json.RawMessage)
 	for k, v := range resp.ToMap() {
 		raw, err := json.Marshal(v)
@@ -108,22 +135,25 @@ func (r *refreshReplays) seal(clientID, sig string, until, issued time.Time, res
 	if err != nil {
 		return nil, fmt.Errorf("seal refresh answer: %w", err)
 	}
-	nonce := make([]byte, r.aead.NonceSize(), r.aead.NonceSize()+len(plain)+r.aead.Overhead())
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return r.aead.Seal(nonce, nonce, plain, replayAD(clientID, sig, until)), nil
+	return aead.Seal(nonce, nonce, plain, replayAD(clientID, sig, until)), nil
 }
 
 var errReplaySealed = errors.New("the kept refresh answer does not open")
 
-func (r *refreshReplays) open(rec storage.TokenRequest) (replayPlain, error) {
+// open opens the answer kept on rec, the record of the retired token
+// oldToken as presented again; it does not open with any other token.
+func (r *refreshReplays) open(oldToken string, rec storage.TokenRequest) (replayPlain, error) {
 	var p replayPlain
-	if len(rec.Replay) < r.aead.NonceSize() {
+	aead, err := r.aead(oldToken)
+	if err != nil || len(rec.Replay) < aead.NonceSize() {
 		return p, errReplaySealed
 	}
-	nonce, box := rec.Replay[:r.aead.NonceSize()], rec.Replay[r.aead.NonceSize():]
-	plain, err := r.aead.Open(nil, nonce, box, replayAD(rec.ClientID, rec.Signature, rec.ReplayUntil))
+	nonce, box := rec.Replay[:aead.NonceSize()], rec.Replay[aead.NonceSize():]
+	plain, err := aead.Open(nil, nonce, box, replayAD(rec.ClientID, rec.Signature, rec.ReplayUntil))
 	if err != nil {
 		return p, errReplaySealed
 	}
@@ -138,6 +168,13 @@ func (p replayPlain) refreshToken() string {
 	var s string
 	_ = json.Unmarshal(p.Fields["refresh_token"], &s)
 	return s
+}
+
+// scopes are the scopes of a kept answer.
+func (p replayPlain) scopes() []string {
+	var s string
+	_ = json.Unmarshal(p.Fields["scope"], &s)
+	return strings.Fields(s)
 }
 
 // response rebuilds the answer as of now: the same tokens, expires_in
@@ -176,11 +213,11 @@ type graceReplay struct {
 	raced bool
 }
 
-// findReplay returns the kept answer for the retired refresh token sig
-// presented by clientID, or nil when its reuse is not forgiven: no
-// answer, past the grace, another client, or the new refresh token used
-// or revoked since. ctx may carry a transaction.
-func (s *fositeStore) findReplay(ctx context.Context, sig, clientID string, signature func(string) string) (*graceReplay, error) {
+// findReplay returns the kept answer for the retired refresh token token
+// (signature sig) presented by clientID, or nil when its reuse is not
+// forgiven: no answer, past the grace, another client, or the new refresh
+// token used or revoked since. ctx may carry a transaction.
+func (s *fositeStore) findReplay(ctx context.Context, token, sig, clientID string, signature func(string) string) (*graceReplay, error) {
 	rec, err := s.store.GetToken(ctx, storage.KindRefreshToken, sig)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -190,9 +227,9 @@ func (s *fositeStore) findReplay(ctx context.Context, sig, clientID string, sign
 	case rec.Active || len(rec.Replay) == 0 || !s.now().Before(rec.ReplayUntil) || rec.ClientID != clientID:
 		return nil, nil
 	}
-	plain, err := s.replays.open(rec)
+	plain, err := s.replays.open(token, rec)
 	if err != nil {
-		// Another provider secret, or damage: not forgiven.
+		// Another provider secret or token, or damage: not forgiven.
 		return nil, nil
 	}
 	next, err := s.store.GetToken(ctx, storage.KindRefreshToken, signature(plain.refreshToken()))
@@ -212,7 +249,7 @@ func (s *fositeStore) findReplay(ctx context.Context, sig, clientID string, sign
 func (s *fositeStore) commitRotation(g *grantState, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
 	now := s.now()
 	until := now.Add(s.replays.grace)
-	blob, err := s.replays.seal(ar.GetClient().GetID(), g.rotated, until, now, resp)
+	blob, err := s.replays.seal(ar.GetRequestForm().Get("refresh_token"), ar.GetClient().GetID(), g.rotated, until, now, resp)
 	if err != nil {
 		return err
 	}
@@ -257,8 +294,9 @@ func (h *graceRefreshHandler) HandleTokenEndpointRequest(ctx context.Context, re
 		!request.GetClient().GetGrantTypes().Has("refresh_token") {
 		return h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(ctx, request)
 	}
-	sig := h.RefreshTokenStrategy.RefreshTokenSignature(ctx, request.GetRequestForm().Get("refresh_token"))
-	r, err := h.store.findReplay(ctx, sig, request.GetClient().GetID(), h.signature(ctx))
+	token := request.GetRequestForm().Get("refresh_token")
+	sig := h.RefreshTokenStrategy.RefreshTokenSignature(ctx, token)
+	r, err := h.store.findReplay(ctx, token, sig, request.GetClient().GetID(), h.signature(ctx))
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
 	}
@@ -289,7 +327,7 @@ func (s *fositeStore) lostRotation(ctx context.Context, sig string) error {
 	if s.replays == nil || g.signature == nil || ar == nil {
 		return nil
 	}
-	r, err := s.findReplay(ctx, sig, ar.GetClient().GetID(), g.signature)
+	r, err := s.findReplay(ctx, ar.GetRequestForm().Get("refresh_token"), sig, ar.GetClient().GetID(), g.signature)
 	if err != nil || r == nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package provider_test
 
 import (
+	"context"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -8,8 +10,11 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider"
+	"github.com/smallsso/provider/provider/audit"
+	"github.com/smallsso/provider/provider/metrics"
 	"github.com/smallsso/provider/provider/oidcctest"
 	"github.com/smallsso/provider/provider/providertest"
+	"github.com/smallsso/provider/storage"
 )
 
 // The refresh grace (tokens.refresh_reuse_grace): a rotated refresh token
@@ -172,5 +177,102 @@ func TestRefreshGraceOneCommit(t *testing.T) {
 	}
 	if again["refresh_token"] != first["refresh_token"] || again["id_token"] != first["id_token"] {
 		t.Errorf("replay answered other tokens")
+	}
+}
+
+// The kept answer does not outlive the grace: once it is over, the
+// janitor strips it from the retired token's record, which stays, so the
+// retired token is still reuse and revokes its family.
+func TestRefreshGraceAnswerDroppedAfterGrace(t *testing.T) {
+	t.Parallel()
+	op := newGraceOP(t, 30*time.Second)
+	old, tr := rotate(t, op)
+	ctx, sig := t.Context(), tokenSignature(old)
+	rec, err := op.ts.Store.GetToken(ctx, storage.KindRefreshToken, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Replay) == 0 || rec.ReplayUntil.IsZero() || rec.Active {
+		t.Fatalf("retired record within the grace: active %v, %d replay bytes until %v", rec.Active, len(rec.Replay), rec.ReplayUntil)
+	}
+	for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+		if strings.Contains(string(rec.Replay), tr.Str(k)) {
+			t.Errorf("the kept answer carries the %s in the clear", k)
+		}
+	}
+	gc := op.ts.Store.(interface {
+		GarbageCollect(context.Context, time.Time) (int, error)
+	})
+	// Within the grace the janitor leaves it.
+	if _, err := gc.GarbageCollect(ctx, op.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := op.ts.Store.GetToken(ctx, storage.KindRefreshToken, sig); err != nil || len(rec.Replay) == 0 {
+		t.Fatalf("within the grace, after the janitor: %d replay bytes, %v", len(rec.Replay), err)
+	}
+
+	op.clock.Advance(31 * time.Second)
+	if _, err := gc.GarbageCollect(ctx, op.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = op.ts.Store.GetToken(ctx, storage.KindRefreshToken, sig)
+	if err != nil {
+		t.Fatalf("the retired record after the grace and the janitor: %v", err)
+	}
+	if rec.Replay != nil || !rec.ReplayUntil.IsZero() || rec.Active {
+		t.Fatalf("retired record after the grace: active %v, %d replay bytes until %v; want inactive, none", rec.Active, len(rec.Replay), rec.ReplayUntil)
+	}
+	op.CheckTokenError(t, op.Refresh(t, op.Basic, old, ""), "invalid_grant")
+	expectRevoked(t, op, tr)
+}
+
+// A replay is a grant like any other in the audit log (token_issued,
+// reason "replay") and in provider_tokens_issued_total.
+func TestRefreshGraceReplayAudited(t *testing.T) {
+	t.Parallel()
+	log, m := &eventLog{}, metrics.New()
+	ts := newTestServerDeps(t, func(d *provider.Deps) { d.Events = audit.Fanout(log, m) },
+		func(c *provider.Config) { c.RefreshReuseGrace = 30 * time.Second })
+	web := newRP(t, ts, "web", "web-secret", webRedirect, "openid", "profile", "offline_access")
+	f := web.authorize(t, providertest.NewBrowser(ts.URL), alicePass, "allow")
+	_, _, body := postForm(t, ts.URL+"/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {f.code(t, ts.URL)}, "redirect_uri": {webRedirect}, "code_verifier": {f.verifier},
+	}, "web", "web-secret")
+	rt, _ := body["refresh_token"].(string)
+	status, first := ts.refresh(t, rt)
+	if status != 200 {
+		t.Fatalf("refresh: HTTP %d %v", status, first)
+	}
+	status, again := ts.refresh(t, rt)
+	if status != 200 || again["refresh_token"] != first["refresh_token"] {
+		t.Fatalf("replay: HTTP %d, same refresh token %v", status, again["refresh_token"] == first["refresh_token"])
+	}
+
+	refreshes := 0
+	log.mu.Lock()
+	for _, e := range log.events {
+		if e.Name == audit.TokenIssued && e.GrantType == "refresh_token" {
+			refreshes++
+		}
+	}
+	log.mu.Unlock()
+	if refreshes != 2 {
+		t.Errorf("%d token_issued events for refresh_token, want 2 (the rotation and the replay)", refreshes)
+	}
+	e := log.find(t, "replay", func(e audit.Event) bool { return e.Name == audit.TokenIssued && e.Reason == "replay" })
+	if e.Outcome != audit.Success || e.ClientID != "web" || e.Subject != ts.alice.ID || e.GrantType != "refresh_token" || e.Scope != first["scope"] {
+		t.Errorf("replay event %+v; want success for web, alice, refresh_token, scope %q", e, first["scope"])
+	}
+	raw := log.json(t)
+	for _, tok := range []any{rt, first["refresh_token"], first["access_token"], first["id_token"]} {
+		if s, _ := tok.(string); s == "" || strings.Contains(raw, s) {
+			t.Errorf("the audit log carries a token (or the answer has none)")
+		}
+	}
+
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `provider_tokens_issued_total{grant_type="refresh_token"} 2`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("metrics have no %q", want)
 	}
 }

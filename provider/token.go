@@ -251,6 +251,6 @@ func (p *Provider) answerReplay(ctx context.Context, w http.ResponseWriter, r *h
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
 		return
 	}
-	// audit: refresh_reuse_grace (client ar.GetClient().GetID(), subject replay.rec.Subject)
+	p.emit(r, audit.TokensReplayed(ar.GetClient().GetID(), replay.rec.Subject, replay.plain.scopes()))
 	p.oauth2.WriteAccessResponse(ctx, w, ar, replay.plain.response(p.now()))
 }

@@ -219,7 +219,9 @@ type TokenRequest struct {
 	ExpiresAt       time.Time `json:"expires_at"`
 	// Replay is what a rotated refresh token presented again before
 	// ReplayUntil answers (the refresh grace): opaque to storage, sealed
-	// by the provider. Empty for every other record.
+	// by the provider. Empty for every other record. GarbageCollect
+	// strips it (both fields) once ReplayUntil has passed and keeps the
+	// record.
 	Replay      []byte    `json:"replay,omitempty"`
 	ReplayUntil time.Time `json:"replay_until,omitzero"`
 }
@@ -314,7 +316,8 @@ type Store interface {
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
 	// SetTokenReplay stores replay and until on an inactive token (see
 	// TokenRequest.Replay), replacing what it had; ErrNotFound if there is
-	// no such token, ErrAlreadyExists if it is still active.
+	// no such token, ErrAlreadyExists if it is still active. An empty
+	// replay clears both fields.
 	SetTokenReplay(ctx context.Context, kind TokenKind, signature string, replay []byte, until time.Time) error
 	// RevokeByRequestID deletes every token of kind that belongs to the
 	// request family reqID. Deleting nothing is not an error.
@@ -345,7 +348,9 @@ type Store interface {
 	GetJTI(ctx context.Context, id string) (JTI, error)
 
 	// GarbageCollect removes token requests, browser sessions, consents and
-	// JTIs whose ExpiresAt (when set) is before now, and reports how many.
+	// JTIs whose ExpiresAt (when set) is before now, and reports how many;
+	// it also strips the Replay of tokens whose ReplayUntil is before now
+	// (not counted: the record stays).
 	// It removes them oldest first in small transactions, each committed
 	// on its own, so a large backlog never holds up other writers for
 	// more than one small transaction. Inactive records that have not

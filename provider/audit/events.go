@@ -35,6 +35,14 @@ func TokensIssued(clientID, sub, grantType string, scopes []string) Event {
 	return Event{Name: TokenIssued, Outcome: Success, ClientID: clientID, Subject: sub, GrantType: grantType, Scope: strings.Join(scopes, " ")}
 }
 
+// TokensReplayed is a retired refresh token presented again within the
+// refresh reuse grace and answered with the tokens its rotation gave.
+func TokensReplayed(clientID, sub string, scopes []string) Event {
+	e := TokensIssued(clientID, sub, "refresh_token", scopes)
+	e.Reason = "replay"
+	return e
+}
+
 // TokenRequestRefused is a failed token request; reason is the OAuth
 // error code (invalid_client, invalid_grant...).
 func TokenRequestRefused(clientID, grantType, reason string) Event {

@@ -18,7 +18,9 @@
 //	sessions           ID → BrowserSession
 //	consents           key(userID, clientID) → Consent
 //	jti                ID → JTI
-//	expiry             8-byte big-endian unix nanos ‖ key(family, ...) → empty
+//	expiry             8-byte big-endian unix nanos ‖ key(family, ...) → empty;
+//	                   a token's kept refresh answer has its own entry
+//	                   (family "replay") at its ReplayUntil
 //
 // key (keys.go) length-prefixes every part, so the index and consent
 // buckets answer "all of one user", "all of one request" or "all that one

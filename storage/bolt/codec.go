@@ -111,6 +111,10 @@ const (
 	familySession = "session"
 	familyConsent = "consent"
 	familyJTI     = "jti"
+	// familyReplay is a token's kept refresh answer (TokenRequest.Replay),
+	// indexed at its ReplayUntil: the janitor strips the answer then and
+	// leaves the record.
+	familyReplay = "replay"
 )
 
 // expiryKey sorts by time first: fixed-width big-endian nanoseconds, since

@@ -45,7 +45,8 @@ func newGCLimits(o Options) gcLimits {
 }
 
 // GarbageCollect removes every record whose ExpiresAt is before now,
-// oldest first, in chunks: each chunk is its own write transaction of at
+// oldest first, and strips the kept refresh answers (TokenRequest.Replay)
+// whose ReplayUntil is before now from their records, in chunks: each chunk is its own write transaction of at
 // most Options.GCChunkRecords records and about Options.GCChunkTime of
 // work (the commit comes on top), and other writers get the lock between
 // chunks. It reads only the expired head of the expiry index, never the
@@ -157,6 +158,20 @@ func (t *txn) collectRecord(entry []byte, ref []string) (bool, error) {
 			return false, err
 		}
 		return true, t.removeConsent(c)
+	case len(ref) == 3 && ref[0] == familyReplay:
+		// A kept refresh answer past its grace: strip it, keep the record
+		// (it is still what reuse detection reads). Nothing was removed;
+		// collect drops the entry.
+		b, err := t.tokenBucket(storage.TokenKind(ref[1]))
+		if err != nil {
+			return false, nil
+		}
+		r, err := get[storage.TokenRequest](b, []byte(ref[2]))
+		if ok, err := indexedBy(entry, ref, r.ReplayUntil, err); !ok {
+			return false, err
+		}
+		r.Replay, r.ReplayUntil = nil, time.Time{}
+		return false, put(b, []byte(r.Signature), r)
 	case len(ref) == 2 && ref[0] == familyJTI:
 		j, err := get[storage.JTI](t.jtis(), []byte(ref[1]))
 		if ok, err := indexedBy(entry, ref, j.ExpiresAt, err); !ok {

@@ -99,9 +99,19 @@ func (s *Store) SetTokenReplay(ctx context.Context, kind storage.TokenKind, sign
 		if r.Active {
 			return storage.ErrAlreadyExists
 		}
+		// Signature, request ID and expiry are unchanged, so those indexes
+		// are too; the answer has an expiry entry of its own.
+		if err := t.clearExpiry(r.ReplayUntil, familyReplay, string(kind), signature); err != nil {
+			return err
+		}
 		r.Replay, r.ReplayUntil = replay, until
-		// Signature, request ID and expiry are unchanged, so the indexes are too.
-		return put(b, []byte(signature), r)
+		if len(replay) == 0 {
+			r.Replay, r.ReplayUntil = nil, time.Time{}
+		}
+		if err := put(b, []byte(signature), r); err != nil {
+			return err
+		}
+		return t.setExpiry(r.ReplayUntil, familyReplay, string(kind), signature)
 	}))
 }
 
@@ -163,6 +173,9 @@ func (t *txn) removeToken(b *bbolt.Bucket, r storage.TokenRequest) error {
 		return err
 	}
 	if err := t.unindexSubject(r); err != nil {
+		return err
+	}
+	if err := t.clearExpiry(r.ReplayUntil, familyReplay, string(r.Kind), r.Signature); err != nil {
 		return err
 	}
 	return t.clearExpiry(r.ExpiresAt, familyToken, string(r.Kind), r.Signature)

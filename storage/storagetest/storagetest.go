@@ -65,6 +65,7 @@ func subtests() []subtest {
 		{"GarbageCollectLetsWritersIn", testGarbageCollectLetsWritersIn},
 
 		{"TokenReplay", testTokenReplay},
+		{"TokenReplayCollected", testTokenReplayCollected},
 
 		{"TxCommit", testTxCommit},
 		{"TxRollback", testTxRollback},
