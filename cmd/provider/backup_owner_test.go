@@ -101,8 +101,8 @@ func serverFiles(t *testing.T, extra string, give bool) *testConfig {
 	return c
 }
 
-// TestRestoreKeepsServerOwner: restore, bundle restore, compact and an
-// admin command with an audit log, run as root while a server running as
+// TestRestoreKeepsServerOwner: restore, bundle restore, compact, key
+// commands and an admin command with an audit log, run as root while a server running as
 // another user is stopped, leave every file they make to that user, so
 // the server starts again.
 func TestRestoreKeepsServerOwner(t *testing.T) {
@@ -154,6 +154,15 @@ func TestRestoreKeepsServerOwner(t *testing.T) {
 		a := serverFiles(t, "audit:\n  file: audit.log\n", true)
 		runCLI(t, "", "users", "list", "--config", a.path).ok(t)
 		wantOwned(t, filepath.Join(a.dir, "audit.log"), serverUID, 0o600)
+	})
+
+	t.Run("keys made by the CLI", func(t *testing.T) {
+		k := writeConfig(t, freePort(t), "")
+		chownTree(t, k.dir, serverUID)
+		runCLI(t, "", "keys", "list", "--config", k.path).ok(t) // creates them
+		wantKeysOwned(t, k.keys, serverUID)
+		runCLI(t, "", "keys", "rotate", "--config", k.path).ok(t)
+		wantKeysOwned(t, k.keys, serverUID)
 	})
 
 	t.Run("admin command creating the database", func(t *testing.T) {
