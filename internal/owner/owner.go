@@ -14,25 +14,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // geteuid is os.Geteuid; tests of the non-root path replace it.
 var geteuid = os.Geteuid
-
-// Of returns the uid and gid of the file or directory at ref (not
-// following a symbolic link at ref itself).
-func Of(ref string) (uid, gid int, err error) {
-	st, err := os.Lstat(ref)
-	if err != nil {
-		return 0, 0, err
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0, fmt.Errorf("%s: no owner on this system", ref)
-	}
-	return int(sys.Uid), int(sys.Gid), nil
-}
 
 // Like gives path the owner of the first of refs that exists (the file
 // it replaces, then its directory...) when the process runs as root; else,
