@@ -106,7 +106,7 @@ func Bundle(ctx context.Context, out string, force bool, copyDB CopyDB, keysDir,
 	}
 	dbTmp, err := os.CreateTemp(opts.StageDir, ".bundle-stage-*.tmp")
 	if err != nil {
-		return 0, fmt.Errorf("stage the database copy in %s: %w", opts.StageDir, err)
+		return 0, fmt.Errorf("stage the database copy in the database's directory (run the backup as the server's user or root): %w", err)
 	}
 	if err := dbTmp.Chmod(0o600); err != nil {
 		dbTmp.Close()
