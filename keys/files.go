@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/smallsso/provider/internal/owner"
 )
 
 // PermissionError reports a key or secret file that group or others may
@@ -62,6 +64,11 @@ func writeTemp(dir, name string, data []byte) (string, error) {
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		// Written by root (the CLI while the server is stopped), the
+		// file gets the directory's owner, the server's user.
+		err = owner.Like(f.Name(), dir)
 	}
 	if err != nil {
 		os.Remove(f.Name())

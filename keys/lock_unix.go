@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/smallsso/provider/internal/owner"
 )
 
 const lockName = "keys.lock"
@@ -21,6 +23,10 @@ func lockDir(dir string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("keys: open %s: %w", path, err)
+	}
+	if err := owner.Like(path, dir); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)

@@ -3,12 +3,15 @@ package keys
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/smallsso/provider/internal/owner"
 )
 
 // Manager serves the keys in one directory. All methods are safe for
@@ -42,8 +45,16 @@ func Open(dir string, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, statErr := os.Lstat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("keys: create %s: %w", dir, err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// Made by root (the CLI while the server is stopped), the
+		// directory gets its parent's owner, the server's user.
+		if err := owner.Like(dir, filepath.Dir(dir)); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
 	}
 	m := &Manager{
 		dir:     dir,

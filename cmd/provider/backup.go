@@ -56,7 +56,10 @@ key directory yourself.`,
 				if err != nil {
 					return err
 				}
-				n, err = backup.Bundle(cmd.Context(), out, force, copyDB, cfg.Keys.Dir, pass, backup.BundleOptions{WorkFactor: bundleWorkFactor})
+				n, err = backup.Bundle(cmd.Context(), out, force, copyDB, cfg.Keys.Dir, pass, backup.BundleOptions{
+					WorkFactor: bundleWorkFactor,
+					StageDir:   filepath.Dir(cfg.Storage.Bolt),
+				})
 				if err != nil {
 					return err
 				}

@@ -92,7 +92,9 @@ func openAuditLog(cfg *fileConfig, stderr io.Writer, log *slog.Logger) (aw *audi
 	case auditStderr:
 		w = stderr
 	default:
-		if file, err = audit.OpenFile(cfg.Audit.File); err != nil {
+		// Created by root (an admin command while the server is stopped),
+		// the file gets the database's owner: the server's user.
+		if file, err = audit.OpenFileLike(cfg.Audit.File, cfg.Storage.Bolt, filepath.Dir(cfg.Audit.File)); err != nil {
 			return nil, nil, err
 		}
 		w = file

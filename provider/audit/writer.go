@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/smallsso/provider/internal/owner"
 )
 
 // Writer writes events to w as JSON lines, one object per event. It is
@@ -84,6 +87,26 @@ func OpenFile(path string) (*File, error) {
 	f, err := openAppend(path)
 	if err != nil {
 		return nil, err
+	}
+	return &File{path: path, checkEvery: time.Second, f: f, checked: time.Now()}, nil
+}
+
+// OpenFileLike is OpenFile for a command that may run as root while the
+// server, running as another user, is stopped: a file it creates gets the
+// owner of the first of refs that exists (the database file, the log's
+// directory), so that the server can open it later. It changes nothing
+// unless the process runs as root.
+func OpenFileLike(path string, refs ...string) (*File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return OpenFile(path)
+	case err != nil:
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	if err := owner.Like(path, refs...); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	return &File{path: path, checkEvery: time.Second, f: f, checked: time.Now()}, nil
 }

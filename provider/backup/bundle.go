@@ -62,6 +62,12 @@ type BundleOptions struct {
 	// WorkFactor is scrypt's log2(N); zero means age's default, 18
 	// (about a second). Tests lower it.
 	WorkFactor int
+	// StageDir is where the plain copy of the database waits, checked,
+	// while the bundle is encrypted: the database's own directory, as
+	// protected as the database. Never beside out, where an interrupted
+	// run would leave the whole database, password hashes and all, in the
+	// backup directory. Required.
+	StageDir string
 }
 
 // Bundle writes the database and the key directory to out, encrypted with
@@ -92,9 +98,19 @@ func Bundle(ctx context.Context, out string, force bool, copyDB CopyDB, keysDir,
 	}
 
 	// The database goes to a verified temporary file first: the tar
-	// header needs its size, and a bad copy must not be bundled.
-	dbTmp, err := createTemp(out)
+	// header needs its size, and a bad copy must not be bundled. It is
+	// plain, so it goes in StageDir, not beside out; only the encrypted
+	// file ever appears there.
+	if opts.StageDir == "" {
+		return 0, errors.New("bundle: no directory to stage the database copy in")
+	}
+	dbTmp, err := os.CreateTemp(opts.StageDir, ".bundle-stage-*.tmp")
 	if err != nil {
+		return 0, fmt.Errorf("stage the database copy in the database's directory (run the backup as the server's user or root): %w", err)
+	}
+	if err := dbTmp.Chmod(0o600); err != nil {
+		dbTmp.Close()
+		os.Remove(dbTmp.Name())
 		return 0, err
 	}
 	defer os.Remove(dbTmp.Name())

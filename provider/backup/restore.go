@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/smallsso/provider/internal/owner"
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage/bolt"
 )
@@ -157,6 +158,17 @@ func Restore(o RestoreOptions) (RestoreResult, error) {
 		default:
 			res.Keys = KeysReplaced
 		}
+	}
+
+	// Run as root, the new files get the owner of those they replace, so
+	// that a server running as another user can open them.
+	if res.Keys == KeysInstalled || res.Keys == KeysReplaced {
+		if err := owner.TreeLike(stagedKeys, o.KeysDir, filepath.Dir(o.KeysDir)); err != nil {
+			return res, err
+		}
+	}
+	if err := owner.Like(stagedDB, o.DB, dbDir); err != nil {
+		return res, err
 	}
 
 	switch res.Keys {

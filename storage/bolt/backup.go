@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/smallsso/provider/internal/owner"
 	bberrors "go.etcd.io/bbolt/errors"
 )
 
@@ -210,6 +212,11 @@ func Compact(path string, timeout time.Duration) (before, after int64, err error
 	if info.Size >= before {
 		// Nothing to gain (a small or already compact file): keep it.
 		return before, before, nil
+	}
+	// Run as root, the new file gets the old one's owner, so that a
+	// server running as another user can open it.
+	if err := owner.Like(tmpPath, path); err != nil {
+		return before, 0, fmt.Errorf("compact: %w", err)
 	}
 	if err := os.Rename(tmpPath, path); err != nil {
 		return before, 0, fmt.Errorf("compact: %w", err)

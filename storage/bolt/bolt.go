@@ -32,6 +32,7 @@ package bolt
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -39,6 +40,7 @@ import (
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
 
+	"github.com/smallsso/provider/internal/owner"
 	"github.com/smallsso/provider/storage"
 )
 
@@ -116,6 +118,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open bolt: %w", err)
 	}
+	_, statErr := os.Lstat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	db, err := openLocked(path, &bbolt.Options{
 		Timeout: timeout,
 		// The freelist is not written at every commit: after the janitor
@@ -132,6 +136,14 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if err != nil {
 		return nil, openError(path, err)
+	}
+	if created {
+		// A new file made by root (an admin command while the server is
+		// stopped) gets its directory's owner, the server's user.
+		if err := owner.Like(path, filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open bolt %s: %w", path, err)
+		}
 	}
 	if err := db.Update(initSchema); err != nil {
 		_ = db.Close()
