@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/smallsso/provider/internal/owner"
+	"github.com/smallsso/provider/storage/owner"
 )
 
 // PermissionError reports a key or secret file that group or others may

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/smallsso/provider/internal/owner"
+	"github.com/smallsso/provider/storage/owner"
 )
 
 const lockName = "keys.lock"

@@ -11,7 +11,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/smallsso/provider/internal/owner"
+	"github.com/smallsso/provider/storage/owner"
 )
 
 // Manager serves the keys in one directory. All methods are safe for

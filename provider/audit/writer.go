@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/smallsso/provider/internal/owner"
+	"github.com/smallsso/provider/storage/owner"
 )
 
 // Writer writes events to w as JSON lines, one object per event. It is

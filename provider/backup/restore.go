@@ -10,9 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/smallsso/provider/internal/owner"
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage/bolt"
+	"github.com/smallsso/provider/storage/owner"
 )
 
 // ErrServerRunning means a server holds the database: a restore never

@@ -15,8 +15,9 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/smallsso/provider/internal/owner"
 	bberrors "go.etcd.io/bbolt/errors"
+
+	"github.com/smallsso/provider/storage/owner"
 )
 
 // readableSchemas are the layout versions Open reads (and upgrades to

@@ -40,8 +40,8 @@ import (
 	"go.etcd.io/bbolt"
 	bberrors "go.etcd.io/bbolt/errors"
 
-	"github.com/smallsso/provider/internal/owner"
 	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/owner"
 )
 
 // ErrLocked means another process holds the database file open. The CLI
