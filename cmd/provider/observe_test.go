@@ -95,6 +95,7 @@ func TestAuditAndMetrics(t *testing.T) {
 	runCLI(t, erinPassword+"\n", "users", "add", "--config", c.path, "--username", "erin", "--password-stdin").ok(t)
 	runCLI(t, "", "users", "delete", "nobody", "--config", c.path).fails(t, 1)
 	out := runCLI(t, "", "clients", "add", "--config", c.path, "--id", "audited-app", "--redirect-uri", appCallback).ok(t)
+	runCLI(t, "", "backup", "--config", c.path, "--out", filepath.Join(t.TempDir(), "backup.db")).ok(t)
 	secrets = append(secrets, shownOnce(t, out, "client secret: "))
 
 	// A path no route has: counted as not_found, never by its path.
@@ -147,6 +148,7 @@ func TestAuditAndMetrics(t *testing.T) {
 		{audit.OpUserAdd, "erin", audit.Success},
 		{audit.OpUserDelete, "nobody", audit.Failure},
 		{audit.OpClientAdd, "audited-app", audit.Success},
+		{audit.OpBackup, "", audit.Success},
 	} {
 		e = find(op.op+" "+op.object, func(e audit.Event) bool { return e.Name == audit.AdminChange && e.Op == op.op && e.Object == op.object })
 		if e.Outcome != op.outcome || e.Actor == nil || e.Actor.Via != "socket" || e.Actor.UID != os.Getuid() || e.Actor.PID != os.Getpid() {
@@ -169,7 +171,7 @@ func TestAuditAndMetrics(t *testing.T) {
 		`provider_signin_failures_total{reason="bad_credentials"}`:            2,
 		`provider_audit_events_total{event="code_replay",outcome="denied"}`:   1,
 		`provider_audit_events_total{event="refresh_reuse",outcome="denied"}`: 1,
-		`provider_audit_events_total{event="admin_change",outcome="success"}`: 2,
+		`provider_audit_events_total{event="admin_change",outcome="success"}`: 3,
 		`provider_throttled_total{kind="signin"}`:                             0,
 		`provider_http_requests_total{code="404",route="not_found"}`:          1,
 	} {

@@ -7,6 +7,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/user"
@@ -136,4 +137,12 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 		}
 	}
 	return audit.WithActor(ctx, actor)
+}
+
+// Backup records the copy, successful or not; the object is empty (the
+// whole database).
+func (a *audited) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	n, err := a.Admin.Backup(ctx, w)
+	a.emit(ctx, audit.OpBackup, "", err)
+	return n, err
 }

@@ -107,6 +107,9 @@ const (
 	OpClientDel   = "client_delete"
 	OpTrustAdd    = "trust_add"
 	OpTrustDelete = "trust_delete"
+	// OpBackup is a copy of the whole database taken through the admin
+	// socket: no change, but everything a thief would want.
+	OpBackup = "backup"
 )
 
 // Sink receives events. Implementations must be safe for concurrent use
