@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider/audit"
 )
 
 // minRotateEvery is the shortest keys.rotate_every: the next key is
@@ -22,18 +23,25 @@ const rotateKeysInterval = time.Minute
 // rotateKeysOnSchedule runs keys.rotate_every until ctx ends (serve).
 // The schedule is in the key manifest, so a restart keeps it, and a
 // rotation by hand (provider keys rotate) restarts the count.
-func rotateKeysOnSchedule(ctx context.Context, km *keys.Manager, every time.Duration, log *slog.Logger) {
+// Each key published, and each failure, is recorded in events.
+func rotateKeysOnSchedule(ctx context.Context, km *keys.Manager, every time.Duration, log *slog.Logger, events audit.Sink) {
 	if every <= 0 {
 		return
 	}
 	check := func() {
+		record := func(e audit.Event) {
+			e.Time = time.Now().UTC()
+			events.Record(ctx, e)
+		}
 		next, err := km.RotateDue(every)
 		if err != nil {
 			log.Error("keys: scheduled rotation failed; the active keys keep signing", "err", err)
+			record(audit.NextKeyPublished("", "", err))
 			return
 		}
-		// audit: key_rotation (the next keys published; keys logs each)
-		_ = next
+		for _, k := range next {
+			record(audit.NextKeyPublished(k.ID, k.Alg, nil))
+		}
 	}
 	check()
 	t := time.NewTicker(rotateKeysInterval)

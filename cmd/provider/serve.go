@@ -140,7 +140,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	rl.onReload(func(context.Context, *fileConfig) error { return ts.Reload() })
 	// ... and reopens the audit log, for a logrotate without copytruncate.
 	rl.onReload(func(context.Context, *fileConfig) error { return obs.reopenAuditLog() })
-	bg.Go(func() { rotateKeysOnSchedule(bgCtx, km, time.Duration(cfg.Keys.RotateEvery), log) })
+	bg.Go(func() { rotateKeysOnSchedule(bgCtx, km, time.Duration(cfg.Keys.RotateEvery), log, obs.events) })
 
 	log.Info("listening", "addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
 	warnExampleCredentials(cfg, log)

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/smallsso/provider/keys"
+	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
 )
 
@@ -145,5 +151,43 @@ func TestKeysListShowsNextKeys(t *testing.T) {
 		if !strings.Contains(out, "next "+k.Alg+" key "+k.ID+" signs from ") {
 			t.Errorf("keys list does not say when %s signs:\n%s", k.ID, out)
 		}
+	}
+}
+
+// eventSink keeps audit events.
+type eventSink struct {
+	mu     sync.Mutex
+	events []audit.Event
+}
+
+func (s *eventSink) Record(_ context.Context, e audit.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, e)
+}
+
+// A next key published by the schedule is an audit event naming it.
+func TestScheduledRotationAudited(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64
+	start := time.Now()
+	now := func() time.Time { return start.Add(time.Duration(offset.Load())) }
+	km, err := keys.Open(t.TempDir(), keys.Options{Algorithms: []string{"ES256"}, Now: now, ReloadInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset.Store(int64(31 * time.Minute)) // past the half-hour lead of a 1h schedule
+	events := &eventSink{}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // one check, then return
+	rotateKeysOnSchedule(ctx, km, time.Hour, slog.New(slog.DiscardHandler), events)
+	if len(events.events) != 1 {
+		t.Fatalf("events %+v, want one key_published", events.events)
+	}
+	e := events.events[0]
+	info := km.List()
+	if e.Name != audit.KeyPublished || e.Outcome != audit.Success || e.Reason != "ES256" || len(info) != 2 || e.Object == "" ||
+		!slices.ContainsFunc(info, func(k keys.KeyInfo) bool { return k.ID == e.Object && k.State == keys.StateNext }) {
+		t.Errorf("event %+v, keys %+v: want key_published naming the next ES256 key", e, info)
 	}
 }

@@ -84,11 +84,12 @@ const (
 	PasswordChanged  = "password_changed" // on the account page
 	AdminChange      = "admin_change"     // CLI or admin socket, with op, object and actor
 	ConfigReloaded   = "config_reloaded"  // success or failure (reason)
+	KeyPublished     = "key_published"    // keys.rotate_every published the next signing key (object: its kid)
 )
 
 // Names are every event name, for metrics to pre-declare.
 var Names = []string{SignIn, Consent, TokenIssued, TokenRefused, TokenRevoked, RefreshReuse, CodeReplay,
-	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded}
+	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished}
 
 // Sign-in failure reasons.
 const (

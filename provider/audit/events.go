@@ -125,3 +125,13 @@ func Reloaded(reason string) Event {
 	}
 	return Event{Name: ConfigReloaded, Outcome: Success}
 }
+
+// NextKeyPublished is a signing key published by the rotation schedule
+// ahead of its use (reason: its algorithm), or a scheduled rotation that
+// failed (no kid).
+func NextKeyPublished(kid, alg string, err error) Event {
+	if err != nil {
+		return Event{Name: KeyPublished, Outcome: Failure, Reason: ReasonError}
+	}
+	return Event{Name: KeyPublished, Outcome: Success, Object: kid, Reason: alg}
+}

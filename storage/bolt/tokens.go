@@ -55,11 +55,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	return wrap("delete "+string(kind)+" token", s.update(ctx, func(t *txn) error {
-		b, err := t.tokenBucket(kind)
-		if err != nil {
-			return err
-		}
-		r, err := get[storage.TokenRequest](b, []byte(signature))
+		b, r, err := t.tokenRecord(kind, signature)
 		if err != nil {
 			return err
 		}
@@ -69,11 +65,7 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	return wrap("deactivate "+string(kind)+" token", s.update(ctx, func(t *txn) error {
-		b, err := t.tokenBucket(kind)
-		if err != nil {
-			return err
-		}
-		r, err := get[storage.TokenRequest](b, []byte(signature))
+		b, r, err := t.tokenRecord(kind, signature)
 		if err != nil {
 			return err
 		}
@@ -88,11 +80,7 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 
 func (s *Store) SetTokenReplay(ctx context.Context, kind storage.TokenKind, signature string, replay []byte, until time.Time) error {
 	return wrap("set "+string(kind)+" token replay", s.update(ctx, func(t *txn) error {
-		b, err := t.tokenBucket(kind)
-		if err != nil {
-			return err
-		}
-		r, err := get[storage.TokenRequest](b, []byte(signature))
+		b, r, err := t.tokenRecord(kind, signature)
 		if err != nil {
 			return err
 		}
@@ -162,6 +150,17 @@ func (t *txn) tokenBucket(kind storage.TokenKind) (*bbolt.Bucket, error) {
 		return nil, fmt.Errorf("unknown token kind %q", kind)
 	}
 	return b, nil
+}
+
+// tokenRecord is the stored record of kind with signature, and the bucket
+// it is in.
+func (t *txn) tokenRecord(kind storage.TokenKind, signature string) (*bbolt.Bucket, storage.TokenRequest, error) {
+	b, err := t.tokenBucket(kind)
+	if err != nil {
+		return nil, storage.TokenRequest{}, err
+	}
+	r, err := get[storage.TokenRequest](b, []byte(signature))
+	return b, r, err
 }
 
 // removeToken deletes r, as stored, with its index entries.

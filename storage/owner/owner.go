@@ -23,44 +23,43 @@ var geteuid = os.Geteuid
 // it replaces, then its directory...) when the process runs as root; else,
 // or when none exists, it does nothing.
 func Like(path string, refs ...string) error {
-	if geteuid() != 0 {
-		return nil
+	uid, gid, ok, err := firstOwner(refs)
+	if !ok || err != nil {
+		return err
 	}
-	for _, ref := range refs {
-		uid, gid, err := Of(ref)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		return chown(path, uid, gid)
-	}
-	return nil
+	return chown(path, uid, gid)
 }
 
 // TreeLike gives dir and everything in it the owner of the first of refs
 // that exists, when the process runs as root; else it does nothing.
 func TreeLike(dir string, refs ...string) error {
+	uid, gid, ok, err := firstOwner(refs)
+	if !ok || err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return chown(path, uid, gid)
+	})
+}
+
+// firstOwner is the owner of the first of refs that exists; ok is false
+// when none does, or when the process is not root (it could give files
+// to nobody else).
+func firstOwner(refs []string) (uid, gid int, ok bool, err error) {
 	if geteuid() != 0 {
-		return nil
+		return 0, 0, false, nil
 	}
 	for _, ref := range refs {
 		uid, gid, err := Of(ref)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			return chown(path, uid, gid)
-		})
+		return uid, gid, err == nil, err
 	}
-	return nil
+	return 0, 0, false, nil
 }
 
 func chown(path string, uid, gid int) error {
