@@ -100,7 +100,7 @@ func TestSyncUsersAddressAndPhone(t *testing.T) {
 		PhoneNumberVerified: true,
 		Address:             &storage.Address{Formatted: "1 Main St\nSpringfield", Country: "US"},
 	}}
-	if err := admin.SyncUsers(context.Background(), ts.Store, []userspec.User{spec}, ts.alice.CreatedAt); err != nil {
+	if _, err := admin.SyncUsers(context.Background(), ts.Store, []userspec.User{spec}, ts.alice.CreatedAt); err != nil {
 		t.Fatal(err)
 	}
 	u, err := ts.Store.GetUserByUsername(context.Background(), "carol")

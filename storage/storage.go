@@ -55,6 +55,10 @@ type User struct {
 	PasswordHash string    `json:"password_hash,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// Source is "config" for a user the config file declares: it is
+	// deleted when the config no longer does. Empty for one added with
+	// the CLI, which the config never removes.
+	Source string `json:"source,omitempty"`
 }
 
 // Profile is what a user's claims are made of (OIDC Core §5.1), as the

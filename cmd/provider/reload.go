@@ -29,7 +29,6 @@ import (
 	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
-	"github.com/smallsso/provider/provider/userspec"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
@@ -306,7 +305,8 @@ func (r *reloader) apply(ctx context.Context, next *fileConfig, pages *templates
 	if err != nil {
 		return err
 	}
-	if err := syncConfig(ctx, r.store, r.sealer, synced, r.log, time.Now().UTC()); err != nil {
+	removedUsers, err := syncConfig(ctx, r.store, r.sealer, synced, r.log, time.Now().UTC())
+	if err != nil {
 		return err
 	}
 	after, err := snapshotStore(ctx, r.store)
@@ -330,7 +330,7 @@ func (r *reloader) apply(ctx context.Context, next *fileConfig, pages *templates
 	r.p.SetTrustedProxies(next.trustedProxies())
 
 	r.passwordsChanged(ctx, before.users, after.users)
-	r.usersDropped(next)
+	endAccess(ctx, r.store, r.p, removedUsers, r.log)
 	warnExampleCredentials(next, r.log)
 	r.cur = next
 	r.hooksMu.Lock()
@@ -374,17 +374,6 @@ func (r *reloader) passwordsChanged(ctx context.Context, before, after map[strin
 		r.p.SessionsEnded(ctx, ended)
 		r.p.PasswordChanged(u.Username)
 		r.log.Info("config reload: password changed; sessions and refresh tokens ended", "user", u.Username, "sessions", len(ended))
-	}
-}
-
-// usersDropped warns about users the config no longer declares: users are
-// not marked with where they came from, so a reload (like a start) leaves
-// them in the database, able to sign in.
-func (r *reloader) usersDropped(next *fileConfig) {
-	for _, u := range r.cur.Users {
-		if !slices.ContainsFunc(next.Users, func(n userspec.User) bool { return n.Username == u.Username }) {
-			r.log.Warn("user removed from the config stays in the database and can still sign in; delete it with `provider users delete`", "user", u.Username)
-		}
 	}
 }
 

@@ -380,6 +380,7 @@ func TestReloadUsers(t *testing.T) {
 		t.Fatalf("bob before the reload: HTTP %d %s", status, e)
 	}
 	refresh := passwordRefreshToken(t, c.issuer, "bob", "bob-password-1")
+	carolRefresh := passwordRefreshToken(t, c.issuer, "carol", "carol-password-1")
 
 	// bob's password changes; carol leaves the config.
 	writeFile(t, c.path, configWith(t, c, "clients:\n"+client+users("bob-password-2", false)))
@@ -396,13 +397,20 @@ func TestReloadUsers(t *testing.T) {
 		"grant_type": {"refresh_token"}, "refresh_token": {refresh}}); status == http.StatusOK {
 		t.Errorf("a refresh token from before the password change still works")
 	}
-	// Users carry no mark of where they came from: carol stays, as at a
-	// restart, and the log says so.
-	if status, e := grant("carol", "carol-password-1"); status != http.StatusOK {
-		t.Errorf("carol, removed from the config: HTTP %d %s (she stays in the database)", status, e)
+	// Taking carol out of the file offboards her: she cannot sign in, and
+	// what she had is ended.
+	if status, _ := grant("carol", "carol-password-1"); status == http.StatusOK {
+		t.Errorf("carol, removed from the config, still signs in")
+	}
+	if status, _ := postTokenForm(t, c.issuer, "legacy", "legacy-secret-for-tests", url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {carolRefresh}}); status == http.StatusOK {
+		t.Errorf("carol's refresh token works after she was removed from the config")
+	}
+	if introspect(t, c.issuer, "legacy", "legacy-secret-for-tests", carolRefresh).Active {
+		t.Errorf("carol's refresh token introspects active after she was removed from the config")
 	}
 	log := s.stderr.String()
-	for _, want := range []string{`users="0 added, 1 updated, 0 removed"`, `user removed from the config stays in the database`, "user=carol"} {
+	for _, want := range []string{`users="0 added, 1 updated, 1 removed"`, `removed user no longer in config`, "user=carol"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
 
@@ -84,7 +85,8 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	now := time.Now().UTC()
 	sealer := secret.NewSealer(providerSecret)
-	if err := syncConfig(ctx, store, sealer, cfg, log, now); err != nil {
+	removedUsers, err := syncConfig(ctx, store, sealer, cfg, log, now)
+	if err != nil {
 		return err
 	}
 	pcfg := cfg.providerConfig()
@@ -95,6 +97,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	if err != nil {
 		return err
 	}
+	endAccess(ctx, store, p, removedUsers, log)
 
 	// The start's argon2id runs (config passwords and secrets) leave memory
 	// the runtime would return to the system only minutes later.
@@ -258,22 +261,39 @@ func tryURL(cfg *fileConfig) string {
 // syncConfig makes the store match the config's clients, users and
 // trusted issuers in one transaction: one commit at start instead of one
 // per declared entry, and a config that fails half-way changes nothing.
-func syncConfig(ctx context.Context, store storage.Store, sealer *secret.Sealer, cfg *fileConfig, log *slog.Logger, now time.Time) error {
+// It returns the users it deleted because the config no longer declares
+// them: their sessions and tokens are for the caller to end (endAccess).
+func syncConfig(ctx context.Context, store storage.Store, sealer *secret.Sealer, cfg *fileConfig, log *slog.Logger, now time.Time) ([]storage.User, error) {
 	txCtx, err := store.BeginTx(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer store.RollbackTx(txCtx) // a no-op once committed
+	var removed []storage.User
 	err = admin.SyncClients(txCtx, store, sealer, cfg.Clients, log, now)
 	if err == nil {
-		err = admin.SyncUsers(txCtx, store, cfg.Users, now)
+		removed, err = admin.SyncUsers(txCtx, store, cfg.Users, now)
 	}
 	if err == nil {
 		err = admin.SyncTrustedIssuers(txCtx, store, cfg.TrustedIssuers, log, now)
 	}
 	if err != nil {
 		_ = store.RollbackTx(txCtx)
-		return err
+		return nil, err
 	}
-	return store.CommitTx(txCtx)
+	return removed, store.CommitTx(txCtx)
+}
+
+// endAccess ends the browser sessions and tokens of users the config no
+// longer declares (deleted by syncConfig), and tells their applications
+// (back-channel logout): taking someone out of the file offboards them.
+func endAccess(ctx context.Context, store storage.Store, p *provider.Provider, removed []storage.User, log *slog.Logger) {
+	for _, u := range removed {
+		ended, err := revoke.UserAccess(ctx, store, u.ID, "")
+		if err != nil {
+			log.Error("ending the sessions of a user removed from the config", "user", u.Username, "err", err)
+		}
+		p.SessionsEnded(ctx, ended)
+		log.Info("removed user no longer in config; sessions and tokens ended", "user", u.Username, "sessions", len(ended))
+	}
 }

@@ -66,7 +66,7 @@ func TestSocketClientActsLikeLocal(t *testing.T) {
 func TestSyncUsersValidates(t *testing.T) {
 	t.Parallel()
 	store := openStore(t, t.TempDir())
-	err := admin.SyncUsers(context.Background(), store, []userspec.User{{Username: "x", Password: "long-enough-password",
+	_, err := admin.SyncUsers(context.Background(), store, []userspec.User{{Username: "x", Password: "long-enough-password",
 		Profile: storage.Profile{Email: "Eve <eve@example.org>"}}}, time.Now())
 	if err == nil {
 		t.Fatal("a malformed email was synced")
@@ -87,9 +87,44 @@ func TestAddUserRefusesHashAndSyncNamesUser(t *testing.T) {
 	if !errors.As(err, &inv) {
 		t.Errorf("hash accepted: %v", err)
 	}
-	err = admin.SyncUsers(ctx, store, []userspec.User{{Username: "shorty", Password: "short"}}, time.Now())
+	_, err = admin.SyncUsers(ctx, store, []userspec.User{{Username: "shorty", Password: "short"}}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), `user "shorty"`) {
 		t.Errorf("sync error %v, want it to name the user", err)
+	}
+}
+
+// A user the config declared and no longer does is deleted, and returned
+// for its sessions to be ended; a user added with the CLI is left alone.
+func TestSyncUsersRemovesUndeclared(t *testing.T) {
+	t.Parallel()
+	store := openStore(t, t.TempDir())
+	ctx := context.Background()
+	now := time.Now()
+	pw := "long-enough-password"
+	if _, err := (&admin.Local{Store: store}).AddUser(ctx, userspec.User{Username: "cli-user", Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SyncUsers(ctx, store, []userspec.User{{Username: "kept", Password: pw}, {Username: "leaver", Password: pw}}, now); err != nil {
+		t.Fatal(err)
+	}
+	leaver, err := store.GetUserByUsername(ctx, "leaver")
+	if err != nil || leaver.Source != "config" {
+		t.Fatalf("declared user %+v, %v: want source config", leaver, err)
+	}
+	removed, err := admin.SyncUsers(ctx, store, []userspec.User{{Username: "kept", Password: pw}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0].ID != leaver.ID {
+		t.Errorf("removed %+v, want leaver", removed)
+	}
+	if _, err := store.GetUserByUsername(ctx, "leaver"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("leaver after the sync: %v, want not found", err)
+	}
+	for _, name := range []string{"kept", "cli-user"} {
+		if _, err := store.GetUserByUsername(ctx, name); err != nil {
+			t.Errorf("%s after the sync: %v", name, err)
+		}
 	}
 }
 

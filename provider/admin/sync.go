@@ -75,32 +75,58 @@ func SyncClients(ctx context.Context, store storage.Store, seal *secret.Sealer, 
 	return nil
 }
 
-// SyncUsers creates each declared user that is missing and updates the
-// profile and password of those that exist; their `sub` never changes.
-func SyncUsers(ctx context.Context, store storage.Store, specs []userspec.User, now time.Time) error {
+// SyncUsers makes the store match the users declared in the config: each
+// missing one is created, and the profile and password of those that
+// exist are updated (their `sub` never changes); a user that came from the
+// config earlier but is no longer declared is deleted, as clients are.
+// Users added with the CLI are left alone unless the config declares the
+// same username, in which case the config wins. It returns the users it
+// deleted, whose sessions and tokens the caller ends.
+func SyncUsers(ctx context.Context, store storage.Store, specs []userspec.User, now time.Time) (removed []storage.User, err error) {
+	declared := map[string]bool{}
 	for _, spec := range specs {
-		declared := spec.Username
+		name := spec.Username
 		spec, err := spec.Validate()
 		if err != nil {
-			return fmt.Errorf("user %q: %w", declared, err)
+			return nil, fmt.Errorf("user %q: %w", name, err)
 		}
+		declared[spec.Username] = true
 		old, err := store.GetUserByUsername(ctx, spec.Username)
 		exists := err == nil
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("user %q: %w", spec.Username, err)
+			return nil, fmt.Errorf("user %q: %w", spec.Username, err)
 		}
 		hash, err := spec.ResolveHash(old.PasswordHash)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !exists {
-			err = store.CreateUser(ctx, spec.Apply(storage.User{ID: newSubject(), CreatedAt: now}, hash, now))
+			u := spec.Apply(storage.User{ID: newSubject(), CreatedAt: now}, hash, now)
+			u.Source = "config"
+			err = store.CreateUser(ctx, u)
 		} else {
-			err = store.UpdateUser(ctx, old.ID, func(u storage.User) (storage.User, error) { return spec.Apply(u, hash, now), nil })
+			err = store.UpdateUser(ctx, old.ID, func(u storage.User) (storage.User, error) {
+				u = spec.Apply(u, hash, now)
+				u.Source = "config"
+				return u, nil
+			})
 		}
 		if err != nil {
-			return fmt.Errorf("user %q: %w", spec.Username, err)
+			return nil, fmt.Errorf("user %q: %w", spec.Username, err)
 		}
 	}
-	return nil
+	all, err := store.ListUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range all {
+		if u.Source != "config" || declared[u.Username] {
+			continue
+		}
+		if err := store.DeleteUser(ctx, u.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("remove user %q: %w", u.Username, err)
+		}
+		removed = append(removed, u)
+	}
+	return removed, nil
 }
