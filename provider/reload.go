@@ -103,9 +103,10 @@ func (p *Provider) trustedProxies() []netip.Prefix {
 }
 
 // ClientsChanged tells the provider that clients were added, changed or
-// removed behind its back (a config reload): the CORS origins are listed
-// again on the next cross-origin request instead of after their TTL, and
-// the token endpoint's rate-limit buckets start over (ratelimit.go).
+// removed behind its back (a config reload, the admin socket): the CORS
+// origins are listed again on the next cross-origin request instead of
+// after their TTL, and the token endpoint's rate-limit buckets start over
+// (ratelimit.go).
 // Everything else it knows of a client is read from the store per request
 // (the store's decoded records are checked against the stored bytes, and
 // the secret memo is keyed by the stored hash), so nothing else is stale.

@@ -124,7 +124,8 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 	srv := newHTTPServer(cfg, ts.handler(p.Handler()), log) // limits: timeouts, header bytes, concurrent requests
-	adminSrv := &http.Server{Handler: admin.Handler(admin.Audited(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged}, obs.events, nil)), ReadHeaderTimeout: 10 * time.Second,
+	adminSrv := &http.Server{Handler: admin.Handler(admin.Audited(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged,
+		ClientsChanged: p.ClientsChanged}, obs.events, nil)), ReadHeaderTimeout: 10 * time.Second,
 		ConnContext: admin.ConnContext}
 
 	errc := make(chan error, 4) // the server, the admin socket, TLS redirect, metrics

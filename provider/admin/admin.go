@@ -51,6 +51,10 @@ type Local struct {
 	// PasswordChanged, when set, tells a running server that username's
 	// password changed (its throttle forgets the places it signed in from).
 	PasswordChanged func(username string)
+	// ClientsChanged, when set, tells a running server that a client was
+	// added or deleted: it lists the CORS origins again and starts the
+	// rate-limit buckets over at once (provider.ClientsChanged).
+	ClientsChanged func()
 }
 
 var _ Admin = (*Local)(nil)
@@ -157,6 +161,7 @@ func (a *Local) AddClient(ctx context.Context, spec clientspec.Spec) (storage.Cl
 		return storage.Client{}, "", err
 	}
 	c.SecretSealed = nil
+	a.clientsChanged()
 	return c, generated, nil
 }
 
@@ -171,7 +176,17 @@ func (a *Local) ListClients(ctx context.Context) ([]storage.Client, error) {
 }
 
 func (a *Local) DeleteClient(ctx context.Context, id string) error {
-	return a.Store.DeleteClient(ctx, id)
+	if err := a.Store.DeleteClient(ctx, id); err != nil {
+		return err
+	}
+	a.clientsChanged()
+	return nil
+}
+
+func (a *Local) clientsChanged() {
+	if a.ClientsChanged != nil {
+		a.ClientsChanged()
+	}
 }
 
 // newSubject makes a user's stable, opaque `sub`: 130 random bits in

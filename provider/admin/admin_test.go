@@ -138,3 +138,25 @@ func openStore(t *testing.T, dir string) *bolt.Store {
 	t.Cleanup(func() { store.Close() })
 	return store
 }
+
+// A running server hears of every client added or deleted, so its caches
+// of clients (CORS origins, rate-limit buckets) do not wait for a TTL.
+func TestClientsChangedHook(t *testing.T) {
+	t.Parallel()
+	store := openStore(t, t.TempDir())
+	ctx := context.Background()
+	calls := 0
+	a := &admin.Local{Store: store, ClientsChanged: func() { calls++ }}
+	if _, _, err := a.AddClient(ctx, clientspec.Spec{ID: "hooked", ClientSettings: storage.ClientSettings{RedirectURIs: []string{"http://127.0.0.1:9/cb"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteClient(ctx, "hooked"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteClient(ctx, "hooked"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if calls != 2 {
+		t.Errorf("ClientsChanged called %d times, want 2 (add and delete; not for a failed delete)", calls)
+	}
+}
