@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // backuper is a store that can copy itself consistently while serving
@@ -37,13 +38,33 @@ func serveBackup(a Admin) http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Trailer", backupTrailer)
 		w.WriteHeader(http.StatusOK)
-		n, err := a.Backup(r.Context(), w)
+		n, err := a.Backup(r.Context(), &stallGuard{w: w, rc: http.NewResponseController(w)})
 		if err != nil {
 			w.Header().Set(backupTrailer, "error: "+err.Error())
 			return
 		}
 		w.Header().Set(backupTrailer, "ok "+strconv.FormatInt(n, 10))
 	}
+}
+
+// BackupIdleTimeout is how long a backup waits for its reader to take the
+// next bytes. A reader that stops (a suspended CLI, a stuck pipe) would
+// otherwise hold the backup's read transaction open, and with it every
+// commit that must grow the database file.
+var BackupIdleTimeout = 30 * time.Second
+
+// stallGuard fails a write the reader has not taken within
+// BackupIdleTimeout, which ends the backup and its transaction.
+type stallGuard struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (g *stallGuard) Write(p []byte) (int, error) {
+	// A deadline the connection cannot take (a test's recorder) leaves
+	// the write unbounded, as before.
+	_ = g.rc.SetWriteDeadline(time.Now().Add(BackupIdleTimeout))
+	return g.w.Write(p)
 }
 
 // Backup asks the server for a backup and writes it to w. It fails unless

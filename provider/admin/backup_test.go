@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -73,5 +74,52 @@ func TestBackupThroughSocketFailsWhole(t *testing.T) {
 	_, err := remote.Backup(context.Background(), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "read error on the database file") {
 		t.Errorf("backup that failed half-way: %v", err)
+	}
+}
+
+// endlessBackup writes until a write fails, and says how it ended.
+type endlessBackup struct {
+	admin.Admin
+	ended chan error
+}
+
+func (b endlessBackup) Backup(_ context.Context, w io.Writer) (int64, error) {
+	page := make([]byte, 64<<10)
+	var n int64
+	for {
+		m, err := w.Write(page)
+		n += int64(m)
+		if err != nil {
+			b.ended <- err
+			return n, err
+		}
+	}
+}
+
+// A reader that stops taking the backup ends it (and its read
+// transaction) after the idle timeout, instead of holding it open.
+func TestBackupOfAStalledReaderEnds(t *testing.T) {
+	old := admin.BackupIdleTimeout
+	admin.BackupIdleTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { admin.BackupIdleTimeout = old })
+	dir := t.TempDir()
+	b := endlessBackup{ended: make(chan error, 1)}
+	serveAdmin(t, dir, b)
+	conn, err := net.Dial("unix", filepath.Join(dir, "p.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Ask, then read nothing.
+	if _, err := io.WriteString(conn, "GET /backup HTTP/1.1\r\nHost: admin\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-b.ended:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the stalled backup ended with %v, want the write deadline", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a backup nobody reads is still running after 20s")
 	}
 }
