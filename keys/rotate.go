@@ -42,11 +42,16 @@ func (m *Manager) Rotate(algs ...string) ([]Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Key, len(added))
-	for i, k := range added {
+	return keysOf(added), nil
+}
+
+// keysOf is what callers may see of ks.
+func keysOf(ks []*key) []Key {
+	out := make([]Key, len(ks))
+	for i, k := range ks {
 		out[i] = k.key()
 	}
-	return out, nil
+	return out
 }
 
 // generateAll runs before any lock is taken: an RSA key costs tens of

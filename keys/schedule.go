@@ -59,11 +59,7 @@ func (m *Manager) RotateDue(every time.Duration) ([]Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Key, len(added))
-	for i, k := range added {
-		out[i] = k.key()
-	}
-	return out, nil
+	return keysOf(added), nil
 }
 
 // nextStart says whether alg's next key is due to be published at now,

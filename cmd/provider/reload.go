@@ -394,11 +394,9 @@ func resolveSecrets(ctx context.Context, store storage.Store, cfg *fileConfig) (
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		hash := old.SecretHash
-		if hash == "" || secret.Check(hash, c.Secret) != nil {
-			if hash, err = secret.Hash(c.Secret); err != nil {
-				return nil, err
-			}
+		hash, err := c.ResolveSecretHash(old.SecretHash)
+		if err != nil {
+			return nil, err
 		}
 		c.SecretHash, c.Secret = hash, ""
 	}
@@ -412,11 +410,9 @@ func resolveSecrets(ctx context.Context, store storage.Store, cfg *fileConfig) (
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, err
 		}
-		hash := old.PasswordHash
-		if hash == "" || secret.Check(hash, u.Password) != nil {
-			if hash, err = secret.Hash(u.Password); err != nil {
-				return nil, err
-			}
+		hash, err := u.ResolveHash(old.PasswordHash)
+		if err != nil {
+			return nil, err
 		}
 		u.PasswordHash, u.Password = hash, ""
 	}

@@ -173,16 +173,23 @@ func (c Spec) secretFields(old storage.Client, s *secret.Sealer) (hash string, s
 		}
 		return "", sealed, nil
 	}
-	hash = c.SecretHash
-	if c.Secret != "" {
-		if old.SecretHash != "" && secret.Check(old.SecretHash, c.Secret) == nil {
-			return old.SecretHash, nil, nil
-		}
-		if hash, err = secret.Hash(c.Secret); err != nil {
-			return "", nil, err
-		}
+	hash, err = c.ResolveSecretHash(old.SecretHash)
+	return hash, nil, err
+}
+
+// ResolveSecretHash gives the secret hash to store for c (any method but
+// client_secret_jwt, whose secret is sealed), given the hash stored today
+// (current, "" for a new client): secret_hash as declared; or, for a
+// secret, the current hash when it already matches (so a restart or a
+// reload does not rehash every client), else a fresh hash.
+func (c Spec) ResolveSecretHash(current string) (string, error) {
+	if c.Secret == "" {
+		return c.SecretHash, nil
 	}
-	return hash, nil, nil
+	if current != "" && secret.Check(current, c.Secret) == nil {
+		return current, nil
+	}
+	return secret.Hash(c.Secret)
 }
 
 // JWKSDoc is a JSON Web Key Set document, for clients and trusted issuers
