@@ -227,7 +227,8 @@ func (s *fositeStore) sealedSession(ctx context.Context, token string, sess fosi
 // the grant can live (a longer lifespan configured earlier included, up to
 // a day).
 func (s *fositeStore) revokeGrant(ctx context.Context, requestID string) error {
-	err := s.store.CreateJTI(ctx, storage.JTI{ID: revokedGrantKey(requestID), ExpiresAt: s.now().Add(max(s.accessLifespan, 24*time.Hour))})
+	now := s.now()
+	err := s.store.CreateJTI(ctx, storage.JTI{ID: revokedGrantKey(requestID), ExpiresAt: now.Add(max(s.accessLifespan, 24*time.Hour))}, now)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return nil
 	}

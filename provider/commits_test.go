@@ -151,8 +151,8 @@ func (s *countingStore) DeleteConsent(ctx context.Context, userID, clientID stri
 	return s.wrote(ctx, "DeleteConsent", s.Store.DeleteConsent(ctx, userID, clientID))
 }
 
-func (s *countingStore) CreateJTI(ctx context.Context, j storage.JTI) error {
-	return s.wrote(ctx, "CreateJTI", s.Store.CreateJTI(ctx, j))
+func (s *countingStore) CreateJTI(ctx context.Context, j storage.JTI, now time.Time) error {
+	return s.wrote(ctx, "CreateJTI", s.Store.CreateJTI(ctx, j, now))
 }
 
 func (s *countingStore) GarbageCollect(ctx context.Context, now time.Time) (int, error) {

@@ -152,7 +152,7 @@ func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 
 // SetClientAssertionJWT implements fosite.ClientManager.
 func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	err := s.store.CreateJTI(ctx, storage.JTI{ID: jti, ExpiresAt: exp})
+	err := s.store.CreateJTI(ctx, storage.JTI{ID: jti, ExpiresAt: exp}, s.now())
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return fosite.ErrJTIKnown
 	}

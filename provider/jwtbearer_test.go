@@ -393,7 +393,7 @@ func TestJWTBearerAnySubjectAndJTINamespaces(t *testing.T) {
 	}
 	// A client assertion's jti lives apart too: recording one does not
 	// burn an issuer's.
-	if err := ts.Store.CreateJTI(context.Background(), storage.JTI{ID: "client-jti", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+	if err := ts.Store.CreateJTI(context.Background(), storage.JTI{ID: "client-jti", ExpiresAt: time.Now().Add(time.Hour)}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	a := key.sign(t, withJTI(bearerClaims(ts, bearerIssuer, bearerSubject), "client-jti"))

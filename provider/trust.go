@@ -164,7 +164,7 @@ func (s *fositeStore) MarkJWTUsedForTime(ctx context.Context, jti string, exp ti
 	if err != nil {
 		return err
 	}
-	err = s.store.CreateJTI(ctx, storage.JTI{ID: id, ExpiresAt: exp})
+	err = s.store.CreateJTI(ctx, storage.JTI{ID: id, ExpiresAt: exp}, s.now())
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return fosite.ErrJTIKnown
 	}

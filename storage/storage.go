@@ -28,6 +28,12 @@ var (
 	// write was kept, and the same write may succeed once the cause is
 	// fixed.
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrConflict means the write lost a race with a concurrent writer on
+	// another connection or replica (a serialization failure or deadlock
+	// the backend detected) and nothing of it was kept. The same call
+	// made again may succeed; a caller retries it a few times or answers
+	// with the protocol's "try again" error, never a 500.
+	ErrConflict = errors.New("conflict with a concurrent write")
 )
 
 // TokenKind names a family of token request records.
@@ -328,6 +334,8 @@ type Store interface {
 	RevokeByRequestID(ctx context.Context, kind TokenKind, reqID string) error
 	// UserTokens lists and revokes tokens by the user who granted them.
 	UserTokens
+	// Walker reads every record, for migrate-storage.
+	Walker
 
 	CreateBrowserSession(ctx context.Context, s BrowserSession) error
 	GetBrowserSession(ctx context.Context, id string) (BrowserSession, error)
@@ -347,8 +355,10 @@ type Store interface {
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 
 	// CreateJTI records j; ErrAlreadyExists if a record with the same ID has
-	// not expired yet (an expired one is replaced).
-	CreateJTI(ctx context.Context, j JTI) error
+	// not expired at now (an expired one is replaced). now is the
+	// caller's clock, never the backend's: replicas and the database may
+	// disagree on the time, the protocol code must not.
+	CreateJTI(ctx context.Context, j JTI, now time.Time) error
 	GetJTI(ctx context.Context, id string) (JTI, error)
 
 	// GarbageCollect removes token requests, browser sessions, consents and
@@ -384,4 +394,14 @@ type Store interface {
 	CheckWritable(ctx context.Context) error
 
 	Close() error
+}
+
+// Walker visits every record of a family, in no particular order, expired
+// or not, for moving an installation between backends. fn's error stops
+// the walk and is returned. fn must not call the Store.
+type Walker interface {
+	WalkTokens(ctx context.Context, kind TokenKind, fn func(TokenRequest) error) error
+	WalkBrowserSessions(ctx context.Context, fn func(BrowserSession) error) error
+	WalkConsents(ctx context.Context, fn func(Consent) error) error
+	WalkJTIs(ctx context.Context, fn func(JTI) error) error
 }

@@ -8,14 +8,14 @@ import (
 	"github.com/smallsso/provider/storage"
 )
 
-func (s *Store) CreateJTI(ctx context.Context, j storage.JTI) error {
+func (s *Store) CreateJTI(ctx context.Context, j storage.JTI, now time.Time) error {
 	return wrap("create jti", s.update(ctx, func(t *txn) error {
 		old, err := get[storage.JTI](t.jtis(), []byte(j.ID))
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
 			return err
-		case old.ExpiresAt.IsZero() || !old.ExpiresAt.Before(time.Now()):
+		case old.ExpiresAt.IsZero() || !old.ExpiresAt.Before(now):
 			return storage.ErrAlreadyExists
 		default:
 			// Expired but not yet collected: the ID may be used again.

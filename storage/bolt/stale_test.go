@@ -165,8 +165,8 @@ func TestIndexesDrainWithRecords(t *testing.T) {
 		s.CreateBrowserSession(ctx, storage.BrowserSession{ID: "s1", ExpiresAt: soon}),
 		s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "c1", ExpiresAt: soon}),
 		s.SaveConsent(ctx, storage.Consent{UserID: "u1", ClientID: "c1", ExpiresAt: soon.Add(time.Hour)}),
-		s.CreateJTI(ctx, storage.JTI{ID: "j1", ExpiresAt: time.Now().Add(-time.Minute)}),
-		s.CreateJTI(ctx, storage.JTI{ID: "j1", ExpiresAt: soon}),
+		s.CreateJTI(ctx, storage.JTI{ID: "j1", ExpiresAt: time.Now().Add(-time.Minute)}, time.Now()),
+		s.CreateJTI(ctx, storage.JTI{ID: "j1", ExpiresAt: soon}, time.Now()),
 
 		s.DeleteUser(ctx, "u1"),
 		s.DeleteToken(ctx, tok.Kind, tok.Signature),

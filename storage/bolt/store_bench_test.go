@@ -32,7 +32,7 @@ func BenchmarkStore(b *testing.B) {
 		must(b, s.CreateClient(txCtx, storage.Client{ID: "c-" + id, ClientSettings: storage.ClientSettings{RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"openid", "profile"}}}))
 		must(b, s.CreateBrowserSession(txCtx, storage.BrowserSession{ID: "s-" + id, UserID: "u-" + id, SID: "sid-" + id, ExpiresAt: time.Now().Add(time.Hour)}))
 		must(b, s.SaveConsent(txCtx, storage.Consent{UserID: "u-" + id, ClientID: "c-app", Scopes: []string{"openid"}}))
-		must(b, s.CreateJTI(txCtx, storage.JTI{ID: "j-" + id, ExpiresAt: time.Now().Add(time.Hour)}))
+		must(b, s.CreateJTI(txCtx, storage.JTI{ID: "j-" + id, ExpiresAt: time.Now().Add(time.Hour)}, time.Now()))
 	}
 	must(b, s.CommitTx(txCtx))
 
@@ -69,7 +69,7 @@ func BenchmarkStore(b *testing.B) {
 			return s.RevokeByRequestID(ctx, storage.KindAccessToken, benchToken(i).RequestID)
 		}},
 		{"CreateJTI", func(int) error {
-			return s.CreateJTI(ctx, storage.JTI{ID: "new-" + strconv.Itoa(fresh()), ExpiresAt: time.Now().Add(time.Hour)})
+			return s.CreateJTI(ctx, storage.JTI{ID: "new-" + strconv.Itoa(fresh()), ExpiresAt: time.Now().Add(time.Hour)}, time.Now())
 		}},
 		{"UpdateUser", func(i int) error {
 			return s.UpdateUser(ctx, "u-"+strconv.Itoa(i%n), func(u storage.User) (storage.User, error) {

@@ -42,8 +42,8 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	for _, c := range []storage.Consent{expiredCons, liveCons, foreverCons} {
 		ok(t, s.SaveConsent(ctx, c), "save consent "+c.ClientID)
 	}
-	ok(t, s.CreateJTI(ctx, expiredJTI), "create expired jti")
-	ok(t, s.CreateJTI(ctx, liveJTI), "create live jti")
+	ok(t, s.CreateJTI(ctx, expiredJTI, now()), "create expired jti")
+	ok(t, s.CreateJTI(ctx, liveJTI, now()), "create live jti")
 
 	n, err := s.GarbageCollect(ctx, gcAt)
 	ok(t, err, "garbage collect")
@@ -135,8 +135,8 @@ func testGarbageCollectSkipsReplaced(t *testing.T, s storage.Store) {
 	unbounded.ExpiresAt = time.Time{}
 	ok(t, s.SaveConsent(ctx, unbounded), "make it never expire")
 
-	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: past}), "create expired jti")
-	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: future}), "reuse its id")
+	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: past}, now()), "create expired jti")
+	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: future}, now()), "reuse its id")
 
 	n, err := s.GarbageCollect(ctx, now())
 	ok(t, err, "garbage collect")

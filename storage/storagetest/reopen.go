@@ -77,7 +77,7 @@ func testRecordsSurvive(t *testing.T, h *handle) {
 	ok(t, s.DeactivateToken(ctx, storage.KindRefreshToken, "sig-refresh"), "deactivate refresh token")
 	ok(t, s.CreateBrowserSession(ctx, sess), "create session")
 	ok(t, s.SaveConsent(ctx, cons), "save consent")
-	ok(t, s.CreateJTI(ctx, j), "create jti")
+	ok(t, s.CreateJTI(ctx, j, now()), "create jti")
 
 	s = h.reopen(t)
 

@@ -116,24 +116,31 @@ func testJTIs(t *testing.T, s storage.Store) {
 	isErr(t, err, storage.ErrNotFound, "get missing")
 
 	live := storage.JTI{ID: "jti-live", ExpiresAt: now().Add(time.Hour)}
-	ok(t, s.CreateJTI(ctx, live), "create")
+	ok(t, s.CreateJTI(ctx, live, now()), "create")
 	got, err := s.GetJTI(ctx, live.ID)
 	ok(t, err, "get")
 	same(t, got, live, "get")
 	replay := storage.JTI{ID: live.ID, ExpiresAt: now().Add(2 * time.Hour)}
-	isErr(t, s.CreateJTI(ctx, replay), storage.ErrAlreadyExists, "create an unexpired id again")
+	isErr(t, s.CreateJTI(ctx, replay, now()), storage.ErrAlreadyExists, "create an unexpired id again")
 	got, err = s.GetJTI(ctx, live.ID)
 	ok(t, err, "get after refused create")
 	same(t, got, live, "jti after refused create")
 
 	expired := storage.JTI{ID: "jti-expired", ExpiresAt: now().Add(-time.Hour)}
-	ok(t, s.CreateJTI(ctx, expired), "create expired")
+	ok(t, s.CreateJTI(ctx, expired, now()), "create expired")
 	fresh := storage.JTI{ID: expired.ID, ExpiresAt: now().Add(time.Hour)}
-	ok(t, s.CreateJTI(ctx, fresh), "create over an expired id")
+	ok(t, s.CreateJTI(ctx, fresh, now()), "create over an expired id")
 	got, err = s.GetJTI(ctx, expired.ID)
 	ok(t, err, "get replaced")
 	same(t, got, fresh, "replaced jti")
-	isErr(t, s.CreateJTI(ctx, fresh), storage.ErrAlreadyExists, "create the replacement again")
+	isErr(t, s.CreateJTI(ctx, fresh, now()), storage.ErrAlreadyExists, "create the replacement again")
+
+	// Expiry is judged by the caller's clock, not the backend's.
+	later := storage.JTI{ID: live.ID, ExpiresAt: now().Add(3 * time.Hour)}
+	ok(t, s.CreateJTI(ctx, later, now().Add(2*time.Hour)), "create at a time the old one has expired")
+	got, err = s.GetJTI(ctx, live.ID)
+	ok(t, err, "get after reuse")
+	same(t, got, later, "jti reused at a later time")
 }
 
 func testListUserSessions(t *testing.T, s storage.Store) {

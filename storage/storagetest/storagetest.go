@@ -75,6 +75,8 @@ func subtests() []subtest {
 		{"TxEndWithoutTxFails", testTxEndWithoutTxFails},
 
 		{"CheckWritable", testCheckWritable},
+
+		{"Walk", testWalk},
 	}
 }
 
