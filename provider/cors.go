@@ -28,8 +28,9 @@ import (
 )
 
 // defaultCORSOriginsTTL bounds how long a client added or changed at run
-// time (CLI, admin socket) waits for its origins to be honoured.
-const defaultCORSOriginsTTL = 5 * time.Second
+// time (CLI, admin socket, another replica) waits for its origins to be
+// honoured: replicas pick up changes within a second.
+const defaultCORSOriginsTTL = time.Second
 
 // corsMaxAge is how long a browser may reuse a preflight answer.
 const corsMaxAge = 10 * time.Minute
