@@ -21,8 +21,10 @@ type conflictStore struct{ storage.Store }
 
 var errRaced = fmt.Errorf("postgres: deactivate token: %w", storage.ErrConflict)
 
-func (conflictStore) DeactivateToken(context.Context, storage.TokenKind, string) error { return errRaced }
-func (conflictStore) CreateToken(context.Context, storage.TokenRequest) error        { return errRaced }
+func (conflictStore) DeactivateToken(context.Context, storage.TokenKind, string) error {
+	return errRaced
+}
+func (conflictStore) CreateToken(context.Context, storage.TokenRequest) error { return errRaced }
 
 // TestConflictAnswers: a write that lost to a concurrent one is never a
 // 500. Claiming a code answers invalid_grant (a lost race), rotating a
