@@ -283,3 +283,62 @@ func TestGCStopsOnCancel(t *testing.T) {
 		t.Fatalf("collect: %d, %v; want 3, nil", n, err)
 	}
 }
+
+// TestReplicasDeadlockIsConflict: two replicas' transactions that lock
+// two users in opposite orders deadlock; PostgreSQL aborts one, whose
+// call and CommitTx fail with ErrConflict and keep nothing, and the
+// other commits.
+func TestReplicasDeadlockIsConflict(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoReplicas(t)
+	ctx := t.Context()
+	for _, id := range []string{"u1", "u2"} {
+		if err := a.CreateUser(ctx, storage.User{ID: id, Username: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := func(n string) func(storage.User) (storage.User, error) {
+		return func(u storage.User) (storage.User, error) { u.Name = n; return u, nil }
+	}
+	txA, err := a.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txB, err := b.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UpdateUser(txA, "u1", name("A")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdateUser(txB, "u2", name("B")); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(s *postgres.Store, txCtx context.Context, id string) func() error {
+		return func() error {
+			err := s.UpdateUser(txCtx, id, name("late"))
+			cerr := s.CommitTx(txCtx)
+			if err != nil && !errors.Is(cerr, storage.ErrConflict) {
+				return fmt.Errorf("commit after %v: %v, want ErrConflict", err, cerr)
+			}
+			return err
+		}
+	}
+	ea, eb := pair(finish(a, txA, "u2"), finish(b, txB, "u1"))
+	if (ea == nil) == (eb == nil) || !errors.Is(errors.Join(ea, eb), storage.ErrConflict) {
+		t.Fatalf("A %v, B %v; want one ErrConflict and one success", ea, eb)
+	}
+	winner := "A"
+	if ea != nil {
+		winner = "B"
+	}
+	for _, id := range []string{"u1", "u2"} {
+		u, err := a.GetUser(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]string{"A/u1": "A", "A/u2": "late", "B/u1": "late", "B/u2": "B"}[winner+"/"+id]; u.Name != want {
+			t.Errorf("%s after %s won: name %q, want %q (nothing of the loser kept)", id, winner, u.Name, want)
+		}
+	}
+}

@@ -32,6 +32,10 @@ type txKey struct{ s *Store }
 type txState struct {
 	tx   pgx.Tx
 	done bool
+	// broken is the first failure that aborted the transaction on the
+	// server (it is then good only for rollback): CommitTx reports it,
+	// so a conflict or an outage still matches its sentinel there.
+	broken error
 }
 
 var errTxDone = errors.New("transaction already finished")
@@ -59,9 +63,13 @@ func (s *Store) CommitTx(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if st.broken != nil {
+		_ = st.tx.Rollback(context.WithoutCancel(ctx))
+		return wrap("commit tx: a write in the transaction failed, so it was rolled back", st.broken)
+	}
 	err = st.tx.Commit(context.WithoutCancel(ctx))
 	if errors.Is(err, pgx.ErrTxCommitRollback) {
-		return errors.New("postgres: commit tx: a write in the transaction failed; it was rolled back")
+		return errors.New("postgres: commit tx: a statement in the transaction failed, so it was rolled back")
 	}
 	return wrap("commit tx", err)
 }
@@ -109,6 +117,29 @@ func (s *Store) joined(ctx context.Context) (pgx.Tx, error) {
 	return st.tx, nil
 }
 
+// run passes on the result of a statement run in st, noting a failure
+// that aborted the transaction on the server.
+func (st *txState) run(err error) error {
+	if err != nil && st.broken == nil && abortsTx(err) {
+		st.broken = err
+	}
+	return err
+}
+
+// abortsTx says whether err, from a statement in a transaction, left the
+// transaction aborted on the server. The methods avoid failing
+// statements for the sentinels (ON CONFLICT DO NOTHING, savepoints), so
+// only a database error or a lost connection does.
+func abortsTx(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// A unique violation only ever comes from inside a savepoint
+		// (UpdateUser's rename), which has been rolled back.
+		return pe.Code != "23505"
+	}
+	return sentinel(err) == storage.ErrUnavailable
+}
+
 // q is where a single statement of a method runs: the context's
 // transaction, or the pool (the statement is then a transaction of its
 // own).
@@ -132,7 +163,7 @@ func (s *Store) single(ctx context.Context, fn func(q querier) error) error {
 	case err != nil:
 		return err
 	case tx != nil:
-		return fn(tx)
+		return s.txState(ctx).run(fn(tx))
 	}
 	for i := 0; ; i++ {
 		err = fn(s.pool)
@@ -150,7 +181,7 @@ func (s *Store) atomic(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	case err != nil:
 		return err
 	case tx != nil:
-		return fn(tx)
+		return s.txState(ctx).run(fn(tx))
 	}
 	for i := 0; ; i++ {
 		err = pgx.BeginFunc(ctx, s.pool, fn)
