@@ -16,6 +16,14 @@ import (
 
 const tokenColumns = `active, replay, replay_until, data`
 
+// The statements that find tokens by something other than their key, each
+// served by an index (index_internal_test.go checks the plans).
+const (
+	sqlRevokeByRequestID   = `DELETE FROM tokens WHERE kind = $1 AND request_id = $2`
+	sqlListSubjectTokens   = `SELECT ` + tokenColumns + ` FROM tokens WHERE subject = $1 AND kind = $2 AND subject <> ''`
+	sqlRevokeSubjectClient = `DELETE FROM tokens WHERE subject = $1 AND client_id = $2 AND subject <> ''`
+)
+
 func checkKind(kind storage.TokenKind) error {
 	for _, k := range storage.TokenKinds {
 		if k == kind {
@@ -153,7 +161,7 @@ func (s *Store) SetTokenReplay(ctx context.Context, kind storage.TokenKind, sign
 // RevokeByRequestID deletes through the (kind, request_id) index.
 func (s *Store) RevokeByRequestID(ctx context.Context, kind storage.TokenKind, reqID string) error {
 	return wrap("revoke "+string(kind)+" tokens", s.single(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND request_id = $2`, kind, reqID)
+		_, err := q.Exec(ctx, sqlRevokeByRequestID, kind, reqID)
 		return err
 	}))
 }
@@ -164,7 +172,7 @@ func (s *Store) ListSubjectTokens(ctx context.Context, kind storage.TokenKind, s
 		return nil, nil
 	}
 	var out []storage.TokenRequest
-	err := s.each(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE subject = $1 AND kind = $2 AND subject <> ''`, []any{subject, kind}, func(rows pgx.Rows) error {
+	err := s.each(ctx, sqlListSubjectTokens, []any{subject, kind}, func(rows pgx.Rows) error {
 		r, err := scanToken(rows)
 		out = append(out, r)
 		return err
@@ -178,7 +186,7 @@ func (s *Store) RevokeSubjectClient(ctx context.Context, subject, clientID strin
 		return nil
 	}
 	return wrap("revoke tokens of subject for client", s.single(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `DELETE FROM tokens WHERE subject = $1 AND client_id = $2 AND subject <> ''`, subject, clientID)
+		_, err := q.Exec(ctx, sqlRevokeSubjectClient, subject, clientID)
 		return err
 	}))
 }
