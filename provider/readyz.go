@@ -95,9 +95,8 @@ func (p *Provider) noteReadiness(r *http.Request, failed string, causes []any) {
 // (a full disk, a read-only file system, a database that is down), or
 // one that lost a race with another replica's (storage.ErrConflict),
 // into RFC 6749's temporarily_unavailable, 503 with Retry-After, for a
-// protocol endpoint:
-// the client may retry, and nothing of the request was kept. Other errors
-// are returned as they are.
+// protocol endpoint: the client may retry, and nothing of the request
+// was kept. Other errors are returned as they are.
 func storageUnavailable(w http.ResponseWriter, err error) error {
 	conflict := errors.Is(err, storage.ErrConflict)
 	if !errors.Is(err, storage.ErrUnavailable) && !conflict {
