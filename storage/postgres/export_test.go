@@ -11,3 +11,6 @@ func SetGCBatch(s *Store, n int) { s.gcBatchOverride = n }
 
 // GCLockKey is the advisory lock GarbageCollect holds.
 const GCLockKey = gcLock
+
+// SetGCAfterBatch has GarbageCollect call fn after each committed batch.
+func SetGCAfterBatch(s *Store, fn func()) { s.gcAfterBatch = fn }

@@ -86,6 +86,9 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int, error) 
 			if step.counted {
 				total += n
 			}
+			if s.gcAfterBatch != nil {
+				s.gcAfterBatch()
+			}
 			if n < s.gcBatchSize() {
 				break
 			}

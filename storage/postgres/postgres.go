@@ -40,9 +40,11 @@ type Store struct {
 	log  *slog.Logger
 
 	probe writeProbe // CheckWritable (ready.go)
-	// now and gcBatchOverride are set by tests (export_test.go).
+	// now, gcBatchOverride and gcAfterBatch are set by tests
+	// (export_test.go).
 	now             func() time.Time
 	gcBatchOverride int
+	gcAfterBatch    func()
 }
 
 // Open connects to the database, checks (or, with opts.Migrate, brings

@@ -257,30 +257,35 @@ func TestGCOneReplicaAtATime(t *testing.T) {
 	}
 }
 
-// TestGCStopsOnCancel: a cancelled run stops between batches and counts
-// what it committed.
+// TestGCStopsOnCancel: a run cancelled after its first batch stops
+// there, and counts what that batch committed; the next run takes the
+// rest.
 func TestGCStopsOnCancel(t *testing.T) {
 	t.Parallel()
 	s, _ := openFresh(t)
 	defer s.Close()
 	postgres.SetGCBatch(s, 1)
 	ctx, cancel := context.WithCancel(t.Context())
+	postgres.SetGCAfterBatch(s, cancel)
 	now := time.Now()
 	for i := range 3 {
 		r := refreshToken(fmt.Sprintf("old-%d", i))
-		r.ExpiresAt = now.Add(-time.Minute)
-		if err := s.CreateToken(ctx, r); err != nil {
+		r.ExpiresAt = now.Add(-time.Duration(3-i) * time.Minute)
+		if err := s.CreateToken(t.Context(), r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cancel()
 	n, err := s.GarbageCollect(ctx, now)
-	if n != 0 || !errors.Is(err, context.Canceled) {
-		t.Fatalf("collect with a cancelled context: %d, %v", n, err)
+	if n != 1 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("collect cancelled after a batch: %d, %v; want 1 and context.Canceled", n, err)
 	}
+	if _, err := s.GetToken(t.Context(), storage.KindRefreshToken, "old-0"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("oldest token after the first batch: %v, want it collected", err)
+	}
+	postgres.SetGCAfterBatch(s, nil)
 	n, err = s.GarbageCollect(t.Context(), now)
-	if n != 3 || err != nil {
-		t.Fatalf("collect: %d, %v; want 3, nil", n, err)
+	if n != 2 || err != nil {
+		t.Fatalf("collect: %d, %v; want 2, nil", n, err)
 	}
 }
 
