@@ -49,9 +49,10 @@ func (e pageError) Error() string {
 
 func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, e pageError) {
 	id := requestID(r.Context())
-	if e.Status == http.StatusInternalServerError && errors.Is(e.Err, storage.ErrUnavailable) {
-		// The database could not take a write: nothing was kept, and
-		// trying again later may work (readyz.go).
+	if e.Status == http.StatusInternalServerError && (errors.Is(e.Err, storage.ErrUnavailable) || errors.Is(e.Err, storage.ErrConflict)) {
+		// The database could not take a write, or the write lost a race
+		// with another replica's: nothing was kept, and trying again
+		// may work (readyz.go).
 		e.Status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
 	}

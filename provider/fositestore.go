@@ -236,9 +236,12 @@ func grantStateOf(ctx context.Context) *grantState {
 // succeeds; the other's transaction is rolled back.
 func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := s.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
 		// Deleted since fosite read it (the person revoked the app or
-		// signed out): nothing was issued with it, nothing to revoke.
+		// signed out): nothing was issued with it, nothing to revoke. Or
+		// the claim met a concurrent writer on another replica and was
+		// rolled back (ErrConflict): this request lost, answered as a
+		// lost race is, without revoking what the winner, if any, issued.
 		grantStateOf(ctx).lost = true
 		return errCodeUsed()
 	}
@@ -338,6 +341,12 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, reqID, sig string)
 			if rerr := s.lostRotation(ctx, sig); rerr != nil {
 				return rerr
 			}
+		}
+		if errors.Is(err, storage.ErrConflict) {
+			// The claim met a concurrent writer (another replica) and was
+			// rolled back: answered as a lost rotation race is (fosite's
+			// "retry the request"), not as the 503 of fositeErr.
+			return fosite.ErrInactiveToken.WithWrap(err)
 		}
 		return fositeErr(err)
 	}
@@ -510,6 +519,11 @@ func fositeErr(err error) error {
 		return fosite.ErrNotFound.WithWrap(err)
 	case errors.Is(err, storage.ErrInactive):
 		return fosite.ErrInactiveToken.WithWrap(err)
+	case errors.Is(err, storage.ErrConflict):
+		// Lost a race with a concurrent writer; nothing was kept and the
+		// same request may succeed: 503 temporarily_unavailable, never a
+		// 500 (storageUnavailable answers it where fosite wraps it).
+		return fosite.ErrTemporarilyUnavailable.WithHint("The request met a concurrent one. Please try again.").WithWrap(err)
 	default:
 		return err
 	}

@@ -92,12 +92,14 @@ func (p *Provider) noteReadiness(r *http.Request, failed string, causes []any) {
 }
 
 // storageUnavailable turns a write the database could not make durable
-// (a full disk, a read-only file system) into RFC 6749's
-// temporarily_unavailable, 503 with Retry-After, for a protocol endpoint:
-// the client may retry, and nothing of the request was kept. Other errors
-// are returned as they are.
+// (a full disk, a read-only file system, a database that is down), or
+// one that lost a race with another replica's (storage.ErrConflict),
+// into RFC 6749's temporarily_unavailable, 503 with Retry-After, for a
+// protocol endpoint: the client may retry, and nothing of the request
+// was kept. Other errors are returned as they are.
 func storageUnavailable(w http.ResponseWriter, err error) error {
-	if !errors.Is(err, storage.ErrUnavailable) {
+	conflict := errors.Is(err, storage.ErrConflict)
+	if !errors.Is(err, storage.ErrUnavailable) && !conflict {
 		return err
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
@@ -110,6 +112,11 @@ func storageUnavailable(w http.ResponseWriter, err error) error {
 			cause = e
 			break
 		}
+	}
+	if conflict {
+		// Lost a race with a concurrent writer (another replica): nothing
+		// was kept, and the same request may succeed at once.
+		return fosite.ErrTemporarilyUnavailable.WithHint("The request met a concurrent one. Please try again.").WithWrap(cause)
 	}
 	return fosite.ErrTemporarilyUnavailable.WithHint("The server cannot store anything right now. Please try again later.").WithWrap(cause)
 }

@@ -375,12 +375,32 @@ type Store interface {
 
 	// BeginTx returns a context that carries a write transaction: every
 	// Store call made with it joins the transaction until CommitTx or
-	// RollbackTx. Writes from other contexts wait for it; reads from other
-	// contexts see the state before it. Nesting is an error. A transaction
-	// must never span network or template I/O. A backend may commit it
-	// together with other writers' work; CommitTx returns once it is
-	// durable, and a write that fails inside it (other than with a
-	// sentinel) leaves it good only for RollbackTx.
+	// RollbackTx. What every backend guarantees:
+	//   - atomic: CommitTx keeps all of its writes or (on an error) none;
+	//   - isolated at least as READ COMMITTED: other contexts never see
+	//     its uncommitted writes (they see the state before it, without
+	//     waiting for it), and it sees its own;
+	//   - the row locks its calls take: a record it wrote, deactivated or
+	//     updated (UpdateUser, UpdateClient, UpdateBrowserSession) is
+	//     locked until it ends, so a concurrent write of that record, from
+	//     this process or another replica, waits for it and then acts on
+	//     what it committed (DeactivateToken's exactly-one-winner holds
+	//     across transactions);
+	//   - a conflict it cannot resolve by waiting (a deadlock, a
+	//     serialization failure) fails a call or CommitTx with an error
+	//     matching ErrConflict, and nothing of it is kept: the caller
+	//     retries the whole transaction or answers "try again".
+	// It does not promise more: writes to other records from other
+	// contexts are not held up (bbolt happens to serialise all writers,
+	// PostgreSQL does not), so an invariant over several records must be
+	// kept by locking them (an Update call) or by a unique key.
+	// Nesting is an error. A transaction must never span network or
+	// template I/O, and a goroutine holding one must not call the Store
+	// with another context. A backend may commit it together with other
+	// writers' work; CommitTx returns once it is durable. A call that
+	// fails inside it with a sentinel (ErrNotFound, ErrAlreadyExists,
+	// ErrInactive) leaves it usable; any other failure leaves it good
+	// only for RollbackTx.
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error

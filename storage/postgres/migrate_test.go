@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // openFresh opens a migrated store on a fresh database of the shared
 // server.
-func openFresh(t *testing.T) (*postgres.Store, string) {
+func openFresh(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	s, err := postgres.Open(t.Context(), postgres.Options{DSN: dsn, Migrate: true})

@@ -38,6 +38,13 @@ type Options struct {
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+
+	probe writeProbe // CheckWritable (ready.go)
+	// now, gcBatchOverride and gcAfterBatch are set by tests
+	// (export_test.go).
+	now             func() time.Time
+	gcBatchOverride int
+	gcAfterBatch    func()
 }
 
 // Open connects to the database, checks (or, with opts.Migrate, brings

@@ -73,6 +73,7 @@ func subtests() []subtest {
 		{"TxIsolation", testTxIsolation},
 		{"TxNestingFails", testTxNestingFails},
 		{"TxEndWithoutTxFails", testTxEndWithoutTxFails},
+		{"TxSentinelsKeepTx", testTxSentinelsKeepTx},
 
 		{"CheckWritable", testCheckWritable},
 

@@ -115,7 +115,12 @@ func testTxIsolation(t *testing.T, s storage.Store) {
 	ok(t, s.UpdateUser(txCtx, bob.ID, addGroup("tx")), "update bob in tx")
 
 	// Outside calls run on another goroutine: they must neither block on
-	// the open transaction (reads) nor be lost to it (writes).
+	// the open transaction (reads) nor be lost to it (writes). The write
+	// is to a record the transaction updated, so it may wait for the
+	// transaction (a backend that locks rows makes it) or run after it (a
+	// backend that serialises writers does); either way it acts on what
+	// the transaction committed. Writes to other records are not promised
+	// to wait, so none is asserted to.
 	read := make(chan error, 1)
 	go func() {
 		_, err := s.GetUser(ctx, "u-alice")
@@ -173,4 +178,40 @@ func testTxEndWithoutTxFails(t *testing.T, s storage.Store) {
 	}
 	// The store still works after all that.
 	ok(t, s.CreateUser(ctx, user("u-alice", "alice")), "create after ended tx")
+}
+
+// testTxSentinelsKeepTx: a call that fails with a sentinel inside a
+// transaction (a taken key, a missing or inactive record) leaves the
+// transaction usable, and its other writes commit.
+func testTxSentinelsKeepTx(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ok(t, s.CreateUser(ctx, user("u-alice", "alice")), "create alice")
+	ok(t, s.CreateUser(ctx, user("u-bob", "bob")), "create bob")
+	used := token(storage.KindAuthorizeCode, "used", "r0")
+	ok(t, s.CreateToken(ctx, used), "create code")
+	ok(t, s.DeactivateToken(ctx, used.Kind, used.Signature), "use code")
+	ok(t, s.CreateJTI(ctx, storage.JTI{ID: "jti", ExpiresAt: now().Add(time.Hour)}, now()), "create jti")
+
+	txCtx := begin(t, s)
+	isErr(t, s.CreateToken(txCtx, token(used.Kind, used.Signature, "r1")), storage.ErrAlreadyExists, "duplicate token in tx")
+	isErr(t, s.CreateUser(txCtx, user("u-carol", "alice")), storage.ErrAlreadyExists, "taken username in tx")
+	isErr(t, s.UpdateUser(txCtx, "u-bob", rename("alice")), storage.ErrAlreadyExists, "rename onto a taken username in tx")
+	isErr(t, s.DeactivateToken(txCtx, used.Kind, used.Signature), storage.ErrInactive, "deactivate a used code in tx")
+	isErr(t, s.DeactivateToken(txCtx, used.Kind, "never-stored"), storage.ErrNotFound, "deactivate a missing token in tx")
+	isErr(t, s.DeleteClient(txCtx, "c-nobody"), storage.ErrNotFound, "delete a missing client in tx")
+	isErr(t, s.CreateJTI(txCtx, storage.JTI{ID: "jti", ExpiresAt: now().Add(time.Hour)}, now()), storage.ErrAlreadyExists, "replayed jti in tx")
+	r := token(storage.KindAccessToken, "after", "r2")
+	ok(t, s.CreateToken(txCtx, r), "write after the refusals")
+	ok(t, s.UpdateUser(txCtx, "u-bob", rename("robert")), "rename after the refusals")
+	ok(t, s.CommitTx(txCtx), "commit after the refusals")
+
+	got, err := s.GetToken(ctx, r.Kind, r.Signature)
+	ok(t, err, "token of the committed tx")
+	same(t, got, r, "token of the committed tx")
+	bob, err := s.GetUserByUsername(ctx, "robert")
+	ok(t, err, "renamed bob")
+	same(t, bob.ID, "u-bob", "renamed bob")
+	alice, err := s.GetUserByUsername(ctx, "alice")
+	ok(t, err, "alice")
+	same(t, alice.ID, "u-alice", "alice keeps her username")
 }
