@@ -93,6 +93,9 @@ func (d *dirVault) ReadKey(kid string) ([]byte, error) {
 // the manifest that drops them (a failed deletion only leaves an orphan
 // behind, so it is logged, not returned).
 func (d *dirVault) Update(fn func([]byte, func(string) ([]byte, error)) ([]byte, map[string][]byte, []string, error)) (string, error) {
+	if d.dir == "" {
+		return "", errors.New("keys: empty directory")
+	}
 	unlock, err := lockDir(d.dir)
 	if err != nil {
 		return "", err
@@ -181,6 +184,9 @@ func (d *dirVault) CreateSecret(name string, value []byte) ([]byte, error) {
 // SecretNames lists the <name>.secret files. A missing directory has
 // none.
 func (d *dirVault) SecretNames() ([]string, error) {
+	if d.dir == "" {
+		return nil, errors.New("keys: empty directory")
+	}
 	entries, err := os.ReadDir(d.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

@@ -578,3 +578,43 @@ func TestParseEncryptionKey(t *testing.T) {
 		}
 	}
 }
+
+// A damaged keyring fails clearly at open, and a running replica keeps
+// serving its last good keys.
+func TestKeyringDamageFailsClearly(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	key := testEncryptionKey(t)
+	opts := Options{Algorithms: []string{"EdDSA"}, ReloadInterval: -1}
+	m := mustOpenVault(t, openKeyring(t, dsn, key), opts)
+	kid := mustActive(t, m, "EdDSA").ID
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+
+	if _, err := conn.Exec(t.Context(), `UPDATE keyring_manifest SET manifest = '{"version": 99, "keys": []}', version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustActive(t, m, "EdDSA"); got.ID != kid {
+		t.Errorf("active = %s after a broken manifest, want last good %s", got.ID, kid)
+	}
+	if _, err := OpenVault(openKeyring(t, dsn, key), opts); err == nil || !strings.Contains(err.Error(), "keyring manifest: unsupported version 99") {
+		t.Errorf("OpenVault on a broken manifest: %v", err)
+	}
+
+	dsn2 := pgtest.Shared(t).NewDatabase(t)
+	kid = mustActive(t, mustOpenVault(t, openKeyring(t, dsn2, key), opts), "EdDSA").ID
+	conn2, err := pgx.Connect(t.Context(), dsn2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close(t.Context())
+	if _, err := conn2.Exec(t.Context(), "DELETE FROM keyring_keys"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenVault(openKeyring(t, dsn2, key), opts); err == nil || !strings.Contains(err.Error(), "key "+kid+" is not in the database") {
+		t.Errorf("OpenVault with a key row missing: %v", err)
+	}
+}

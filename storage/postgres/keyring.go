@@ -31,10 +31,23 @@ var ErrWrongEncryptionKey = errors.New("keys.encryption_key does not decrypt the
 // plain, with a version that every write bumps: Stamp reads only that
 // number, which is what replicas poll.
 type Keyring struct {
-	s       *Store
-	aead    cipher.AEAD
-	timeout time.Duration
+	s    *Store
+	aead cipher.AEAD
 }
+
+// Bounds on the keyring's queries. The stamp is read on the request path
+// (once a second per replica), so it gives up sooner: the replica keeps
+// serving the keys it has meanwhile.
+const (
+	keyringTimeout = 30 * time.Second
+	stampTimeout   = 5 * time.Second
+)
+
+// notFound is a missing row, matching fs.ErrNotExist as keys.Vault asks.
+type notFound string
+
+func (e notFound) Error() string      { return string(e) }
+func (notFound) Is(target error) bool { return target == fs.ErrNotExist }
 
 // keyringLock is the advisory lock key that serialises keyring writers
 // across replicas and CLIs.
@@ -63,7 +76,7 @@ func (s *Store) Keyring(encryptionKey []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: keyring: %w", err)
 	}
-	k := &Keyring{s: s, aead: aead, timeout: 30 * time.Second}
+	k := &Keyring{s: s, aead: aead}
 	if err := k.check(); err != nil {
 		return nil, err
 	}
@@ -71,7 +84,7 @@ func (s *Store) Keyring(encryptionKey []byte) (*Keyring, error) {
 }
 
 func (k *Keyring) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), k.timeout)
+	return context.WithTimeout(context.Background(), keyringTimeout)
 }
 
 func (k *Keyring) check() error {
@@ -117,7 +130,7 @@ type querier interface {
 
 // Stamp is the manifest's version, one tiny query.
 func (k *Keyring) Stamp() (string, error) {
-	ctx, cancel := k.ctx()
+	ctx, cancel := context.WithTimeout(context.Background(), stampTimeout)
 	defer cancel()
 	var v int64
 	err := k.s.pool.QueryRow(ctx, "SELECT version FROM keyring_manifest").Scan(&v)
@@ -143,7 +156,7 @@ func readManifest(ctx context.Context, q querier) ([]byte, string, error) {
 	)
 	err := q.QueryRow(ctx, "SELECT version, manifest::text FROM keyring_manifest").Scan(&v, &man)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, "", fmt.Errorf("postgres: keyring: no manifest yet: %w", fs.ErrNotExist)
+		return nil, "", notFound("postgres: keyring: no manifest in the database yet")
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: keyring: read the manifest: %s", safeErr(err))
@@ -161,7 +174,7 @@ func (k *Keyring) readKey(ctx context.Context, q querier, kid string) ([]byte, e
 	var sealed []byte
 	err := q.QueryRow(ctx, "SELECT sealed FROM keyring_keys WHERE kid = $1", kid).Scan(&sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: keyring: key %s: %w", kid, fs.ErrNotExist)
+		return nil, notFound("postgres: keyring: key " + kid + " is not in the database")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: keyring: read key %s: %s", kid, safeErr(err))
@@ -202,7 +215,8 @@ func (k *Keyring) Update(fn func(manifest []byte, readKey func(kid string) ([]by
 			return nil
 		}
 		for kid, material := range put {
-			if _, err := tx.Exec(ctx, "INSERT INTO keyring_keys (kid, sealed) VALUES ($1, $2)", kid, k.seal(keyAAD(kid), material)); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO keyring_keys (kid, sealed) VALUES ($1, $2)
+				ON CONFLICT (kid) DO UPDATE SET sealed = excluded.sealed`, kid, k.seal(keyAAD(kid), material)); err != nil {
 				return fmt.Errorf("postgres: keyring: store key %s: %s", kid, safeErr(err))
 			}
 		}
@@ -237,7 +251,7 @@ func (k *Keyring) readSecret(ctx context.Context, name string) ([]byte, error) {
 	var sealed []byte
 	err := k.s.pool.QueryRow(ctx, "SELECT sealed FROM keyring_secrets WHERE name = $1", name).Scan(&sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: keyring: secret %s: %w", name, fs.ErrNotExist)
+		return nil, notFound("postgres: keyring: secret " + name + " is not in the database")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: keyring: read secret %s: %s", name, safeErr(err))
