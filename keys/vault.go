@@ -33,8 +33,10 @@ type Vault interface {
 	// same view. When fn returns a manifest, the vault stores the key
 	// material in put (kid to bytes; new kids), the manifest, and removes
 	// the kids in remove, in that order, as atomically as it can; when fn
-	// returns a nil manifest nothing is written. Update returns the stamp
-	// of the manifest it leaves behind.
+	// returns a nil manifest nothing is written. An error from fn aborts
+	// the update and is returned. fn may be called more than once (a
+	// vault may retry a transaction), so it must start afresh each time.
+	// Update returns the stamp of the manifest it leaves behind.
 	Update(fn func(manifest []byte, readKey func(kid string) ([]byte, error)) (next []byte, put map[string][]byte, remove []string, err error)) (stamp string, err error)
 	// ReadSecret returns the secret called name.
 	ReadSecret(name string) ([]byte, error)
