@@ -1,8 +1,11 @@
-// Package keys owns the provider's signing keys on disk: generation,
-// rotation, retirement, the public JWKS, and the persistent symmetric
-// secrets that must survive a restart.
+// Package keys owns the provider's signing keys: generation, rotation,
+// retirement, the public JWKS, and the persistent symmetric secrets that
+// must survive a restart. It keeps them in a Vault (vault.go): a key
+// directory (DirVault, what Open uses), or a database shared by replicas
+// (storage/postgres's Keyring, encrypted). It must not import a storage
+// backend: vaults satisfy its interface with basic types.
 //
-// The directory holds:
+// A key directory holds:
 //
 //	keys.json      manifest: kid, alg, created, activates_at, retired_at, verify_until
 //	<kid>.json     one private JWK per key, mode 0600
@@ -65,8 +68,9 @@ type Options struct {
 	// longest token lifetime, so tokens signed just before a rotation still
 	// verify. Default 24h.
 	VerifyFor time.Duration
-	// ReloadInterval bounds how often reads stat the manifest to notice
-	// changes made by another process. Zero means one second; negative
+	// ReloadInterval bounds how often reads check the vault's stamp (stat
+	// the manifest file; one tiny query in a database) to notice changes
+	// made by another process. Zero means one second; negative
 	// means on every call (for tests).
 	ReloadInterval time.Duration
 	// Now is the clock. Default time.Now.

@@ -3,33 +3,29 @@ package keys
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-
-	"github.com/smallsso/provider/storage/owner"
 )
 
-// Manager serves the keys in one directory. All methods are safe for
-// concurrent use. Reads work on an immutable snapshot and take the
-// RWMutex only to copy a pointer; they stat the manifest at most once per
-// ReloadInterval to pick up rotations made by another process.
+// Manager serves the keys of one vault (a directory, or a database shared
+// by replicas). All methods are safe for concurrent use. Reads work on an
+// immutable snapshot and take the RWMutex only to copy a pointer; they
+// check the vault's stamp at most once per ReloadInterval to pick up
+// rotations made by another process.
 type Manager struct {
-	dir  string
-	opts Options
+	vault Vault
+	opts  Options
 
-	// diskMu serialises writes and reloads within this process; lockDir
-	// does the same across processes for writes.
+	// diskMu serialises writes and reloads within this process; the
+	// vault's write lock does the same across processes for writes.
 	diskMu sync.Mutex
 
 	mu      sync.RWMutex
 	st      *state
-	stamp   os.FileInfo // the manifest st came from; nil if none
-	checked time.Time   // when the manifest was last stat'ed
+	stamp   string    // the manifest st came from; "" if none
+	checked time.Time // when the stamp was last checked
 
 	secretMu sync.Mutex
 	secrets  map[string][]byte
@@ -37,52 +33,12 @@ type Manager struct {
 
 // Open loads the keys in dir, creating the directory (0700) if needed and
 // generating an active key for each configured algorithm that lacks one.
+// It is OpenVault(DirVault(dir), opts).
 func Open(dir string, opts Options) (*Manager, error) {
 	if dir == "" {
 		return nil, errors.New("keys: empty directory")
 	}
-	opts, err := opts.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	_, statErr := os.Lstat(dir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("keys: create %s: %w", dir, err)
-	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		// Made by root (the CLI while the server is stopped), the
-		// directory gets its parent's owner, the server's user.
-		if err := owner.Like(dir, filepath.Dir(dir)); err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
-		}
-	}
-	m := &Manager{
-		dir:     dir,
-		opts:    opts,
-		st:      newState(nil, nil),
-		secrets: make(map[string][]byte),
-	}
-	// The first load goes through update so it happens under the
-	// directory lock and never sees a rotation half done.
-	if _, err := m.update(plan{}); err != nil {
-		return nil, err
-	}
-	var missing []string
-	for _, alg := range opts.Algorithms {
-		if m.snapshot().active(alg, opts.Now()) == nil {
-			missing = append(missing, alg)
-		}
-	}
-	if len(missing) > 0 {
-		fresh, err := generateAll(missing)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := m.update(plan{fresh: fresh}); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	return OpenVault(DirVault(dir), opts)
 }
 
 // Active returns the key that signs new tokens with alg.
@@ -165,42 +121,31 @@ func (m *Manager) refresh(now time.Time) *state {
 	m.mu.RLock()
 	st, last := m.st, m.stamp
 	m.mu.RUnlock()
-	path := filepath.Join(m.dir, manifestName)
-	info, err := os.Stat(path)
+	stamp, err := m.vault.Stamp()
 	if err != nil {
-		info = nil
+		stamp = ""
 	}
-	if sameVersion(last, info) {
+	if stamp == last {
 		m.publish(st, last, now)
 		return st
 	}
 	if err != nil {
-		m.opts.Logger.Error("keys: manifest unreadable, serving previously loaded keys", "path", path, "err", err)
-		m.publish(st, nil, now)
+		m.opts.Logger.Error("keys: manifest unreadable, serving previously loaded keys", "path", whereManifest(m.vault), "err", err)
+		m.publish(st, "", now)
 		return st
 	}
-	next, info, err := load(m.dir, st)
+	next, stamp, err := load(m.vault, st)
 	if err != nil {
 		m.opts.Logger.Error("keys: reload failed, serving previously loaded keys", "err", err)
-		m.publish(st, info, now)
+		m.publish(st, stamp, now)
 		return st
 	}
-	m.publish(next, info, now)
+	m.publish(next, stamp, now)
 	return next
 }
 
-func (m *Manager) publish(st *state, stamp os.FileInfo, now time.Time) {
+func (m *Manager) publish(st *state, stamp string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.st, m.stamp, m.checked = st, stamp, now
-}
-
-// sameVersion compares manifest versions. Every write renames a new file
-// into place, so the inode changes too, which catches two writes within
-// one mtime tick that happen to produce the same size.
-func sameVersion(a, b os.FileInfo) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }

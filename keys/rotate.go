@@ -1,10 +1,7 @@
 package keys
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -81,106 +78,114 @@ type plan struct {
 	next func(cur *state, alg string, now time.Time) (time.Time, bool)
 }
 
-// update applies fresh keys to the manifest as it is on disk now, holding
-// the in-process and the directory lock, so neither this process nor
-// another loses an update. With neither retire nor next it only fills
-// algorithms that lack an active key: two processes opening an empty
-// directory together end up with one key per algorithm, not two.
+// update applies fresh keys to the manifest as it is in the vault now,
+// holding the in-process and the vault's write lock, so neither this
+// process nor another loses an update. With neither retire nor next it
+// only fills algorithms that lack an active key: two processes opening an
+// empty vault together end up with one key per algorithm, not two.
 //
 // Every write also settles the manifest: a key a newer one took over from
 // is marked retired as of that takeover (settle). Until then it is only
 // published longer, never less.
-//
-// Files are ordered for crash safety: new key files before the manifest
-// that names them, and deletions after the manifest that drops them.
 func (m *Manager) update(p plan) ([]*key, error) {
 	rotate := p.retire != nil || p.next != nil
 	m.diskMu.Lock()
 	defer m.diskMu.Unlock()
-	unlock, err := lockDir(m.dir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 
-	cur, info, err := load(m.dir, m.snapshot())
-	if errors.Is(err, errNoManifest) {
-		cur, info, err = newState(nil, nil), nil, nil
-	}
+	var (
+		cur, next       *state
+		added           []*key
+		retired, pruned []entry
+	)
+	stamp, err := m.vault.Update(func(data []byte, readKey func(string) ([]byte, error)) ([]byte, map[string][]byte, []string, error) {
+		// The vault may call fn again (a retried transaction): start over.
+		cur, next, added, retired, pruned = nil, nil, nil, nil, nil
+		if data == nil {
+			cur = newState(nil, nil)
+		} else {
+			var err error
+			if cur, err = parseState(m.vault, data, readKey, m.snapshot()); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		now := m.opts.Now().UTC()
+		entries := append([]entry(nil), cur.entries...)
+		settled := settle(entries, now, m.opts.VerifyFor)
+		material := make(map[string]*key, len(cur.byKID)+len(p.fresh))
+		for kid, k := range cur.byKID {
+			material[kid] = k
+		}
+		var dropped []entry
+		if p.retire != nil {
+			kept := entries[:0]
+			for _, e := range entries {
+				switch {
+				case e.retired() || !p.retire(e.Alg):
+				case e.pending(now):
+					// Never signed anything: nothing to keep it for.
+					dropped = append(dropped, e)
+					continue
+				default:
+					e.RetiredAt = now
+					e.VerifyUntil = now.Add(m.opts.VerifyFor)
+					retired = append(retired, e)
+				}
+				kept = append(kept, e)
+			}
+			entries = kept
+		}
+		for _, fresh := range p.fresh {
+			k := *fresh
+			switch {
+			case p.next != nil:
+				at, ok := p.next(cur, k.Alg, now)
+				if !ok {
+					continue
+				}
+				k.ActivatesAt = at
+			case p.retire == nil && cur.active(k.Alg, now) != nil:
+				continue
+			}
+			k.Created = now
+			added = append(added, &k)
+			entries = append(entries, k.entry)
+			material[k.ID] = &k
+		}
+		if rotate {
+			entries, pruned = prune(entries, now)
+		}
+		pruned = append(pruned, dropped...)
+		// Settling alone is worth a write only when asked to change the
+		// keys: opening a vault (a CLI listing keys) writes nothing it
+		// need not.
+		if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 && !(settled && rotate) {
+			return nil, nil, nil, nil
+		}
+		manifest, err := encodeManifest(entries)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		put := make(map[string][]byte, len(added))
+		for _, k := range added {
+			if put[k.ID], err = encodeKey(k); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+		remove := make([]string, len(pruned))
+		for i, e := range pruned {
+			remove[i] = e.ID
+		}
+		next = newState(entries, material)
+		return manifest, put, remove, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	now := m.opts.Now().UTC()
-	entries := append([]entry(nil), cur.entries...)
-	settled := settle(entries, now, m.opts.VerifyFor)
-	material := make(map[string]*key, len(cur.byKID)+len(p.fresh))
-	for kid, k := range cur.byKID {
-		material[kid] = k
-	}
-	var retired, dropped []entry
-	if p.retire != nil {
-		kept := entries[:0]
-		for _, e := range entries {
-			switch {
-			case e.retired() || !p.retire(e.Alg):
-			case e.pending(now):
-				// Never signed anything: nothing to keep it for.
-				dropped = append(dropped, e)
-				continue
-			default:
-				e.RetiredAt = now
-				e.VerifyUntil = now.Add(m.opts.VerifyFor)
-				retired = append(retired, e)
-			}
-			kept = append(kept, e)
-		}
-		entries = kept
-	}
-	var added []*key
-	for _, k := range p.fresh {
-		switch {
-		case p.next != nil:
-			at, ok := p.next(cur, k.Alg, now)
-			if !ok {
-				continue
-			}
-			k.ActivatesAt = at
-		case p.retire == nil && cur.active(k.Alg, now) != nil:
-			continue
-		}
-		k.Created = now
-		added = append(added, k)
-		entries = append(entries, k.entry)
-		material[k.ID] = k
-	}
-	var pruned []entry
-	if rotate {
-		entries, pruned = prune(entries, now)
-	}
-	pruned = append(pruned, dropped...)
-	// Settling alone is worth a write only when asked to change the keys:
-	// opening a directory (a CLI listing keys) writes nothing it need not.
-	if len(added) == 0 && len(retired) == 0 && len(pruned) == 0 && !(settled && rotate) {
-		m.publish(cur, info, m.opts.Now())
+	if next == nil {
+		m.publish(cur, stamp, m.opts.Now())
 		return nil, nil
 	}
-
-	if err := m.persist(entries, added); err != nil {
-		return nil, err
-	}
-	for _, e := range pruned {
-		// The manifest no longer names the file, so a failure only leaves
-		// an orphan behind.
-		if err := os.Remove(filepath.Join(m.dir, keyFileName(e.ID))); err != nil && !errors.Is(err, os.ErrNotExist) {
-			m.opts.Logger.Warn("keys: remove pruned key", "kid", e.ID, "err", err)
-		}
-	}
-	info, err = os.Stat(filepath.Join(m.dir, manifestName))
-	if err != nil {
-		// Leaves the stamp empty, so the next read reloads from disk.
-		info = nil
-	}
-	m.publish(newState(entries, material), info, m.opts.Now())
+	m.publish(next, stamp, m.opts.Now())
 
 	for _, k := range added {
 		if k.ActivatesAt.IsZero() {
@@ -225,27 +230,6 @@ func settle(entries []entry, now time.Time, verifyFor time.Duration) bool {
 		changed = true
 	}
 	return changed
-}
-
-// persist writes the new key files, then the manifest. If that fails the
-// key files are removed again, since nothing names them.
-func (m *Manager) persist(entries []entry, added []*key) error {
-	var written []string
-	err := func() error {
-		for _, k := range added {
-			if err := writeKeyFile(m.dir, k); err != nil {
-				return err
-			}
-			written = append(written, filepath.Join(m.dir, keyFileName(k.ID)))
-		}
-		return writeManifest(m.dir, entries)
-	}()
-	if err != nil {
-		for _, path := range written {
-			os.Remove(path)
-		}
-	}
-	return err
 }
 
 // prune splits off retired keys whose verify period is over: no token they

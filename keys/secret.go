@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 )
 
 const secretSize = 32
 
 // Secret returns the 32-byte random secret called name, creating it on
-// first use. It lives in <dir>/<name>.secret so that HMACs over opaque
-// tokens and signed interaction state stay valid across restarts. When
-// processes race to create it, all of them end up with the winner's value.
-// The value is cached: a secret never changes once created.
+// first use. It lives in the vault (<dir>/<name>.secret in a directory)
+// so that HMACs over opaque tokens and signed interaction state stay
+// valid across restarts. When processes race to create it, all of them
+// end up with the winner's value. The value is cached: a secret never
+// changes once created.
 func (m *Manager) Secret(name string) ([]byte, error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("keys: invalid secret name %q", name)
@@ -25,7 +25,7 @@ func (m *Manager) Secret(name string) ([]byte, error) {
 	s, ok := m.secrets[name]
 	if !ok {
 		var err error
-		if s, err = loadOrCreateSecret(m.dir, name+".secret"); err != nil {
+		if s, err = loadOrCreateSecret(m.vault, name); err != nil {
 			return nil, err
 		}
 		m.secrets[name] = s
@@ -34,32 +34,25 @@ func (m *Manager) Secret(name string) ([]byte, error) {
 	return bytes.Clone(s), nil
 }
 
-func loadOrCreateSecret(dir, file string) ([]byte, error) {
-	path := filepath.Join(dir, file)
-	s, err := readSecret(path)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return s, err
-	}
-	fresh := make([]byte, secretSize)
-	rand.Read(fresh)
-	err = createExclusive(dir, file, fresh)
-	if errors.Is(err, fs.ErrExist) {
-		// Another process won the race; its value is the one to use.
-		return readSecret(path)
+func loadOrCreateSecret(v Vault, name string) ([]byte, error) {
+	s, err := v.ReadSecret(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		fresh := make([]byte, secretSize)
+		rand.Read(fresh)
+		s, err = v.CreateSecret(name, fresh)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return fresh, nil
+	if err := checkSecret(v, name, s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-func readSecret(path string) ([]byte, error) {
-	data, _, err := readPrivateFile(path)
-	if err != nil {
-		return nil, err
+func checkSecret(v Vault, name string, s []byte) error {
+	if len(s) != secretSize {
+		return fmt.Errorf("keys: %s: %d bytes, want %d", whereSecret(v, name), len(s), secretSize)
 	}
-	if len(data) != secretSize {
-		return nil, fmt.Errorf("keys: %s: %d bytes, want %d", path, len(data), secretSize)
-	}
-	return data, nil
+	return nil
 }

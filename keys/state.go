@@ -4,11 +4,9 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -20,10 +18,6 @@ const (
 	manifestName    = "keys.json"
 	manifestVersion = 1
 )
-
-// errNoManifest lets a writer treat an empty directory as "no keys yet",
-// while a reader treats the same thing as damage.
-var errNoManifest = errors.New("manifest missing")
 
 type manifest struct {
 	Version int     `json:"version"`
@@ -165,14 +159,26 @@ func newState(entries []entry, material map[string]*key) *state {
 	return st
 }
 
-// load reads the manifest and the key files it names. Key files never
-// change once written, so material already in prev is reused, which keeps
-// a reload after a rotation down to one new file. The returned FileInfo is
-// the manifest that was read, even when it turned out to be invalid.
-func load(dir string, prev *state) (*state, os.FileInfo, error) {
-	man, info, err := readManifest(dir)
+// load reads the manifest and the key material it names. Key material
+// never changes once written, so material already in prev is reused,
+// which keeps a reload after a rotation down to one new key. The returned
+// stamp is of the manifest that was read, even when it turned out to be
+// invalid.
+func load(v Vault, prev *state) (*state, string, error) {
+	data, stamp, err := v.ReadManifest()
 	if err != nil {
-		return nil, info, err
+		return nil, stamp, err
+	}
+	st, err := parseState(v, data, v.ReadKey, prev)
+	return st, stamp, err
+}
+
+// parseState builds the state of a manifest, reading the key material of
+// kids that prev lacks with readKey.
+func parseState(v Vault, data []byte, readKey func(string) ([]byte, error), prev *state) (*state, error) {
+	man, err := parseManifest(v, data)
+	if err != nil {
+		return nil, err
 	}
 	material := make(map[string]*key, len(man.Keys))
 	for _, e := range man.Keys {
@@ -180,32 +186,24 @@ func load(dir string, prev *state) (*state, os.FileInfo, error) {
 			material[e.ID] = k
 			continue
 		}
-		k, err := readKeyFile(dir, e)
+		k, err := parseKey(v, e, readKey)
 		if err != nil {
-			return nil, info, err
+			return nil, err
 		}
 		material[e.ID] = k
 	}
-	return newState(man.Keys, material), info, nil
+	return newState(man.Keys, material), nil
 }
 
-func readManifest(dir string) (manifest, os.FileInfo, error) {
-	path := filepath.Join(dir, manifestName)
-	data, info, err := readFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return manifest{}, nil, fmt.Errorf("keys: %s: %w", path, errNoManifest)
-	}
-	if err != nil {
-		return manifest{}, info, err
-	}
+func parseManifest(v Vault, data []byte) (manifest, error) {
 	var man manifest
 	if err := json.Unmarshal(data, &man); err != nil {
-		return manifest{}, info, fmt.Errorf("keys: parse %s: %w", path, err)
+		return manifest{}, fmt.Errorf("keys: parse %s: %w", whereManifest(v), err)
 	}
 	if err := man.validate(); err != nil {
-		return manifest{}, info, fmt.Errorf("keys: %s: %w", path, err)
+		return manifest{}, fmt.Errorf("keys: %s: %w", whereManifest(v), err)
 	}
-	return man, info, nil
+	return man, nil
 }
 
 func (man manifest) validate() error {
@@ -237,34 +235,34 @@ func (man manifest) validate() error {
 	return nil
 }
 
-func writeManifest(dir string, entries []entry) error {
+func encodeManifest(entries []entry) ([]byte, error) {
 	data, err := json.MarshalIndent(manifest{Version: manifestVersion, Keys: entries}, "", "  ")
 	if err != nil {
-		return fmt.Errorf("keys: encode manifest: %w", err)
+		return nil, fmt.Errorf("keys: encode manifest: %w", err)
 	}
-	return writeFileAtomic(dir, manifestName, append(data, '\n'))
+	return append(data, '\n'), nil
 }
 
 func keyFileName(kid string) string { return kid + ".json" }
 
-func readKeyFile(dir string, e entry) (*key, error) {
-	path := filepath.Join(dir, keyFileName(e.ID))
-	data, _, err := readPrivateFile(path)
+func parseKey(v Vault, e entry, readKey func(string) ([]byte, error)) (*key, error) {
+	data, err := readKey(e.ID)
 	if err != nil {
 		return nil, err
 	}
+	where := whereKey(v, e.ID)
 	var jwk jose.JSONWebKey
 	if err := json.Unmarshal(data, &jwk); err != nil {
-		return nil, fmt.Errorf("keys: parse %s: %w", path, err)
+		return nil, fmt.Errorf("keys: parse %s: %w", where, err)
 	}
 	switch {
 	case jwk.KeyID != e.ID:
-		return nil, fmt.Errorf("keys: %s: kid %q, manifest says %q", path, jwk.KeyID, e.ID)
+		return nil, fmt.Errorf("keys: %s: kid %q, manifest says %q", where, jwk.KeyID, e.ID)
 	case jwk.Algorithm != e.Alg:
-		return nil, fmt.Errorf("keys: %s: alg %q, manifest says %q", path, jwk.Algorithm, e.Alg)
+		return nil, fmt.Errorf("keys: %s: alg %q, manifest says %q", where, jwk.Algorithm, e.Alg)
 	}
 	if err := checkKeyType(e.Alg, jwk.Key); err != nil {
-		return nil, fmt.Errorf("keys: %s: %w", path, err)
+		return nil, fmt.Errorf("keys: %s: %w", where, err)
 	}
 	return newKey(e, jwk.Key.(crypto.Signer)), nil
 }
@@ -281,13 +279,13 @@ func newKey(e entry, signer crypto.Signer) *key {
 	return &key{entry: e, signer: signer, public: private.Public()}
 }
 
-func writeKeyFile(dir string, k *key) error {
+func encodeKey(k *key) ([]byte, error) {
 	private := jose.JSONWebKey{Key: k.signer, KeyID: k.ID, Algorithm: k.Alg, Use: "sig"}
 	data, err := json.MarshalIndent(private, "", "  ")
 	if err != nil {
-		return fmt.Errorf("keys: encode key %s: %w", k.ID, err)
+		return nil, fmt.Errorf("keys: encode key %s: %w", k.ID, err)
 	}
-	return writeFileAtomic(dir, keyFileName(k.ID), append(data, '\n'))
+	return append(data, '\n'), nil
 }
 
 // readFile returns the content and the FileInfo of the same open file, so
