@@ -123,11 +123,6 @@ func (k *Keyring) open(aad string, sealed []byte) ([]byte, error) {
 func keyAAD(kid string) string     { return "key " + kid }
 func secretAAD(name string) string { return "secret " + name }
 
-// querier is what reads need of a pool or a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 // Stamp is the manifest's version, one tiny query.
 func (k *Keyring) Stamp() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), stampTimeout)
