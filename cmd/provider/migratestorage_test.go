@@ -136,7 +136,7 @@ func TestMigrateStorageRefusals(t *testing.T) {
 	}
 	// A target key directory with keys in it is refused, and the target
 	// database is not created.
-	withStore(t, a, func(*bolt.Store) {}) // an empty source
+	withStore(t, a, func(*bolt.Store) {})                   // an empty source
 	runCLI(t, "", "keys", "list", "--config", b.path).ok(t) // creates b's keys
 	if line := ms(a.path, b.path); !strings.Contains(line, "NEW: the key directory "+b.keys+" already holds keys") {
 		t.Errorf("into a key directory with keys: %q", line)
