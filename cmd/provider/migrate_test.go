@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"net/url"
 	"strings"
 	"testing"
@@ -158,6 +162,10 @@ func TestServeMigratesPostgres(t *testing.T) {
 	}
 	<-exited
 	noSecrets(t, "serve's log", log.String(), dsnPasswordOf(t, dsn), key)
+	// Nothing of bbolt's: no database file, key directory or socket.
+	if _, err := os.Stat(filepath.Join(c.dir, "data")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("serve on PostgreSQL made %s/data: %v", c.dir, err)
+	}
 }
 
 // The CLI works on the database directly, with the same validation and
