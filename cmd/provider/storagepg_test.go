@@ -243,3 +243,57 @@ func TestSecretKeysOfPostgresConfig(t *testing.T) {
 		t.Errorf("dsnHasPassword misses a password")
 	}
 }
+
+// keys.encryption_key in any base64 alphabet, padded or not, with
+// surrounding whitespace; never anything but 32 bytes.
+func TestParseEncryptionKey(t *testing.T) {
+	t.Parallel()
+	raw := randBytes(32)
+	raw[0], raw[1] = 0xfb, 0xff // '+' and '/' in the standard alphabet, '-' and '_' in the URL one
+	for _, s := range []string{
+		base64.StdEncoding.EncodeToString(raw), base64.RawStdEncoding.EncodeToString(raw),
+		base64.URLEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw),
+		" " + base64.StdEncoding.EncodeToString(raw) + "\n",
+	} {
+		got, err := parseEncryptionKey(s)
+		if err != nil || !bytes.Equal(got, raw) {
+			t.Errorf("%q: %x, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"", "a", base64.StdEncoding.EncodeToString(randBytes(31)), base64.StdEncoding.EncodeToString(randBytes(33)), "@@@@"} {
+		if _, err := parseEncryptionKey(s); err == nil {
+			t.Errorf("%q accepted", s)
+		} else if len(s) > 4 && strings.Contains(err.Error(), s) {
+			t.Errorf("the error quotes the value: %v", err)
+		}
+	}
+}
+
+// A DSN pgx cannot use is explained in pgx's words when they hold
+// nothing of the string, and never with its password.
+func TestDSNProblem(t *testing.T) {
+	t.Parallel()
+	for dsn, want := range map[string]string{
+		"postgres://u:" + dsnPassword + "@h:port/db":                                         ": invalid port",
+		"postgres://u:" + dsnPassword + "@h/db?sslmode=verify-full&sslrootcert=/nonexistent": ": failed to configure TLS (unable to read CA file: open /nonexistent: no such file or directory)",
+		"postgres://u:" + dsnPassword + "@h%zz/db":                                           ": failed to parse as URL",
+		"host=h password='" + dsnPassword:                                                    ": failed to parse as keyword/value",
+	} {
+		got := dsnProblem(dsn)
+		if !strings.HasPrefix(got, "is not a valid PostgreSQL connection string") || !strings.HasSuffix(got, want) {
+			t.Errorf("%s: %q, want it to end in %q", dsn, got, want)
+		}
+		noSecrets(t, "dsnProblem", got, dsnPassword)
+	}
+	for _, dsn := range []string{"postgres://u:pw@h:5432/db?sslmode=disable", "host=h dbname=db user=u", "postgresql:///db?host=/run/postgresql"} {
+		if got := dsnProblem(dsn); got != "" {
+			t.Errorf("%s: %q, want no problem", dsn, got)
+		}
+	}
+	if mayLeak("bad thing near "+dsnPassword, "postgres://u:"+dsnPassword+"@h/db") != true {
+		t.Errorf("mayLeak misses a URL password")
+	}
+	if mayLeak("bad thing near "+dsnPassword, "host=h password="+dsnPassword) != true {
+		t.Errorf("mayLeak misses a key=value password")
+	}
+}
