@@ -25,6 +25,9 @@ const lockWait = 250 * time.Millisecond
 // openAdmin returns an Admin for the configured database: the database
 // itself when no server holds it, else the running server's admin socket.
 func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error) {
+	if cfg.usesPostgres() {
+		return openDatabaseAdmin(ctx, cfg) // admindb.go: no socket, the database itself
+	}
 	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{Timeout: lockWait})
 	if err == nil {
 		// Only adding a client_secret_jwt client needs the provider secret;

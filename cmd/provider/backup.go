@@ -44,6 +44,9 @@ key directory yourself.`,
 			if err != nil {
 				return err
 			}
+			if err := refuseOnPostgres(cfg, "backup"); err != nil {
+				return err
+			}
 			out, err = filepath.Abs(out)
 			if err != nil {
 				return err
@@ -128,6 +131,9 @@ kept as <keys>.before-restore-<time>).`,
 			if err != nil {
 				return err
 			}
+			if err := refuseOnPostgres(cfg, "restore"); err != nil {
+				return err
+			}
 			res, err := backup.Restore(backup.RestoreOptions{
 				From: from, DB: cfg.Storage.Bolt, KeysDir: cfg.Keys.Dir, Force: force,
 				Passphrase:    func() (string, error) { return readSecret(e.stdin, "passphrase") },
@@ -180,6 +186,9 @@ func newCompactCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(configPath)
 			if err != nil {
+				return err
+			}
+			if err := refuseOnPostgres(cfg, "compact"); err != nil {
 				return err
 			}
 			before, after, err := bolt.Compact(cfg.Storage.Bolt, lockWait)

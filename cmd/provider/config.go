@@ -27,10 +27,15 @@ type fileConfig struct {
 	Listen  string `yaml:"listen"`
 	Storage struct {
 		Bolt string `yaml:"bolt"`
+		// Postgres, instead of bolt, keeps everything in a PostgreSQL
+		// database shared by replicas (storagepg.go).
+		Postgres *postgresConfig `yaml:"postgres"`
 	} `yaml:"storage"`
 	Keys struct {
 		Dir         string   `yaml:"dir"`
 		RotateEvery duration `yaml:"rotate_every"` // keyrotation.go
+		// EncryptionKey encrypts the keys kept in PostgreSQL (storagepg.go).
+		EncryptionKey secretString `yaml:"encryption_key"`
 	} `yaml:"keys"`
 	Tokens struct {
 		AccessTokenLifespan  duration `yaml:"access_token_lifespan"`
@@ -200,6 +205,7 @@ func (c *fileConfig) validate() []configProblem {
 	default:
 		add("log.format", "%q must be text or json", c.Log.Format)
 	}
+	c.validateStorage(add) // storagepg.go
 	c.validateRegistration(add)
 	c.validateTLS(add)
 	c.validateSchedules(add)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/storage/postgres"
 )
 
 func newKeysCmd(e *env) *cobra.Command {
@@ -22,7 +25,16 @@ func newKeysCmd(e *env) *cobra.Command {
 // server notices a rotation by itself within a second. log receives key
 // events and reload failures; nil discards them (CLI commands).
 func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
-	return keys.Open(cfg.Keys.Dir, keys.Options{Algorithms: clientspec.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log, ReloadInterval: keysReloadInterval})
+	if cfg.usesPostgres() {
+		// keys.dir is unused on PostgreSQL: never create it (openKeysOn).
+		return nil, errors.New("internal error: the key directory opened with storage.postgres")
+	}
+	return keys.Open(cfg.Keys.Dir, keyOptions(cfg, log))
+}
+
+// keyOptions are the key manager's options, wherever the keys are kept.
+func keyOptions(cfg *fileConfig, log *slog.Logger) keys.Options {
+	return keys.Options{Algorithms: clientspec.SigningAlgorithms, VerifyFor: cfg.verifyFor(), Logger: log, ReloadInterval: keysReloadInterval}
 }
 
 // keysReloadInterval is keys.Options.ReloadInterval: zero (the default of
@@ -30,13 +42,26 @@ func openKeys(cfg *fileConfig, log *slog.Logger) (*keys.Manager, error) {
 // a change to its key directory at its next read instead of a second later.
 var keysReloadInterval time.Duration
 
-// loadKeys opens the key directory of the config at configPath.
-func loadKeys(configPath string) (*keys.Manager, error) {
+// loadKeys opens the keys of the config at configPath: its key directory,
+// or its database's vault (done closes the database).
+func loadKeys(ctx context.Context, configPath string) (m *keys.Manager, done func(), err error) {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return openKeys(cfg, nil)
+	if !cfg.usesPostgres() {
+		m, err = openKeys(cfg, nil)
+		return m, func() {}, err
+	}
+	pg, err := postgres.Open(ctx, cfg.postgresOptions(false, nil))
+	if err != nil {
+		return nil, nil, err
+	}
+	if m, err = openKeysOn(cfg, pg, nil); err != nil {
+		pg.Close()
+		return nil, nil, err
+	}
+	return m, func() { pg.Close() }, nil
 }
 
 func newKeysListCmd(e *env) *cobra.Command {
@@ -46,10 +71,11 @@ func newKeysListCmd(e *env) *cobra.Command {
 		Short: "List signing keys",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := loadKeys(configPath)
+			m, done, err := loadKeys(cmd.Context(), configPath)
 			if err != nil {
 				return err
 			}
+			defer done()
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "KID\tALG\tSTATE\tCREATED\tPUBLISHED UNTIL")
 			var next []keys.KeyInfo
@@ -88,10 +114,11 @@ func newKeysRotateCmd(e *env) *cobra.Command {
 		Short: "Make new signing keys active; old keys stay published until their tokens expire",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := loadKeys(configPath)
+			m, done, err := loadKeys(cmd.Context(), configPath)
 			if err != nil {
 				return err
 			}
+			defer done()
 			fresh, err := m.Rotate(algs...)
 			if err != nil {
 				return err

@@ -79,7 +79,7 @@ func newRootCmd(e *env) *cobra.Command {
 		// unknown --config.
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("missing command (serve, config, users, clients, trust, keys, backup, restore, compact, version); see provider --help")}
+			return usageError{errors.New("missing command (serve, config, users, clients, trust, keys, backup, restore, compact, migrate, migrate-storage, version); see provider --help")}
 		},
 	}
 	root.SetOut(e.stdout)
@@ -88,6 +88,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newServeCmd(e), newConfigCmd(e), newUsersCmd(e), newClientsCmd(e), newTrustCmd(e), newKeysCmd(e), newVersionCmd(e))
 	root.AddCommand(newBackupCmd(e), newRestoreCmd(e), newCompactCmd(e))
+	root.AddCommand(newMigrateCmd(e), newMigrateStorageCmd(e)) // migrate.go, migratestorage.go
 	return root
 }
 

@@ -1,8 +1,9 @@
 package main
 
 import (
-	"os"
 	"testing"
+
+	"github.com/smallsso/provider/storage/postgres/pgtest"
 )
 
 func TestMain(m *testing.M) {
@@ -11,5 +12,7 @@ func TestMain(m *testing.M) {
 	// check their key manifest on every read, and a test sees a rotation
 	// or a broken manifest at its next request, with nothing to wait for.
 	keysReloadInterval = -1
-	os.Exit(m.Run())
+	// Runs the tests, then stops the PostgreSQL server they shared (if
+	// one started) and exits.
+	pgtest.Main(m)
 }

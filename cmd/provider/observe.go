@@ -137,13 +137,15 @@ func openObserver(cfg *fileConfig, e *env, log *slog.Logger) (*observer, error) 
 	if cfg.Metrics.Listen != "" {
 		o.metrics = metrics.New()
 		db := cfg.Storage.Bolt
-		o.metrics.DBSize(func() float64 {
-			st, err := os.Stat(db)
-			if err != nil {
-				return 0
-			}
-			return float64(st.Size())
-		})
+		if !cfg.usesPostgres() { // the size of the bbolt file
+			o.metrics.DBSize(func() float64 {
+				st, err := os.Stat(db)
+				if err != nil {
+					return 0
+				}
+				return float64(st.Size())
+			})
+		}
 		sinks = append(sinks, o.metrics)
 		o.ln, err = net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {

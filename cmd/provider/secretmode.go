@@ -64,7 +64,7 @@ func secretKeys(raw []byte) []string {
 				if path != "" {
 					p = path + "." + key
 				}
-				if val.Kind == yaml.ScalarNode && val.Value != "" && secretName(key) {
+				if val.Kind == yaml.ScalarNode && val.Value != "" && (secretName(key) || key == "dsn" && dsnHasPassword(val.Value)) {
 					found = append(found, p)
 					continue
 				}
@@ -81,7 +81,7 @@ func secretName(key string) bool {
 	switch {
 	case strings.HasSuffix(key, "_file"), strings.HasSuffix(key, "_lifespan"), strings.HasSuffix(key, "_uri"):
 		return false
-	case key == "secret", key == "password", key == "token":
+	case key == "secret", key == "password", key == "token", key == "encryption_key":
 		return true
 	}
 	for _, suffix := range []string{"_secret", "_password", "_token", "secret_hash", "password_hash", "private_key"} {
@@ -90,4 +90,10 @@ func secretName(key string) bool {
 		}
 	}
 	return false
+}
+
+// dsnHasPassword reports whether a PostgreSQL connection string (storage.postgres.dsn)
+// carries a password (URL user:password@, or password=).
+func dsnHasPassword(dsn string) bool {
+	return urlPassword.MatchString(dsn) || kvPassword.MatchString(dsn)
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smallsso/provider/provider"
-	"github.com/smallsso/provider/storage/bolt"
 	"github.com/smallsso/provider/templates"
 )
 
@@ -61,10 +60,9 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return err
 	}
 
-	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{})
-	if errors.Is(err, bolt.ErrLocked) {
-		return fmt.Errorf("database %s is in use by another process (is a server already running?)", cfg.Storage.Bolt)
-	}
+	// The bbolt file, or PostgreSQL brought up to date (storagepg.go);
+	// pg is nil on bbolt.
+	store, pg, err := openServeStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -75,7 +73,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	defer obs.shutdown(context.WithoutCancel(ctx))
 
-	km, err := openKeys(cfg, log)
+	km, err := openKeysOn(cfg, pg, log)
 	if err != nil {
 		return err
 	}
@@ -112,15 +110,21 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	ln = ts.listener(ln)
-	adminLn, err := admin.Listen(cfg.adminSocket())
-	if err != nil {
-		ln.Close()
-		return err
+	// The admin socket exists only beside a bbolt file: on PostgreSQL the
+	// CLI works on the database itself (admindb.go).
+	var adminLn net.Listener
+	if pg == nil {
+		if adminLn, err = admin.Listen(cfg.adminSocket()); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	redirectLn, err := ts.listenRedirect()
 	if err != nil {
 		ln.Close()
-		adminLn.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
 		return err
 	}
 	srv := newHTTPServer(cfg, ts.handler(p.Handler()), log) // limits: timeouts, header bytes, concurrent requests
@@ -130,7 +134,11 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 
 	errc := make(chan error, 4) // the server, the admin socket, TLS redirect, metrics
 	go func() { errc <- srv.Serve(ln) }()
-	go func() { errc <- adminSrv.Serve(adminLn) }()
+	servers := []*http.Server{srv}
+	if adminLn != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+		servers = append(servers, adminSrv)
+	}
 	ts.serveRedirect(redirectLn, errc)
 	// The background work ends, and is waited for, before the store closes.
 	bgCtx, stopBG := context.WithCancel(ctx)
@@ -146,7 +154,11 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	rl.onReload(func(context.Context, *fileConfig) error { return obs.reopenAuditLog() })
 	bg.Go(func() { rotateKeysOnSchedule(bgCtx, km, time.Duration(cfg.Keys.RotateEvery), log, obs.events) })
 
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer, "admin_socket", cfg.adminSocket())
+	where := []any{"admin_socket", cfg.adminSocket()}
+	if pg != nil {
+		where = []any{"storage", cfg.describeStorage()} // never the DSN
+	}
+	log.Info("listening", append([]any{"addr", ln.Addr().String(), "scheme", ts.scheme(), "issuer", cfg.Issuer}, where...)...)
 	warnExampleCredentials(cfg, log)
 	warnReadableSecrets(cfg.path, log)
 	if cfg.Registration.Enabled {
@@ -166,7 +178,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 		log.Error("server stopped", "err", err)
 	}
 	stopBG()
-	drain(ctx, log, append([]*http.Server{srv, adminSrv}, ts.servers()...)...)
+	drain(ctx, log, append(servers, ts.servers()...)...)
 	bg.Wait()
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {

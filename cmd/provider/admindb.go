@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/secret"
+)
+
+// openDatabaseAdmin is openAdmin on PostgreSQL: there is no admin socket
+// (the servers share the database, none owns it), so the CLI works on the
+// database directly, with the same validation (admin.Local) and the same
+// audit entries as on a bbolt file no server holds. Running servers see
+// the change through the database. A database behind this binary is
+// refused: run `provider migrate` first.
+func openDatabaseAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error) {
+	pg, store, err := openPostgres(ctx, cfg, false, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Only adding a client_secret_jwt client needs the provider secret;
+	// other commands do not open the keys.
+	sealer := secret.NewSealerFunc(func() ([]byte, error) {
+		km, err := openKeysOn(cfg, pg, nil)
+		if err != nil {
+			return nil, err
+		}
+		return km.Secret("provider")
+	})
+	aw, file, err := openAuditLog(cfg, os.Stderr, nil)
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return admin.Audited(&admin.Local{Store: store, Sealer: sealer}, sinkOrNil(aw), nil), func() {
+		store.Close()
+		if file != nil {
+			file.Close()
+		}
+	}, nil
+}
