@@ -15,21 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/postgres"
 	"github.com/smallsso/provider/storage/postgres/pgtest"
 )
-
-// requirePGStore fails the test while this build's PostgreSQL backend
-// stores no records.
-//
-// TODO(lead): goes once pgstore merges (the assertion then always holds).
-func requirePGStore(t *testing.T) {
-	t.Helper()
-	if _, ok := any((*postgres.Store)(nil)).(storage.Store); !ok {
-		t.Fatal("PENDING MERGE: *postgres.Store does not implement storage.Store in this build (pgstore)")
-	}
-}
 
 // dsnPasswordOf is the password in a DSN URL.
 func dsnPasswordOf(t *testing.T, dsn string) string {
@@ -172,7 +160,6 @@ func TestServeMigratesPostgres(t *testing.T) {
 // audit entries as on a bbolt file without a server.
 func TestCLIOnPostgres(t *testing.T) {
 	t.Parallel()
-	requirePGStore(t)
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	key := newEncryptionKey()
 	c := writePGConfig(t, freePort(t), dsn, key, "audit:\n  file: audit.log\n")

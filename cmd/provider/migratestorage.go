@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,7 +14,6 @@ import (
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
-	"github.com/smallsso/provider/storage/owner"
 	"github.com/smallsso/provider/storage/postgres"
 	"github.com/smallsso/provider/storage/transfer"
 )
@@ -204,32 +202,58 @@ func openTarget(ctx context.Context, cfg *fileConfig) (*side, error) {
 // it copied.
 type keyCopier func(ctx context.Context, from, to *side) (string, error)
 
-// planKeyCopy checks that the keys can be copied from OLD to NEW (NEW
-// holds none) and returns the copier.
+// planKeyCopy checks that the keys can be copied from OLD to NEW (a NEW
+// key directory must hold none; a NEW database's keyring is checked by
+// keys.Copy, which refuses other keys or another secret) and returns the
+// copier. Every pair goes through the vaults, so the signing keys keep
+// their kids and dates and the provider secret, the key of every opaque
+// token, comes along.
 func planKeyCopy(from, to *fileConfig) (keyCopier, error) {
-	if from.usesPostgres() || to.usesPostgres() {
-		// TODO(lead): with the keyring, every pair goes through the vaults:
-		//	src := vault of from (pg.Keyring(encKey) on PostgreSQL, the key directory on bbolt)
-		//	dst := vault of to, checked empty here
-		//	n, err := keys.Copy(ctx, src, dst)
-		// The provider secret must be among what is copied.
-		return nil, fmt.Errorf("copying keys to or from PostgreSQL: %w", errDBKeysNotYet)
+	if !to.usesPostgres() {
+		if files, err := keyDirFiles(to.Keys.Dir); err != nil {
+			return nil, fmt.Errorf("NEW: %w", err)
+		} else if len(files) > 0 {
+			return nil, fmt.Errorf("NEW: the key directory %s already holds keys (%s): migrate-storage copies into an empty one", to.Keys.Dir, strings.Join(files, ", "))
+		}
 	}
-	if files, err := keyDirFiles(to.Keys.Dir); err != nil {
-		return nil, fmt.Errorf("NEW: %w", err)
-	} else if len(files) > 0 {
-		return nil, fmt.Errorf("NEW: the key directory %s already holds keys (%s): migrate-storage copies into an empty one", to.Keys.Dir, strings.Join(files, ", "))
-	}
-	return func(ctx context.Context, _, _ *side) (string, error) {
-		n, err := copyKeyDir(from.Keys.Dir, to.Keys.Dir)
+	return func(ctx context.Context, src, dst *side) (string, error) {
+		sv, err := vaultOf(src)
+		if err != nil {
+			return "", fmt.Errorf("OLD: %w", err)
+		}
+		dv, err := vaultOf(dst)
+		if err != nil {
+			return "", fmt.Errorf("NEW: %w", err)
+		}
+		if err := keys.Copy(sv, dv); err != nil {
+			return "", err
+		}
+		secrets, err := sv.SecretNames()
 		if err != nil {
 			return "", err
 		}
-		if n == 0 {
-			return fmt.Sprintf("none in %s; NEW makes its own at start (tokens OLD signed will not verify)", from.Keys.Dir), nil
-		}
-		return fmt.Sprintf("%s from %s to %s (signing keys and the provider secret)", plural(n, "file"), from.Keys.Dir, to.Keys.Dir), nil
+		return fmt.Sprintf("signing keys and %s from %s to %s", plural(len(secrets), "secret"), describeKeys(src.cfg), describeKeys(dst.cfg)), nil
 	}, nil
+}
+
+// vaultOf is where a side keeps its keys: the key directory on bbolt, the
+// database's encrypted keyring on PostgreSQL.
+func vaultOf(s *side) (keys.Vault, error) {
+	if s.pg == nil {
+		return keys.DirVault(s.cfg.Keys.Dir), nil
+	}
+	encKey, err := keys.ParseEncryptionKey(string(s.cfg.Keys.EncryptionKey))
+	if err != nil {
+		return nil, err
+	}
+	return s.pg.Keyring(encKey)
+}
+
+func describeKeys(c *fileConfig) string {
+	if c.usesPostgres() {
+		return "the database's keyring"
+	}
+	return c.Keys.Dir
 }
 
 // keyDirFiles names the files of a key directory a snapshot would hold;
@@ -249,74 +273,4 @@ func keyDirFiles(dir string) ([]string, error) {
 		}
 	}
 	return names, nil
-}
-
-// manifestFile is the key directory's manifest (keys/state.go): written
-// last, so a copy cut short leaves no manifest naming missing keys.
-const manifestFile = "keys.json"
-
-// copyKeyDir copies the key directory from into to, which must hold no
-// keys, file by file (mode 0600, directory 0700, owned like the parent
-// directory when run as root), and returns how many files it copied.
-//
-// TODO(lead): keys.Copy may do this too once the keyring lands; then this
-// goes.
-func copyKeyDir(from, to string) (int, error) {
-	files, err := keys.Snapshot(from) // under the directory's lock
-	if err != nil {
-		return 0, err
-	}
-	if len(files) == 0 {
-		return 0, nil
-	}
-	slices.SortStableFunc(files, func(a, b keys.File) int {
-		switch {
-		case a.Name == manifestFile && b.Name != manifestFile:
-			return 1
-		case b.Name == manifestFile && a.Name != manifestFile:
-			return -1
-		}
-		return 0
-	})
-	_, statErr := os.Lstat(to)
-	if err := os.MkdirAll(to, 0o700); err != nil {
-		return 0, err
-	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		if err := owner.Like(to, filepath.Dir(to)); err != nil {
-			return 0, err
-		}
-	}
-	for _, f := range files {
-		path := filepath.Join(to, f.Name)
-		if err := writeNewFile(path, f.Data); err != nil {
-			return 0, err
-		}
-		if err := owner.Like(path, to); err != nil {
-			return 0, err
-		}
-	}
-	d, err := os.Open(to)
-	if err != nil {
-		return 0, err
-	}
-	defer d.Close()
-	return len(files), d.Sync()
-}
-
-// writeNewFile writes data to a file that must not exist yet, and syncs it.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

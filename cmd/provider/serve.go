@@ -277,6 +277,20 @@ func tryURL(cfg *fileConfig) string {
 // It returns the users it deleted because the config no longer declares
 // them: their sessions and tokens are for the caller to end (endAccess).
 func syncConfig(ctx context.Context, store storage.Store, sealer *secret.Sealer, cfg *fileConfig, log *slog.Logger, now time.Time) ([]storage.User, error) {
+	// Replicas starting together sync the same file into one database at
+	// once: the one that loses a race on a new record (a unique name
+	// another replica's transaction just took, or a conflict) rolls back
+	// and syncs again, and then finds the record and updates it.
+	for attempt := 1; ; attempt++ {
+		removed, err := syncConfigOnce(ctx, store, sealer, cfg, log, now)
+		if attempt < 5 && (errors.Is(err, storage.ErrAlreadyExists) || errors.Is(err, storage.ErrConflict)) {
+			continue
+		}
+		return removed, err
+	}
+}
+
+func syncConfigOnce(ctx context.Context, store storage.Store, sealer *secret.Sealer, cfg *fileConfig, log *slog.Logger, now time.Time) ([]storage.User, error) {
 	txCtx, err := store.BeginTx(ctx)
 	if err != nil {
 		return nil, err

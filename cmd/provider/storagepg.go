@@ -45,7 +45,7 @@ type postgresConfig struct {
 	// DSN is a connection string (URL or key=value); PROVIDER_POSTGRES_DSN
 	// replaces it.
 	DSN secretString `yaml:"dsn"`
-	// MaxConns bounds the connection pool; 0 is pgx's default.
+	// MaxConns bounds the connection pool; 0 is postgres.DefaultMaxConns.
 	MaxConns int `yaml:"max_conns"`
 
 	dsnFromEnv bool
@@ -103,7 +103,7 @@ func (c *fileConfig) validateStorage(add func(key, format string, args ...any)) 
 		add("storage.postgres.dsn", "%s", problem)
 	}
 	if pg.MaxConns < 0 || pg.MaxConns > maxPostgresConns {
-		add("storage.postgres.max_conns", "must be between 1 and %d (0 or absent: the larger of 4 and the number of CPUs)", maxPostgresConns)
+		add("storage.postgres.max_conns", "must be between 1 and %d (0 or absent: %d)", maxPostgresConns, postgres.DefaultMaxConns)
 	}
 	fromEnv := ""
 	if v := os.Getenv(envEncryptionKey); v != "" {
@@ -119,10 +119,8 @@ func (c *fileConfig) validateStorage(add func(key, format string, args ...any)) 
 // parseEncryptionKey decodes keys.encryption_key: base64 (standard or
 // URL alphabet, padded or not) of exactly 32 bytes. Its errors never hold
 // the value.
-//
-// TODO(lead): once the keyring lands, call keys.ParseEncryptionKey here
-// (or check that it accepts exactly what this does), so config check and
-// the vault agree.
+// It accepts exactly what keys.ParseEncryptionKey does (the vault's
+// parser), with messages worded for a config problem.
 func parseEncryptionKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
 	var raw []byte
@@ -224,10 +222,6 @@ func (c *fileConfig) postgresOptions(migrate bool, log *slog.Logger) postgres.Op
 	}
 }
 
-// errPostgresStoreNotYet is what a command that needs the records in
-// PostgreSQL says while this build's storage/postgres lacks them.
-var errPostgresStoreNotYet = errors.New("storage.postgres: this build's PostgreSQL backend does not store records yet")
-
 // openPostgres opens the config's database, applying the migrations it
 // lacks when migrate is set (serve, migrate-storage's target); without
 // it, a database behind this binary is refused with a hint to run
@@ -237,14 +231,7 @@ func openPostgres(ctx context.Context, cfg *fileConfig, migrate bool, log *slog.
 	if err != nil {
 		return nil, nil, err
 	}
-	// TODO(lead): once pgstore merges, *postgres.Store is a storage.Store:
-	// replace the assertion by `return pg, pg, nil`.
-	st, ok := any(pg).(storage.Store)
-	if !ok {
-		pg.Close()
-		return nil, nil, errPostgresStoreNotYet
-	}
-	return pg, st, nil
+	return pg, pg, nil
 }
 
 // openServeStore opens the store serve runs on: the bbolt file, or the
@@ -273,10 +260,6 @@ func openServeStore(ctx context.Context, cfg *fileConfig, log *slog.Logger) (sto
 	return store, nil, nil
 }
 
-// errDBKeysNotYet is what a command that needs the keys kept in
-// PostgreSQL says while this build lacks the database key vault.
-var errDBKeysNotYet = errors.New("keys in the database (storage.postgres) are not available in this build yet")
-
 // openKeysOn opens the signing keys and the provider secret: the key
 // directory on bbolt (pg nil), the database's encrypted vault on
 // PostgreSQL.
@@ -284,14 +267,15 @@ func openKeysOn(cfg *fileConfig, pg *postgres.Store, log *slog.Logger) (*keys.Ma
 	if pg == nil {
 		return openKeys(cfg, log)
 	}
-	encKey, err := parseEncryptionKey(string(cfg.Keys.EncryptionKey))
+	encKey, err := keys.ParseEncryptionKey(string(cfg.Keys.EncryptionKey))
 	if err != nil {
-		return nil, fmt.Errorf("keys.encryption_key %v", err) // checked by validate; never the value
+		return nil, fmt.Errorf("keys.encryption_key: %v", err) // checked by validate; never the value
 	}
-	_ = encKey
-	// TODO(lead): once the keyring lands:
-	//	return keys.OpenVault(pg.Keyring(encKey), keyOptions(cfg, log))
-	return nil, errDBKeysNotYet
+	kr, err := pg.Keyring(encKey)
+	if err != nil {
+		return nil, err
+	}
+	return keys.OpenVault(kr, keyOptions(cfg, log))
 }
 
 // refuseOnPostgres is the one-line refusal of a command that works on the

@@ -24,8 +24,7 @@ type Options struct {
 	// DSN is a PostgreSQL connection string (URL or key=value form). It
 	// may hold a password: it never appears in errors or logs from here.
 	DSN string
-	// MaxConns bounds the connection pool; zero is pgx's default
-	// (the larger of 4 and the number of CPUs).
+	// MaxConns bounds the connection pool; zero is DefaultMaxConns.
 	MaxConns int32
 	// Migrate applies missing migrations at open. Without it, Open fails
 	// when the database is behind the binary (run `provider migrate`).
@@ -33,6 +32,13 @@ type Options struct {
 	// Logger receives what the backend reports on its own; nil discards.
 	Logger *slog.Logger
 }
+
+// DefaultMaxConns is the pool size when Options.MaxConns is zero. pgx's
+// own default (the larger of 4 and the CPUs) is too few for a server: a
+// request holds a connection for its transaction, and one that needs a
+// second one meanwhile would wait for a free one. Two replicas with 20
+// each stay well inside PostgreSQL's default max_connections of 100.
+const DefaultMaxConns = 20
 
 // Store is a storage.Store on a PostgreSQL database.
 type Store struct {
@@ -57,6 +63,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		// that the string is malformed.
 		return nil, errors.New("postgres: the DSN is not a valid connection string (see https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING)")
 	}
+	cfg.MaxConns = DefaultMaxConns
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}

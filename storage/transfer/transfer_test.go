@@ -41,13 +41,7 @@ func openPostgres(t *testing.T) storage.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pg.Close() })
-	// TODO(lead): *postgres.Store is a storage.Store once pgstore merges;
-	// this then is `return pg`.
-	s, ok := any(pg).(storage.Store)
-	if !ok {
-		t.Fatal("PENDING MERGE: *postgres.Store does not implement storage.Store in this build (pgstore)")
-	}
-	return s
+	return pg
 }
 
 var backends = []struct {
