@@ -317,6 +317,13 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, se
 		return nil, err
 	}
 	if !rec.Active {
+		if s.replays != nil && len(rec.Replay) > 0 && s.now().Before(rec.ReplayUntil) && ctx.Value(reuseCheckKey{}) == nil {
+			// Retired, with an answer kept: a racing request (on
+			// another replica, say) rotated it since the grace handler
+			// looked. The handler decides (rotatedMeanwhile) before
+			// fosite would take this for reuse.
+			return req, errRotatedMeanwhile
+		}
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil

@@ -121,6 +121,19 @@ func storageUnavailable(w http.ResponseWriter, err error) error {
 	return fosite.ErrTemporarilyUnavailable.WithHint("The server cannot store anything right now. Please try again later.").WithWrap(cause)
 }
 
+// storageDown reports whether err is the store failing (unreachable, or a
+// lost race with another replica) rather than anything about the request.
+func storageDown(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrConflict)
+}
+
+// writeStorageDown answers a bearer-token endpoint whose store failed:
+// 503 with Retry-After, so a client retries rather than drops its token.
+func writeStorageDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "The server cannot reach its storage right now. Please try again later."})
+}
+
 // writeUnavailable answers err itself when it is
 // temporarily_unavailable (fosite's revocation handler makes every
 // storage failure one), and reports whether it did: fosite answers

@@ -248,7 +248,9 @@ func (s *fositeStore) findReplay(ctx context.Context, token, sig, clientID strin
 // sealed onto the retired token's record, and the transaction committed.
 func (s *fositeStore) commitRotation(g *grantState, ar fosite.AccessRequester, resp fosite.AccessResponder) error {
 	now := s.now()
-	until := now.Add(s.replays.grace)
+	// The seal binds the end of the grace; a backend keeps times to the
+	// microsecond (PostgreSQL), so it is cut to that before it is bound.
+	until := now.Add(s.replays.grace).Truncate(time.Microsecond)
 	blob, err := s.replays.seal(ar.GetRequestForm().Get("refresh_token"), ar.GetClient().GetID(), g.rotated, until, now, resp)
 	if err != nil {
 		return err
@@ -301,9 +303,39 @@ func (h *graceRefreshHandler) HandleTokenEndpointRequest(ctx context.Context, re
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	if r == nil {
-		return h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(ctx, request)
+		err := h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(ctx, request)
+		if errors.Is(err, errRotatedMeanwhile) {
+			return h.rotatedMeanwhile(ctx, request, token, sig)
+		}
+		return err
 	}
 	// Nothing else is done for the request: handleToken answers with r.
+	grantStateOf(ctx).replay = r
+	return nil
+}
+
+// errRotatedMeanwhile is GetRefreshTokenSession's answer for a retired
+// token with a kept answer, which fosite passes on without acting on it.
+var errRotatedMeanwhile = errors.New("refresh token rotated by a concurrent request")
+
+// reuseCheckKey marks a context in which a retired token is reported as
+// fosite.ErrInactiveToken whatever it carries: fosite then detects reuse
+// and revokes the family.
+type reuseCheckKey struct{}
+
+// rotatedMeanwhile is the handler's path when the token was active when
+// findReplay read it and retired when fosite did: a request racing with
+// this one rotated it in between. That rotation's answer is this one's if
+// findReplay now grants it (same client, new token unused); otherwise it
+// is reuse, and fosite's handler runs again to revoke the family.
+func (h *graceRefreshHandler) rotatedMeanwhile(ctx context.Context, request fosite.AccessRequester, token, sig string) error {
+	r, err := h.store.findReplay(ctx, token, sig, request.GetClient().GetID(), h.signature(ctx))
+	if err != nil {
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	if r == nil {
+		return h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(context.WithValue(ctx, reuseCheckKey{}, true), request)
+	}
 	grantStateOf(ctx).replay = r
 	return nil
 }

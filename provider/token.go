@@ -51,7 +51,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		err = targetError(ar.GetClient(), r.PostForm, err)
 	}
 	if err != nil {
-		err = refineTokenError(r, err)
+		// A client that could not be looked up because the store is
+		// down is not an invalid client: 503, so it retries.
+		err = storageUnavailable(w, refineTokenError(r, err))
 		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)
@@ -182,6 +184,14 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ir, err := p.newIntrospectionRequest(ctx, r, newSession())
+	if err != nil && storageDown(err) {
+		// Not "active": false, which would tell a resource server a good
+		// token is dead.
+		err = storageUnavailable(w, err)
+		p.logProtocolError(r, "introspect", err)
+		p.oauth2.WriteAccessError(ctx, w, nil, err)
+		return
+	}
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField != fosite.ErrInactiveToken.ErrorField {
 			p.logProtocolError(r, "introspect", err)

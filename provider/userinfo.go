@@ -31,6 +31,11 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := newSession()
 	use, ar, err := p.oauth2.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	if storageDown(err) {
+		p.log.ErrorContext(ctx, "userinfo", "request_id", requestID(ctx), "err", err.Error())
+		writeStorageDown(w)
+		return
+	}
 	if err != nil || use != fosite.AccessToken {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return
@@ -42,6 +47,11 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	user, err := p.store.GetUser(ctx, sess.GetSubject())
 	if errors.Is(err, storage.ErrNotFound) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists.")
+		return
+	}
+	if storageDown(err) {
+		p.log.ErrorContext(ctx, "userinfo", "request_id", requestID(ctx), "err", err.Error())
+		writeStorageDown(w)
 		return
 	}
 	if err != nil {

@@ -172,12 +172,12 @@ func TestCLIOnPostgres(t *testing.T) {
 	if out := runCLI(t, "", "users", "list", "--config", c.path).ok(t); !strings.Contains(out, "erin") {
 		t.Errorf("users list: %q", out)
 	}
-	line = runCLI(t, "x\n", "users", "add", "--config", c.path, "--username", "erin", "--password-stdin").fails(t, 1)
+	line = runCLI(t, "another-password-for-erin\n", "users", "add", "--config", c.path, "--username", "erin", "--password-stdin").fails(t, 1)
 	if !strings.Contains(line, "already exists") {
 		t.Errorf("adding erin twice: %q", line)
 	}
 	raw, _ := readAudit(t, c.dir+"/audit.log")
-	if !strings.Contains(raw, `"username":"erin"`) {
+	if !strings.Contains(raw, `"outcome":"success","op":"user_add","object":"erin","actor":{"via":"cli"`) {
 		t.Errorf("audit log lacks the CLI's user_add:\n%s", raw)
 	}
 	noSecrets(t, "audit log", raw, "erin-password-for-tests", dsnPasswordOf(t, dsn), key)

@@ -74,9 +74,6 @@ func migrateStorage(ctx context.Context, fromCfg, toCfg *fileConfig, e *env) err
 	if err := distinct(fromCfg, toCfg); err != nil {
 		return err
 	}
-	if fromCfg.usesPostgres() {
-		fmt.Fprintf(e.stdout, "OLD is %s: nothing keeps servers off it during the copy; stop every server on it first (what they write meanwhile is not copied)\n", fromCfg.describeStorage())
-	}
 	from, err := openSource(ctx, fromCfg)
 	if err != nil {
 		return err
@@ -98,6 +95,9 @@ func migrateStorage(ctx context.Context, fromCfg, toCfg *fileConfig, e *env) err
 	}
 	if what != "" {
 		return fmt.Errorf("NEW (%s) already holds data (%s): migrate-storage copies into empty storage only; point NEW at a new bbolt file or an empty database", toCfg.describeStorage(), what)
+	}
+	if fromCfg.usesPostgres() {
+		fmt.Fprintf(e.stdout, "OLD is %s: nothing keeps servers off it during the copy; stop every server on it first (what they write meanwhile is not copied)\n", fromCfg.describeStorage())
 	}
 	counts, err := transfer.Copy(ctx, from.store, to.store)
 	if err != nil {
@@ -217,6 +217,13 @@ func planKeyCopy(from, to *fileConfig) (keyCopier, error) {
 		}
 	}
 	return func(ctx context.Context, src, dst *side) (string, error) {
+		if src.pg == nil {
+			if files, err := keyDirFiles(src.cfg.Keys.Dir); err != nil {
+				return "", fmt.Errorf("OLD: %w", err)
+			} else if len(files) == 0 {
+				return fmt.Sprintf("none in %s; NEW makes its own at start (tokens OLD signed will not verify)", src.cfg.Keys.Dir), nil
+			}
+		}
 		sv, err := vaultOf(src)
 		if err != nil {
 			return "", fmt.Errorf("OLD: %w", err)
