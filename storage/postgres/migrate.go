@@ -24,7 +24,10 @@ var ErrSchemaNewer = errors.New("postgres: the database schema is newer than thi
 // ErrSchemaBehind means the database lacks migrations this binary needs.
 var ErrSchemaBehind = errors.New("postgres: the database schema is older than this binary")
 
-// migration is one file of migrations/, named NNNN_what.sql.
+// migration is one file of migrations/, named NNNN_what.sql. A migration
+// must be additive (new tables, new columns with defaults, new indexes):
+// replicas are upgraded one at a time, and the old binary keeps serving
+// against the migrated schema until its turn comes.
 type migration struct {
 	version int
 	name    string
