@@ -1,0 +1,124 @@
+// Package membudgets is the in-memory storage.Budgets: the limiters'
+// state of a single process (a bbolt installation), lost on restart, so a
+// restart forgives. It holds no policy and must not import the provider
+// or any storage backend.
+package membudgets
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smallsso/provider/storage"
+)
+
+// DefaultPruneAt is the number of records above which expired ones are
+// dropped before another is added.
+const DefaultPruneAt = 100_000
+
+// Budgets is a storage.Budgets in a map behind one mutex. The zero value
+// is not usable; call New.
+type Budgets struct {
+	mu      sync.Mutex
+	m       map[string]record
+	pruneAt int // when len(m) reaches it, expired records go first
+	minAt   int
+	scratch []storage.Bucket // cur of the call holding mu
+}
+
+type record struct {
+	tokens  float64
+	at, exp time.Time
+}
+
+var _ storage.Budgets = (*Budgets)(nil)
+
+// New returns an empty store that prunes expired records once it holds
+// DefaultPruneAt.
+func New() *Budgets { return NewPruneAt(DefaultPruneAt) }
+
+// NewPruneAt is New with another pruning threshold (tests).
+func NewPruneAt(n int) *Budgets {
+	return &Budgets{m: make(map[string]record), pruneAt: n, minAt: n}
+}
+
+// Len is the number of records held, expired ones included.
+func (b *Budgets) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
+}
+
+// UpdateBuckets implements storage.Budgets: one mutex makes every call
+// atomic against every other. It never fails but with fn's error.
+func (b *Budgets) UpdateBuckets(ctx context.Context, now time.Time, names []string, fn func(cur []storage.Bucket) ([]storage.Bucket, error)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur := b.read(now, names, b.scratch[:0])
+	b.scratch = cur[:0]
+	next, err := fn(cur)
+	if err != nil || next == nil {
+		return err
+	}
+	if len(next) != len(names) {
+		return errLength
+	}
+	for i, n := range next {
+		name := names[i]
+		if !n.ExpiresAt.After(now) {
+			delete(b.m, name)
+			continue
+		}
+		if _, ok := b.m[name]; !ok && len(b.m) >= b.pruneAt {
+			b.prune(now)
+		}
+		b.m[name] = record{tokens: n.Tokens, at: n.At, exp: n.ExpiresAt}
+	}
+	return nil
+}
+
+// ReadBuckets implements storage.Budgets.
+func (b *Budgets) ReadBuckets(ctx context.Context, now time.Time, names []string) ([]storage.Bucket, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read(now, names, make([]storage.Bucket, 0, len(names))), nil
+}
+
+// DeleteBuckets implements storage.Budgets.
+func (b *Budgets) DeleteBuckets(ctx context.Context, prefix string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.m {
+		if strings.HasPrefix(k, prefix) {
+			delete(b.m, k)
+		}
+	}
+	return nil
+}
+
+func (b *Budgets) read(now time.Time, names []string, cur []storage.Bucket) []storage.Bucket {
+	for _, name := range names {
+		r, ok := b.m[name]
+		if !ok || !r.exp.After(now) {
+			cur = append(cur, storage.Bucket{Name: name})
+			continue
+		}
+		cur = append(cur, storage.Bucket{Name: name, Tokens: r.tokens, At: r.at, ExpiresAt: r.exp})
+	}
+	return cur
+}
+
+// prune drops the expired records; if most are live, the next pruning
+// waits until the map has doubled, so a full map costs amortised O(1).
+func (b *Budgets) prune(now time.Time) {
+	for k, r := range b.m {
+		if !r.exp.After(now) {
+			delete(b.m, k)
+		}
+	}
+	b.pruneAt = max(b.minAt, 2*len(b.m))
+}
+
+var errLength = errors.New("membudgets: UpdateBuckets: fn returned a different number of buckets than names")
