@@ -33,7 +33,7 @@ func (b Bucket) Missing() bool { return b.ExpiresAt.IsZero() }
 // backend's clock.
 type Budgets interface {
 	// UpdateBuckets reads the records named names (distinct, at most a
-	// few) as of now and calls fn with them, in the order of names; a
+	// few; UTF-8 without NUL bytes) as of now and calls fn with them, in the order of names; a
 	// missing record, or one whose ExpiresAt is not after now, is a zero
 	// Bucket with only its Name. What fn returns is written back, all or
 	// nothing, atomically against every other UpdateBuckets on these

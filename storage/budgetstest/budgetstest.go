@@ -74,7 +74,7 @@ func sameBucket(a, b storage.Bucket) bool {
 func testMissingAndWrite(t *testing.T, open Open) {
 	a, b := open(t)
 	ctx := t.Context()
-	names := []string{"z/last", "a/first", "m:\x00middle"}
+	names := []string{"z/last", "a/first", "m:middle/ü"}
 	err := a.UpdateBuckets(ctx, t0, names, func(cur []storage.Bucket) ([]storage.Bucket, error) {
 		for i, c := range cur {
 			if c.Name != names[i] || !c.Missing() || c.Tokens != 0 || !c.At.IsZero() {
@@ -93,11 +93,11 @@ func testMissingAndWrite(t *testing.T, open Open) {
 	want := []storage.Bucket{
 		{Name: "z/last", Tokens: 4.5, At: t0, ExpiresAt: t0.Add(time.Hour)},
 		{Name: "a/first", Tokens: -1, At: t0.Add(time.Nanosecond), ExpiresAt: t0.Add(time.Minute)},
-		{Name: "m:\x00middle", ExpiresAt: t0.Add(30 * 24 * time.Hour)},
+		{Name: "m:middle/ü", ExpiresAt: t0.Add(30 * 24 * time.Hour)},
 	}
 	// The other handle sees the same, in the order asked, to the
 	// nanosecond.
-	got := read(t, b, t0, "m:\x00middle", "a/first", "z/last", "nothing")
+	got := read(t, b, t0, "m:middle/ü", "a/first", "z/last", "nothing")
 	for i, w := range []storage.Bucket{want[2], want[1], want[0], {Name: "nothing"}} {
 		if !sameBucket(got[i], w) {
 			t.Errorf("read %d: %+v, want %+v", i, got[i], w)
