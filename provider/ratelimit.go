@@ -21,6 +21,8 @@ package provider
 // anyone who knows it.
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -29,94 +31,120 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-	"golang.org/x/time/rate"
 
 	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/membudgets"
 )
 
-// clientLimits holds the buckets of the clients that have a rate limit.
+// clientLimits are the clients' buckets, in the budgets (budgets.go).
+// A bucket is named by the client's ID and its rate_limit, so a changed
+// limit is a new, full bucket on every replica at once, with nothing to
+// reset between them; the old one expires. specs is this process's
+// memory of which clients have a limit (learnt when one authenticates),
+// so a request of a client without one never touches the budgets.
 type clientLimits struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*clientBucket
+	now     func() time.Time
+	budgets storage.Budgets
+	log     *slog.Logger
+	mu      sync.RWMutex
+	specs   map[string]clientLimit
 }
 
-type clientBucket struct {
-	spec string // the rate_limit it was made for
-	lim  *rate.Limiter
+// clientLimit is a client's rate_limit and its bucket's shape.
+type clientLimit struct {
+	spec   string
+	budget budget
+	name   string // the bucket's record
 }
 
 func newClientLimits(now func() time.Time) *clientLimits {
-	return &clientLimits{now: now, m: make(map[string]*clientBucket)}
+	return newSharedClientLimits(membudgets.New(), now, nil)
+}
+
+func newSharedClientLimits(b storage.Budgets, now func() time.Time, log *slog.Logger) *clientLimits {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &clientLimits{now: now, budgets: b, log: log, specs: make(map[string]clientLimit)}
 }
 
 // over says whether clientID, as a request claims it, has an empty
-// bucket, and how long until it holds a request again.
-func (c *clientLimits) over(clientID string) (time.Duration, bool) {
+// bucket, and how long until it holds a request again. It fails open.
+func (c *clientLimits) over(ctx context.Context, clientID string) (time.Duration, bool) {
 	if clientID == "" {
 		return 0, false
 	}
-	c.mu.Lock()
-	b := c.m[clientID]
-	c.mu.Unlock()
-	if b == nil {
+	c.mu.RLock()
+	l, ok := c.specs[clientID]
+	c.mu.RUnlock()
+	if !ok {
 		return 0, false
 	}
 	now := c.now()
-	if b.lim.TokensAt(now) >= 1 {
+	cur, err := c.budgets.ReadBuckets(ctx, now, []string{l.name})
+	if err != nil {
+		c.log.WarnContext(ctx, "rate limit not checked: the budgets are unavailable", "client_id", clientID, "err", err)
 		return 0, false
 	}
-	return untilOne(b.lim, now), true
+	wait := l.budget.wait(cur[0], now)
+	return wait, wait > 0
 }
 
 // take counts one request of an authenticated client whose rate_limit is
 // spec, and says whether it is within the limit; if not, how long until
-// it would be.
-func (c *clientLimits) take(clientID, spec string) (time.Duration, bool) {
-	c.mu.Lock()
-	b := c.m[clientID]
+// it would be. It fails open.
+func (c *clientLimits) take(ctx context.Context, clientID, spec string) (time.Duration, bool) {
+	c.mu.RLock()
+	l, ok := c.specs[clientID]
+	c.mu.RUnlock()
 	if spec == "" {
-		if b != nil {
-			delete(c.m, clientID) // the limit was lifted
+		if ok {
+			c.mu.Lock()
+			delete(c.specs, clientID) // the limit was lifted
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		return 0, true
 	}
-	if b == nil || b.spec != spec {
+	if !ok || l.spec != spec {
 		rl, err := clientspec.ParseRateLimit(spec)
 		if err != nil || rl.Requests == 0 {
-			c.mu.Unlock()
 			return 0, true // validated when stored; nothing to enforce
 		}
-		b = &clientBucket{spec: spec, lim: rate.NewLimiter(rate.Limit(float64(rl.Requests)/rl.Per.Seconds()), rl.Requests)}
-		c.m[clientID] = b
+		l = clientLimit{
+			spec:   spec,
+			budget: budget{burst: rl.Requests, interval: rl.Per / time.Duration(rl.Requests)},
+			name:   "ratelimit/" + strconv.Itoa(len(clientID)) + "/" + clientID + "/" + spec,
+		}
+		c.mu.Lock()
+		c.specs[clientID] = l
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	now := c.now()
-	if b.lim.AllowN(now, 1) {
+	var wait time.Duration
+	err := updateBudgets(ctx, c.budgets, now, []string{l.name}, func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		if wait = l.budget.wait(cur[0], now); wait > 0 {
+			return nil, nil
+		}
+		cur[0] = l.budget.take(cur[0], now)
+		return cur, nil
+	})
+	if err != nil {
+		c.log.WarnContext(ctx, "rate limit not counted: the budgets are unavailable", "client_id", clientID, "err", err)
 		return 0, true
 	}
-	return untilOne(b.lim, now), false
+	return wait, wait == 0
 }
 
-// reset forgets every bucket: after a reload a changed (raised, lowered
-// or lifted) limit applies at once, instead of a client waiting out a
-// bucket emptied under the old one. Every client starts full, as after a
-// restart.
+// reset forgets which clients have a limit, after a reload: each is
+// learnt again from its next authenticated request, with the rate_limit
+// it has now. The buckets themselves stay (in the budgets, shared): a
+// changed limit has a bucket of its own.
 func (c *clientLimits) reset() {
 	c.mu.Lock()
-	clear(c.m)
+	clear(c.specs)
 	c.mu.Unlock()
-}
-
-// untilOne is how long until lim holds one request again.
-func untilOne(lim *rate.Limiter, now time.Time) time.Duration {
-	missing := 1 - lim.TokensAt(now)
-	if missing <= 0 {
-		return 0
-	}
-	return time.Duration(missing / float64(lim.Limit()) * float64(time.Second))
 }
 
 // claimedClientID is the client ID a token request names, before anything

@@ -27,7 +27,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	// A client over its rate limit is refused before its credentials
 	// cost anything; only authenticated requests count (ratelimit.go).
 	if id := claimedClientID(r); id != "" {
-		if wait, over := p.tokenLimits.over(id); over {
+		if wait, over := p.tokenLimits.over(r.Context(), id); over {
 			p.writeRateLimited(w, r, id, wait)
 			return
 		}
@@ -42,7 +42,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
 	if ar != nil && ar.GetClient() != nil {
 		// fosite sets the client only once it authenticated.
-		if wait, ok := p.tokenLimits.take(ar.GetClient().GetID(), rateLimitSpec(ar.GetClient())); !ok {
+		if wait, ok := p.tokenLimits.take(r.Context(), ar.GetClient().GetID(), rateLimitSpec(ar.GetClient())); !ok {
 			p.writeRateLimited(w, r, ar.GetClient().GetID(), wait)
 			return
 		}
@@ -51,7 +51,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		err = targetError(ar.GetClient(), r.PostForm, err)
 	}
 	if err != nil {
-		err = refineTokenError(r, err)
+		err = refineTokenError(r, throttleUnavailable(w, err))
 		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)

@@ -28,9 +28,11 @@ type Budgets struct {
 	scratch []storage.Bucket // cur of the call holding mu
 }
 
+// record is a Bucket without pointers (times in Unix nanoseconds), so
+// the map costs the collector little.
 type record struct {
 	tokens  float64
-	at, exp time.Time
+	at, exp int64
 }
 
 var _ storage.Budgets = (*Budgets)(nil)
@@ -65,16 +67,19 @@ func (b *Budgets) UpdateBuckets(ctx context.Context, now time.Time, names []stri
 	if len(next) != len(names) {
 		return errLength
 	}
+	nowNs := now.UnixNano()
 	for i, n := range next {
 		name := names[i]
 		if !n.ExpiresAt.After(now) {
 			delete(b.m, name)
 			continue
 		}
-		if _, ok := b.m[name]; !ok && len(b.m) >= b.pruneAt {
-			b.prune(now)
+		if len(b.m) >= b.pruneAt {
+			if _, ok := b.m[name]; !ok {
+				b.prune(nowNs)
+			}
 		}
-		b.m[name] = record{tokens: n.Tokens, at: n.At, exp: n.ExpiresAt}
+		b.m[name] = record{tokens: n.Tokens, at: toNanos(n.At), exp: n.ExpiresAt.UnixNano()}
 	}
 	return nil
 }
@@ -99,22 +104,37 @@ func (b *Budgets) DeleteBuckets(ctx context.Context, prefix string) error {
 }
 
 func (b *Budgets) read(now time.Time, names []string, cur []storage.Bucket) []storage.Bucket {
+	nowNs := now.UnixNano()
 	for _, name := range names {
 		r, ok := b.m[name]
-		if !ok || !r.exp.After(now) {
+		if !ok || r.exp <= nowNs {
 			cur = append(cur, storage.Bucket{Name: name})
 			continue
 		}
-		cur = append(cur, storage.Bucket{Name: name, Tokens: r.tokens, At: r.at, ExpiresAt: r.exp})
+		cur = append(cur, storage.Bucket{Name: name, Tokens: r.tokens, At: fromNanos(r.at), ExpiresAt: time.Unix(0, r.exp)})
 	}
 	return cur
 }
 
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
 // prune drops the expired records; if most are live, the next pruning
 // waits until the map has doubled, so a full map costs amortised O(1).
-func (b *Budgets) prune(now time.Time) {
+func (b *Budgets) prune(now int64) {
 	for k, r := range b.m {
-		if !r.exp.After(now) {
+		if r.exp <= now {
 			delete(b.m, k)
 		}
 	}
