@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/membudgets"
@@ -80,24 +81,34 @@ const (
 	throttleKnownPrefix   = "tk:"
 )
 
-// throttleNames are an attempt's record names (see attempt), cut from one
-// allocation.
-func throttleNames(account, source string) [4]string {
-	var b strings.Builder
-	b.Grow(2*len(throttlePairPrefix) + 3*len(account) + 3*len(source) + 4)
-	cut := func(parts ...string) [2]int {
-		from := b.Len()
-		for _, p := range parts {
-			b.WriteString(p)
+// throttleNames are the record names of a check of username's password
+// from ip (see attempt), made in one allocation.
+func throttleNames(username, ip string) [4]string {
+	var acct [32]byte
+	appendAccountKey(acct[:0], username)
+	var srcBuf [64]byte
+	src := appendSourceKey(srcBuf[:0], ip)
+	buf := make([]byte, 0, 4*3+3*len(acct)+3*len(src)+2)
+	cut := func(prefix string, withAccount, withSource bool) [2]int {
+		from := len(buf)
+		buf = append(buf, prefix...)
+		if withAccount {
+			buf = append(buf, acct[:]...)
 		}
-		return [2]int{from, b.Len()}
+		if withAccount && withSource {
+			buf = append(buf, '/')
+		}
+		if withSource {
+			buf = append(buf, src...)
+		}
+		return [2]int{from, len(buf)}
 	}
-	pair := cut(throttlePairPrefix, account, "/", source)
-	src := cut(throttleSourcePrefix, source)
-	acc := cut(throttleAccountPrefix, account)
-	known := cut(throttleKnownPrefix, account, "/", source)
-	s := b.String()
-	return [4]string{s[pair[0]:pair[1]], s[src[0]:src[1]], s[acc[0]:acc[1]], s[known[0]:known[1]]}
+	pair := cut(throttlePairPrefix, true, true)
+	source := cut(throttleSourcePrefix, false, true)
+	account := cut(throttleAccountPrefix, true, false)
+	known := cut(throttleKnownPrefix, true, true)
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
+	return [4]string{all[pair[0]:pair[1]], all[source[0]:source[1]], all[account[0]:account[1]], all[known[0]:known[1]]}
 }
 
 // attempt is one reserved password check; settle it with failed,
@@ -108,6 +119,7 @@ type attempt struct {
 	// the known source, in that order.
 	names [4]string
 	known bool // exempt from the account budget
+	wait  time.Duration
 }
 
 const (
@@ -122,19 +134,17 @@ const (
 // empty. An error (a *throttleUnavailableError) means the budgets could
 // not be consulted: no check may be made.
 func (t *throttle) reserve(ctx context.Context, username, ip string) (*attempt, time.Duration, error) {
-	account, source := accountKey(username), sourceKey(ip)
-	a := &attempt{t: t, names: throttleNames(account, source)}
+	a := &attempt{t: t, names: throttleNames(username, ip)}
 	now := t.now()
-	var wait time.Duration
 	err := updateBudgets(ctx, t.budgets, now, a.names[:], func(cur []storage.Bucket) ([]storage.Bucket, error) {
 		// An expired known source reads as missing, and is removed
 		// by writing it back so.
 		a.known = !cur[recKnown].Missing()
-		wait = max(pairBudget.wait(cur[recPair], now), sourceBudget.wait(cur[recSource], now))
+		a.wait = max(pairBudget.wait(cur[recPair], now), sourceBudget.wait(cur[recSource], now))
 		if !a.known {
-			wait = max(wait, accountBudget.wait(cur[recAccount], now))
+			a.wait = max(a.wait, accountBudget.wait(cur[recAccount], now))
 		}
-		if wait > 0 {
+		if a.wait > 0 {
 			return nil, nil
 		}
 		cur[recPair] = pairBudget.take(cur[recPair], now)
@@ -147,8 +157,8 @@ func (t *throttle) reserve(ctx context.Context, username, ip string) (*attempt, 
 	switch {
 	case err != nil:
 		return nil, 0, &throttleUnavailableError{err}
-	case wait > 0:
-		return nil, wait, nil
+	case a.wait > 0:
+		return nil, a.wait, nil
 	}
 	return a, 0, nil
 }
@@ -193,8 +203,12 @@ func (a *attempt) refund(cur []storage.Bucket, now time.Time) {
 // form, so a guess with a 64 KiB username costs the maps what any other
 // costs.
 func accountKey(username string) string {
+	return string(appendAccountKey(nil, username))
+}
+
+func appendAccountKey(dst []byte, username string) []byte {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username))))
-	return hex.EncodeToString(sum[:16])
+	return hex.AppendEncode(dst, sum[:16])
 }
 
 // forgetKnownSources ends the exemption of every source username signed
@@ -207,19 +221,21 @@ func (t *throttle) forgetKnownSources(ctx context.Context, username string) erro
 // sourceKey is the budget key of a client address: the address, or its
 // /64 for IPv6. Anything unparsable counts as itself (or, when it could
 // not be a record's name, as its digest).
-func sourceKey(ip string) string {
+func sourceKey(ip string) string { return string(appendSourceKey(nil, ip)) }
+
+func appendSourceKey(dst []byte, ip string) []byte {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		if len(ip) > 64 || !utf8.ValidString(ip) || strings.ContainsRune(ip, 0) {
 			sum := sha256.Sum256([]byte(ip))
-			return "#" + hex.EncodeToString(sum[:16])
+			return hex.AppendEncode(append(dst, '#'), sum[:16])
 		}
-		return ip
+		return append(dst, ip...)
 	}
 	if a = a.Unmap(); a.Is4() {
-		return a.String()
+		return a.AppendTo(dst)
 	}
-	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().AppendTo(dst)
 }
 
 // budget is a token bucket's shape: burst tokens when full, one more

@@ -22,10 +22,14 @@ const DefaultPruneAt = 100_000
 // is not usable; call New.
 type Budgets struct {
 	mu      sync.Mutex
-	m       map[string]record
+	m       map[string]*record
 	pruneAt int // when len(m) reaches it, expired records go first
 	minAt   int
-	scratch []storage.Bucket // cur of the call holding mu
+	// cur and recs of the call holding mu: the buckets read and the
+	// records they were read from (nil for a missing one), so the write
+	// needs no second lookup.
+	scratch []storage.Bucket
+	recs    []*record
 }
 
 // record is a Bucket without pointers (times in Unix nanoseconds), so
@@ -43,7 +47,7 @@ func New() *Budgets { return NewPruneAt(DefaultPruneAt) }
 
 // NewPruneAt is New with another pruning threshold (tests).
 func NewPruneAt(n int) *Budgets {
-	return &Budgets{m: make(map[string]record), pruneAt: n, minAt: n}
+	return &Budgets{m: make(map[string]*record), pruneAt: n, minAt: n, recs: make([]*record, 0, 4)}
 }
 
 // Len is the number of records held, expired ones included.
@@ -58,8 +62,8 @@ func (b *Budgets) Len() int {
 func (b *Budgets) UpdateBuckets(ctx context.Context, now time.Time, names []string, fn func(cur []storage.Bucket) ([]storage.Bucket, error)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cur := b.read(now, names, b.scratch[:0])
-	b.scratch = cur[:0]
+	cur, recs := b.read(now, names, b.scratch[:0], b.recs[:0])
+	b.scratch, b.recs = cur[:0], recs[:0]
 	next, err := fn(cur)
 	if err != nil || next == nil {
 		return err
@@ -67,19 +71,27 @@ func (b *Budgets) UpdateBuckets(ctx context.Context, now time.Time, names []stri
 	if len(next) != len(names) {
 		return errLength
 	}
-	nowNs := now.UnixNano()
+	nowNs, pruned := now.UnixNano(), false
 	for i, n := range next {
-		name := names[i]
+		name, r := names[i], recs[i]
+		if pruned {
+			r = b.m[name] // the record read may have been dropped
+		}
 		if !n.ExpiresAt.After(now) {
-			delete(b.m, name)
+			if r != nil {
+				delete(b.m, name)
+			}
 			continue
 		}
-		if len(b.m) >= b.pruneAt {
-			if _, ok := b.m[name]; !ok {
+		if r == nil {
+			if len(b.m) >= b.pruneAt {
 				b.prune(nowNs)
+				pruned = true
 			}
+			r = new(record)
+			b.m[name] = r
 		}
-		b.m[name] = record{tokens: n.Tokens, at: toNanos(n.At), exp: n.ExpiresAt.UnixNano()}
+		*r = record{tokens: n.Tokens, at: toNanos(n.At), exp: n.ExpiresAt.UnixNano()}
 	}
 	return nil
 }
@@ -88,7 +100,8 @@ func (b *Budgets) UpdateBuckets(ctx context.Context, now time.Time, names []stri
 func (b *Budgets) ReadBuckets(ctx context.Context, now time.Time, names []string) ([]storage.Bucket, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.read(now, names, make([]storage.Bucket, 0, len(names))), nil
+	cur, _ := b.read(now, names, make([]storage.Bucket, 0, len(names)), nil)
+	return cur, nil
 }
 
 // DeleteBuckets implements storage.Budgets.
@@ -103,17 +116,22 @@ func (b *Budgets) DeleteBuckets(ctx context.Context, prefix string) error {
 	return nil
 }
 
-func (b *Budgets) read(now time.Time, names []string, cur []storage.Bucket) []storage.Bucket {
+// read appends names' buckets to cur and, when recs is not nil, their
+// records (nil when missing; an expired one stays, to be overwritten).
+func (b *Budgets) read(now time.Time, names []string, cur []storage.Bucket, recs []*record) ([]storage.Bucket, []*record) {
 	nowNs := now.UnixNano()
 	for _, name := range names {
-		r, ok := b.m[name]
-		if !ok || r.exp <= nowNs {
+		r := b.m[name]
+		if recs != nil {
+			recs = append(recs, r)
+		}
+		if r == nil || r.exp <= nowNs {
 			cur = append(cur, storage.Bucket{Name: name})
 			continue
 		}
 		cur = append(cur, storage.Bucket{Name: name, Tokens: r.tokens, At: fromNanos(r.at), ExpiresAt: time.Unix(0, r.exp)})
 	}
-	return cur
+	return cur, recs
 }
 
 func toNanos(t time.Time) int64 {

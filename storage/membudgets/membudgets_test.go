@@ -48,3 +48,33 @@ func TestPrunes(t *testing.T) {
 		t.Fatalf("%d records, want 1501 live ones", n)
 	}
 }
+
+// A pruning in the middle of an update does not lose the update's writes
+// to records it read before (expired ones, which the pruning drops).
+func TestPruneDuringUpdate(t *testing.T) {
+	t.Parallel()
+	b := membudgets.NewPruneAt(2)
+	t0 := time.Unix(1_800_000_000, 0)
+	err := b.UpdateBuckets(t.Context(), t0, []string{"a", "b"}, func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		return []storage.Bucket{{Tokens: 1, ExpiresAt: t0.Add(time.Second)}, {Tokens: 1, ExpiresAt: t0.Add(time.Second)}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(time.Minute) // a and b have expired
+	err = b.UpdateBuckets(t.Context(), later, []string{"new", "a", "b"}, func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		for i := range cur {
+			cur[i] = storage.Bucket{Tokens: float64(i + 1), ExpiresAt: later.Add(time.Hour)}
+		}
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.ReadBuckets(t.Context(), later, []string{"new", "a", "b"})
+	for i, g := range got {
+		if g.Tokens != float64(i+1) {
+			t.Errorf("%s = %+v, want %d tokens", g.Name, g, i+1)
+		}
+	}
+}
