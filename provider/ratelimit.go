@@ -56,7 +56,7 @@ type clientLimits struct {
 type clientLimit struct {
 	spec   string
 	budget budget
-	name   string // the bucket's record
+	names  []string // the bucket's record, alone
 }
 
 func newClientLimits(now func() time.Time) *clientLimits {
@@ -83,7 +83,7 @@ func (c *clientLimits) over(ctx context.Context, clientID string) (time.Duration
 		return 0, false
 	}
 	now := c.now()
-	cur, err := c.budgets.ReadBuckets(ctx, now, []string{l.name})
+	cur, err := c.budgets.ReadBuckets(ctx, now, l.names)
 	if err != nil {
 		c.log.WarnContext(ctx, "rate limit not checked: the budgets are unavailable", "client_id", clientID, "err", err)
 		return 0, false
@@ -115,7 +115,7 @@ func (c *clientLimits) take(ctx context.Context, clientID, spec string) (time.Du
 		l = clientLimit{
 			spec:   spec,
 			budget: budget{burst: rl.Requests, interval: rl.Per / time.Duration(rl.Requests)},
-			name:   "ratelimit/" + strconv.Itoa(len(clientID)) + "/" + clientID + "/" + spec,
+			names:  []string{"ratelimit/" + strconv.Itoa(len(clientID)) + "/" + clientID + "/" + spec},
 		}
 		c.mu.Lock()
 		c.specs[clientID] = l
@@ -123,7 +123,7 @@ func (c *clientLimits) take(ctx context.Context, clientID, spec string) (time.Du
 	}
 	now := c.now()
 	var wait time.Duration
-	err := updateBudgets(ctx, c.budgets, now, []string{l.name}, func(cur []storage.Bucket) ([]storage.Bucket, error) {
+	err := updateBudgets(ctx, c.budgets, now, l.names, func(cur []storage.Bucket) ([]storage.Bucket, error) {
 		if wait = l.budget.wait(cur[0], now); wait > 0 {
 			return nil, nil
 		}

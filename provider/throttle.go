@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/membudgets"
@@ -88,26 +87,27 @@ func throttleNames(username, ip string) [4]string {
 	appendAccountKey(acct[:0], username)
 	var srcBuf [64]byte
 	src := appendSourceKey(srcBuf[:0], ip)
-	buf := make([]byte, 0, 4*3+3*len(acct)+3*len(src)+2)
+	var b strings.Builder
+	b.Grow(4*3 + 3*len(acct) + 3*len(src) + 2)
 	cut := func(prefix string, withAccount, withSource bool) [2]int {
-		from := len(buf)
-		buf = append(buf, prefix...)
+		from := b.Len()
+		b.WriteString(prefix)
 		if withAccount {
-			buf = append(buf, acct[:]...)
+			b.Write(acct[:])
 		}
 		if withAccount && withSource {
-			buf = append(buf, '/')
+			b.WriteByte('/')
 		}
 		if withSource {
-			buf = append(buf, src...)
+			b.Write(src)
 		}
-		return [2]int{from, len(buf)}
+		return [2]int{from, b.Len()}
 	}
 	pair := cut(throttlePairPrefix, true, true)
 	source := cut(throttleSourcePrefix, false, true)
 	account := cut(throttleAccountPrefix, true, false)
 	known := cut(throttleKnownPrefix, true, true)
-	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
+	all := b.String()
 	return [4]string{all[pair[0]:pair[1]], all[source[0]:source[1]], all[account[0]:account[1]], all[known[0]:known[1]]}
 }
 
