@@ -309,3 +309,38 @@ func TestBudgetsUntouchedWithoutRateLimit(t *testing.T) {
 		t.Fatal("the test's error does not match ErrUnavailable")
 	}
 }
+
+// The database stops: the password grant says to try again (503, never a
+// 500, no password checked); once it is back, the same request works,
+// nobody locked out.
+func TestBudgetsDatabaseDown(t *testing.T) {
+	t.Parallel()
+	c := pgtest.Start(t)
+	ts := replicas(t, c, 1)[0]
+	passwordClient(t, ts)
+	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePass}, "scope": {"openid"}}
+	if status, _, body := postForm(t, ts.URL+"/token", form, "legacy", "legacy-secret-0123456789"); status != http.StatusOK {
+		t.Fatalf("before: HTTP %d %v", status, body)
+	}
+	c.Stop()
+	for i := range 3 {
+		status, h, body := postForm(t, ts.URL+"/token", form, "legacy", "legacy-secret-0123456789")
+		if status != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" || h.Get("Retry-After") == "" {
+			t.Fatalf("database down, request %d: HTTP %d %v (Retry-After %q), want 503 temporarily_unavailable", i, status, body, h.Get("Retry-After"))
+		}
+	}
+	if err := c.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// The pool finds its connections broken and makes new ones; a
+	// request or two may still meet a dead one.
+	for i := 0; ; i++ {
+		status, _, body := postForm(t, ts.URL+"/token", form, "legacy", "legacy-secret-0123456789")
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusServiceUnavailable || i == 20 {
+			t.Fatalf("database back, request %d: HTTP %d %v", i, status, body)
+		}
+	}
+}
