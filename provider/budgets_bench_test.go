@@ -60,7 +60,7 @@ func BenchmarkClientLimits(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		id := "client" + strconv.Itoa(i%10)
-		c.over(ctx, id)
+		c.over(id)
 		c.take(ctx, id, "1000/s")
 		i++
 		if i%100 == 0 {

@@ -28,6 +28,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
@@ -41,22 +42,33 @@ import (
 // clientLimits are the clients' buckets, in the budgets (budgets.go).
 // A bucket is named by the client's ID and its rate_limit, so a changed
 // limit is a new, full bucket on every replica at once, with nothing to
-// reset between them; the old one expires. specs is this process's
+// reset between them; the old one expires. limits is this process's
 // memory of which clients have a limit (learnt when one authenticates),
 // so a request of a client without one never touches the budgets.
+//
+// The check before authentication (over) reads no budget either: it is
+// answered from what this process's last count for the client saw, the
+// time until which its bucket holds less than a request. With one
+// process that is exact. With replicas, a bucket another replica emptied
+// is found by the count after authentication (take), which refuses the
+// request just the same; from then on this replica refuses the client's
+// requests before authentication too.
 type clientLimits struct {
 	now     func() time.Time
 	budgets storage.Budgets
 	log     *slog.Logger
 	mu      sync.RWMutex
-	specs   map[string]clientLimit
+	limits  map[string]*clientLimit
 }
 
-// clientLimit is a client's rate_limit and its bucket's shape.
+// clientLimit is a client's rate_limit and what is known of its bucket.
 type clientLimit struct {
 	spec   string
 	budget budget
 	names  []string // the bucket's record, alone
+	// emptyUntil is when the bucket holds a request again, in Unix
+	// nanoseconds, as the last count saw it.
+	emptyUntil atomic.Int64
 }
 
 func newClientLimits(now func() time.Time) *clientLimits {
@@ -67,29 +79,23 @@ func newSharedClientLimits(b storage.Budgets, now func() time.Time, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &clientLimits{now: now, budgets: b, log: log, specs: make(map[string]clientLimit)}
+	return &clientLimits{now: now, budgets: b, log: log, limits: make(map[string]*clientLimit)}
 }
 
 // over says whether clientID, as a request claims it, has an empty
-// bucket, and how long until it holds a request again. It fails open.
-func (c *clientLimits) over(ctx context.Context, clientID string) (time.Duration, bool) {
+// bucket, and how long until it holds a request again.
+func (c *clientLimits) over(clientID string) (time.Duration, bool) {
 	if clientID == "" {
 		return 0, false
 	}
 	c.mu.RLock()
-	l, ok := c.specs[clientID]
+	l := c.limits[clientID]
 	c.mu.RUnlock()
-	if !ok {
+	if l == nil {
 		return 0, false
 	}
-	now := c.now()
-	cur, err := c.budgets.ReadBuckets(ctx, now, l.names)
-	if err != nil {
-		c.log.WarnContext(ctx, "rate limit not checked: the budgets are unavailable", "client_id", clientID, "err", err)
-		return 0, false
-	}
-	wait := l.budget.wait(cur[0], now)
-	return wait, wait > 0
+	wait := time.Duration(l.emptyUntil.Load() - c.now().UnixNano())
+	return max(wait, 0), wait > 0
 }
 
 // take counts one request of an authenticated client whose rate_limit is
@@ -97,43 +103,46 @@ func (c *clientLimits) over(ctx context.Context, clientID string) (time.Duration
 // it would be. It fails open.
 func (c *clientLimits) take(ctx context.Context, clientID, spec string) (time.Duration, bool) {
 	c.mu.RLock()
-	l, ok := c.specs[clientID]
+	l := c.limits[clientID]
 	c.mu.RUnlock()
 	if spec == "" {
-		if ok {
+		if l != nil {
 			c.mu.Lock()
-			delete(c.specs, clientID) // the limit was lifted
+			delete(c.limits, clientID) // the limit was lifted
 			c.mu.Unlock()
 		}
 		return 0, true
 	}
-	if !ok || l.spec != spec {
+	if l == nil || l.spec != spec {
 		rl, err := clientspec.ParseRateLimit(spec)
 		if err != nil || rl.Requests == 0 {
 			return 0, true // validated when stored; nothing to enforce
 		}
-		l = clientLimit{
+		l = &clientLimit{
 			spec:   spec,
 			budget: budget{burst: rl.Requests, interval: rl.Per / time.Duration(rl.Requests)},
 			names:  []string{"ratelimit/" + strconv.Itoa(len(clientID)) + "/" + clientID + "/" + spec},
 		}
 		c.mu.Lock()
-		c.specs[clientID] = l
+		c.limits[clientID] = l
 		c.mu.Unlock()
 	}
 	now := c.now()
-	var wait time.Duration
+	var wait, next time.Duration
 	err := updateBudgets(ctx, c.budgets, now, l.names, func(cur []storage.Bucket) ([]storage.Bucket, error) {
 		if wait = l.budget.wait(cur[0], now); wait > 0 {
+			next = wait
 			return nil, nil
 		}
 		cur[0] = l.budget.take(cur[0], now)
+		next = l.budget.wait(cur[0], now)
 		return cur, nil
 	})
 	if err != nil {
 		c.log.WarnContext(ctx, "rate limit not counted: the budgets are unavailable", "client_id", clientID, "err", err)
 		return 0, true
 	}
+	l.emptyUntil.Store(now.Add(next).UnixNano())
 	return wait, wait == 0
 }
 
@@ -143,7 +152,7 @@ func (c *clientLimits) take(ctx context.Context, clientID, spec string) (time.Du
 // changed limit has a bucket of its own.
 func (c *clientLimits) reset() {
 	c.mu.Lock()
-	clear(c.specs)
+	clear(c.limits)
 	c.mu.Unlock()
 }
 

@@ -27,7 +27,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	// A client over its rate limit is refused before its credentials
 	// cost anything; only authenticated requests count (ratelimit.go).
 	if id := claimedClientID(r); id != "" {
-		if wait, over := p.tokenLimits.over(r.Context(), id); over {
+		if wait, over := p.tokenLimits.over(id); over {
 			p.writeRateLimited(w, r, id, wait)
 			return
 		}
