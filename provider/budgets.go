@@ -69,3 +69,11 @@ func throttleUnavailable(w http.ResponseWriter, err error) error {
 	w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
 	return fosite.ErrTemporarilyUnavailable.WithHint("Passwords cannot be checked right now. Please try again in a moment.").WithWrap(u)
 }
+
+// ForgetKnownSources ends, in b, the exemption from the account's
+// sign-in budget of every place username signed in from: what a password
+// change does. For a password changed where no provider runs (the CLI
+// against PostgreSQL); a provider's own changes call it already.
+func ForgetKnownSources(ctx context.Context, b storage.Budgets, username string) error {
+	return newSharedThrottle(b, time.Now).forgetKnownSources(ctx, username)
+}

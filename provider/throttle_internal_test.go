@@ -307,3 +307,23 @@ func (th *throttle) reserveT(t testing.TB, username, ip string) (*attempt, time.
 	}
 	return a, wait
 }
+
+// ForgetKnownSources is what a password change does to the throttle,
+// for a CLI that changes a password without a provider.
+func TestForgetKnownSourcesExported(t *testing.T) {
+	t.Parallel()
+	clock := &fixedClock{t: time.Unix(1_800_000_000, 0)}
+	th := newThrottle(clock.now)
+	a, _ := th.reserveT(t, "gina", "203.0.113.1")
+	a.succeeded(t.Context())
+	known := []string{throttleKnownPrefix + accountKey("gina") + "/203.0.113.1"}
+	if got, _ := th.budgets.ReadBuckets(t.Context(), clock.now(), known); got[0].Missing() {
+		t.Fatal("the source was not remembered")
+	}
+	if err := ForgetKnownSources(t.Context(), th.budgets, "Gina "); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := th.budgets.ReadBuckets(t.Context(), clock.now(), known); !got[0].Missing() {
+		t.Error("the source is still known")
+	}
+}

@@ -32,8 +32,8 @@ type Budgets struct {
 	recs    []*record
 }
 
-// record is a Bucket without pointers (times in Unix nanoseconds), so
-// the map costs the collector little.
+// record is a Bucket without its name, times in Unix nanoseconds (so it
+// holds no pointers for the collector to follow).
 type record struct {
 	tokens  float64
 	at, exp int64
