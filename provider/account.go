@@ -285,7 +285,9 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	p.SessionsEnded(ctx, ended)
-	p.throttle.forgetKnownSources(user.Username)
+	if err := p.throttle.forgetKnownSources(ctx, user.Username); err != nil {
+		p.log.WarnContext(ctx, "password changed, but the known sign-in places were not forgotten", "request_id", requestID(ctx), "err", err)
+	}
 	p.emit(r, passwordChangeEvent(user.Username, user.ID, nil))
 	p.log.InfoContext(ctx, "password changed", "request_id", requestID(ctx), "user_id", user.ID, "sessions_ended", len(ended))
 	http.Redirect(w, r, p.path("/account?done=password"), http.StatusSeeOther)

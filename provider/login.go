@@ -175,7 +175,10 @@ func (p *Provider) unsealForm(w http.ResponseWriter, r *http.Request) (interacti
 // against the throttle's budgets before any hash is verified, so checks
 // in flight count (see throttle).
 func (p *Provider) authenticate(ctx context.Context, ip, username, password string) (storage.User, error) {
-	attempt, wait := p.throttle.reserve(username, ip)
+	attempt, wait, err := p.throttle.reserve(ctx, username, ip)
+	if err != nil {
+		return storage.User{}, err // fails closed (budgets.go)
+	}
 	if attempt == nil {
 		return storage.User{}, &throttledError{wait: wait}
 	}
@@ -186,13 +189,19 @@ func (p *Provider) authenticate(ctx context.Context, ip, username, password stri
 		return storage.User{}, errUnknownUser
 	}
 	if err != nil {
-		attempt.cancel()
+		if cerr := attempt.cancel(ctx); cerr != nil {
+			p.log.WarnContext(ctx, "sign-in throttle: tokens not given back", "request_id", requestID(ctx), "err", cerr)
+		}
 		return storage.User{}, err
 	}
 	if secret.Check(u.PasswordHash, password) != nil {
 		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}
-	attempt.succeeded()
+	if err := attempt.succeeded(ctx); err != nil {
+		// The password was right: the sign-in stands, only the
+		// bookkeeping of it is lost.
+		p.log.WarnContext(ctx, "sign-in throttle: success not recorded", "request_id", requestID(ctx), "err", err)
+	}
 	return u, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/smallsso/provider/keys"
 	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/membudgets"
 	"github.com/smallsso/provider/templates"
 )
 
@@ -114,6 +115,9 @@ type Deps struct {
 	// nil discards them. Metrics, when set, counts requests by route.
 	Events  audit.Sink
 	Metrics *metrics.Metrics
+	// Budgets keep the sign-in throttle, registration and rate-limit
+	// buckets (budgets.go); nil means in memory, this process's own.
+	Budgets storage.Budgets
 }
 
 // Provider serves the OpenID Connect and OAuth 2.0 endpoints.
@@ -180,6 +184,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Budgets == nil {
+		d.Budgets = membudgets.New()
+	}
 	ui, err := newUISettings(UI{OrgName: cfg.OrgName, LogoURL: cfg.LogoURL, PrimaryColor: cfg.PrimaryColor, Templates: d.Templates}, 0)
 	if err != nil {
 		return nil, err
@@ -196,11 +203,11 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		basePath:   strings.TrimSuffix(u.Path, "/"),
 		remoteKeys: newRemoteKeySets(d.Now, out),
 		out:        out,
-		throttle:   newThrottle(d.Now),
+		throttle:   newSharedThrottle(d.Budgets, d.Now),
 
 		sealer:        secret.NewSealer(d.Secret),
-		registrations: newRegistrationLimiter(),
-		tokenLimits:   newClientLimits(d.Now),
+		registrations: newSharedRegistrationLimiter(d.Budgets),
+		tokenLimits:   newSharedClientLimits(d.Budgets, d.Now, d.Logger),
 		events:        audit.OrDiscard(d.Events),
 		metrics:       d.Metrics,
 	}

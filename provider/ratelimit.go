@@ -21,34 +21,65 @@ package provider
 // anyone who knows it.
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
-	"golang.org/x/time/rate"
 
 	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/membudgets"
 )
 
-// clientLimits holds the buckets of the clients that have a rate limit.
+// clientLimits are the clients' buckets, in the budgets (budgets.go).
+// A bucket is named by the client's ID and its rate_limit, so a changed
+// limit is a new, full bucket on every replica at once, with nothing to
+// reset between them; the old one expires. limits is this process's
+// memory of which clients have a limit (learnt when one authenticates),
+// so a request of a client without one never touches the budgets.
+//
+// The check before authentication (over) reads no budget either: it is
+// answered from what this process's last count for the client saw, the
+// time until which its bucket holds less than a request. With one
+// process that is exact. With replicas, a bucket another replica emptied
+// is found by the count after authentication (take), which refuses the
+// request just the same; from then on this replica refuses the client's
+// requests before authentication too.
 type clientLimits struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*clientBucket
+	now     func() time.Time
+	budgets storage.Budgets
+	log     *slog.Logger
+	mu      sync.RWMutex
+	limits  map[string]*clientLimit
 }
 
-type clientBucket struct {
-	spec string // the rate_limit it was made for
-	lim  *rate.Limiter
+// clientLimit is a client's rate_limit and what is known of its bucket.
+type clientLimit struct {
+	spec   string
+	budget budget
+	names  []string // the bucket's record, alone
+	// emptyUntil is when the bucket holds a request again, in Unix
+	// nanoseconds, as the last count saw it.
+	emptyUntil atomic.Int64
 }
 
 func newClientLimits(now func() time.Time) *clientLimits {
-	return &clientLimits{now: now, m: make(map[string]*clientBucket)}
+	return newSharedClientLimits(membudgets.New(), now, nil)
+}
+
+func newSharedClientLimits(b storage.Budgets, now func() time.Time, log *slog.Logger) *clientLimits {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &clientLimits{now: now, budgets: b, log: log, limits: make(map[string]*clientLimit)}
 }
 
 // over says whether clientID, as a request claims it, has an empty
@@ -57,66 +88,72 @@ func (c *clientLimits) over(clientID string) (time.Duration, bool) {
 	if clientID == "" {
 		return 0, false
 	}
-	c.mu.Lock()
-	b := c.m[clientID]
-	c.mu.Unlock()
-	if b == nil {
+	c.mu.RLock()
+	l := c.limits[clientID]
+	c.mu.RUnlock()
+	if l == nil {
 		return 0, false
 	}
-	now := c.now()
-	if b.lim.TokensAt(now) >= 1 {
-		return 0, false
-	}
-	return untilOne(b.lim, now), true
+	wait := time.Duration(l.emptyUntil.Load() - c.now().UnixNano())
+	return max(wait, 0), wait > 0
 }
 
 // take counts one request of an authenticated client whose rate_limit is
 // spec, and says whether it is within the limit; if not, how long until
-// it would be.
-func (c *clientLimits) take(clientID, spec string) (time.Duration, bool) {
-	c.mu.Lock()
-	b := c.m[clientID]
+// it would be. It fails open.
+func (c *clientLimits) take(ctx context.Context, clientID, spec string) (time.Duration, bool) {
+	c.mu.RLock()
+	l := c.limits[clientID]
+	c.mu.RUnlock()
 	if spec == "" {
-		if b != nil {
-			delete(c.m, clientID) // the limit was lifted
+		if l != nil {
+			c.mu.Lock()
+			delete(c.limits, clientID) // the limit was lifted
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		return 0, true
 	}
-	if b == nil || b.spec != spec {
+	if l == nil || l.spec != spec {
 		rl, err := clientspec.ParseRateLimit(spec)
 		if err != nil || rl.Requests == 0 {
-			c.mu.Unlock()
 			return 0, true // validated when stored; nothing to enforce
 		}
-		b = &clientBucket{spec: spec, lim: rate.NewLimiter(rate.Limit(float64(rl.Requests)/rl.Per.Seconds()), rl.Requests)}
-		c.m[clientID] = b
+		l = &clientLimit{
+			spec:   spec,
+			budget: budget{burst: rl.Requests, interval: rl.Per / time.Duration(rl.Requests)},
+			names:  []string{"ratelimit/" + strconv.Itoa(len(clientID)) + "/" + clientID + "/" + spec},
+		}
+		c.mu.Lock()
+		c.limits[clientID] = l
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	now := c.now()
-	if b.lim.AllowN(now, 1) {
+	var wait, next time.Duration
+	err := updateBudgets(ctx, c.budgets, now, l.names, func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		if wait = l.budget.wait(cur[0], now); wait > 0 {
+			next = wait
+			return nil, nil
+		}
+		cur[0] = l.budget.take(cur[0], now)
+		next = l.budget.wait(cur[0], now)
+		return cur, nil
+	})
+	if err != nil {
+		c.log.WarnContext(ctx, "rate limit not counted: the budgets are unavailable", "client_id", clientID, "err", err)
 		return 0, true
 	}
-	return untilOne(b.lim, now), false
+	l.emptyUntil.Store(now.Add(next).UnixNano())
+	return wait, wait == 0
 }
 
-// reset forgets every bucket: after a reload a changed (raised, lowered
-// or lifted) limit applies at once, instead of a client waiting out a
-// bucket emptied under the old one. Every client starts full, as after a
-// restart.
+// reset forgets which clients have a limit, after a reload: each is
+// learnt again from its next authenticated request, with the rate_limit
+// it has now. The buckets themselves stay (in the budgets, shared): a
+// changed limit has a bucket of its own.
 func (c *clientLimits) reset() {
 	c.mu.Lock()
-	clear(c.m)
+	clear(c.limits)
 	c.mu.Unlock()
-}
-
-// untilOne is how long until lim holds one request again.
-func untilOne(lim *rate.Limiter, now time.Time) time.Duration {
-	missing := 1 - lim.TokensAt(now)
-	if missing <= 0 {
-		return 0
-	}
-	return time.Duration(missing / float64(lim.Limit()) * float64(time.Second))
 }
 
 // claimedClientID is the client ID a token request names, before anything

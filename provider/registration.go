@@ -28,7 +28,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -37,6 +36,7 @@ import (
 	"github.com/smallsso/provider/provider/clientspec"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/membudgets"
 )
 
 // RegistrationConfig is dynamic client registration.
@@ -167,7 +167,15 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		p.handleNotFound(w, r)
 		return
 	}
-	if ok, wait := p.registrations.allow(sourceKey(p.clientIP(r)), p.now()); !ok {
+	ok, wait, err := p.registrations.allow(r.Context(), sourceKey(p.clientIP(r)), p.now())
+	if err != nil {
+		// Fails closed (budgets.go): the database is likely down anyway.
+		p.log.WarnContext(r.Context(), "registration limiter unavailable", "request_id", requestID(r.Context()), "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(retryUnavailable.Seconds())))
+		p.writeRegError(w, r, &regError{http.StatusServiceUnavailable, "temporarily_unavailable", "Registration is not possible right now; try again later."})
+		return
+	}
+	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
 		p.writeRegError(w, r, &regError{http.StatusTooManyRequests, "temporarily_unavailable", "Too many registrations from this address; try again later."})
 		return
@@ -823,24 +831,35 @@ func sameSecret(got, want string) bool {
 }
 
 // registrationLimiter is a token bucket per address for POST /register,
-// in memory like the login throttle (see throttle).
+// in the budgets like the login throttle's (see throttle, budgets.go).
 type registrationLimiter struct {
-	mu sync.Mutex
-	b  *buckets
+	budgets storage.Budgets
 }
 
+// registrationBudget is the registrations an address may make.
+var registrationBudget = budget{burst: registrationBurst, interval: registrationInterval}
+
 func newRegistrationLimiter() *registrationLimiter {
-	return &registrationLimiter{b: newBuckets(budget{burst: registrationBurst, interval: registrationInterval})}
+	return newSharedRegistrationLimiter(membudgets.New())
+}
+
+func newSharedRegistrationLimiter(b storage.Budgets) *registrationLimiter {
+	return &registrationLimiter{budgets: b}
 }
 
 // allow spends one registration of key's budget (see sourceKey), or says
-// how long to wait.
-func (l *registrationLimiter) allow(key string, now time.Time) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if wait := l.b.wait(key, now); wait > 0 {
-		return false, wait
+// how long to wait. An error means the budget could not be consulted.
+func (l *registrationLimiter) allow(ctx context.Context, key string, now time.Time) (bool, time.Duration, error) {
+	var wait time.Duration
+	err := updateBudgets(ctx, l.budgets, now, []string{"register/" + key}, func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		if wait = registrationBudget.wait(cur[0], now); wait > 0 {
+			return nil, nil
+		}
+		cur[0] = registrationBudget.take(cur[0], now)
+		return cur, nil
+	})
+	if err != nil {
+		return false, 0, err
 	}
-	l.b.take(key, now)
-	return true, 0
+	return wait == 0, wait, nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/storage"
@@ -105,7 +106,13 @@ func (p *Provider) revokeSessionTokens(ctx context.Context, s storage.BrowserSes
 // PasswordChanged is LocalAdmin's hook for a password changed through the
 // admin socket: the sources that signed in with the old password lose
 // their exemption from the account's throttle budget.
-func (p *Provider) PasswordChanged(username string) { p.throttle.forgetKnownSources(username) }
+func (p *Provider) PasswordChanged(username string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.throttle.forgetKnownSources(ctx, username); err != nil {
+		p.log.Warn("password changed, but the known sign-in places were not forgotten", "err", err)
+	}
+}
 
 // SessionsEnded tells the clients of sessions that ended outside a
 // browser's logout (a password change from the command line) over the

@@ -1,13 +1,17 @@
 package provider
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/smallsso/provider/storage"
+	"github.com/smallsso/provider/storage/membudgets"
 )
 
 // throttle limits password checks, shared by the login page, the account
@@ -36,19 +40,15 @@ import (
 // they come back and the (account, source) budget is forgiven; when it
 // could not be made (a storage error) they come back.
 //
-// The state is in memory: a restart forgives, and replicas each count
-// their own. That is the usual trade for small deployments; the argon2id
-// cost still bounds a distributed attacker.
+// The state is in a storage.Budgets (budgets.go): in memory for a single
+// process, where a restart forgives, or in the database, where every
+// replica spends the same budgets. Each step (reserve, cancel, succeeded)
+// is one atomic update of the records it touches. When the budgets cannot
+// be read or written, reserve fails closed: no password is checked and
+// the person is asked to try again in a moment (throttleUnavailableError).
 type throttle struct {
-	now func() time.Time
-
-	mu       sync.Mutex
-	pairs    *buckets // account + "\x00" + source
-	accounts *buckets
-	sources  *buckets
-	// known are the (account, source) pairs that signed in, with the
-	// time until which they are exempt from the account budget.
-	known map[string]time.Time
+	now     func() time.Time
+	budgets storage.Budgets
 }
 
 // The budgets (see throttle).
@@ -58,98 +58,144 @@ var (
 	sourceBudget  = budget{burst: 50, interval: 20 * time.Second}
 )
 
+const knownSourceFor = 30 * 24 * time.Hour
+
+// newThrottle is a throttle on budgets of its own, in memory.
+func newThrottle(now func() time.Time) *throttle {
+	return newSharedThrottle(membudgets.New(), now)
+}
+
+// newSharedThrottle is a throttle on b, which other throttles (replicas)
+// may share.
+func newSharedThrottle(b storage.Budgets, now func() time.Time) *throttle {
+	return &throttle{now: now, budgets: b}
+}
+
+// The names of a throttle's records: a prefix, then the account key (hex,
+// so the first "/" after it ends it) and the source.
 const (
-	knownSourceFor  = 30 * 24 * time.Hour
-	throttleMaxKeys = 100_000
+	throttlePairPrefix    = "tp:"
+	throttleAccountPrefix = "ta:"
+	throttleSourcePrefix  = "ts:"
+	throttleKnownPrefix   = "tk:"
 )
 
-func newThrottle(now func() time.Time) *throttle {
-	return &throttle{
-		now:      now,
-		pairs:    newBuckets(pairBudget),
-		accounts: newBuckets(accountBudget),
-		sources:  newBuckets(sourceBudget),
-		known:    map[string]time.Time{},
+// throttleNames are the record names of a check of username's password
+// from ip (see attempt), made in one allocation.
+func throttleNames(username, ip string) [4]string {
+	var acct [32]byte
+	appendAccountKey(acct[:0], username)
+	var srcBuf [64]byte
+	src := appendSourceKey(srcBuf[:0], ip)
+	var b strings.Builder
+	b.Grow(4*3 + 3*len(acct) + 3*len(src) + 2)
+	cut := func(prefix string, withAccount, withSource bool) [2]int {
+		from := b.Len()
+		b.WriteString(prefix)
+		if withAccount {
+			b.Write(acct[:])
+		}
+		if withAccount && withSource {
+			b.WriteByte('/')
+		}
+		if withSource {
+			b.Write(src)
+		}
+		return [2]int{from, b.Len()}
 	}
+	pair := cut(throttlePairPrefix, true, true)
+	source := cut(throttleSourcePrefix, false, true)
+	account := cut(throttleAccountPrefix, true, false)
+	known := cut(throttleKnownPrefix, true, true)
+	all := b.String()
+	return [4]string{all[pair[0]:pair[1]], all[source[0]:source[1]], all[account[0]:account[1]], all[known[0]:known[1]]}
 }
 
 // attempt is one reserved password check; settle it with failed,
 // succeeded or cancel, exactly once.
 type attempt struct {
-	t                     *throttle
-	pair, account, source string
-	known                 bool // exempt from the account budget
+	t *throttle
+	// names are the records of the pair, the source, the account and
+	// the known source, in that order.
+	names [4]string
+	known bool // exempt from the account budget
+	wait  time.Duration
 }
+
+const (
+	recPair = iota
+	recSource
+	recAccount
+	recKnown
+)
 
 // reserve takes one token from each budget of the check of username's
 // password from ip, or none and says how long to wait when a budget is
-// empty.
-func (t *throttle) reserve(username, ip string) (*attempt, time.Duration) {
-	account, source := accountKey(username), sourceKey(ip)
-	a := &attempt{t: t, pair: account + "\x00" + source, account: account, source: source}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// empty. An error (a *throttleUnavailableError) means the budgets could
+// not be consulted: no check may be made.
+func (t *throttle) reserve(ctx context.Context, username, ip string) (*attempt, time.Duration, error) {
+	a := &attempt{t: t, names: throttleNames(username, ip)}
 	now := t.now()
-	if until, ok := t.known[a.pair]; ok {
-		if now.Before(until) {
-			a.known = true
-		} else {
-			delete(t.known, a.pair)
+	err := updateBudgets(ctx, t.budgets, now, a.names[:], func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		// An expired known source reads as missing, and is removed
+		// by writing it back so.
+		a.known = !cur[recKnown].Missing()
+		a.wait = max(pairBudget.wait(cur[recPair], now), sourceBudget.wait(cur[recSource], now))
+		if !a.known {
+			a.wait = max(a.wait, accountBudget.wait(cur[recAccount], now))
 		}
+		if a.wait > 0 {
+			return nil, nil
+		}
+		cur[recPair] = pairBudget.take(cur[recPair], now)
+		cur[recSource] = sourceBudget.take(cur[recSource], now)
+		if !a.known {
+			cur[recAccount] = accountBudget.take(cur[recAccount], now)
+		}
+		return cur, nil
+	})
+	switch {
+	case err != nil:
+		return nil, 0, &throttleUnavailableError{err}
+	case a.wait > 0:
+		return nil, a.wait, nil
 	}
-	wait := max(t.pairs.wait(a.pair, now), t.sources.wait(a.source, now))
-	if !a.known {
-		wait = max(wait, t.accounts.wait(a.account, now))
-	}
-	if wait > 0 {
-		return nil, wait
-	}
-	t.pairs.take(a.pair, now)
-	t.sources.take(a.source, now)
-	if !a.known {
-		t.accounts.take(a.account, now)
-	}
-	return a, 0
+	return a, 0, nil
 }
 
 // failed keeps the attempt's tokens spent.
 func (a *attempt) failed() {}
 
-// cancel gives the tokens back: no password was checked.
-func (a *attempt) cancel() {
-	a.t.mu.Lock()
-	defer a.t.mu.Unlock()
-	a.refund(a.t.now())
+// cancel gives the tokens back: no password was checked. On an error
+// they stay spent.
+func (a *attempt) cancel(ctx context.Context) error {
+	now := a.t.now()
+	return updateBudgets(ctx, a.t.budgets, now, a.names[:recKnown], func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		a.refund(cur, now)
+		return cur, nil
+	})
 }
 
 // succeeded gives the tokens back, forgives the account's failures from
 // this source and remembers the source as the account's. The source's
 // other failures stay, so one good password does not reset a spray across
-// many accounts; so do the account's from elsewhere.
-func (a *attempt) succeeded() {
-	t := a.t
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	a.refund(now)
-	t.pairs.forgive(a.pair)
-	if len(t.known) >= throttleMaxKeys {
-		for k, until := range t.known {
-			if !now.Before(until) {
-				delete(t.known, k)
-			}
-		}
-	}
-	if len(t.known) < throttleMaxKeys {
-		t.known[a.pair] = now.Add(knownSourceFor)
-	}
+// many accounts; so do the account's from elsewhere. On an error the
+// tokens stay spent and the source is not remembered.
+func (a *attempt) succeeded(ctx context.Context) error {
+	now := a.t.now()
+	return updateBudgets(ctx, a.t.budgets, now, a.names[:], func(cur []storage.Bucket) ([]storage.Bucket, error) {
+		a.refund(cur, now)
+		cur[recPair] = storage.Bucket{} // forgiven: full
+		cur[recKnown] = storage.Bucket{ExpiresAt: now.Add(knownSourceFor)}
+		return cur, nil
+	})
 }
 
-func (a *attempt) refund(now time.Time) {
-	a.t.pairs.give(a.pair, now)
-	a.t.sources.give(a.source, now)
+func (a *attempt) refund(cur []storage.Bucket, now time.Time) {
+	cur[recPair] = pairBudget.give(cur[recPair], now)
+	cur[recSource] = sourceBudget.give(cur[recSource], now)
 	if !a.known {
-		a.t.accounts.give(a.account, now)
+		cur[recAccount] = accountBudget.give(cur[recAccount], now)
 	}
 }
 
@@ -157,35 +203,39 @@ func (a *attempt) refund(now time.Time) {
 // form, so a guess with a 64 KiB username costs the maps what any other
 // costs.
 func accountKey(username string) string {
+	return string(appendAccountKey(nil, username))
+}
+
+func appendAccountKey(dst []byte, username string) []byte {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username))))
-	return hex.EncodeToString(sum[:16])
+	return hex.AppendEncode(dst, sum[:16])
 }
 
 // forgetKnownSources ends the exemption of every source username signed
 // in from: after a password change, a place that knew the old password is
 // not the owner's any more.
-func (t *throttle) forgetKnownSources(username string) {
-	prefix := accountKey(username) + "\x00"
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k := range t.known {
-		if strings.HasPrefix(k, prefix) {
-			delete(t.known, k)
-		}
-	}
+func (t *throttle) forgetKnownSources(ctx context.Context, username string) error {
+	return t.budgets.DeleteBuckets(ctx, throttleKnownPrefix+accountKey(username)+"/")
 }
 
 // sourceKey is the budget key of a client address: the address, or its
-// /64 for IPv6. Anything unparsable counts as itself.
-func sourceKey(ip string) string {
+// /64 for IPv6. Anything unparsable counts as itself (or, when it could
+// not be a record's name, as its digest).
+func sourceKey(ip string) string { return string(appendSourceKey(nil, ip)) }
+
+func appendSourceKey(dst []byte, ip string) []byte {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		if len(ip) > 64 || !utf8.ValidString(ip) || strings.ContainsRune(ip, 0) {
+			sum := sha256.Sum256([]byte(ip))
+			return hex.AppendEncode(append(dst, '#'), sum[:16])
+		}
+		return append(dst, ip...)
 	}
 	if a = a.Unmap(); a.Is4() {
-		return a.String()
+		return a.AppendTo(dst)
 	}
-	return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+	return netip.PrefixFrom(a.WithZone(""), 64).Masked().AppendTo(dst)
 }
 
 // budget is a token bucket's shape: burst tokens when full, one more
@@ -195,82 +245,50 @@ type budget struct {
 	interval time.Duration
 }
 
-// tokenBucket is one key's state: tokens at time at.
-type tokenBucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// buckets are the token buckets of one budget by key. A missing key is a
-// full bucket. Not safe for concurrent use: the owner locks.
-type buckets struct {
-	budget
-	m map[string]*tokenBucket
-}
-
-func newBuckets(b budget) *buckets { return &buckets{budget: b, m: map[string]*tokenBucket{}} }
-
-func (bs *buckets) tokens(key string, now time.Time) float64 {
-	b := bs.m[key]
-	if b == nil {
-		return float64(bs.burst)
+// tokens is how many tokens b holds at now; a missing record is a full
+// bucket.
+func (bg budget) tokens(b storage.Bucket, now time.Time) float64 {
+	if b.Missing() {
+		return float64(bg.burst)
 	}
-	refilled := float64(max(now.Sub(b.at), 0)) / float64(bs.interval)
-	return min(float64(bs.burst), b.tokens+refilled)
+	refilled := float64(max(now.Sub(b.At), 0)) / float64(bg.interval)
+	return min(float64(bg.burst), b.Tokens+refilled)
 }
 
-// wait is how long until key has a token; zero when it has one.
-func (bs *buckets) wait(key string, now time.Time) time.Duration {
-	tokens := bs.tokens(key, now)
+// wait is how long until b has a token; zero when it has one.
+func (bg budget) wait(b storage.Bucket, now time.Time) time.Duration {
+	tokens := bg.tokens(b, now)
 	if tokens >= 1 {
 		return 0
 	}
-	return time.Duration((1 - tokens) * float64(bs.interval))
+	return time.Duration((1 - tokens) * float64(bg.interval))
 }
 
-// take spends one of key's tokens (the caller checked wait). Before the
-// map grows past throttleMaxKeys, the keys whose bucket has refilled are
-// dropped: they carry no state.
-func (bs *buckets) take(key string, now time.Time) {
-	bs.set(key, bs.tokens(key, now)-1, now)
+// take spends one of b's tokens (the caller checked wait).
+func (bg budget) take(b storage.Bucket, now time.Time) storage.Bucket {
+	return bg.set(b, bg.tokens(b, now)-1, now)
 }
 
-// give returns one token to key.
-func (bs *buckets) give(key string, now time.Time) {
-	if _, ok := bs.m[key]; !ok {
-		return // full already
+// give returns one token to b.
+func (bg budget) give(b storage.Bucket, now time.Time) storage.Bucket {
+	if b.Missing() {
+		return b // full already
 	}
-	bs.set(key, bs.tokens(key, now)+1, now)
+	return bg.set(b, bg.tokens(b, now)+1, now)
 }
 
-// forgive fills key's bucket.
-func (bs *buckets) forgive(key string) { delete(bs.m, key) }
-
-func (bs *buckets) set(key string, tokens float64, now time.Time) {
-	b := bs.m[key]
-	if b == nil {
-		if len(bs.m) >= throttleMaxKeys {
-			bs.prune(now)
-		}
-		b = &tokenBucket{}
-		bs.m[key] = b
+// set is b holding tokens at now. It expires when it will have refilled:
+// a full bucket is a missing record.
+func (bg budget) set(b storage.Bucket, tokens float64, now time.Time) storage.Bucket {
+	if tokens >= float64(bg.burst) {
+		return storage.Bucket{}
 	}
-	if tokens >= float64(bs.burst) {
-		delete(bs.m, key)
-		return
+	at := now
+	if b.At.After(at) {
+		at = b.At // a clock that went back does not refill
 	}
-	b.tokens = tokens
-	if now.After(b.at) {
-		b.at = now
-	}
-}
-
-func (bs *buckets) prune(now time.Time) {
-	for k := range bs.m {
-		if bs.tokens(k, now) >= float64(bs.burst) {
-			delete(bs.m, k)
-		}
-	}
+	refill := time.Duration((float64(bg.burst) - tokens) * float64(bg.interval))
+	return storage.Bucket{Tokens: tokens, At: at, ExpiresAt: at.Add(refill + time.Second)}
 }
 
 // minutesToWait rounds a wait up to whole minutes for the message.

@@ -3,7 +3,6 @@ package provider
 import (
 	"net/http/httptest"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +38,7 @@ func TestThrottleReserveRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Go(func() {
-			if a, wait := th.reserve("Alice", "192.0.2.1"); a != nil {
+			if a, wait := th.reserveT(t, "Alice", "192.0.2.1"); a != nil {
 				granted.Add(1)
 				a.failed()
 			} else if wait <= 0 {
@@ -58,7 +57,7 @@ func TestThrottleReserveRace(t *testing.T) {
 		wg.Go(func() {
 			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()
 			for j := range 10 {
-				a, _ := th.reserve("alice", ip)
+				a, _ := th.reserveT(t, "alice", ip)
 				if a == nil {
 					continue
 				}
@@ -67,9 +66,9 @@ func TestThrottleReserveRace(t *testing.T) {
 				case 0:
 					a.failed()
 				case 1:
-					a.cancel()
+					a.cancel(t.Context())
 				default:
-					a.succeeded()
+					a.succeeded(t.Context())
 				}
 			}
 		})
@@ -87,7 +86,7 @@ func TestThrottleSettling(t *testing.T) {
 	spend := func(user, ip string, n int) {
 		t.Helper()
 		for i := range n {
-			a, wait := th.reserve(user, ip)
+			a, wait := th.reserveT(t, user, ip)
 			if a == nil {
 				t.Fatalf("%s from %s, attempt %d: throttled for %v", user, ip, i+1, wait)
 			}
@@ -96,9 +95,9 @@ func TestThrottleSettling(t *testing.T) {
 	}
 	wantWait := func(user, ip string, want time.Duration) {
 		t.Helper()
-		a, wait := th.reserve(user, ip)
+		a, wait := th.reserveT(t, user, ip)
 		if a != nil {
-			a.cancel()
+			a.cancel(t.Context())
 		}
 		if wait != want {
 			t.Errorf("%s from %s: wait %v, want %v", user, ip, wait, want)
@@ -108,12 +107,12 @@ func TestThrottleSettling(t *testing.T) {
 	// In-flight attempts hold their tokens; a cancel gives them back.
 	var inFlight []*attempt
 	for range 5 {
-		a, _ := th.reserve("alice", "192.0.2.1")
+		a, _ := th.reserveT(t, "alice", "192.0.2.1")
 		inFlight = append(inFlight, a)
 	}
 	wantWait("alice", "192.0.2.1", 10*time.Minute)
 	for _, a := range inFlight {
-		a.cancel()
+		a.cancel(t.Context())
 	}
 	wantWait("alice", "192.0.2.1", 0)
 
@@ -129,8 +128,8 @@ func TestThrottleSettling(t *testing.T) {
 	// A success forgives this source's failures and gives back the
 	// account's token.
 	spend("bob", "192.0.2.1", 4)
-	a, _ := th.reserve("bob", "192.0.2.1")
-	a.succeeded()
+	a, _ := th.reserveT(t, "bob", "192.0.2.1")
+	a.succeeded(t.Context())
 	spend("bob", "192.0.2.1", 5)
 
 	// IPv6 counts by /64.
@@ -140,8 +139,8 @@ func TestThrottleSettling(t *testing.T) {
 
 	// The account budget: 30 from everywhere, then 10 minutes, except
 	// from a source that signed in.
-	a, _ = th.reserve("dave", "203.0.113.1")
-	a.succeeded()
+	a, _ = th.reserveT(t, "dave", "203.0.113.1")
+	a.succeeded(t.Context())
 	for i := range 6 {
 		spend("dave", netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String(), 5)
 	}
@@ -149,7 +148,7 @@ func TestThrottleSettling(t *testing.T) {
 	wantWait("dave", "203.0.113.1", 0)
 	clock.advance(knownSourceFor)
 	wantWait("dave", "203.0.113.1", 0) // refilled by now anyway
-	if _, ok := th.known[accountKey("dave")+"\x00203.0.113.1"]; ok {
+	if got, _ := th.budgets.ReadBuckets(t.Context(), clock.now(), []string{throttleKnownPrefix + accountKey("dave") + "/203.0.113.1"}); !got[0].Missing() {
 		t.Error("an expired known source was kept")
 	}
 
@@ -158,22 +157,6 @@ func TestThrottleSettling(t *testing.T) {
 		spend(string(rune('k'+i)), "192.0.2.99", 5)
 	}
 	wantWait("zed", "192.0.2.99", 20*time.Second)
-}
-
-// The maps stay bounded: refilled buckets are pruned before one grows
-// past throttleMaxKeys.
-func TestThrottlePrunes(t *testing.T) {
-	t.Parallel()
-	clock := &fixedClock{t: time.Unix(1_800_000_000, 0)}
-	bs := newBuckets(pairBudget)
-	for i := range throttleMaxKeys {
-		bs.take(strconv.Itoa(i), clock.now())
-	}
-	clock.advance(10 * time.Minute) // every bucket is full again
-	bs.take("new", clock.now())
-	if len(bs.m) != 1 {
-		t.Fatalf("%d keys after pruning, want 1", len(bs.m))
-	}
 }
 
 func TestClientIP(t *testing.T) {
@@ -254,16 +237,16 @@ func TestThrottleOneSourceCannotDrainAccount(t *testing.T) {
 	th := newThrottle(clock.now)
 	for range 24 * 6 { // a day, at the pair's refill rate
 		for {
-			a, _ := th.reserve("erin", "198.51.100.7")
+			a, _ := th.reserveT(t, "erin", "198.51.100.7")
 			if a == nil {
 				break
 			}
 			a.failed()
 		}
-		if a, wait := th.reserve("erin", "203.0.113.50"); a == nil {
+		if a, wait := th.reserveT(t, "erin", "203.0.113.50"); a == nil {
 			t.Fatalf("owner at a new address refused after %v: wait %v", clock.t.Sub(time.Unix(1_800_000_000, 0)), wait)
 		} else {
-			a.cancel()
+			a.cancel(t.Context())
 		}
 		clock.advance(pairBudget.interval)
 	}
@@ -275,41 +258,72 @@ func TestThrottleForgetKnownSources(t *testing.T) {
 	t.Parallel()
 	clock := &fixedClock{t: time.Unix(1_800_000_000, 0)}
 	th := newThrottle(clock.now)
-	a, _ := th.reserve("Frank", "203.0.113.1")
-	a.succeeded()
+	a, _ := th.reserveT(t, "Frank", "203.0.113.1")
+	a.succeeded(t.Context())
 	for i := range 6 {
 		src := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}).String()
 		for range 5 {
-			if a, _ := th.reserve("frank", src); a != nil {
+			if a, _ := th.reserveT(t, "frank", src); a != nil {
 				a.failed()
 			}
 		}
 	}
-	if a, _ := th.reserve("frank", "203.0.113.1"); a == nil {
+	if a, _ := th.reserveT(t, "frank", "203.0.113.1"); a == nil {
 		t.Fatal("known source refused before the password change")
 	} else {
-		a.cancel()
+		a.cancel(t.Context())
 	}
-	th.forgetKnownSources(" FRANK")
-	if a, _ := th.reserve("frank", "203.0.113.1"); a != nil {
+	th.forgetKnownSources(t.Context(), " FRANK")
+	if a, _ := th.reserveT(t, "frank", "203.0.113.1"); a != nil {
 		t.Error("a forgotten source is still exempt from the spent account budget")
 	}
 }
 
-// A long username costs the maps no more than a short one.
+// A long username costs the budgets no more than a short one.
 func TestThrottleKeysAreBounded(t *testing.T) {
 	t.Parallel()
 	th := newThrottle(time.Now)
-	a, _ := th.reserve(strings.Repeat("u", 64<<10), "192.0.2.1")
+	a, _ := th.reserveT(t, strings.Repeat("u", 64<<10), "192.0.2.1")
 	a.failed()
-	for k := range th.accounts.m {
-		if len(k) > 64 {
-			t.Errorf("account key of %d bytes", len(k))
+	for _, name := range a.names {
+		if len(name) > 128 {
+			t.Errorf("record name of %d bytes", len(name))
 		}
 	}
-	for k := range th.pairs.m {
-		if len(k) > 128 {
-			t.Errorf("pair key of %d bytes", len(k))
+	// So does an address that is not one.
+	a, _ = th.reserveT(t, "u", strings.Repeat("\x00", 64<<10))
+	for _, name := range a.names {
+		if len(name) > 128 || strings.ContainsRune(name, 0) {
+			t.Errorf("record name %.40q of %d bytes", name, len(name))
 		}
+	}
+}
+
+// reserveT is reserve where the budgets are in memory and cannot fail.
+func (th *throttle) reserveT(t testing.TB, username, ip string) (*attempt, time.Duration) {
+	a, wait, err := th.reserve(t.Context(), username, ip)
+	if err != nil {
+		t.Error(err)
+	}
+	return a, wait
+}
+
+// ForgetKnownSources is what a password change does to the throttle,
+// for a CLI that changes a password without a provider.
+func TestForgetKnownSourcesExported(t *testing.T) {
+	t.Parallel()
+	clock := &fixedClock{t: time.Unix(1_800_000_000, 0)}
+	th := newThrottle(clock.now)
+	a, _ := th.reserveT(t, "gina", "203.0.113.1")
+	a.succeeded(t.Context())
+	known := []string{throttleKnownPrefix + accountKey("gina") + "/203.0.113.1"}
+	if got, _ := th.budgets.ReadBuckets(t.Context(), clock.now(), known); got[0].Missing() {
+		t.Fatal("the source was not remembered")
+	}
+	if err := ForgetKnownSources(t.Context(), th.budgets, "Gina "); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := th.budgets.ReadBuckets(t.Context(), clock.now(), known); !got[0].Missing() {
+		t.Error("the source is still known")
 	}
 }

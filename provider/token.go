@@ -42,7 +42,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
 	if ar != nil && ar.GetClient() != nil {
 		// fosite sets the client only once it authenticated.
-		if wait, ok := p.tokenLimits.take(ar.GetClient().GetID(), rateLimitSpec(ar.GetClient())); !ok {
+		if wait, ok := p.tokenLimits.take(r.Context(), ar.GetClient().GetID(), rateLimitSpec(ar.GetClient())); !ok {
 			p.writeRateLimited(w, r, ar.GetClient().GetID(), wait)
 			return
 		}
@@ -52,8 +52,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// A client that could not be looked up because the store is
-		// down is not an invalid client: 503, so it retries.
-		err = storageUnavailable(w, refineTokenError(r, err))
+		// down is not an invalid client, nor a password that could not be
+		// checked a wrong one: 503, so the client retries.
+		err = storageUnavailable(w, refineTokenError(r, throttleUnavailable(w, err)))
 		p.emit(r, tokenRefusal(r, ar, err))
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)

@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	pcfg := cfg.providerConfig()
 	p, err := provider.New(pcfg, provider.Deps{
 		Store: store, Keys: km, Templates: pages, Logger: log, Secret: providerSecret,
-		Events: obs.events, Metrics: obs.metrics,
+		Events: obs.events, Metrics: obs.metrics, Budgets: budgetsOf(store),
 	})
 	if err != nil {
 		return err

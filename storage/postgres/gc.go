@@ -94,6 +94,11 @@ func (s *Store) GarbageCollect(ctx context.Context, now time.Time) (int, error) 
 			}
 		}
 	}
+	// The throttles' expired buckets go too (not counted: they are not
+	// records of the Store interface).
+	if _, err := s.CollectBudgets(ctx, now); err != nil {
+		return total, err
+	}
 	return total, nil
 }
 
