@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+
+	"github.com/smallsso/provider/provider"
 
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/secret"
@@ -33,7 +36,15 @@ func openDatabaseAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(
 		store.Close()
 		return nil, nil, err
 	}
-	return admin.Audited(&admin.Local{Store: store, Sealer: sealer}, sinkOrNil(aw), nil), func() {
+	local := &admin.Local{Store: store, Sealer: sealer, PasswordChanged: func(username string) {
+		// The places the account signed in from lose their exemption
+		// from its sign-in budget, on every replica, as when a server
+		// changes a password.
+		if err := provider.ForgetKnownSources(context.WithoutCancel(ctx), pg, username); err != nil {
+			fmt.Fprintf(os.Stderr, "provider: warning: the sign-in throttle still exempts %s's known places: %v\n", username, err)
+		}
+	}}
+	return admin.Audited(local, sinkOrNil(aw), nil), func() {
 		store.Close()
 		if file != nil {
 			file.Close()
