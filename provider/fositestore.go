@@ -317,7 +317,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, se
 		return nil, err
 	}
 	if !rec.Active {
-		if s.replays != nil && len(rec.Replay) > 0 && s.now().Before(rec.ReplayUntil) && ctx.Value(reuseCheckKey{}) == nil {
+		if s.replays != nil && len(rec.Replay) > 0 && s.now().Before(rec.ReplayUntil) && ctx.Value(graceReadKey{}) != nil {
 			// Retired, with an answer kept: a racing request (on
 			// another replica, say) rotated it since the grace handler
 			// looked. The handler decides (rotatedMeanwhile) before

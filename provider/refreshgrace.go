@@ -303,7 +303,7 @@ func (h *graceRefreshHandler) HandleTokenEndpointRequest(ctx context.Context, re
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	if r == nil {
-		err := h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(ctx, request)
+		err := h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(context.WithValue(ctx, graceReadKey{}, true), request)
 		if errors.Is(err, errRotatedMeanwhile) {
 			return h.rotatedMeanwhile(ctx, request, token, sig)
 		}
@@ -318,10 +318,11 @@ func (h *graceRefreshHandler) HandleTokenEndpointRequest(ctx context.Context, re
 // token with a kept answer, which fosite passes on without acting on it.
 var errRotatedMeanwhile = errors.New("refresh token rotated by a concurrent request")
 
-// reuseCheckKey marks a context in which a retired token is reported as
-// fosite.ErrInactiveToken whatever it carries: fosite then detects reuse
-// and revokes the family.
-type reuseCheckKey struct{}
+// graceReadKey marks the context of the grace handler's call of fosite's
+// refresh handler: only there is a retired token with a kept answer
+// reported as errRotatedMeanwhile. Everywhere else (revocation, a
+// second look after rotatedMeanwhile) it is fosite.ErrInactiveToken.
+type graceReadKey struct{}
 
 // rotatedMeanwhile is the handler's path when the token was active when
 // findReplay read it and retired when fosite did: a request racing with
@@ -334,7 +335,7 @@ func (h *graceRefreshHandler) rotatedMeanwhile(ctx context.Context, request fosi
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	if r == nil {
-		return h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(context.WithValue(ctx, reuseCheckKey{}, true), request)
+		return h.RefreshTokenGrantHandler.HandleTokenEndpointRequest(ctx, request)
 	}
 	grantStateOf(ctx).replay = r
 	return nil

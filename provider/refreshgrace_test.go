@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -274,5 +275,18 @@ func TestRefreshGraceReplayAudited(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if want := `provider_tokens_issued_total{grant_type="refresh_token"} 2`; !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("metrics have no %q", want)
+	}
+}
+
+// A client revoking (RFC 7009) the refresh token it holds, within the
+// grace after that token was rotated, is answered 200, not told to retry:
+// only the refresh handler treats a kept answer as a race in progress.
+func TestRefreshGraceRevokeRetired(t *testing.T) {
+	t.Parallel()
+	op := newGraceOP(t, 30*time.Second)
+	old, _ := rotate(t, op)
+	status, _, body := postForm(t, op.Issuer+"/revoke", url.Values{"token": {old}, "token_type_hint": {"refresh_token"}}, op.Basic.ID, op.Basic.Secret)
+	if status != http.StatusOK {
+		t.Fatalf("revoking a retired refresh token within the grace: HTTP %d %v, want 200", status, body)
 	}
 }

@@ -101,7 +101,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, storage.ErrNotFound) {
 				err = fosite.ErrInvalidGrant.WithHint("The user of this refresh token no longer exists.").WithWrap(err)
 			} else {
-				err = fosite.ErrServerError.WithWrap(err)
+				err = storageUnavailable(w, fosite.ErrServerError.WithWrap(err))
 			}
 			p.emit(r, tokenRefusal(r, ar, err))
 			p.logProtocolError(r, "token", err)
@@ -256,7 +256,7 @@ func (p *Provider) answerReplay(ctx context.Context, w http.ResponseWriter, r *h
 	}
 	if err != nil {
 		if !errors.Is(err, fosite.ErrInvalidGrant) {
-			err = fosite.ErrServerError.WithWrap(err)
+			err = storageUnavailable(w, fosite.ErrServerError.WithWrap(err))
 		}
 		p.logProtocolError(r, "token", err)
 		p.oauth2.WriteAccessError(ctx, w, ar, err)

@@ -96,6 +96,11 @@ func migrateStorage(ctx context.Context, fromCfg, toCfg *fileConfig, e *env) err
 	if what != "" {
 		return fmt.Errorf("NEW (%s) already holds data (%s): migrate-storage copies into empty storage only; point NEW at a new bbolt file or an empty database", toCfg.describeStorage(), what)
 	}
+	// The keys are checked, like the records, before anything is
+	// copied: the encryption keys decrypt, and a NEW keyring is empty.
+	if err := checkKeyrings(from, to); err != nil {
+		return err
+	}
 	if fromCfg.usesPostgres() {
 		fmt.Fprintf(e.stdout, "OLD is %s: nothing keeps servers off it during the copy; stop every server on it first (what they write meanwhile is not copied)\n", fromCfg.describeStorage())
 	}
@@ -241,6 +246,39 @@ func planKeyCopy(from, to *fileConfig) (keyCopier, error) {
 		}
 		return fmt.Sprintf("signing keys and %s from %s to %s", plural(len(secrets), "secret"), describeKeys(src.cfg), describeKeys(dst.cfg)), nil
 	}, nil
+}
+
+// checkKeyrings opens the keyrings of the PostgreSQL sides, which checks
+// their encryption keys, and refuses a NEW keyring that holds keys or
+// secrets already.
+func checkKeyrings(from, to *side) error {
+	if from.pg != nil {
+		if _, err := vaultOf(from); err != nil {
+			return fmt.Errorf("OLD: %w", err)
+		}
+	}
+	if to.pg == nil {
+		return nil
+	}
+	dv, err := vaultOf(to)
+	if err != nil {
+		return fmt.Errorf("NEW: %w", err)
+	}
+	_, _, err = dv.ReadManifest()
+	switch {
+	case err == nil:
+		return fmt.Errorf("NEW (%s) already holds signing keys: migrate-storage copies into an empty database only", to.cfg.describeStorage())
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("NEW: %w", err)
+	}
+	names, err := dv.SecretNames()
+	if err != nil {
+		return fmt.Errorf("NEW: %w", err)
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("NEW (%s) already holds secrets (%s): migrate-storage copies into an empty database only", to.cfg.describeStorage(), strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // vaultOf is where a side keeps its keys: the key directory on bbolt, the

@@ -347,3 +347,76 @@ func TestReplicasDeadlockIsConflict(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeRacingARotation revokes a token family on one replica while
+// another replica's rotation holds the family's token locked and has
+// inserted its successor: the revocation waits for the rotation, and the
+// successor is revoked too. (One DELETE at READ COMMITTED would miss it:
+// the row was inserted after that statement's snapshot.)
+func TestRevokeRacingARotation(t *testing.T) {
+	t.Parallel()
+	for _, revoke := range []struct {
+		name string
+		do   func(ctx context.Context, s *postgres.Store) error
+	}{
+		{"by request ID", func(ctx context.Context, s *postgres.Store) error {
+			return s.RevokeByRequestID(ctx, storage.KindRefreshToken, "req-family")
+		}},
+		{"by subject and client", func(ctx context.Context, s *postgres.Store) error {
+			return s.RevokeSubjectClient(ctx, "u-alice", "c-app")
+		}},
+	} {
+		t.Run(revoke.name, func(t *testing.T) {
+			t.Parallel()
+			a, b, dsn := twoReplicas(t)
+			ctx := t.Context()
+			old, next := refreshToken("rt-old"), refreshToken("rt-next")
+			old.RequestID, next.RequestID = "req-family", "req-family"
+			if err := a.CreateToken(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			txCtx, err := a.BeginTx(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.DeactivateToken(txCtx, storage.KindRefreshToken, old.Signature); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.CreateToken(txCtx, next); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- revoke.do(ctx, b) }()
+			// The revocation is waiting for the rotation's row lock.
+			watch, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer watch.Close(ctx)
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				var waiting int
+				if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the revocation never waited for the rotation's lock")
+				}
+				<-time.After(5 * time.Millisecond)
+			}
+			if err := a.CommitTx(txCtx); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			for _, sig := range []string{old.Signature, next.Signature} {
+				if _, err := a.GetToken(ctx, storage.KindRefreshToken, sig); !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("%s after the family was revoked: %v, want not found", sig, err)
+				}
+			}
+		})
+	}
+}

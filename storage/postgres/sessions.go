@@ -110,7 +110,7 @@ func (s *Store) CreateJTI(ctx context.Context, j storage.JTI, now time.Time) err
 		tag, err := q.Exec(ctx, `INSERT INTO jtis (id, expires_at) VALUES ($1, $2)
 			ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at
 			WHERE jtis.expires_at IS NOT NULL AND jtis.expires_at < $3`,
-			j.ID, nullTime(j.ExpiresAt), now)
+			textKey(j.ID), nullTime(j.ExpiresAt), now)
 		if err == nil && tag.RowsAffected() == 0 {
 			return storage.ErrAlreadyExists
 		}
@@ -135,7 +135,7 @@ func (s *Store) GetJTI(ctx context.Context, id string) (storage.JTI, error) {
 	if err != nil {
 		return storage.JTI{}, wrap("get jti", err)
 	}
-	j, err := scanJTI(q.QueryRow(ctx, `SELECT id, expires_at FROM jtis WHERE id = $1`, id))
+	j, err := scanJTI(q.QueryRow(ctx, `SELECT id, expires_at FROM jtis WHERE id = $1`, textKey(id)))
 	return j, wrap("get jti", err)
 }
 

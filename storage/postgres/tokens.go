@@ -161,9 +161,26 @@ func (s *Store) SetTokenReplay(ctx context.Context, kind storage.TokenKind, sign
 // RevokeByRequestID deletes through the (kind, request_id) index.
 func (s *Store) RevokeByRequestID(ctx context.Context, kind storage.TokenKind, reqID string) error {
 	return wrap("revoke "+string(kind)+" tokens", s.single(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, sqlRevokeByRequestID, kind, reqID)
-		return err
+		return deleteUntilNone(ctx, q, sqlRevokeByRequestID, kind, reqID)
 	}))
+}
+
+// deleteUntilNone runs a DELETE of a token family until it removes
+// nothing. At READ COMMITTED one DELETE that waited for a rotation's row
+// lock (on the token being rotated) does not see the successor that
+// rotation inserted: its snapshot is older. The next statement's is not,
+// so a revocation racing with a rotation on another replica still takes
+// the new token. Each round removes what committed meanwhile; a family
+// cannot grow faster than one token per rotation, which needs the lock
+// the DELETE takes, so this ends.
+func deleteUntilNone(ctx context.Context, q querier, sql string, args ...any) error {
+	for range 16 {
+		tag, err := q.Exec(ctx, sql, args...)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+	}
+	return nil
 }
 
 // ListSubjectTokens reads through the (subject, kind, client_id) index.
@@ -186,8 +203,7 @@ func (s *Store) RevokeSubjectClient(ctx context.Context, subject, clientID strin
 		return nil
 	}
 	return wrap("revoke tokens of subject for client", s.single(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, sqlRevokeSubjectClient, subject, clientID)
-		return err
+		return deleteUntilNone(ctx, q, sqlRevokeSubjectClient, subject, clientID)
 	}))
 }
 

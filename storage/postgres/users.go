@@ -30,11 +30,11 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 }
 
 func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
-	return getRecord[storage.User](ctx, s, "get user", `SELECT data FROM users WHERE id = $1`, id)
+	return getRecord[storage.User](ctx, s, "get user", `SELECT data FROM users WHERE id = $1`, textKey(id))
 }
 
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
-	return getRecord[storage.User](ctx, s, "get user by username", `SELECT data FROM users WHERE username = $1`, username)
+	return getRecord[storage.User](ctx, s, "get user by username", `SELECT data FROM users WHERE username = $1`, textKey(username))
 }
 
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
@@ -88,7 +88,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 }
 
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	return getRecord[storage.Client](ctx, s, "get client", `SELECT data FROM clients WHERE id = $1`, id)
+	return getRecord[storage.Client](ctx, s, "get client", `SELECT data FROM clients WHERE id = $1`, textKey(id))
 }
 
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
@@ -131,7 +131,7 @@ func (s *Store) CreateTrustedIssuer(ctx context.Context, ti storage.TrustedIssue
 }
 
 func (s *Store) GetTrustedIssuer(ctx context.Context, id string) (storage.TrustedIssuer, error) {
-	return getRecord[storage.TrustedIssuer](ctx, s, "get trusted issuer", `SELECT data FROM trusted_issuers WHERE id = $1`, id)
+	return getRecord[storage.TrustedIssuer](ctx, s, "get trusted issuer", `SELECT data FROM trusted_issuers WHERE id = $1`, textKey(id))
 }
 
 func (s *Store) ListTrustedIssuers(ctx context.Context) ([]storage.TrustedIssuer, error) {

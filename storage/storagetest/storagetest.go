@@ -78,6 +78,7 @@ func subtests() []subtest {
 		{"CheckWritable", testCheckWritable},
 
 		{"Walk", testWalk},
+		{"OddKeys", testOddKeys},
 	}
 }
 

@@ -6,17 +6,17 @@
 CREATE TABLE users (
 	id text PRIMARY KEY,
 	username text NOT NULL UNIQUE,
-	data jsonb NOT NULL
+	data json NOT NULL
 );
 
 CREATE TABLE clients (
 	id text PRIMARY KEY,
-	data jsonb NOT NULL
+	data json NOT NULL
 );
 
 CREATE TABLE trusted_issuers (
 	id text PRIMARY KEY,
-	data jsonb NOT NULL
+	data json NOT NULL
 );
 
 -- Token requests of every kind. active, replay and replay_until are
@@ -32,7 +32,7 @@ CREATE TABLE tokens (
 	expires_at timestamptz,
 	replay bytea,
 	replay_until timestamptz,
-	data jsonb NOT NULL,
+	data json NOT NULL,
 	PRIMARY KEY (kind, signature)
 );
 -- RevokeByRequestID.
@@ -49,7 +49,7 @@ CREATE TABLE browser_sessions (
 	id text PRIMARY KEY,
 	user_id text NOT NULL,
 	expires_at timestamptz,
-	data jsonb NOT NULL
+	data json NOT NULL
 );
 CREATE INDEX browser_sessions_user_id ON browser_sessions (user_id);
 CREATE INDEX browser_sessions_expires_at ON browser_sessions (expires_at) WHERE expires_at IS NOT NULL;
@@ -58,7 +58,7 @@ CREATE TABLE consents (
 	user_id text NOT NULL,
 	client_id text NOT NULL,
 	expires_at timestamptz,
-	data jsonb NOT NULL,
+	data json NOT NULL,
 	PRIMARY KEY (user_id, client_id)
 );
 CREATE INDEX consents_expires_at ON consents (expires_at) WHERE expires_at IS NOT NULL;
