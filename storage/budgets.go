@@ -56,3 +56,20 @@ type Budgets interface {
 	// (a rare operation: forgetting an account's known places).
 	DeleteBuckets(ctx context.Context, prefix string) error
 }
+
+// UnixNanos is t as nanoseconds since the epoch, zero for the zero time:
+// how a backend keeps a bucket's times without rounding them.
+func UnixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromUnixNanos is UnixNanos' inverse.
+func FromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}

@@ -91,7 +91,7 @@ func (b *Budgets) UpdateBuckets(ctx context.Context, now time.Time, names []stri
 			r = new(record)
 			b.m[name] = r
 		}
-		*r = record{tokens: n.Tokens, at: toNanos(n.At), exp: n.ExpiresAt.UnixNano()}
+		*r = record{tokens: n.Tokens, at: storage.UnixNanos(n.At), exp: n.ExpiresAt.UnixNano()}
 	}
 	return nil
 }
@@ -129,23 +129,9 @@ func (b *Budgets) read(now time.Time, names []string, cur []storage.Bucket, recs
 			cur = append(cur, storage.Bucket{Name: name})
 			continue
 		}
-		cur = append(cur, storage.Bucket{Name: name, Tokens: r.tokens, At: fromNanos(r.at), ExpiresAt: time.Unix(0, r.exp)})
+		cur = append(cur, storage.Bucket{Name: name, Tokens: r.tokens, At: storage.FromUnixNanos(r.at), ExpiresAt: time.Unix(0, r.exp)})
 	}
 	return cur, recs
-}
-
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }
 
 // prune drops the expired records; if most are live, the next pruning

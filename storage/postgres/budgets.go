@@ -65,7 +65,7 @@ func (s *Store) UpdateBuckets(ctx context.Context, now time.Time, names []string
 					break
 				}
 				if exp > now.UnixNano() {
-					found[name] = storage.Bucket{Name: name, Tokens: tokens, At: fromNanos(at), ExpiresAt: fromNanos(exp)}
+					found[name] = storage.Bucket{Name: name, Tokens: tokens, At: storage.FromUnixNanos(at), ExpiresAt: storage.FromUnixNanos(exp)}
 				} else {
 					found[name] = storage.Bucket{Name: name}
 				}
@@ -112,8 +112,8 @@ func (s *Store) UpdateBuckets(ctx context.Context, now time.Time, names []string
 		}
 		upd = append(upd, names[i])
 		tokens = append(tokens, n.Tokens)
-		ats = append(ats, toNanos(n.At))
-		exps = append(exps, toNanos(n.ExpiresAt))
+		ats = append(ats, storage.UnixNanos(n.At))
+		exps = append(exps, storage.UnixNanos(n.ExpiresAt))
 	}
 	w := &pgx.Batch{}
 	if len(upd) > 0 {
@@ -147,7 +147,7 @@ func (s *Store) ReadBuckets(ctx context.Context, now time.Time, names []string) 
 			rows.Close()
 			return nil, budgetsErr("budgets", err)
 		}
-		b.At, b.ExpiresAt = fromNanos(at), fromNanos(exp)
+		b.At, b.ExpiresAt = storage.FromUnixNanos(at), storage.FromUnixNanos(exp)
 		found[b.Name] = b
 	}
 	if err := rows.Err(); err != nil {
@@ -209,18 +209,4 @@ func budgetsErr(op string, err error) error {
 	}
 	// Anything else is the connection: refused, reset, timed out.
 	return fmt.Errorf("postgres: %s: %w: %s", op, storage.ErrUnavailable, safeErr(err))
-}
-
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
 }

@@ -127,12 +127,15 @@ func same[T any](t *testing.T, got, want T, what string) {
 	}
 }
 
-// normalize returns a copy of v in which times are UTC without a monotonic
+// Normalize returns a copy of v in which times are UTC without a monotonic
 // reading and empty slices and maps are nil, so DeepEqual compares what a
-// backend is expected to keep and nothing more.
-func normalize[T any](v T) T {
+// backend is expected to keep and nothing more. Tests of code built on a
+// Store (storage/transfer) compare records with it too.
+func Normalize[T any](v T) T {
 	return normalizeValue(reflect.ValueOf(v)).Interface().(T)
 }
+
+func normalize[T any](v T) T { return Normalize(v) }
 
 func normalizeValue(v reflect.Value) reflect.Value {
 	switch v.Kind() {
@@ -147,6 +150,13 @@ func normalizeValue(v reflect.Value) reflect.Value {
 				f.Set(normalizeValue(v.Field(i)))
 			}
 		}
+		return out
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type().Elem())
+		out.Elem().Set(normalizeValue(v.Elem()))
 		return out
 	case reflect.Slice:
 		if v.Len() == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/smallsso/provider/storage/bolt"
 	"github.com/smallsso/provider/storage/postgres"
 	"github.com/smallsso/provider/storage/postgres/pgtest"
+	"github.com/smallsso/provider/storage/storagetest"
 	"github.com/smallsso/provider/storage/transfer"
 )
 
@@ -296,7 +297,7 @@ func dump(t *testing.T, s storage.Store) records {
 			t.Fatal(err)
 		}
 		slices.SortFunc(ts, func(a, b storage.TokenRequest) int { return cmp.Compare(a.Signature, b.Signature) })
-		r.tokens[k] = normalize(ts)
+		r.tokens[k] = storagetest.Normalize(ts)
 	}
 	if err := s.WalkBrowserSessions(ctx, func(b storage.BrowserSession) error { r.sessions = append(r.sessions, b); return nil }); err != nil {
 		t.Fatal(err)
@@ -313,51 +314,7 @@ func dump(t *testing.T, s storage.Store) records {
 	slices.SortFunc(r.sessions, func(a, b storage.BrowserSession) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(r.consents, func(a, b storage.Consent) int { return cmp.Compare(a.ClientID, b.ClientID) })
 	slices.SortFunc(r.jtis, func(a, b storage.JTI) int { return cmp.Compare(a.ID, b.ID) })
-	r.clients, r.users, r.issuers = normalize(r.clients), normalize(r.users), normalize(r.issuers)
-	r.sessions, r.consents, r.jtis = normalize(r.sessions), normalize(r.consents), normalize(r.jtis)
+	r.clients, r.users, r.issuers = storagetest.Normalize(r.clients), storagetest.Normalize(r.users), storagetest.Normalize(r.issuers)
+	r.sessions, r.consents, r.jtis = storagetest.Normalize(r.sessions), storagetest.Normalize(r.consents), storagetest.Normalize(r.jtis)
 	return r
-}
-
-// normalize returns v with times in UTC without a monotonic reading and
-// empty slices and maps nil, so DeepEqual compares what a backend keeps.
-func normalize[T any](v T) T {
-	return normalizeValue(reflect.ValueOf(v)).Interface().(T)
-}
-
-func normalizeValue(v reflect.Value) reflect.Value {
-	switch v.Kind() {
-	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			return reflect.ValueOf(v.Interface().(time.Time).UTC())
-		}
-		out := reflect.New(v.Type()).Elem()
-		out.Set(v)
-		for i := range out.NumField() {
-			if f := out.Field(i); f.CanSet() {
-				f.Set(normalizeValue(v.Field(i)))
-			}
-		}
-		return out
-	case reflect.Pointer:
-		if v.IsNil() {
-			return v
-		}
-		out := reflect.New(v.Type().Elem())
-		out.Elem().Set(normalizeValue(v.Elem()))
-		return out
-	case reflect.Slice:
-		if v.Len() == 0 {
-			return reflect.Zero(v.Type())
-		}
-		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		for i := range v.Len() {
-			out.Index(i).Set(normalizeValue(v.Index(i)))
-		}
-		return out
-	case reflect.Map:
-		if v.Len() == 0 {
-			return reflect.Zero(v.Type())
-		}
-	}
-	return v
 }
