@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // ErrWrongEncryptionKey means the configured keys.encryption_key is not
@@ -31,7 +32,10 @@ var ErrWrongEncryptionKey = errors.New("keys.encryption_key does not decrypt the
 // plain, with a version that every write bumps: Stamp reads only that
 // number, which is what replicas poll.
 type Keyring struct {
-	s    *Store
+	// pool is the keyring's own, two connections: the stamp is read on
+	// the request path, sometimes by a request that holds a transaction
+	// of the store's pool, and must never wait for one of those.
+	pool *pgxpool.Pool
 	aead cipher.AEAD
 }
 
@@ -76,10 +80,18 @@ func (s *Store) Keyring(encryptionKey []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: keyring: %w", err)
 	}
-	k := &Keyring{s: s, aead: aead}
+	cfg := s.pool.Config().Copy()
+	cfg.MaxConns, cfg.MinConns = 2, 0
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: keyring: %s", safeErr(err))
+	}
+	k := &Keyring{pool: pool, aead: aead}
 	if err := k.check(); err != nil {
+		pool.Close()
 		return nil, err
 	}
+	s.closeWith(pool.Close)
 	return k, nil
 }
 
@@ -91,10 +103,10 @@ func (k *Keyring) check() error {
 	ctx, cancel := k.ctx()
 	defer cancel()
 	sealed := k.seal("check", []byte(checkPlain))
-	if _, err := k.s.pool.Exec(ctx, "INSERT INTO keyring_check (sealed) VALUES ($1) ON CONFLICT DO NOTHING", sealed); err != nil {
+	if _, err := k.pool.Exec(ctx, "INSERT INTO keyring_check (sealed) VALUES ($1) ON CONFLICT DO NOTHING", sealed); err != nil {
 		return fmt.Errorf("postgres: keyring: %s", safeErr(err))
 	}
-	if err := k.s.pool.QueryRow(ctx, "SELECT sealed FROM keyring_check").Scan(&sealed); err != nil {
+	if err := k.pool.QueryRow(ctx, "SELECT sealed FROM keyring_check").Scan(&sealed); err != nil {
 		return fmt.Errorf("postgres: keyring: %s", safeErr(err))
 	}
 	plain, err := k.open("check", sealed)
@@ -128,7 +140,7 @@ func (k *Keyring) Stamp() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), stampTimeout)
 	defer cancel()
 	var v int64
-	err := k.s.pool.QueryRow(ctx, "SELECT version FROM keyring_manifest").Scan(&v)
+	err := k.pool.QueryRow(ctx, "SELECT version FROM keyring_manifest").Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -141,7 +153,7 @@ func (k *Keyring) Stamp() (string, error) {
 func (k *Keyring) ReadManifest() ([]byte, string, error) {
 	ctx, cancel := k.ctx()
 	defer cancel()
-	return readManifest(ctx, k.s.pool)
+	return readManifest(ctx, k.pool)
 }
 
 func readManifest(ctx context.Context, q querier) ([]byte, string, error) {
@@ -162,7 +174,7 @@ func readManifest(ctx context.Context, q querier) ([]byte, string, error) {
 func (k *Keyring) ReadKey(kid string) ([]byte, error) {
 	ctx, cancel := k.ctx()
 	defer cancel()
-	return k.readKey(ctx, k.s.pool, kid)
+	return k.readKey(ctx, k.pool, kid)
 }
 
 func (k *Keyring) readKey(ctx context.Context, q querier, kid string) ([]byte, error) {
@@ -190,7 +202,7 @@ func (k *Keyring) Update(fn func(manifest []byte, readKey func(kid string) ([]by
 	var stamp string
 	// Read committed: each statement sees what committed before it, so
 	// the manifest read after the lock is the last writer's.
-	err := pgx.BeginTxFunc(ctx, k.s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, k.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", keyringLock); err != nil {
 			return fmt.Errorf("postgres: keyring: lock: %s", safeErr(err))
 		}
@@ -244,7 +256,7 @@ func (k *Keyring) ReadSecret(name string) ([]byte, error) {
 
 func (k *Keyring) readSecret(ctx context.Context, name string) ([]byte, error) {
 	var sealed []byte
-	err := k.s.pool.QueryRow(ctx, "SELECT sealed FROM keyring_secrets WHERE name = $1", name).Scan(&sealed)
+	err := k.pool.QueryRow(ctx, "SELECT sealed FROM keyring_secrets WHERE name = $1", name).Scan(&sealed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("postgres: keyring: secret " + name + " is not in the database")
 	}
@@ -266,7 +278,7 @@ func (k *Keyring) CreateSecret(name string, value []byte) ([]byte, error) {
 	}
 	ctx, cancel := k.ctx()
 	defer cancel()
-	if _, err := k.s.pool.Exec(ctx, "INSERT INTO keyring_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, k.seal(secretAAD(name), value)); err != nil {
+	if _, err := k.pool.Exec(ctx, "INSERT INTO keyring_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, k.seal(secretAAD(name), value)); err != nil {
 		return nil, fmt.Errorf("postgres: keyring: store secret %s: %s", name, safeErr(err))
 	}
 	return k.readSecret(ctx, name)
@@ -275,7 +287,7 @@ func (k *Keyring) CreateSecret(name string, value []byte) ([]byte, error) {
 func (k *Keyring) SecretNames() ([]string, error) {
 	ctx, cancel := k.ctx()
 	defer cancel()
-	rows, err := k.s.pool.Query(ctx, "SELECT name FROM keyring_secrets ORDER BY name")
+	rows, err := k.pool.Query(ctx, "SELECT name FROM keyring_secrets ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: keyring: list secrets: %s", safeErr(err))
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -46,6 +47,9 @@ type Store struct {
 	log  *slog.Logger
 
 	probe writeProbe // CheckWritable (ready.go)
+
+	closersMu sync.Mutex
+	closers   []func()
 	// now, gcBatchOverride and gcAfterBatch are set by tests
 	// (export_test.go).
 	now             func() time.Time
@@ -101,7 +105,21 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Close closes the pool.
 func (s *Store) Close() error {
 	s.pool.Close()
+	s.closersMu.Lock()
+	defer s.closersMu.Unlock()
+	for _, c := range s.closers {
+		c()
+	}
+	s.closers = nil
 	return nil
+}
+
+// closeWith has Close call fn: for the pools of the parts that live
+// beside the store (the keyring's).
+func (s *Store) closeWith(fn func()) {
+	s.closersMu.Lock()
+	defer s.closersMu.Unlock()
+	s.closers = append(s.closers, fn)
 }
 
 // describeTarget names the server and database of cfg, without the user's
