@@ -46,7 +46,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 
-	probe writeProbe // CheckWritable (ready.go)
+	probe   writeProbe  // CheckWritable (ready.go)
+	clients clientCache // GetClient (clientcache.go)
 
 	closersMu sync.Mutex
 	closers   []func()

@@ -12,7 +12,7 @@ import (
 	"github.com/smallsso/provider/storage/postgres/pgtest"
 )
 
-// fakeClock is a settable clock for CheckWritable's cache.
+// fakeClock is a settable clock (CheckWritable's cache, the client cache).
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time

@@ -36,6 +36,9 @@ type txState struct {
 	// server (it is then good only for rollback): CommitTx reports it,
 	// so a conflict or an outage still matches its sentinel there.
 	broken error
+	// clientsWritten says a client was written in it: its commit makes
+	// the client cache stale (clientcache.go).
+	clientsWritten bool
 }
 
 var errTxDone = errors.New("transaction already finished")
@@ -68,6 +71,9 @@ func (s *Store) CommitTx(ctx context.Context) error {
 		return wrap("commit tx: a write in the transaction failed, so it was rolled back", st.broken)
 	}
 	err = st.tx.Commit(context.WithoutCancel(ctx))
+	if st.clientsWritten {
+		s.clients.gen.Add(1)
+	}
 	if errors.Is(err, pgx.ErrTxCommitRollback) {
 		return errors.New("postgres: commit tx: a statement in the transaction failed, so it was rolled back")
 	}

@@ -84,18 +84,18 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 }
 
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	defer s.clientsChanged(ctx)
 	return s.insertRecord(ctx, "create client", `INSERT INTO clients (id, data) VALUES ($1, $2) ON CONFLICT DO NOTHING`, c.ID, c)
 }
 
-func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
-	return getRecord[storage.Client](ctx, s, "get client", `SELECT data FROM clients WHERE id = $1`, textKey(id))
-}
+// GetClient is in clientcache.go.
 
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	return listRecords[storage.Client](ctx, s, "list clients", `SELECT data FROM clients`)
 }
 
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	defer s.clientsChanged(ctx)
 	var fnErr error
 	err := s.atomic(ctx, func(tx pgx.Tx) error {
 		fnErr = nil
@@ -123,6 +123,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clientsChanged(ctx)
 	return s.deleteOne(ctx, "delete client", `DELETE FROM clients WHERE id = $1`, id)
 }
 
