@@ -150,8 +150,12 @@ func TestSoakRotationsOverWeeks(t *testing.T) {
 	}
 
 	week4, week8 := samples[3], samples[7]
-	if week8.fileSize > week4.fileSize+week4.fileSize/10 {
-		t.Errorf("the file grew from %d bytes after week 4 to %d after week 8", week4.fileSize, week8.fileSize)
+	// bbolt doubles a small file when it needs one page more, so the
+	// file's size alone jumps when the high-water mark crosses a power of
+	// two, whichever week that happens: what must stay flat is the pages
+	// in use, and the file must be no larger than one doubling above them.
+	if pageSize := int64(os.Getpagesize()); week8.fileSize > 2*int64(week8.pages)*pageSize && week8.fileSize > week4.fileSize {
+		t.Errorf("the file grew from %d bytes after week 4 to %d after week 8, more than one doubling above its %d pages", week4.fileSize, week8.fileSize, week8.pages)
 	}
 	if week8.pages > week4.pages+week4.pages/10 {
 		t.Errorf("allocated pages grew from %d after week 4 to %d after week 8", week4.pages, week8.pages)
