@@ -140,6 +140,7 @@ func (p *Provider) newOAuth2(store *fositeStore, providerSecret []byte) fosite.O
 	}
 	signer := &jwtSigner{keys: keys, now: p.now}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(fc)
+	p.refreshSignature = hmacStrategy.RefreshTokenSignature
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: coreStrategy{
 			AccessTokenStrategy: &accessTokenStrategy{

@@ -4,6 +4,7 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -130,9 +131,12 @@ type Provider struct {
 	oauth2 fosite.OAuth2Provider
 	// fositeStore is the storage fosite's handlers use (oauth2).
 	fositeStore *fositeStore
-	sealKey     []byte
-	secure      bool // cookies get Secure and the __Host- prefix
-	basePath    string
+	// refreshSignature is the storage key of a refresh token (revocation
+	// of a retired one, token.go).
+	refreshSignature func(ctx context.Context, token string) string
+	sealKey          []byte
+	secure           bool // cookies get Secure and the __Host- prefix
+	basePath         string
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
 	// out makes every request to a client-chosen URL (see outbound.go).

@@ -279,14 +279,26 @@ func TestRefreshGraceReplayAudited(t *testing.T) {
 }
 
 // A client revoking (RFC 7009) the refresh token it holds, within the
-// grace after that token was rotated, is answered 200, not told to retry:
-// only the refresh handler treats a kept answer as a race in progress.
+// grace after that token was rotated, is answered 200, not told to retry
+// (only the refresh handler treats a kept answer as a race in progress),
+// and the grant ends: the successor it may never have received dies too.
+// Another client presenting it changes nothing.
 func TestRefreshGraceRevokeRetired(t *testing.T) {
 	t.Parallel()
-	op := newGraceOP(t, 30*time.Second)
-	old, _ := rotate(t, op)
-	status, _, body := postForm(t, op.Issuer+"/revoke", url.Values{"token": {old}, "token_type_hint": {"refresh_token"}}, op.Basic.ID, op.Basic.Secret)
-	if status != http.StatusOK {
-		t.Fatalf("revoking a retired refresh token within the grace: HTTP %d %v, want 200", status, body)
+	for _, grace := range []time.Duration{30 * time.Second, 0} {
+		op := newGraceOP(t, grace)
+		old, tr := rotate(t, op)
+		status, _, body := postForm(t, op.Issuer+"/revoke", url.Values{"token": {old}, "token_type_hint": {"refresh_token"}}, op.Client2.ID, op.Client2.Secret)
+		if status != http.StatusOK {
+			t.Fatalf("grace %v: another client revoking the retired token: HTTP %d %v, want 200", grace, status, body)
+		}
+		if ur := op.Userinfo(t, tr.Str("access_token"), "get"); ur.Status != 200 {
+			t.Fatalf("grace %v: another client's revocation ended the grant: userinfo HTTP %d", grace, ur.Status)
+		}
+		status, _, body = postForm(t, op.Issuer+"/revoke", url.Values{"token": {old}, "token_type_hint": {"refresh_token"}}, op.Basic.ID, op.Basic.Secret)
+		if status != http.StatusOK {
+			t.Fatalf("grace %v: revoking a retired refresh token: HTTP %d %v, want 200", grace, status, body)
+		}
+		expectRevoked(t, op, tr)
 	}
 }

@@ -168,6 +168,11 @@ func refineTokenError(r *http.Request, err error) error {
 // tokens, as §2.2 requires.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth2.NewRevocationRequest(r.Context(), r)
+	if err == nil {
+		if rerr := p.revokeRetiredRefresh(r.Context(), r); rerr != nil {
+			err = fosite.ErrTemporarilyUnavailable.WithWrap(rerr)
+		}
+	}
 	if err != nil {
 		err = storageUnavailable(w, err)
 		p.logProtocolError(r, "revoke", err)
@@ -178,6 +183,33 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.emit(r, audit.RevokedByClient(requestClientID(r)))
 	}
 	p.oauth2.WriteRevocationResponse(r.Context(), w, err)
+}
+
+// revokeRetiredRefresh ends the family of a retired refresh token that
+// its own client revokes (RFC 7009 §2.1). fosite answers 200 for an
+// inactive token and revokes nothing, but the retired token's successor,
+// which the client may never have received (an answer lost on the way,
+// the refresh grace), would then live on until it expired. Presenting a
+// retired token is what reuse detection acts on at the token endpoint;
+// here it ends the grant the same way.
+func (p *Provider) revokeRetiredRefresh(ctx context.Context, r *http.Request) error {
+	token := r.PostForm.Get("token")
+	if token == "" || p.refreshSignature == nil {
+		return nil
+	}
+	rec, err := p.store.GetToken(ctx, storage.KindRefreshToken, p.refreshSignature(ctx, token))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case rec.Active || rec.ClientID != requestClientID(r):
+		return nil
+	}
+	if err := p.fositeStore.RevokeRefreshToken(ctx, rec.RequestID); err != nil {
+		return err
+	}
+	return p.fositeStore.RevokeAccessToken(ctx, rec.RequestID)
 }
 
 // handleIntrospect is RFC 7662 token introspection for authenticated
