@@ -33,9 +33,17 @@ func ParseEncryptionKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("keys: the encryption key is not base64 (%d characters; generate one with: openssl rand -base64 32)", len(s))
 	}
 	if len(key) != EncryptionKeySize {
-		return nil, fmt.Errorf("keys: the encryption key decodes to %d bytes, want %d (generate one with: openssl rand -base64 32)", len(key), EncryptionKeySize)
+		return nil, &EncryptionKeySizeError{Got: len(key)}
 	}
 	return key, nil
+}
+
+// EncryptionKeySizeError is ParseEncryptionKey's error for base64 of the
+// wrong length; any other error means the value is empty or not base64.
+type EncryptionKeySizeError struct{ Got int }
+
+func (e *EncryptionKeySizeError) Error() string {
+	return fmt.Sprintf("keys: the encryption key decodes to %d bytes, want %d (generate one with: openssl rand -base64 32)", e.Got, EncryptionKeySize)
 }
 
 // GenerateEncryptionKey returns a fresh keys.encryption_key: 32 random

@@ -16,6 +16,7 @@ import (
 
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/storage/bolt"
+	"github.com/smallsso/provider/storage/postgres"
 )
 
 // lockWait is how long an admin command waits for the database lock before
@@ -30,28 +31,7 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error
 	}
 	store, err := bolt.Open(cfg.Storage.Bolt, bolt.Options{Timeout: lockWait})
 	if err == nil {
-		// Only adding a client_secret_jwt client needs the provider secret;
-		// other commands do not touch the key directory.
-		sealer := secret.NewSealerFunc(func() ([]byte, error) {
-			km, err := openKeys(cfg, nil)
-			if err != nil {
-				return nil, err
-			}
-			return km.Secret("provider")
-		})
-		// The server audits changes made through its socket; here the CLI
-		// writes its own to the audit log.
-		aw, file, err := openAuditLog(cfg, os.Stderr, nil)
-		if err != nil {
-			store.Close()
-			return nil, nil, err
-		}
-		return admin.Audited(&admin.Local{Store: store, Sealer: sealer}, sinkOrNil(aw), nil), func() {
-			store.Close()
-			if file != nil {
-				file.Close()
-			}
-		}, nil
+		return directAdmin(cfg, nil, &admin.Local{Store: store})
 	}
 	if !errors.Is(err, bolt.ErrLocked) {
 		return nil, nil, err
@@ -63,6 +43,33 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error
 		return nil, nil, fmt.Errorf("database %s is locked by another process and its admin socket does not answer (%v)", cfg.Storage.Bolt, err)
 	}
 	return client, func() {}, nil
+}
+
+// directAdmin is the CLI working on the database itself (a bbolt file no
+// server holds, or PostgreSQL; pg is nil on bbolt) through local, whose
+// Store it closes when done. Only adding a client_secret_jwt client needs
+// the provider secret, so the keys are opened only then. A server audits
+// the changes made through its socket; here the CLI writes its own to the
+// audit log.
+func directAdmin(cfg *fileConfig, pg *postgres.Store, local *admin.Local) (admin.Admin, func(), error) {
+	local.Sealer = secret.NewSealerFunc(func() ([]byte, error) {
+		km, err := openKeysOn(cfg, pg, nil)
+		if err != nil {
+			return nil, err
+		}
+		return km.Secret("provider")
+	})
+	aw, file, err := openAuditLog(cfg, os.Stderr, nil)
+	if err != nil {
+		local.Store.Close()
+		return nil, nil, err
+	}
+	return admin.Audited(local, sinkOrNil(aw), nil), func() {
+		local.Store.Close()
+		if file != nil {
+			file.Close()
+		}
+	}, nil
 }
 
 // describe turns storage sentinels into plain words for the operator.

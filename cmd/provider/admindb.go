@@ -6,9 +6,7 @@ import (
 	"os"
 
 	"github.com/smallsso/provider/provider"
-
 	"github.com/smallsso/provider/provider/admin"
-	"github.com/smallsso/provider/provider/secret"
 )
 
 // openDatabaseAdmin is openAdmin on PostgreSQL: there is no admin socket
@@ -22,32 +20,12 @@ func openDatabaseAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(
 	if err != nil {
 		return nil, nil, err
 	}
-	// Only adding a client_secret_jwt client needs the provider secret;
-	// other commands do not open the keys.
-	sealer := secret.NewSealerFunc(func() ([]byte, error) {
-		km, err := openKeysOn(cfg, pg, nil)
-		if err != nil {
-			return nil, err
-		}
-		return km.Secret("provider")
-	})
-	aw, file, err := openAuditLog(cfg, os.Stderr, nil)
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	local := &admin.Local{Store: store, Sealer: sealer, PasswordChanged: func(username string) {
+	return directAdmin(cfg, pg, &admin.Local{Store: store, PasswordChanged: func(username string) {
 		// The places the account signed in from lose their exemption
 		// from its sign-in budget, on every replica, as when a server
 		// changes a password.
 		if err := provider.ForgetKnownSources(context.WithoutCancel(ctx), pg, username); err != nil {
 			fmt.Fprintf(os.Stderr, "provider: warning: the sign-in throttle still exempts %s's known places: %v\n", username, err)
 		}
-	}}
-	return admin.Audited(local, sinkOrNil(aw), nil), func() {
-		store.Close()
-		if file != nil {
-			file.Close()
-		}
-	}, nil
+	}})
 }

@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,8 +35,6 @@ const (
 	// one replica uses, below what a server accepts by default times a
 	// few replicas.
 	maxPostgresConns = 1000
-	// encryptionKeySize is the size of keys.encryption_key, decoded.
-	encryptionKeySize = 32
 )
 
 // postgresConfig is storage.postgres.
@@ -116,27 +113,18 @@ func (c *fileConfig) validateStorage(add func(key, format string, args ...any)) 
 	}
 }
 
-// parseEncryptionKey decodes keys.encryption_key: base64 (standard or
-// URL alphabet, padded or not) of exactly 32 bytes. Its errors never hold
-// the value.
-// It accepts exactly what keys.ParseEncryptionKey does (the vault's
-// parser), with messages worded for a config problem.
+// parseEncryptionKey is keys.ParseEncryptionKey, the vault's parser, with
+// its errors worded for a config problem. They never hold the value.
 func parseEncryptionKey(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	var raw []byte
-	var err error
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if raw, err = enc.DecodeString(s); err == nil {
-			break
-		}
-	}
+	key, err := keys.ParseEncryptionKey(s)
+	var size *keys.EncryptionKeySizeError
 	switch {
-	case err != nil:
-		return nil, errors.New("is not base64: it must be the base64 of 32 random bytes (openssl rand -base64 32)")
-	case len(raw) != encryptionKeySize:
-		return nil, fmt.Errorf("decodes to %d bytes: it must be the base64 of exactly %d random bytes (openssl rand -base64 32)", len(raw), encryptionKeySize)
+	case err == nil:
+		return key, nil
+	case errors.As(err, &size):
+		return nil, fmt.Errorf("decodes to %d bytes: it must be the base64 of exactly %d random bytes (openssl rand -base64 32)", size.Got, keys.EncryptionKeySize)
 	}
-	return raw, nil
+	return nil, errors.New("is not base64: it must be the base64 of 32 random bytes (openssl rand -base64 32)")
 }
 
 // dsnProblem says what is wrong with a connection string, without a
