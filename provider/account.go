@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/smallsso/provider/provider/audit"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/provider/userspec"
@@ -263,7 +264,7 @@ func (p *Provider) handleChangePassword(w http.ResponseWriter, r *http.Request) 
 	renewedID := ""
 	if err == nil {
 		var renewed storage.BrowserSession
-		renewed, err = p.startSession(ctx, w, r, user.ID, p.now(), s.Remember)
+		renewed, err = p.startSession(ctx, w, r, user.ID, p.now(), s.Remember, mfa.SessionAMR(s.AMR))
 		renewedID = renewed.ID
 		if err == nil {
 			err = p.store.UpdateBrowserSession(ctx, renewed.ID, func(n storage.BrowserSession) (storage.BrowserSession, error) {

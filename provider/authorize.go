@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
@@ -153,7 +154,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	prompts := fosite.Arguments(strings.Fields(form.Get("prompt")))
 	requestedAt := time.Unix(it.RequestedAt, 0)
 
-	userID, authTime := it.UserID, time.Unix(it.AuthTime, 0)
+	userID, authTime, amr := it.UserID, time.Unix(it.AuthTime, 0), mfa.SessionAMR(it.AMR)
 	if userID == "" {
 		s, ok, err := p.currentSession(ctx, r)
 		if err != nil {
@@ -161,7 +162,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 			return
 		}
 		if ok {
-			userID, authTime = s.UserID, s.AuthTime
+			userID, authTime, amr = s.UserID, s.AuthTime, mfa.SessionAMR(s.AMR)
 			r = withSession(r, s)
 		}
 	}
@@ -211,20 +212,20 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 				p.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not consented to this client."))
 				return
 			}
-			it.UserID, it.AuthTime = userID, authTime.Unix()
+			it.UserID, it.AuthTime, it.AMR = userID, authTime.Unix(), amr
 			p.showConsent(w, r, ar, it, user)
 			return
 		}
 	}
 
-	p.issueCode(w, r, ar, user, authTime, requestedAt, remember)
+	p.issueCode(w, r, ar, user, authTime, amr, requestedAt, remember)
 }
 
 // issueCode grants what was asked (fosite has already checked it against
 // the client's registration) and sends the response back: the code, and
 // for implicit and hybrid response types the tokens, in the requested
 // response mode. remember, if not nil, is the consent to remember.
-func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, authTime, requestedAt time.Time, remember *storage.Consent) {
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, user storage.User, authTime time.Time, amr []string, requestedAt time.Time, remember *storage.Consent) {
 	ctx := r.Context()
 	for _, s := range ar.GetRequestedScopes() {
 		ar.GrantScope(s)
@@ -240,7 +241,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, ar fosite.A
 			sess.Claims.Extra[k] = v
 		}
 	}
-	applyClaimsRequest(sess, user, ar)
+	applyClaimsRequest(sess, user, ar, amr)
 	// The remembered consent, the browser session's client list and the
 	// code, PKCE and OIDC session records are one commit (one fsync);
 	// nothing slow happens inside. A consent is only remembered with the

@@ -20,6 +20,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/smallsso/provider/provider/mfa"
+
 	"github.com/smallsso/provider/storage"
 )
 
@@ -146,7 +148,7 @@ func consentScopes(ar fosite.AuthorizeRequester) []string {
 // parameter and acr_values ask for: the id_token claims go into the ID
 // token now, the userinfo claim names are kept for userinfo (OIDC Core
 // §5.5), and acr when requested.
-func applyClaimsRequest(sess *session, u storage.User, ar fosite.AuthorizeRequester) {
+func applyClaimsRequest(sess *session, u storage.User, ar fosite.AuthorizeRequester, amr []string) {
 	form := ar.GetRequestForm()
 	cr, _ := parseClaimsRequest(form) // checked by checkAuthzParams
 	clientScopes := ar.GetClient().GetScopes()
@@ -155,9 +157,9 @@ func applyClaimsRequest(sess *session, u storage.User, ar fosite.AuthorizeReques
 	}
 	sess.UserinfoClaims = releasable(cr.Userinfo, clientScopes)
 	if cr.wantsACR(form) {
-		sess.Claims.AuthenticationContextClassReference = acrPassword
+		sess.Claims.AuthenticationContextClassReference = mfa.ACR(amr)
 	}
-	sess.Claims.AuthenticationMethodsReferences = []string{amrPassword}
+	sess.Claims.AuthenticationMethodsReferences = slices.Clone(amr)
 }
 
 // printableError keeps error_description within what RFC 6749 §4.1.2.1

@@ -86,13 +86,14 @@ func (p *Provider) currentSession(ctx context.Context, r *http.Request) (storage
 // me signed in") only decides whether the cookie outlives the browser.
 // The new session is returned because the request still carries the old
 // cookie (see withSession).
-func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool) (storage.BrowserSession, error) {
+func (p *Provider) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, authTime time.Time, remember bool, amr []string) (storage.BrowserSession, error) {
 	token := secret.NewToken()
 	s := storage.BrowserSession{
 		ID:        sessionID(token),
 		UserID:    userID,
 		SID:       secret.NewToken(),
 		AuthTime:  authTime,
+		AMR:       amr,
 		CreatedAt: authTime,
 		ExpiresAt: authTime.Add(p.cfg.LoginSessionLifespan),
 		Remember:  remember,

@@ -20,10 +20,19 @@ type interaction struct {
 	Params      url.Values `json:"p"`
 	RequestedAt int64      `json:"t"`
 	CSRF        string     `json:"c"`
-	// UserID and AuthTime are set once the person has signed in.
-	UserID   string `json:"u,omitempty"`
-	AuthTime int64  `json:"a,omitempty"`
-	Expires  int64  `json:"e"`
+	// UserID, AuthTime and AMR are set once the person has signed in
+	// (AMR: the RFC 8176 methods they used).
+	UserID   string   `json:"u,omitempty"`
+	AuthTime int64    `json:"a,omitempty"`
+	AMR      []string `json:"m,omitempty"`
+	// PendingUser is a person part-way through signing in: their
+	// password (PendingAMR: what they proved so far) was right, but they
+	// still owe a second factor, or must enrol one. No session exists
+	// for them yet. Remember is the "keep me signed in" they asked for.
+	PendingUser string   `json:"pu,omitempty"`
+	PendingAMR  []string `json:"pm,omitempty"`
+	Remember    bool     `json:"r,omitempty"`
+	Expires     int64    `json:"e"`
 	// Account marks a sign-in started on the account page: there is no
 	// authorization request, and success leads back to /account. Being
 	// sealed, the destination cannot be swapped for another.

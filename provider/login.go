@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider/audit"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/ory/fosite"
@@ -80,19 +81,40 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
+	it.Remember = r.PostFormValue("remember") != ""
+	p.afterPassword(w, r, ar, it, user)
+}
+
+// afterPassword goes on once the password was right: to the second
+// factor the person owes, or straight to a session.
+func (p *Provider) afterPassword(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User) {
+	p.completeSignIn(w, r, ar, it, user.ID, []string{mfa.AMRPassword})
+}
+
+// completeSignIn starts the browser session of a person who proved
+// everything they owe (amr: how, RFC 8176) and goes on with the request,
+// or back to the account page for a sign-in started there. Nothing before
+// it writes a session: a sign-in cancelled or failed half-way leaves none.
+func (p *Provider) completeSignIn(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, userID string, amr []string) {
+	ctx := r.Context()
 	now := p.now()
-	sess, err := p.startSession(ctx, w, r, user.ID, now, r.PostFormValue("remember") != "")
+	sess, err := p.startSession(ctx, w, r, userID, now, it.Remember, amr)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
-	p.log.InfoContext(ctx, "login", "request_id", requestID(ctx), "user_id", user.ID, "client_id", clientID)
+	clientID := "account"
+	if ar != nil {
+		clientID = ar.GetClient().GetID()
+	}
+	p.log.InfoContext(ctx, "login", "request_id", requestID(ctx), "user_id", userID, "client_id", clientID, "amr", strings.Join(amr, " "))
 	if it.Account {
 		http.Redirect(w, r, p.path("/account"), http.StatusSeeOther)
 		return
 	}
 	r = withSession(r, sess)
-	it.UserID, it.AuthTime = user.ID, now.Unix()
+	it.UserID, it.AuthTime, it.AMR = userID, now.Unix(), amr
+	it.PendingUser, it.PendingAMR = "", nil
 	p.proceed(w, r, ar, it, false, nil)
 }
 

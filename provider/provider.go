@@ -16,6 +16,7 @@ import (
 
 	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/metrics"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/go-jose/go-jose/v4"
@@ -69,6 +70,19 @@ type Config struct {
 	// tokens instead of revoking the family (refreshgrace.go); 0, the
 	// default, forgives nothing. At most MaxRefreshReuseGrace.
 	RefreshReuseGrace time.Duration
+	// MFA is the second-factor policy (mfa.go).
+	MFA MFAConfig
+}
+
+// MFAConfig is the multi-factor policy: who must have a second factor,
+// and the WebAuthn relying party passkeys are bound to.
+type MFAConfig struct {
+	// RequiredForGroups: a person in one of these groups must enrol a
+	// second factor at their next sign-in before going on.
+	RequiredForGroups []string
+	// WebAuthnRPID is the WebAuthn relying party ID; empty means the
+	// issuer's host.
+	WebAuthnRPID string
 }
 
 // Defaults fills zero durations with the provider's defaults.
@@ -135,8 +149,10 @@ type Provider struct {
 	// of a retired one, token.go).
 	refreshSignature func(ctx context.Context, token string) string
 	sealKey          []byte
-	secure           bool // cookies get Secure and the __Host- prefix
-	basePath         string
+	// mfaKeys seal second factors' secrets and key recovery-code hashes.
+	mfaKeys  *mfa.Keys
+	secure   bool // cookies get Secure and the __Host- prefix
+	basePath string
 	// remoteKeys caches the key sets clients and trusted issuers publish.
 	remoteKeys *remoteKeySets
 	// out makes every request to a client-chosen URL (see outbound.go).
@@ -210,6 +226,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		throttle:   newSharedThrottle(d.Budgets, d.Now),
 
 		sealer:        secret.NewSealer(d.Secret),
+		mfaKeys:       mfa.NewKeys(func() ([]byte, error) { return d.Secret, nil }),
 		registrations: newSharedRegistrationLimiter(d.Budgets),
 		tokenLimits:   newSharedClientLimits(d.Budgets, d.Now, d.Logger),
 		events:        audit.OrDiscard(d.Events),

@@ -249,6 +249,10 @@ type BrowserSession struct {
 	// session: the ones told when it ends.
 	ClientIDs []string  `json:"client_ids,omitempty"`
 	AuthTime  time.Time `json:"auth_time"`
+	// AMR are the RFC 8176 methods the person signed in with ("pwd";
+	// "pwd", "otp", "mfa"; ...). Empty in sessions from before second
+	// factors existed: they mean "pwd".
+	AMR       []string  `json:"amr,omitempty"`
 	Remember  bool      `json:"remember,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
@@ -336,6 +340,8 @@ type Store interface {
 	UserTokens
 	// Walker reads every record, for migrate-storage.
 	Walker
+	// FactorStore keeps second factors (TOTP, passkeys, recovery codes).
+	FactorStore
 
 	CreateBrowserSession(ctx context.Context, s BrowserSession) error
 	GetBrowserSession(ctx context.Context, id string) (BrowserSession, error)

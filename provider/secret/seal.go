@@ -15,11 +15,16 @@ import (
 // with a hash of it. The key is derived from the provider secret (the
 // "provider" secret of the key directory), so a copy of the database alone
 // does not reveal these secrets.
+//
+// NewPurposeSealer makes one for another kind of secret (second factors):
+// each purpose has its own key, and the associated data each value is
+// sealed with binds it to its owner.
 type Sealer struct {
-	load func() ([]byte, error)
-	once sync.Once
-	aead cipher.AEAD
-	err  error
+	load    func() ([]byte, error)
+	purpose string
+	once    sync.Once
+	aead    cipher.AEAD
+	err     error
 }
 
 // sealVersion leads every sealed value, so the format or key derivation can
@@ -34,24 +39,39 @@ func NewSealer(providerSecret []byte) *Sealer {
 // NewSealerFunc loads the provider secret on first use only, so admin
 // commands that never seal do not have to open the key directory.
 func NewSealerFunc(load func() ([]byte, error)) *Sealer {
-	return &Sealer{load: load}
+	return &Sealer{load: load, purpose: "client secrets"}
+}
+
+// NewPurposeSealer seals values of another purpose (its name is in error
+// messages too) with a key of their own derived from the provider secret,
+// loaded on first use.
+func NewPurposeSealer(purpose string, load func() ([]byte, error)) *Sealer {
+	return &Sealer{load: load, purpose: purpose}
+}
+
+// keyLabel keeps the client secrets' key what it always was.
+func (s *Sealer) keyLabel() string {
+	if s.purpose == "client secrets" {
+		return "client-secret-seal"
+	}
+	return "seal\x00" + s.purpose
 }
 
 func (s *Sealer) cipher() (cipher.AEAD, error) {
 	if s == nil {
-		return nil, errors.New("no provider secret to seal client secrets with")
+		return nil, errors.New("no provider secret to seal with")
 	}
 	s.once.Do(func() {
 		secret, err := s.load()
 		if err != nil {
-			s.err = fmt.Errorf("seal client secrets: %w", err)
+			s.err = fmt.Errorf("seal %s: %w", s.purpose, err)
 			return
 		}
 		if len(secret) < 32 {
-			s.err = errors.New("seal client secrets: the provider secret must be at least 32 bytes")
+			s.err = fmt.Errorf("seal %s: the provider secret must be at least 32 bytes", s.purpose)
 			return
 		}
-		block, err := aes.NewCipher(DeriveKey(secret, "client-secret-seal"))
+		block, err := aes.NewCipher(DeriveKey(secret, s.keyLabel()))
 		if err != nil {
 			s.err = err
 			return
@@ -67,29 +87,41 @@ func sealAD(clientID string) []byte { return []byte("client-secret\x00" + client
 
 // Seal encrypts the secret of clientID (AES-256-GCM, random nonce).
 func (s *Sealer) Seal(clientID, secret string) ([]byte, error) {
-	aead, err := s.cipher()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(secret)+aead.Overhead())
-	out[0] = sealVersion
-	rand.Read(out[1:])
-	return aead.Seal(out, out[1:], []byte(secret), sealAD(clientID)), nil
+	return s.SealBytes(sealAD(clientID), []byte(secret))
 }
 
 // Open decrypts what Seal produced for the same client.
 func (s *Sealer) Open(clientID string, sealed []byte) (string, error) {
+	plain, err := s.OpenBytes(sealAD(clientID), sealed)
+	return string(plain), err
+}
+
+// SealBytes encrypts plain bound to ad (AES-256-GCM, random nonce): it
+// opens only with the same ad.
+func (s *Sealer) SealBytes(ad, plain []byte) ([]byte, error) {
 	aead, err := s.cipher()
 	if err != nil {
-		return "", err
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plain)+aead.Overhead())
+	out[0] = sealVersion
+	rand.Read(out[1:])
+	return aead.Seal(out, out[1:], plain, ad), nil
+}
+
+// OpenBytes decrypts what SealBytes produced with the same ad.
+func (s *Sealer) OpenBytes(ad, sealed []byte) ([]byte, error) {
+	aead, err := s.cipher()
+	if err != nil {
+		return nil, err
 	}
 	if len(sealed) < 1+aead.NonceSize()+aead.Overhead() || sealed[0] != sealVersion {
-		return "", errors.New("sealed client secret is malformed")
+		return nil, fmt.Errorf("sealed %s: malformed", s.purpose)
 	}
 	nonce, box := sealed[1:1+aead.NonceSize()], sealed[1+aead.NonceSize():]
-	plain, err := aead.Open(nil, nonce, box, sealAD(clientID))
+	plain, err := aead.Open(nil, nonce, box, ad)
 	if err != nil {
-		return "", errors.New("sealed client secret does not open with this provider secret")
+		return nil, fmt.Errorf("sealed %s: does not open with this provider secret", s.purpose)
 	}
-	return string(plain), nil
+	return plain, nil
 }

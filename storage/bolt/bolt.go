@@ -18,6 +18,8 @@
 //	sessions           ID → BrowserSession
 //	consents           key(userID, clientID) → Consent
 //	jti                ID → JTI
+//	factors            user ID → Factors (added without a schema bump: a
+//	                   file without the bucket gets it at Open)
 //	expiry             8-byte big-endian unix nanos ‖ key(family, ...) → empty;
 //	                   a token's kept refresh answer has its own entry
 //	                   (family "replay") at its ReplayUntil
@@ -68,6 +70,7 @@ const (
 	bucketConsents   = "consents"
 	bucketJTIs       = "jti"
 	bucketExpiry     = "expiry"
+	bucketFactors    = "factors"
 
 	keySchema = "schema"
 )
@@ -195,7 +198,7 @@ func initSchema(tx *bbolt.Tx) error {
 	}
 	for _, name := range []string{
 		bucketUsers, bucketUserNames, bucketClients, bucketTrust, bucketTokens, bucketRequestIDs,
-		bucketSessions, bucketConsents, bucketJTIs, bucketExpiry,
+		bucketSessions, bucketConsents, bucketJTIs, bucketExpiry, bucketFactors,
 	} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)

@@ -174,13 +174,14 @@ const (
 	iConsents
 	iJTIs
 	iExpiry
+	iFactors
 	bucketCount
 )
 
 var bucketNames = [bucketCount]string{
 	iUsers: bucketUsers, iUserNames: bucketUserNames, iClients: bucketClients, iTrust: bucketTrust,
 	iTokens: bucketTokens, iRequestIDs: bucketRequestIDs, iSessions: bucketSessions,
-	iConsents: bucketConsents, iJTIs: bucketJTIs, iExpiry: bucketExpiry,
+	iConsents: bucketConsents, iJTIs: bucketJTIs, iExpiry: bucketExpiry, iFactors: bucketFactors,
 }
 
 func newTxn(tx *bbolt.Tx) *txn { return &txn{tx: tx} }
@@ -209,3 +210,4 @@ func (t *txn) sessions() *bbolt.Bucket   { return t.bucket(iSessions) }
 func (t *txn) consents() *bbolt.Bucket   { return t.bucket(iConsents) }
 func (t *txn) jtis() *bbolt.Bucket       { return t.bucket(iJTIs) }
 func (t *txn) expiry() *bbolt.Bucket     { return t.bucket(iExpiry) }
+func (t *txn) factors() *bbolt.Bucket    { return t.bucket(iFactors) }

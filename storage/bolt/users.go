@@ -110,6 +110,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err := t.users().Delete([]byte(id)); err != nil {
 			return err
 		}
+		if err := t.factors().Delete([]byte(id)); err != nil {
+			return err
+		}
 		return t.userNames().Delete([]byte(u.Username))
 	}))
 }
