@@ -7,6 +7,8 @@ package provider
 // new password, or the enrolment of a factor when they have none.
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,12 +42,12 @@ func (p *Provider) mfaRequiredForUser(user storage.User) bool {
 	return false
 }
 
-// clientRequiresMFA reports a client with require_mfa, set by the
-// operator: a client that registered itself never has it (its record may
-// say so only if someone wrote it there by hand).
+// clientRequiresMFA reports a client with require_mfa, which only the
+// operator sets (registration ignores it). Unlike skip_consent it is
+// honoured on any record: it only ever asks for more.
 func clientRequiresMFA(c fosite.Client) bool {
 	cl, ok := c.(*client)
-	return ok && cl.rec.RequireMFA && cl.rec.Source != "registration"
+	return ok && cl.rec.RequireMFA
 }
 
 // requestAsksMFA reports a request that asks for the mfa context class:
@@ -98,4 +100,38 @@ func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.showEnrolment(w, r, ar, it, user)
 	}
 	return true
+}
+
+// errPasswordGrantMFA refuses the password grant to a person who owes a
+// second factor (refineTokenError words it as invalid_grant).
+var errPasswordGrantMFA = errors.New("password grant refused: a second factor is required")
+
+// passwordGrantAllowed refuses the resource-owner password grant, which
+// has no page to ask for a second factor, to a person who has one
+// enrolled, is in a group that must use one, or signs in to a client that
+// requires one. It runs after the password was found right, so it tells
+// nothing about an account to someone without its password.
+func (p *Provider) passwordGrantAllowed(ctx context.Context, clientID string, u storage.User) error {
+	if p.mfaRequiredForUser(u) {
+		return errPasswordGrantMFA
+	}
+	if clientID != "" {
+		c, err := clientRecord(ctx, p.store, clientID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if err == nil && c.RequireMFA {
+			return errPasswordGrantMFA
+		}
+	}
+	f, err := p.store.GetFactors(ctx, u.ID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case f.Enrolled():
+		return errPasswordGrantMFA
+	}
+	return nil
 }

@@ -152,6 +152,9 @@ func refineTokenError(r *http.Request, err error) error {
 	if errors.As(err, &throttled) {
 		return fosite.ErrInvalidGrant.WithHintf("Too many failed sign-ins for this account or address. Try again in %s.", inMinutes(throttled.wait))
 	}
+	if errors.Is(err, errPasswordGrantMFA) {
+		return fosite.ErrInvalidGrant.WithHint("This account must sign in with a second factor, which the password grant cannot ask for: use the authorization code flow.")
+	}
 	if !errors.Is(err, fosite.ErrInvalidRequest) {
 		return err
 	}
@@ -270,6 +273,12 @@ func (p *Provider) authenticatePasswordGrant(ctx context.Context, username, pass
 	case errors.Is(err, errBadCredentials):
 		return "", fosite.ErrNotFound
 	case err != nil:
+		return "", err
+	}
+	// The grant cannot ask for a second factor: whoever owes one is
+	// refused here (mfapolicy.go), or it would be the way around it.
+	if err := p.passwordGrantAllowed(ctx, passwordGrantClient(ctx), u); err != nil {
+		p.emitFrom(ctx, ip, audit.SignInRefusedMFA(passwordGrantClient(ctx), u.Username, u.ID))
 		return "", err
 	}
 	return u.ID, nil

@@ -25,7 +25,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 		jwksFile    string
 	)
 	c := &cobra.Command{
-		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--response-type T...] [--request-uri URL...] [--request-object-alg ALG] [--public] [--introspect any] [--skip-consent] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
+		Use:   "add --config FILE --id ID [--name N] --redirect-uri URI... [--grant-type G...] [--scope S...] [--auth-method M] [--auth-signing-alg ALG] [--jwks-file F | --jwks-uri URL] [--id-token-alg ALG] [--userinfo-alg ALG] [--response-type T...] [--request-uri URL...] [--request-object-alg ALG] [--public] [--introspect any] [--skip-consent] [--require-mfa] [--secret-stdin] [--post-logout-redirect-uri URI...] [--backchannel-logout-uri URL] [--frontchannel-logout-uri URL]",
 		Short: "Add a client; a confidential client without --secret-stdin gets a generated secret, printed once",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -82,6 +82,7 @@ func newClientsAddCmd(e *env) *cobra.Command {
 	f.StringVar(&spec.Introspect, "introspect", "", "any: the client may introspect every token (a trusted resource server); default: only its own tokens and those whose audience names it")
 	f.StringVar(&spec.RateLimit, "rate-limit", "", "limit the client's token requests, like 100/m (requests per s, m, h or d, or per a duration like 10s); default: none")
 	f.BoolVar(&spec.SkipConsent, "skip-consent", false, "a first-party application: people are not asked to consent (only when the request says prompt=consent)")
+	f.BoolVar(&spec.RequireMFA, "require-mfa", false, "everyone who signs in to this client must prove a second factor (and enrol one first if they have none)")
 	f.StringVar(&spec.IDTokenSignedResponseAlg, "id-token-alg", "", "ID token signing algorithm: RS256 (default), PS256, ES256 or EdDSA")
 	f.StringVar(&spec.UserinfoSignedResponseAlg, "userinfo-alg", "", "sign userinfo responses (application/jwt) with RS256, PS256, ES256 or EdDSA (default: plain JSON)")
 	f.StringArrayVar(&spec.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "where RP-initiated logout may return to, exact match (repeat for more)")

@@ -98,6 +98,8 @@ type fileConfig struct {
 	// (observe.go).
 	Audit   auditConfig   `yaml:"audit"`
 	Metrics metricsConfig `yaml:"metrics"`
+	// MFA is the multi-factor policy (mfaconfig.go).
+	MFA mfaConfig `yaml:"mfa"`
 
 	dir  string        // the config file's directory
 	path string        // the config file, absolute
@@ -211,6 +213,7 @@ func (c *fileConfig) validate() []configProblem {
 	c.validateSchedules(add)
 	c.Audit.check(c, add)
 	c.Metrics.check(c, add)
+	c.MFA.check(add)
 	validateHostList("registration.allowed_redirect_hosts", c.Registration.AllowedRedirectHosts, true, add)
 	validateHostList("outbound.allowed_hosts", c.Outbound.AllowedHosts, false, add)
 	for _, p := range c.Limits.Problems() {
@@ -366,6 +369,7 @@ func (c *fileConfig) providerConfig() provider.Config {
 		Limits:       c.Limits.Limits,
 
 		RefreshReuseGrace: time.Duration(c.Tokens.RefreshReuseGrace),
+		MFA:               c.MFA.providerConfig(),
 	}.Defaults()
 }
 
