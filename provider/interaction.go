@@ -32,6 +32,10 @@ type interaction struct {
 	PendingUser string   `json:"pu,omitempty"`
 	PendingAMR  []string `json:"pm,omitempty"`
 	Remember    bool     `json:"r,omitempty"`
+	// EnrolledAMR: the pending person enrolled a second factor during
+	// this sign-in and proved it with one use (enrol.go); /login/continue
+	// then completes the sign-in with PendingAMR and these methods.
+	EnrolledAMR []string `json:"em,omitempty"`
 	Expires     int64    `json:"e"`
 	// Account marks a sign-in started on the account page: there is no
 	// authorization request, and success leads back to /account. Being
