@@ -88,11 +88,17 @@ const (
 	AdminChange      = "admin_change"     // CLI or admin socket, with op, object and actor
 	ConfigReloaded   = "config_reloaded"  // success or failure (reason)
 	KeyPublished     = "key_published"    // keys.rotate_every published the next signing key (object: its kid)
+	// A person's second factors, on the account page or during a
+	// sign-in (object: the method, totp or passkey).
+	MFAEnrolled            = "mfa_enrolled"
+	MFARemoved             = "mfa_removed"
+	RecoveryCodesGenerated = "recovery_codes_generated"
 )
 
 // Names are every event name, for metrics to pre-declare.
 var Names = []string{SignIn, Consent, TokenIssued, TokenRefused, TokenRevoked, RefreshReuse, CodeReplay,
-	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished}
+	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished,
+	MFAEnrolled, MFARemoved, RecoveryCodesGenerated}
 
 // Sign-in failure reasons.
 const (
