@@ -97,7 +97,6 @@ func testWalk(t *testing.T, s storage.Store) {
 		t.Fatalf("factors walk went on after fn failed: %d calls", calls)
 	}
 
-
 	calls = 0
 	err := s.WalkTokens(ctx, storage.KindRefreshToken, func(storage.TokenRequest) error {
 		calls++
