@@ -74,7 +74,7 @@ func TestMigrateStorageKeepsARefreshChain(t *testing.T) {
 				r := runCLI(t, "", "migrate-storage", "--from-config", from.path, "--to-config", to.path)
 				out := r.ok(t)
 				t.Logf("hop %d: migrate-storage said:\n%s", i, out)
-				for _, want := range []string{"1 client, 1 user, 0 trusted issuers\n", " token records (code ", "1 browser session, 1 consent, 0 JTIs\n", "  keys: "} {
+				for _, want := range []string{"1 client, 1 user, 0 trusted issuers\n", " token records (code ", "1 browser session, 1 consent, 0 JTIs\n", "  second factors of 0 users\n", "  keys: "} {
 					if !strings.Contains(out, want) {
 						t.Errorf("hop %d: output lacks %q:\n%s", i, want, out)
 					}
