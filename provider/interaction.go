@@ -32,7 +32,12 @@ type interaction struct {
 	PendingUser string   `json:"pu,omitempty"`
 	PendingAMR  []string `json:"pm,omitempty"`
 	Remember    bool     `json:"r,omitempty"`
-	Expires     int64    `json:"e"`
+	// StepUpSID is set when the pending person is already signed in and
+	// steps up (a second factor for a request that needs one): the sid
+	// of the session to renew, which must still be this browser's when
+	// the factor is proved.
+	StepUpSID string `json:"ss,omitempty"`
+	Expires   int64  `json:"e"`
 	// Account marks a sign-in started on the account page: there is no
 	// authorization request, and success leads back to /account. Being
 	// sealed, the destination cannot be swapped for another.

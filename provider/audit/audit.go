@@ -35,6 +35,9 @@ type Event struct {
 	Subject   string `json:"sub,omitempty"`
 	GrantType string `json:"grant_type,omitempty"`
 	Scope     string `json:"scope,omitempty"`
+	// Method is the factor a sign-in step used or failed with (totp,
+	// recovery_code, passkey): never the code or credential itself.
+	Method string `json:"method,omitempty"`
 
 	// ClientAddr is the HTTP client's address (after trusted_proxies);
 	// RequestID is the X-Request-Id the server gave the request.
