@@ -117,6 +117,12 @@ const (
 	OpClientDel   = "client_delete"
 	OpTrustAdd    = "trust_add"
 	OpTrustDelete = "trust_delete"
+	// An operator enrolling or removing a person's authenticator app, or
+	// removing every second factor and recovery code (the object is the
+	// username; never a secret).
+	OpUserTOTPAdd    = "user_totp_add"
+	OpUserTOTPRemove = "user_totp_remove"
+	OpUserMFAReset   = "user_mfa_reset"
 	// OpBackup is a copy of the whole database taken through the admin
 	// socket: no change, but everything a thief would want.
 	OpBackup = "backup"
