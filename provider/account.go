@@ -93,14 +93,15 @@ func (p *Provider) showAccountLogin(w http.ResponseWriter, r *http.Request, user
 }
 
 // showAccount renders the account page; notice and problem are already
-// translated, field names the input problem is about.
-func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user storage.User, notice, problem, field string, status int) {
+// translated, field names the input problem is about; more adds to the
+// page (a section's own problem).
+func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user storage.User, notice, problem, field string, status int, more ...func(*templates.AccountPage)) {
 	apps, err := p.accountApps(r, user.ID)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
-	p.render(w, r, status, templates.PageAccount, templates.AccountPage{
+	page := templates.AccountPage{
 		Brand: p.brand(),
 		User: templates.AccountUser{
 			Username: user.Username, Name: user.Name, Email: user.Email, EmailVerified: user.EmailVerified,
@@ -115,7 +116,15 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user stor
 		Notice:            notice,
 		Error:             problem,
 		ErrorField:        field,
-	})
+	}
+	if err := p.accountFactors(r, user, &page); err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	for _, f := range more {
+		f(&page)
+	}
+	p.render(w, r, status, templates.PageAccount, page)
 }
 
 // accountApps are the clients the user let in: a remembered consent that

@@ -37,7 +37,11 @@ type interaction struct {
 	// of the session to renew, which must still be this browser's when
 	// the factor is proved.
 	StepUpSID string `json:"ss,omitempty"`
-	Expires   int64  `json:"e"`
+	// EnrolledAMR: the pending person enrolled a second factor during
+	// this sign-in and proved it with one use (enrol.go); /login/continue
+	// then completes the sign-in with PendingAMR and these methods.
+	EnrolledAMR []string `json:"em,omitempty"`
+	Expires     int64    `json:"e"`
 	// Account marks a sign-in started on the account page: there is no
 	// authorization request, and success leads back to /account. Being
 	// sealed, the destination cannot be swapped for another.

@@ -88,7 +88,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 // afterPassword goes on once the password was right: to the second
 // factor the person owes, or straight to a session.
 func (p *Provider) afterPassword(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User) {
-	f, err := p.factorsOf(r, user.ID)
+	f, err := p.factorsOf(r.Context(), user.ID)
 	if err != nil {
 		// Fails closed: without knowing the factors, no session.
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})

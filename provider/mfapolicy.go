@@ -87,7 +87,7 @@ func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.showLogin(w, r, ar, it, user.Username, "", http.StatusOK)
 		return true
 	}
-	f, err := p.factorsOf(r, user.ID)
+	f, err := p.factorsOf(r.Context(), user.ID)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return true

@@ -132,6 +132,13 @@ var formPaths = map[string]func(*http.Request) bool{
 	"/consent":          nil,
 	"/account/password": nil,
 	"/account/revoke":   nil,
+	// Second factors (enrol.go, accountmfa.go).
+	"/login/enrol":            nil,
+	"/login/continue":         nil,
+	"/account/totp":           nil,
+	"/account/totp/confirm":   nil,
+	"/account/totp/remove":    nil,
+	"/account/recovery-codes": nil,
 	// An RP may post its logout request cross-site (RP-Initiated Logout
 	// §2); only the confirmation form, which carries confirm, is ours.
 	"/logout": func(r *http.Request) bool {

@@ -36,6 +36,8 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET", "POST"}, "/authorize", p.handleAuthorize, true},
 		{[]string{"POST"}, "/login", p.handleLogin, true},
 		{[]string{"POST"}, "/login/mfa", p.handleSecondFactor, true},
+		{[]string{"POST"}, "/login/enrol", p.handleLoginEnrol, true},
+		{[]string{"POST"}, "/login/continue", p.handleLoginContinue, true},
 		{[]string{"POST"}, "/consent", p.handleConsent, true},
 		{[]string{"POST"}, "/token", withClientMemo(p.handleToken), true},
 		{[]string{"GET", "POST"}, "/userinfo", p.handleUserinfo, true},
@@ -50,6 +52,10 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET"}, "/account", p.handleAccount, true},
 		{[]string{"POST"}, "/account/password", p.handleChangePassword, true},
 		{[]string{"POST"}, "/account/revoke", p.handleRevokeApp, true},
+		{[]string{"POST"}, "/account/totp", p.handleAccountTOTP, true},
+		{[]string{"POST"}, "/account/totp/confirm", p.handleAccountTOTPConfirm, true},
+		{[]string{"POST"}, "/account/totp/remove", p.handleAccountTOTPRemove, true},
+		{[]string{"POST"}, "/account/recovery-codes", p.handleAccountRecoveryCodes, true},
 		{[]string{"GET"}, "/static/theme.css", p.handleTheme, false},
 	}
 	plainCORS, userinfoCORS := p.newCORS()

@@ -42,15 +42,6 @@ const maxCodeLength = 64
 // session ended meanwhile: the person starts again.
 var errFactorGone = errors.New("second factor or session gone since the page was shown")
 
-// factorsOf is userID's factors, none (not an error) when they have none.
-func (p *Provider) factorsOf(r *http.Request, userID string) (storage.Factors, error) {
-	f, err := p.store.GetFactors(r.Context(), userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Factors{UserID: userID}, nil
-	}
-	return f, err
-}
-
 // showSecondFactor asks it.PendingUser (user) for a second factor.
 // recovery shows the field as one for a recovery code; problem is a
 // catalogue message or one already translated.
@@ -127,7 +118,7 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 		p.cancelSignIn(w, r, ar, it)
 		return
 	}
-	f, err := p.factorsOf(r, user.ID)
+	f, err := p.factorsOf(r.Context(), user.ID)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return

@@ -38,9 +38,23 @@ const (
 	PageLoggedOut = "logged-out"
 )
 
-var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut}
+var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut, PageTOTPEnrol, PageRecoveryCodes}
 
 const layoutFile = "layout.html"
+
+// standalone are embedded files parsed on their own, outside the page set.
+var standalone = []string{"formpost.html"}
+
+// partials are the embedded files that are neither a page, the layout nor
+// standalone (account-mfa.html, say): each only defines templates, parsed
+// into every page after the layout, so a page includes one with
+// {{template "name" .}}. An operator may replace one by name like a page.
+func partials() []string {
+	names, _ := fs.Glob(embedded, "*.html") // a constant pattern
+	return slices.DeleteFunc(names, func(n string) bool {
+		return n == layoutFile || slices.Contains(standalone, n) || slices.Contains(required, strings.TrimSuffix(n, ".html"))
+	})
+}
 
 // Brand is what every page shows of the organisation.
 type Brand struct {
@@ -197,6 +211,19 @@ type AccountPage struct {
 	Error             string
 	// ErrorField is the id of the field Error is about, for aria-describedby.
 	ErrorField string
+
+	// Second factors (account-mfa.html). MFAError is already translated;
+	// MFAErrorField names the field it is about.
+	TOTPEnrolled        bool
+	TOTPSince           string // YYYY-MM-DD
+	TOTPAction          string
+	TOTPRemoveAction    string
+	HasFactor           bool
+	RecoveryCodesLeft   int
+	RecoveryCodesLow    bool
+	RecoveryCodesAction string
+	MFAError            string
+	MFAErrorField       string
 }
 
 // Set is the parsed pages, once per language.
@@ -245,12 +272,11 @@ func Load(dir string) (*Set, error) {
 // checkNames refuses a page name the provider would never use, so a typo
 // ("logn.html") fails at start instead of silently showing the default.
 func checkNames(over fs.FS, dir string) error {
-	known := append([]string{layoutFile}, required...)
-	for i, n := range known {
-		if n != layoutFile {
-			known[i] = n + ".html"
-		}
+	known := []string{layoutFile}
+	for _, n := range required {
+		known = append(known, n+".html")
 	}
+	known = append(known, partials()...)
 	names, err := fs.Glob(over, "*.html")
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
@@ -289,6 +315,15 @@ func build(fsys fs.FS, describe func(name string) string) (*Set, error) {
 		}
 		bodies[name] = string(body)
 	}
+	partNames := partials()
+	var parts []string
+	for _, name := range partNames {
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %s: %w", describe(name), err)
+		}
+		parts = append(parts, string(body))
+	}
 	for _, lang := range cat.langs {
 		funcs := s.funcs(lang)
 		pages := map[string]*template.Template{}
@@ -296,6 +331,11 @@ func build(fsys fs.FS, describe func(name string) string) (*Set, error) {
 			t, err := template.New("layout").Funcs(funcs).Parse(string(layout))
 			if err != nil {
 				return nil, fmt.Errorf("templates: parse %s: %w", describe(layoutFile), err)
+			}
+			for i, body := range parts {
+				if _, err := t.New(partNames[i]).Parse(body); err != nil {
+					return nil, fmt.Errorf("templates: parse %s: %w", describe(partNames[i]), err)
+				}
 			}
 			if _, err := t.New(name).Parse(bodies[name]); err != nil {
 				return nil, fmt.Errorf("templates: parse %s: %w", describe(name+".html"), err)

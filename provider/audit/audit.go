@@ -88,11 +88,17 @@ const (
 	AdminChange      = "admin_change"     // CLI or admin socket, with op, object and actor
 	ConfigReloaded   = "config_reloaded"  // success or failure (reason)
 	KeyPublished     = "key_published"    // keys.rotate_every published the next signing key (object: its kid)
+	// A person's second factors, on the account page or during a
+	// sign-in (object: the method, totp or passkey).
+	MFAEnrolled            = "mfa_enrolled"
+	MFARemoved             = "mfa_removed"
+	RecoveryCodesGenerated = "recovery_codes_generated"
 )
 
 // Names are every event name, for metrics to pre-declare.
 var Names = []string{SignIn, Consent, TokenIssued, TokenRefused, TokenRevoked, RefreshReuse, CodeReplay,
-	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished}
+	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished,
+	MFAEnrolled, MFARemoved, RecoveryCodesGenerated}
 
 // Sign-in failure reasons.
 const (
@@ -111,6 +117,12 @@ const (
 	OpClientDel   = "client_delete"
 	OpTrustAdd    = "trust_add"
 	OpTrustDelete = "trust_delete"
+	// An operator enrolling or removing a person's authenticator app, or
+	// removing every second factor and recovery code (the object is the
+	// username; never a secret).
+	OpUserTOTPAdd    = "user_totp_add"
+	OpUserTOTPRemove = "user_totp_remove"
+	OpUserMFAReset   = "user_mfa_reset"
 	// OpBackup is a copy of the whole database taken through the admin
 	// socket: no change, but everything a thief would want.
 	OpBackup = "backup"

@@ -135,3 +135,27 @@ func NextKeyPublished(kid, alg string, err error) Event {
 	}
 	return Event{Name: KeyPublished, Outcome: Success, Object: kid, Reason: alg}
 }
+
+// FactorEnrolled and FactorRemoved name the factor with the Method
+// constants of secondfactor.go (MethodTOTP, MethodPasskey), in Object.
+
+// FactorEnrolled is a person adding a second factor (method: MethodTOTP,
+// MethodPasskey), proved by one use of it.
+func FactorEnrolled(sub, method string) Event {
+	return Event{Name: MFAEnrolled, Outcome: Success, Subject: sub, Object: method}
+}
+
+// FactorRemoved is a person removing a second factor; a refused removal
+// has a reason (bad_password, throttled).
+func FactorRemoved(sub, method, reason string) Event {
+	if reason != "" {
+		return Event{Name: MFARemoved, Outcome: Failure, Subject: sub, Object: method, Reason: reason}
+	}
+	return Event{Name: MFARemoved, Outcome: Success, Subject: sub, Object: method}
+}
+
+// RecoveryCodesMade is a new generation of recovery codes (the old ones
+// stop working); reason says why: "first_factor" or "regenerated".
+func RecoveryCodesMade(sub, reason string) Event {
+	return Event{Name: RecoveryCodesGenerated, Outcome: Success, Subject: sub, Reason: reason}
+}
