@@ -22,26 +22,37 @@ import (
 	"github.com/smallsso/provider/storage"
 )
 
-// reachedEnrolment reports a page that is where showEnrolment leads, both
-// while it is a stub (501) and once it is the enrolment page (a form of
-// its own): no redirect to the client, neither the login nor the
-// second-factor page, and no session.
+// reachedEnrolment checks that page is where showEnrolment leads: the
+// enrolment of an authenticator app (a form posting to /login/enrol), not
+// a redirect to the client, the login page or the second-factor page, and
+// that no session exists yet.
 func reachedEnrolment(t *testing.T, ts *testServer, b *providertest.Browser, page *providertest.Page, userID string) {
 	t.Helper()
 	if page.Location != nil {
 		t.Fatalf("redirected to %v, want the enrolment", page.Location)
 	}
-	if page.Status != http.StatusNotImplemented && page.Status != http.StatusOK {
-		t.Fatalf("HTTP %d, want the enrolment: %.1500s", page.Status, page.Body)
-	}
-	if form, err := page.ParseForm(); err == nil && (form.Values.Has("password") || isSecondFactorPage(page)) {
-		t.Fatalf("the login or second-factor page, want the enrolment: %.1500s", page.Body)
-	} else if page.Status == http.StatusOK && err != nil {
-		t.Fatalf("a page without a form, want the enrolment: %.1500s", page.Body)
+	form, err := page.ParseForm()
+	if page.Status != http.StatusOK || err != nil || form.Action != "/login/enrol" || form.Values.Has("password") {
+		t.Fatalf("HTTP %d (%v), want the enrolment page: %.1500s", page.Status, err, page.Body)
 	}
 	if sessionCookieOf(b, ts.URL) != "" || len(userSessions(t, ts, userID)) != 0 {
 		t.Fatal("a session before the enrolment")
 	}
+}
+
+// completeEnrolment sets up the authenticator app on the enrolment page,
+// saves the recovery codes, and returns the page Continue leads to.
+func completeEnrolment(t *testing.T, b *providertest.Browser, page *providertest.Page, now time.Time) *providertest.Page {
+	t.Helper()
+	key, form := enrolPage(t, page)
+	codes, err := b.Submit(context.Background(), page, form, url.Values{"code": {totpCode(t, key, now)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(shownRecoveryCodes(codes.Body)); codes.Status != http.StatusOK || n != 10 {
+		t.Fatalf("after the enrolment code: HTTP %d, %d recovery codes: %.1500s", codes.Status, n, codes.Body)
+	}
+	return submitCode(t, b, codes, nil)
 }
 
 // A client with require_mfa sends a person without a factor to enrolment
@@ -63,6 +74,7 @@ func TestRequireMFAClientSendsToEnrolment(t *testing.T) {
 
 	// prompt=none for such a client with a password-only session: an
 	// error to the client, never a page.
+	b = providertest.NewBrowser(ts.URL)
 	web := newRP(t, ts, "web", "web-secret", webRedirect, "openid")
 	f, authURL := web.start()
 	loc, err := b.SignIn(context.Background(), authURL, "alice", alicePass, "allow")
@@ -79,6 +91,24 @@ func TestRequireMFAClientSendsToEnrolment(t *testing.T) {
 	}
 	if res.Location == nil || res.Location.Query().Get("error") != "login_required" {
 		t.Fatalf("prompt=none, require_mfa: HTTP %d %v, want login_required", res.Status, res.Location)
+	}
+	// Without prompt=none the same session steps up through the
+	// enrolment: the ID token says mfa, and the sid stays.
+	sid := userSessions(t, ts, ts.alice.ID)[0].SID
+	f, authURL = strict.start()
+	page, err = b.Get(context.Background(), authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form, err := page.ParseForm(); err != nil || form.Action != "/login/enrol" {
+		t.Fatalf("step-up without a factor: HTTP %d %v, want the enrolment: %.1500s", page.Status, page.Location, page.Body)
+	}
+	c := strict.exchange(t, ts, f, finish(t, b, completeEnrolment(t, b, page, time.Now())))
+	if !slices.Equal(c.AMR, []string{"pwd", "otp", "mfa"}) || c.SID != sid {
+		t.Errorf("after enrolling: amr %v sid %q, want [pwd otp mfa] and sid %q", c.AMR, c.SID, sid)
+	}
+	if ss := userSessions(t, ts, ts.alice.ID); len(ss) != 1 || !slices.Contains(ss[0].AMR, "mfa") {
+		t.Errorf("sessions after the step-up: %+v", ss)
 	}
 }
 
