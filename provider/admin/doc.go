@@ -1,5 +1,6 @@
 // Package admin owns the operator's surface: the Admin API the CLI uses
-// (users, clients, trusted issuers, online backups), Local, which applies
+// (users, their second factors, clients, trusted issuers, online backups),
+// Local, which applies
 // it to an open store, the admin socket (its server, and the client the CLI dials when a
 // running server holds the database), and the declarative sync that makes
 // the store match the clients, users and trusted issuers of the config file.
