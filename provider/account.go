@@ -81,10 +81,12 @@ func (p *Provider) showAccountLogin(w http.ResponseWriter, r *http.Request, user
 		problem = p.tr(r, problem)
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	sealed := p.seal(it)
 	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
+		Passkey:     p.passkeySignIn(it, sealed),
 		Brand:       p.brand(),
 		Action:      p.path("/login"),
-		Interaction: p.seal(it),
+		Interaction: sealed,
 		CSRF:        it.CSRF,
 		Username:    username,
 		Error:       problem,
@@ -100,13 +102,19 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user stor
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
+	csrf := p.csrfToken(w, r)
+	passkeys, err := p.accountPasskeys(r, user.ID, csrf)
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
 	p.render(w, r, status, templates.PageAccount, templates.AccountPage{
 		Brand: p.brand(),
 		User: templates.AccountUser{
 			Username: user.Username, Name: user.Name, Email: user.Email, EmailVerified: user.EmailVerified,
 			Phone: user.PhoneNumber, Groups: user.Groups,
 		},
-		CSRF:              p.csrfToken(w, r),
+		CSRF:              csrf,
 		PasswordAction:    p.path("/account/password"),
 		RevokeAction:      p.path("/account/revoke"),
 		SignOutURL:        p.path("/logout"),
@@ -115,6 +123,7 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user stor
 		Notice:            notice,
 		Error:             problem,
 		ErrorField:        field,
+		Passkeys:          passkeys,
 	})
 }
 

@@ -131,6 +131,12 @@ var formPaths = map[string]func(*http.Request) bool{
 	"/consent":          nil,
 	"/account/password": nil,
 	"/account/revoke":   nil,
+	// passkeys.go
+	"/account/passkeys/options": nil,
+	"/account/passkeys":         nil,
+	"/account/passkeys/remove":  nil,
+	"/login/passkey/options":    nil,
+	"/login/passkey":            nil,
 	// An RP may post its logout request cross-site (RP-Initiated Logout
 	// §2); only the confirmation form, which carries confirm, is ours.
 	"/logout": func(r *http.Request) bool {

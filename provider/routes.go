@@ -49,6 +49,11 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET"}, "/account", p.handleAccount, true},
 		{[]string{"POST"}, "/account/password", p.handleChangePassword, true},
 		{[]string{"POST"}, "/account/revoke", p.handleRevokeApp, true},
+		{[]string{"POST"}, "/account/passkeys/options", p.handlePasskeyRegisterOptions, true},
+		{[]string{"POST"}, "/account/passkeys", p.handlePasskeyRegister, true},
+		{[]string{"POST"}, "/account/passkeys/remove", p.handlePasskeyRemove, true},
+		{[]string{"POST"}, "/login/passkey/options", p.handlePasskeyLoginOptions, true},
+		{[]string{"POST"}, "/login/passkey", p.handlePasskeyLogin, true},
 		{[]string{"GET"}, "/static/theme.css", p.handleTheme, false},
 	}
 	plainCORS, userinfoCORS := p.newCORS()
@@ -126,7 +131,7 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -36,9 +36,18 @@ const (
 	// PageLogout asks whether to sign out; PageLoggedOut says it is done.
 	PageLogout    = "logout"
 	PageLoggedOut = "logged-out"
+	// PagePasskeyAdded shows the recovery codes of a first passkey.
+	PagePasskeyAdded = "passkey-added"
 )
 
-var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut}
+var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut, PagePasskeyAdded}
+
+// partials are the files of shared pieces (each {{define}}s its own
+// templates) parsed with a page, beside layout.html: "<name>.html".
+var partials = map[string][]string{
+	PageLogin:   {"passkey-signin"},
+	PageAccount: {"account-passkeys", "passkey-signin"},
+}
 
 const layoutFile = "layout.html"
 
@@ -77,6 +86,8 @@ type LoginPage struct {
 	// Account is set when the sign-in leads to the account page rather
 	// than to an application.
 	Account bool
+	// Passkey offers signing in with a passkey; nil when passkeys are off.
+	Passkey *PasskeySignIn
 }
 
 // ScopeLine is one requested permission. Description is a catalogue key
@@ -197,6 +208,8 @@ type AccountPage struct {
 	Error             string
 	// ErrorField is the id of the field Error is about, for aria-describedby.
 	ErrorField string
+	// Passkeys is the passkeys section; nil when passkeys are off.
+	Passkeys *AccountPasskeys
 }
 
 // Set is the parsed pages, once per language.
@@ -246,6 +259,13 @@ func Load(dir string) (*Set, error) {
 // ("logn.html") fails at start instead of silently showing the default.
 func checkNames(over fs.FS, dir string) error {
 	known := append([]string{layoutFile}, required...)
+	for _, names := range partials {
+		for _, n := range names {
+			if !slices.Contains(known, n) {
+				known = append(known, n)
+			}
+		}
+	}
 	for i, n := range known {
 		if n != layoutFile {
 			known[i] = n + ".html"
@@ -288,6 +308,16 @@ func build(fsys fs.FS, describe func(name string) string) (*Set, error) {
 			return nil, fmt.Errorf("templates: required page %s: %w", describe(name+".html"), err)
 		}
 		bodies[name] = string(body)
+		for _, part := range partials[name] {
+			if _, ok := bodies[part]; ok {
+				continue
+			}
+			body, err := fs.ReadFile(fsys, part+".html")
+			if err != nil {
+				return nil, fmt.Errorf("templates: required part %s: %w", describe(part+".html"), err)
+			}
+			bodies[part] = string(body)
+		}
 	}
 	for _, lang := range cat.langs {
 		funcs := s.funcs(lang)
@@ -299,6 +329,11 @@ func build(fsys fs.FS, describe func(name string) string) (*Set, error) {
 			}
 			if _, err := t.New(name).Parse(bodies[name]); err != nil {
 				return nil, fmt.Errorf("templates: parse %s: %w", describe(name+".html"), err)
+			}
+			for _, part := range partials[name] {
+				if _, err := t.New(part).Parse(bodies[part]); err != nil {
+					return nil, fmt.Errorf("templates: parse %s: %w", describe(part+".html"), err)
+				}
 			}
 			pages[name] = t
 		}

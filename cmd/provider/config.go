@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/passkey"
 	"github.com/smallsso/provider/provider/userspec"
 
 	"go.yaml.in/yaml/v3"
@@ -98,6 +99,12 @@ type fileConfig struct {
 	// (observe.go).
 	Audit   auditConfig   `yaml:"audit"`
 	Metrics metricsConfig `yaml:"metrics"`
+	// MFA is the second-factor policy and the passkeys' relying party.
+	MFA struct {
+		WebAuthn struct {
+			RPID string `yaml:"rp_id"`
+		} `yaml:"webauthn"`
+	} `yaml:"mfa"`
 
 	dir  string        // the config file's directory
 	path string        // the config file, absolute
@@ -204,6 +211,9 @@ func (c *fileConfig) validate() []configProblem {
 	case "", "text", "json":
 	default:
 		add("log.format", "%q must be text or json", c.Log.Format)
+	}
+	if problem := passkey.RPIDProblem(c.Issuer, c.MFA.WebAuthn.RPID); problem != "" && c.Issuer != "" {
+		add("mfa.webauthn.rp_id", "%s", problem)
 	}
 	c.validateStorage(add) // storagepg.go
 	c.validateRegistration(add)
@@ -366,6 +376,7 @@ func (c *fileConfig) providerConfig() provider.Config {
 		Limits:       c.Limits.Limits,
 
 		RefreshReuseGrace: time.Duration(c.Tokens.RefreshReuseGrace),
+		MFA:               provider.MFAConfig{WebAuthnRPID: c.MFA.WebAuthn.RPID},
 	}.Defaults()
 }
 

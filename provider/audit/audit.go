@@ -85,11 +85,14 @@ const (
 	AdminChange      = "admin_change"     // CLI or admin socket, with op, object and actor
 	ConfigReloaded   = "config_reloaded"  // success or failure (reason)
 	KeyPublished     = "key_published"    // keys.rotate_every published the next signing key (object: its kid)
+	PasskeyAdded     = "passkey_added"    // on the account page (object: the start of its credential ID)
+	PasskeyRemoved   = "passkey_removed"  // on the account page, or refused (reason)
 )
 
 // Names are every event name, for metrics to pre-declare.
 var Names = []string{SignIn, Consent, TokenIssued, TokenRefused, TokenRevoked, RefreshReuse, CodeReplay,
-	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished}
+	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished,
+	PasskeyAdded, PasskeyRemoved}
 
 // Sign-in failure reasons.
 const (
@@ -97,6 +100,11 @@ const (
 	ReasonBadPassword = "bad_password"
 	ReasonThrottled   = "throttled"
 	ReasonError       = "error" // the check could not be made (storage)
+	// A passkey sign-in: a signature or flag that did not verify, a
+	// credential no account has, a sign counter that did not go up.
+	ReasonBadPasskey     = "bad_passkey"
+	ReasonUnknownPasskey = "unknown_passkey"
+	ReasonPasskeyCloned  = "passkey_clone_warning"
 )
 
 // Admin operations (Event.Op of AdminChange).

@@ -135,3 +135,18 @@ func NextKeyPublished(kid, alg string, err error) Event {
 	}
 	return Event{Name: KeyPublished, Outcome: Success, Object: kid, Reason: alg}
 }
+
+// PasskeyAdd is a person registering a passkey on the account page;
+// object is the start of its credential ID.
+func PasskeyAdd(sub, object string) Event {
+	return Event{Name: PasskeyAdded, Outcome: Success, Subject: sub, Object: object}
+}
+
+// PasskeyRemoval is a person removing a passkey on the account page; a
+// refused one has a reason (bad_password, throttled).
+func PasskeyRemoval(sub, object, reason string) Event {
+	if reason != "" {
+		return Event{Name: PasskeyRemoved, Outcome: Failure, Subject: sub, Object: object, Reason: reason}
+	}
+	return Event{Name: PasskeyRemoved, Outcome: Success, Subject: sub, Object: object}
+}
