@@ -521,6 +521,9 @@ func (p *Provider) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		clientID = ar.GetClient().GetID()
 	}
+	if it.PendingUser == "" {
+		it.Remember = r.PostFormValue("remember") != ""
+	}
 	fail := func(problem string, status int) { p.passkeyLoginFailed(w, r, ar, it, problem, status) }
 	csrf, _ := p.checkCSRF(r)
 	st, err := p.passkeyStates.Open(passkey.KindLogin, csrf, r.PostFormValue("state"))

@@ -384,15 +384,28 @@ func TestPasskeySignInCounterAndRemoval(t *testing.T) {
 		t.Fatalf("stored passkey %+v", f)
 	}
 
-	signIn := func(g *providertest.Browser, answer func(map[string]any) string) *providertest.Page {
+	signIn := func(g *providertest.Browser, answer func(map[string]any) string, extra ...string) *providertest.Page {
 		interaction := s.loginPage(t, g, s.authURL())
 		opts, state := s.loginOptions(t, g, interaction)
-		return post(t, g, s.URL+"/login/passkey", url.Values{"csrf": {csrfOf(t, g, s.URL)}, "interaction": {interaction}, "state": {state}, "credential": {answer(opts)}})
+		form := url.Values{"csrf": {csrfOf(t, g, s.URL)}, "interaction": {interaction}, "state": {state}, "credential": {answer(opts)}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			form.Set(extra[i], extra[i+1])
+		}
+		return post(t, g, s.URL+"/login/passkey", form)
 	}
 	g := providertest.NewBrowser(s.URL)
-	page := signIn(g, func(o map[string]any) string { return k.get(t, o) })
+	page := signIn(g, func(o map[string]any) string { return k.get(t, o) }, "remember", "yes")
 	if page.Status != http.StatusOK || !strings.Contains(page.Body, `value="allow"`) {
 		t.Fatalf("passkey sign-in: HTTP %d, want the consent page: %.300s", page.Status, page.Body)
+	}
+	// "Keep me signed in" counts for a passkey too: the cookie outlives
+	// the browser.
+	kept := false
+	for _, c := range page.Header.Values("Set-Cookie") {
+		kept = kept || strings.HasPrefix(c, "session=") && strings.Contains(c, "Max-Age=")
+	}
+	if !kept {
+		t.Errorf("cookies %q after a passkey sign-in with keep me signed in: want a session cookie with Max-Age", page.Header.Values("Set-Cookie"))
 	}
 	if f := s.factors(t); f.Passkeys[0].LastUsedAt.IsZero() {
 		t.Fatal("last use not recorded")

@@ -116,6 +116,9 @@
           if (!cred) { throw { name: "NotAllowedError" }; }
           form.elements.state.value = j.state;
           form.elements.credential.value = credentialJSON(cred);
+          // "Keep me signed in" of the password form counts for a passkey too.
+          var keep = document.getElementById("remember");
+          if (form.elements.remember && keep) { form.elements.remember.value = keep.checked ? "yes" : ""; }
           form.submit();
         });
       }).catch(function (err) {
