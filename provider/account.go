@@ -95,26 +95,21 @@ func (p *Provider) showAccountLogin(w http.ResponseWriter, r *http.Request, user
 }
 
 // showAccount renders the account page; notice and problem are already
-// translated, field names the input problem is about.
-func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user storage.User, notice, problem, field string, status int) {
+// translated, field names the input problem is about; more adds to the
+// page (a section's own problem).
+func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user storage.User, notice, problem, field string, status int, more ...func(*templates.AccountPage)) {
 	apps, err := p.accountApps(r, user.ID)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
-	csrf := p.csrfToken(w, r)
-	passkeys, err := p.accountPasskeys(r, user.ID, csrf)
-	if err != nil {
-		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-		return
-	}
-	p.render(w, r, status, templates.PageAccount, templates.AccountPage{
+	page := templates.AccountPage{
 		Brand: p.brand(),
 		User: templates.AccountUser{
 			Username: user.Username, Name: user.Name, Email: user.Email, EmailVerified: user.EmailVerified,
 			Phone: user.PhoneNumber, Groups: user.Groups,
 		},
-		CSRF:              csrf,
+		CSRF:              p.csrfToken(w, r),
 		PasswordAction:    p.path("/account/password"),
 		RevokeAction:      p.path("/account/revoke"),
 		SignOutURL:        p.path("/logout"),
@@ -123,8 +118,19 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user stor
 		Notice:            notice,
 		Error:             problem,
 		ErrorField:        field,
-		Passkeys:          passkeys,
-	})
+	}
+	if err := p.accountFactors(r, user, &page); err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	if page.Passkeys, err = p.accountPasskeys(r, user.ID, page.CSRF); err != nil { // passkeys.go
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	for _, f := range more {
+		f(&page)
+	}
+	p.render(w, r, status, templates.PageAccount, page)
 }
 
 // accountApps are the clients the user let in: a remembered consent that

@@ -14,9 +14,7 @@ import (
 // showEnrolment asks a person who must have a second factor and has none
 // (mfa.required_for_groups, a client's require_mfa, acr_values=mfa) to
 // enrol one now; it.PendingUser is user.ID, it.PendingAMR what they
-// proved. Completing it ends in completeSignIn.
-//
-// TODO(enrol helper): the enrolment page.
+// proved. Completing it ends in completeSignIn (enrol.go).
 func (p *Provider) showEnrolment(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User) {
-	p.renderError(w, r, pageError{Status: http.StatusNotImplemented, Message: msgInternal})
+	p.showTOTPEnrolment(w, r, ar, it, user)
 }

@@ -128,6 +128,7 @@ func (p *Provider) handleTheme(w http.ResponseWriter, r *http.Request) {
 // post to /authorize, /token and the rest from their own origins by design.
 var formPaths = map[string]func(*http.Request) bool{
 	"/login":            nil,
+	"/login/mfa":        nil,
 	"/consent":          nil,
 	"/account/password": nil,
 	"/account/revoke":   nil,
@@ -137,6 +138,13 @@ var formPaths = map[string]func(*http.Request) bool{
 	"/account/passkeys/remove":  nil,
 	"/login/passkey/options":    nil,
 	"/login/passkey":            nil,
+	// Second factors (enrol.go, accountmfa.go).
+	"/login/enrol":            nil,
+	"/login/continue":         nil,
+	"/account/totp":           nil,
+	"/account/totp/confirm":   nil,
+	"/account/totp/remove":    nil,
+	"/account/recovery-codes": nil,
 	// An RP may post its logout request cross-site (RP-Initiated Logout
 	// §2); only the confirmation form, which carries confirm, is ours.
 	"/logout": func(r *http.Request) bool {

@@ -93,12 +93,14 @@ func (p *Provider) passkeySignIn(it interaction, sealed string) *templates.Passk
 	}
 }
 
-// passkeyProblemKey carries a problem of the passkeys section to
-// showAccount (whose other errors belong to the password form).
-type passkeyProblemKey struct{}
-
-func withPasskeyProblem(r *http.Request, problem string) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), passkeyProblemKey{}, problem))
+// passkeyProblem puts problem (translated) in the account page's
+// passkeys section (showAccount's other errors belong to its forms).
+func passkeyProblem(problem string) func(*templates.AccountPage) {
+	return func(page *templates.AccountPage) {
+		if page.Passkeys != nil {
+			page.Passkeys.Error = problem
+		}
+	}
 }
 
 // accountPasskeys is the passkeys section of user's account page.
@@ -110,7 +112,6 @@ func (p *Provider) accountPasskeys(r *http.Request, userID, csrf string) (*templ
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	problem, _ := r.Context().Value(passkeyProblemKey{}).(string)
 	sec := &templates.AccountPasskeys{
 		Base:          p.basePath,
 		CSRF:          csrf,
@@ -118,7 +119,6 @@ func (p *Provider) accountPasskeys(r *http.Request, userID, csrf string) (*templ
 		Action:        p.path("/account/passkeys"),
 		RemoveAction:  p.path("/account/passkeys/remove"),
 		DefaultName:   p.tr(r, msgPasskeyDefault, p.now().UTC().Format(time.DateOnly)),
-		Error:         problem,
 	}
 	for _, pk := range f.Passkeys {
 		k := templates.AccountPasskey{
@@ -231,7 +231,7 @@ func (p *Provider) handlePasskeyRegister(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	fail := func(problem string, status int) {
-		p.showAccount(w, withPasskeyProblem(r, p.tr(r, problem)), user, "", "", "", status)
+		p.showAccount(w, r, user, "", "", "", status, passkeyProblem(p.tr(r, problem)))
 	}
 	name, problem := p.passkeyName(r)
 	if problem != "" {
@@ -327,7 +327,10 @@ func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user 
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return nil, errAnswered
 	}
-	p.emit(r, audit.PasskeyAdd(user.ID, passkeyObject(cred.ID)))
+	p.emit(r, audit.FactorEnrolled(user.ID, audit.MethodPasskey))
+	if first {
+		p.emit(r, audit.RecoveryCodesMade(user.ID, "first_factor"))
+	}
 	p.log.InfoContext(ctx, "passkey added", "request_id", requestID(ctx), "user_id", user.ID, "synced", cred.Flags.BackupEligible, "first_factor", first)
 	if !first {
 		return nil, nil
@@ -359,7 +362,7 @@ func (p *Provider) handlePasskeyRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fail := func(problem string, status int) {
-		p.showAccount(w, withPasskeyProblem(r, problem), user, "", "", "", status)
+		p.showAccount(w, r, user, "", "", "", status, passkeyProblem(problem))
 	}
 	id, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("id"))
 	if err != nil || len(id) == 0 {
@@ -375,12 +378,12 @@ func (p *Provider) handlePasskeyRemove(w http.ResponseWriter, r *http.Request) {
 	var throttled *throttledError
 	switch {
 	case errors.As(err, &throttled):
-		p.emit(r, audit.PasskeyRemoval(user.ID, passkeyObject(id), audit.ReasonThrottled))
+		p.emit(r, audit.FactorRemoved(user.ID, audit.MethodPasskey, audit.ReasonThrottled))
 		fail(p.tr(r, msgThrottled, minutesToWait(throttled.wait)), http.StatusTooManyRequests)
 		return
 	case errors.Is(err, errBadCredentials) || errors.Is(err, errUnknownUser):
 		p.log.WarnContext(ctx, "passkey removal: wrong password", "request_id", requestID(ctx), "user_id", user.ID)
-		p.emit(r, audit.PasskeyRemoval(user.ID, passkeyObject(id), audit.ReasonBadPassword))
+		p.emit(r, audit.FactorRemoved(user.ID, audit.MethodPasskey, audit.ReasonBadPassword))
 		fail(p.tr(r, msgWrongPassword), http.StatusUnauthorized)
 		return
 	case err != nil:
@@ -408,7 +411,7 @@ func (p *Provider) handlePasskeyRemove(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
-	p.emit(r, audit.PasskeyRemoval(user.ID, passkeyObject(id), ""))
+	p.emit(r, audit.FactorRemoved(user.ID, audit.MethodPasskey, ""))
 	p.log.InfoContext(ctx, "passkey removed", "request_id", requestID(ctx), "user_id", user.ID)
 	http.Redirect(w, r, p.path("/account?done=passkey-removed"), http.StatusSeeOther)
 }
@@ -521,61 +524,77 @@ func (p *Provider) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		clientID = ar.GetClient().GetID()
 	}
-	if it.PendingUser == "" {
+	second := it.PendingUser != ""
+	if !second {
 		it.Remember = r.PostFormValue("remember") != ""
 	}
-	fail := func(problem string, status int) { p.passkeyLoginFailed(w, r, ar, it, problem, status) }
+	var user storage.User
+	fail := func(reason, problem string, status int) {
+		if reason != "" {
+			p.emit(r, audit.SecondFactorFailed(clientID, user.Username, user.ID, audit.MethodPasskey, reason))
+		}
+		p.passkeyLoginFailed(w, r, ar, it, user, problem, status)
+	}
 	csrf, _ := p.checkCSRF(r)
 	st, err := p.passkeyStates.Open(passkey.KindLogin, csrf, r.PostFormValue("state"))
 	if err != nil || st.UserID != it.PendingUser {
-		fail(msgPasskeyStale, http.StatusBadRequest)
+		fail("", msgPasskeyStale, http.StatusBadRequest)
 		return
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(r.PostFormValue("credential")))
 	if err != nil {
 		p.log.WarnContext(ctx, "passkey sign-in: unreadable answer", "request_id", requestID(ctx), "client_id", clientID, "err", err)
-		fail(msgPasskeyFailed, http.StatusBadRequest)
+		fail("", msgPasskeyFailed, http.StatusBadRequest)
 		return
 	}
+	// Whose passkey: the person owing a second factor, or whoever the
+	// authenticator's user handle names.
 	userID := it.PendingUser
-	if userID == "" {
+	if !second {
 		userID = string(parsed.Response.UserHandle)
-	} else if h := parsed.Response.UserHandle; len(h) > 0 && string(h) != userID {
-		p.log.WarnContext(ctx, "passkey second factor: another account's passkey", "request_id", requestID(ctx), "client_id", clientID, "user_id", userID)
-		fail(msgPasskeyNotYours, http.StatusUnauthorized)
-		return
 	}
-	var user storage.User
 	if userID != "" && len(userID) <= passkey.MaxUserHandle {
 		user, err = p.store.GetUser(ctx, userID)
 	} else {
 		err = storage.ErrNotFound
 	}
-	if errors.Is(err, storage.ErrNotFound) {
-		p.log.WarnContext(ctx, "passkey sign-in: unknown user handle", "request_id", requestID(ctx), "client_id", clientID)
-		p.emit(r, audit.SignInFailed(clientID, "", audit.ReasonUnknownPasskey))
-		fail(msgPasskeyUnknown, http.StatusUnauthorized)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) && second:
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
-	}
-	if err != nil {
+	case errors.Is(err, storage.ErrNotFound):
+		p.log.WarnContext(ctx, "passkey sign-in: unknown user handle", "request_id", requestID(ctx), "client_id", clientID)
+		user = storage.User{}
+		fail(audit.ReasonUnknownPasskey, msgPasskeyUnknown, http.StatusUnauthorized)
+		return
+	case err != nil:
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
+	if second && !p.stepUpSessionLive(r, it) {
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return
+	}
+	if h := parsed.Response.UserHandle; second && len(h) > 0 && string(h) != user.ID {
+		p.log.WarnContext(ctx, "passkey second factor: another account's passkey", "request_id", requestID(ctx), "client_id", clientID, "user_id", user.ID)
+		fail(audit.ReasonUnknownPasskey, msgPasskeyNotYours, http.StatusUnauthorized)
+		return
+	}
 	// Every check of a passkey spends the account's sign-in budget, as a
-	// password does, and a success gives it back.
+	// password or a code does, and a success gives it back.
 	ip := p.clientIP(r)
 	attempt, wait, err := p.throttle.reserve(ctx, user.Username, ip)
 	if err != nil {
+		p.emit(r, audit.SecondFactorFailed(clientID, user.Username, user.ID, audit.MethodPasskey, audit.ReasonError))
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
 	if attempt == nil {
 		p.log.WarnContext(ctx, "passkey sign-in throttled", "request_id", requestID(ctx), "client_id", clientID, "client_ip", ip)
-		p.emit(r, audit.SignInFailed(clientID, user.Username, audit.ReasonThrottled))
-		fail(p.tr(withUILocales(r, it.Params.Get("ui_locales")), msgThrottled, minutesToWait(wait)), http.StatusTooManyRequests)
+		fail(audit.ReasonThrottled, p.tr(p.pageRequest(r, it), msgThrottled, minutesToWait(wait)), http.StatusTooManyRequests)
 		return
 	}
-	cred, err := p.checkPasskey(ctx, user, it.PendingUser != "", st, parsed)
+	cred, err := p.checkPasskey(ctx, user, second, st, parsed)
 	if err == nil {
 		err = p.usePasskey(ctx, user.ID, cred, parsed.Response.AuthenticatorData.Counter)
 	}
@@ -583,34 +602,34 @@ func (p *Provider) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, errPasskeyCloned):
 		attempt.failed()
 		p.log.WarnContext(ctx, "passkey refused: sign counter did not increase (cloned authenticator?)", "request_id", requestID(ctx), "client_id", clientID, "user_id", user.ID, "credential", passkeyObject(parsed.RawID))
-		p.emit(r, audit.SignInFailed(clientID, user.Username, audit.ReasonPasskeyCloned))
-		fail(msgPasskeyCloned, http.StatusUnauthorized)
+		fail(audit.ReasonPasskeyCloned, msgPasskeyCloned, http.StatusUnauthorized)
 		return
 	case errors.Is(err, errPasskeyGone):
 		attempt.failed()
 		p.log.WarnContext(ctx, "passkey sign-in: credential not registered", "request_id", requestID(ctx), "client_id", clientID, "user_id", user.ID)
-		p.emit(r, audit.SignInFailed(clientID, user.Username, audit.ReasonUnknownPasskey))
-		fail(msgPasskeyUnknown, http.StatusUnauthorized)
+		problem := msgPasskeyUnknown
+		if second {
+			problem = msgPasskeyNotYours
+		}
+		fail(audit.ReasonUnknownPasskey, problem, http.StatusUnauthorized)
 		return
 	case errors.As(err, new(*protocol.Error)):
 		attempt.failed()
 		p.log.WarnContext(ctx, "passkey refused", "request_id", requestID(ctx), "client_id", clientID, "user_id", user.ID, "err", webauthnErr(err))
-		p.emit(r, audit.SignInFailed(clientID, user.Username, audit.ReasonBadPasskey))
-		fail(msgPasskeyFailed, http.StatusUnauthorized)
+		fail(audit.ReasonBadPasskey, msgPasskeyFailed, http.StatusUnauthorized)
 		return
 	case err != nil:
 		if cerr := attempt.cancel(ctx); cerr != nil {
 			p.log.WarnContext(ctx, "sign-in throttle: tokens not given back", "request_id", requestID(ctx), "err", cerr)
 		}
+		p.emit(r, audit.SecondFactorFailed(clientID, user.Username, user.ID, audit.MethodPasskey, audit.ReasonError))
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
 	if err := attempt.succeeded(ctx); err != nil {
 		p.log.WarnContext(ctx, "sign-in throttle: success not recorded", "request_id", requestID(ctx), "err", err)
 	}
-	if it.PendingUser == "" {
-		p.emit(r, audit.SignInSucceeded(clientID, user.Username, user.ID))
-	}
+	p.emit(r, audit.SecondFactorSucceeded(clientID, user.Username, user.ID, audit.MethodPasskey))
 	amr := mfa.Combine(it.PendingAMR, passkey.AMR(cred), mfa.AMRUser)
 	p.completeSignIn(w, r, ar, it, user.ID, amr)
 }
@@ -669,13 +688,23 @@ func (p *Provider) usePasskey(ctx context.Context, userID string, cred *webauthn
 }
 
 // passkeyLoginFailed shows the page the passkey was tried from again,
-// with the problem (a catalogue key or a translated message).
-func (p *Provider) passkeyLoginFailed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, problem string, status int) {
+// with the problem (a catalogue key or a translated message): the
+// second-factor page, or the sign-in page.
+func (p *Provider) passkeyLoginFailed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User, problem string, status int) {
 	switch {
 	case it.PendingUser != "":
-		// TODO(passkeys, after the sign-in helper's second-factor page
-		// is merged): show that page again with the problem.
-		p.renderError(w, r, pageError{Status: status, Message: problem, Advice: msgPasskeyStale})
+		f, err := p.factorsOf(r.Context(), it.PendingUser)
+		if err != nil {
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		}
+		if user.ID == "" {
+			if user, err = p.store.GetUser(r.Context(), it.PendingUser); err != nil {
+				p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+				return
+			}
+		}
+		p.showSecondFactor(w, r, ar, it, user, f, false, problem, status)
 	case it.Account:
 		p.showAccountLogin(w, r, "", problem, status)
 	default:

@@ -35,6 +35,9 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET"}, "/jwks", p.handleJWKS, false},
 		{[]string{"GET", "POST"}, "/authorize", p.handleAuthorize, true},
 		{[]string{"POST"}, "/login", p.handleLogin, true},
+		{[]string{"POST"}, "/login/mfa", p.handleSecondFactor, true},
+		{[]string{"POST"}, "/login/enrol", p.handleLoginEnrol, true},
+		{[]string{"POST"}, "/login/continue", p.handleLoginContinue, true},
 		{[]string{"POST"}, "/consent", p.handleConsent, true},
 		{[]string{"POST"}, "/token", withClientMemo(p.handleToken), true},
 		{[]string{"GET", "POST"}, "/userinfo", p.handleUserinfo, true},
@@ -54,6 +57,10 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/account/passkeys/remove", p.handlePasskeyRemove, true},
 		{[]string{"POST"}, "/login/passkey/options", p.handlePasskeyLoginOptions, true},
 		{[]string{"POST"}, "/login/passkey", p.handlePasskeyLogin, true},
+		{[]string{"POST"}, "/account/totp", p.handleAccountTOTP, true},
+		{[]string{"POST"}, "/account/totp/confirm", p.handleAccountTOTPConfirm, true},
+		{[]string{"POST"}, "/account/totp/remove", p.handleAccountTOTPRemove, true},
+		{[]string{"POST"}, "/account/recovery-codes", p.handleAccountRecoveryCodes, true},
 		{[]string{"GET"}, "/static/theme.css", p.handleTheme, false},
 	}
 	plainCORS, userinfoCORS := p.newCORS()

@@ -1,5 +1,10 @@
 package templates
 
+// PagePasskeyAdded shows the recovery codes of a first passkey.
+const PagePasskeyAdded = "passkey-added"
+
+func init() { required = append(required, PagePasskeyAdded) }
+
 // PasskeySignIn is what a sign-in page needs to offer a passkey: the
 // form that posts the authenticator's answer (Action) with the sealed
 // interaction, and where its script asks for the ceremony's options.

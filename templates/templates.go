@@ -36,20 +36,25 @@ const (
 	// PageLogout asks whether to sign out; PageLoggedOut says it is done.
 	PageLogout    = "logout"
 	PageLoggedOut = "logged-out"
-	// PagePasskeyAdded shows the recovery codes of a first passkey.
-	PagePasskeyAdded = "passkey-added"
 )
 
-var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut, PagePasskeyAdded}
-
-// partials are the files of shared pieces (each {{define}}s its own
-// templates) parsed with a page, beside layout.html: "<name>.html".
-var partials = map[string][]string{
-	PageLogin:   {"passkey-signin"},
-	PageAccount: {"account-passkeys", "passkey-signin"},
-}
+var required = []string{PageLogin, PageConsent, PageError, PageOOB, PageAccount, PageLogout, PageLoggedOut, PageTOTPEnrol, PageRecoveryCodes}
 
 const layoutFile = "layout.html"
+
+// standalone are embedded files parsed on their own, outside the page set.
+var standalone = []string{"formpost.html"}
+
+// partials are the embedded files that are neither a page, the layout nor
+// standalone (account-mfa.html, say): each only defines templates, parsed
+// into every page after the layout, so a page includes one with
+// {{template "name" .}}. An operator may replace one by name like a page.
+func partials() []string {
+	names, _ := fs.Glob(embedded, "*.html") // a constant pattern
+	return slices.DeleteFunc(names, func(n string) bool {
+		return n == layoutFile || slices.Contains(standalone, n) || slices.Contains(required, strings.TrimSuffix(n, ".html"))
+	})
+}
 
 // Brand is what every page shows of the organisation.
 type Brand struct {
@@ -208,6 +213,20 @@ type AccountPage struct {
 	Error             string
 	// ErrorField is the id of the field Error is about, for aria-describedby.
 	ErrorField string
+
+	// Second factors (account-mfa.html). MFAError is already translated;
+	// MFAErrorField names the field it is about.
+	TOTPEnrolled        bool
+	TOTPSince           string // YYYY-MM-DD
+	TOTPAction          string
+	TOTPRemoveAction    string
+	HasFactor           bool
+	RecoveryCodesLeft   int
+	RecoveryCodesLow    bool
+	RecoveryCodesAction string
+	MFAError            string
+	MFAErrorField       string
+
 	// Passkeys is the passkeys section; nil when passkeys are off.
 	Passkeys *AccountPasskeys
 }
@@ -258,19 +277,11 @@ func Load(dir string) (*Set, error) {
 // checkNames refuses a page name the provider would never use, so a typo
 // ("logn.html") fails at start instead of silently showing the default.
 func checkNames(over fs.FS, dir string) error {
-	known := append([]string{layoutFile}, required...)
-	for _, names := range partials {
-		for _, n := range names {
-			if !slices.Contains(known, n) {
-				known = append(known, n)
-			}
-		}
+	known := []string{layoutFile}
+	for _, n := range required {
+		known = append(known, n+".html")
 	}
-	for i, n := range known {
-		if n != layoutFile {
-			known[i] = n + ".html"
-		}
-	}
+	known = append(known, partials()...)
 	names, err := fs.Glob(over, "*.html")
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
@@ -308,16 +319,15 @@ func build(fsys fs.FS, describe func(name string) string) (*Set, error) {
 			return nil, fmt.Errorf("templates: required page %s: %w", describe(name+".html"), err)
 		}
 		bodies[name] = string(body)
-		for _, part := range partials[name] {
-			if _, ok := bodies[part]; ok {
-				continue
-			}
-			body, err := fs.ReadFile(fsys, part+".html")
-			if err != nil {
-				return nil, fmt.Errorf("templates: required part %s: %w", describe(part+".html"), err)
-			}
-			bodies[part] = string(body)
+	}
+	partNames := partials()
+	var parts []string
+	for _, name := range partNames {
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("templates: %s: %w", describe(name), err)
 		}
+		parts = append(parts, string(body))
 	}
 	for _, lang := range cat.langs {
 		funcs := s.funcs(lang)
@@ -327,13 +337,13 @@ func build(fsys fs.FS, describe func(name string) string) (*Set, error) {
 			if err != nil {
 				return nil, fmt.Errorf("templates: parse %s: %w", describe(layoutFile), err)
 			}
+			for i, body := range parts {
+				if _, err := t.New(partNames[i]).Parse(body); err != nil {
+					return nil, fmt.Errorf("templates: parse %s: %w", describe(partNames[i]), err)
+				}
+			}
 			if _, err := t.New(name).Parse(bodies[name]); err != nil {
 				return nil, fmt.Errorf("templates: parse %s: %w", describe(name+".html"), err)
-			}
-			for _, part := range partials[name] {
-				if _, err := t.New(part).Parse(bodies[part]); err != nil {
-					return nil, fmt.Errorf("templates: parse %s: %w", describe(part+".html"), err)
-				}
 			}
 			pages[name] = t
 		}

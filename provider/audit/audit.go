@@ -35,6 +35,9 @@ type Event struct {
 	Subject   string `json:"sub,omitempty"`
 	GrantType string `json:"grant_type,omitempty"`
 	Scope     string `json:"scope,omitempty"`
+	// Method is the factor a sign-in step used or failed with (totp,
+	// recovery_code, passkey): never the code or credential itself.
+	Method string `json:"method,omitempty"`
 
 	// ClientAddr is the HTTP client's address (after trusted_proxies);
 	// RequestID is the X-Request-Id the server gave the request.
@@ -85,14 +88,17 @@ const (
 	AdminChange      = "admin_change"     // CLI or admin socket, with op, object and actor
 	ConfigReloaded   = "config_reloaded"  // success or failure (reason)
 	KeyPublished     = "key_published"    // keys.rotate_every published the next signing key (object: its kid)
-	PasskeyAdded     = "passkey_added"    // on the account page (object: the start of its credential ID)
-	PasskeyRemoved   = "passkey_removed"  // on the account page, or refused (reason)
+	// A person's second factors, on the account page or during a
+	// sign-in (object: the method, totp or passkey).
+	MFAEnrolled            = "mfa_enrolled"
+	MFARemoved             = "mfa_removed"
+	RecoveryCodesGenerated = "recovery_codes_generated"
 )
 
 // Names are every event name, for metrics to pre-declare.
 var Names = []string{SignIn, Consent, TokenIssued, TokenRefused, TokenRevoked, RefreshReuse, CodeReplay,
 	RateLimited, ClientRegistered, ClientUpdated, ClientDeleted, Logout, PasswordChanged, AdminChange, ConfigReloaded, KeyPublished,
-	PasskeyAdded, PasskeyRemoved}
+	MFAEnrolled, MFARemoved, RecoveryCodesGenerated}
 
 // Sign-in failure reasons.
 const (
@@ -100,11 +106,6 @@ const (
 	ReasonBadPassword = "bad_password"
 	ReasonThrottled   = "throttled"
 	ReasonError       = "error" // the check could not be made (storage)
-	// A passkey sign-in: a signature or flag that did not verify, a
-	// credential no account has, a sign counter that did not go up.
-	ReasonBadPasskey     = "bad_passkey"
-	ReasonUnknownPasskey = "unknown_passkey"
-	ReasonPasskeyCloned  = "passkey_clone_warning"
 )
 
 // Admin operations (Event.Op of AdminChange).
@@ -116,6 +117,12 @@ const (
 	OpClientDel   = "client_delete"
 	OpTrustAdd    = "trust_add"
 	OpTrustDelete = "trust_delete"
+	// An operator enrolling or removing a person's authenticator app, or
+	// removing every second factor and recovery code (the object is the
+	// username; never a secret).
+	OpUserTOTPAdd    = "user_totp_add"
+	OpUserTOTPRemove = "user_totp_remove"
+	OpUserMFAReset   = "user_mfa_reset"
 	// OpBackup is a copy of the whole database taken through the admin
 	// socket: no change, but everything a thief would want.
 	OpBackup = "backup"

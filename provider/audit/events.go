@@ -136,17 +136,26 @@ func NextKeyPublished(kid, alg string, err error) Event {
 	return Event{Name: KeyPublished, Outcome: Success, Object: kid, Reason: alg}
 }
 
-// PasskeyAdd is a person registering a passkey on the account page;
-// object is the start of its credential ID.
-func PasskeyAdd(sub, object string) Event {
-	return Event{Name: PasskeyAdded, Outcome: Success, Subject: sub, Object: object}
+// FactorEnrolled and FactorRemoved name the factor with the Method
+// constants of secondfactor.go (MethodTOTP, MethodPasskey), in Object.
+
+// FactorEnrolled is a person adding a second factor (method: MethodTOTP,
+// MethodPasskey), proved by one use of it.
+func FactorEnrolled(sub, method string) Event {
+	return Event{Name: MFAEnrolled, Outcome: Success, Subject: sub, Object: method}
 }
 
-// PasskeyRemoval is a person removing a passkey on the account page; a
-// refused one has a reason (bad_password, throttled).
-func PasskeyRemoval(sub, object, reason string) Event {
+// FactorRemoved is a person removing a second factor; a refused removal
+// has a reason (bad_password, throttled).
+func FactorRemoved(sub, method, reason string) Event {
 	if reason != "" {
-		return Event{Name: PasskeyRemoved, Outcome: Failure, Subject: sub, Object: object, Reason: reason}
+		return Event{Name: MFARemoved, Outcome: Failure, Subject: sub, Object: method, Reason: reason}
 	}
-	return Event{Name: PasskeyRemoved, Outcome: Success, Subject: sub, Object: object}
+	return Event{Name: MFARemoved, Outcome: Success, Subject: sub, Object: method}
+}
+
+// RecoveryCodesMade is a new generation of recovery codes (the old ones
+// stop working); reason says why: "first_factor" or "regenerated".
+func RecoveryCodesMade(sub, reason string) Event {
+	return Event{Name: RecoveryCodesGenerated, Outcome: Success, Subject: sub, Reason: reason}
 }

@@ -1,19 +1,31 @@
 // The copy button is progressive: without JavaScript it stays hidden and
-// the code can still be selected by hand. Its messages come translated in
-// data attributes.
+// the text can still be selected by hand. Its messages come translated in
+// data attributes. It copies a field's value, or an element's text (a list
+// of codes); data-strip drops the spaces that group a key for reading.
 (function () {
   var button = document.getElementById("copy");
   if (!button || !navigator.clipboard) { return; }
   var field = document.getElementById(button.getAttribute("data-copy"));
   var status = document.getElementById("copied");
+  var isField = "value" in field && typeof field.select === "function";
+  var select = function () {
+    if (isField) { field.select(); return; }
+    var range = document.createRange();
+    range.selectNodeContents(field);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  };
   button.hidden = false;
   button.addEventListener("click", function () {
-    navigator.clipboard.writeText(field.value).then(function () {
+    var text = isField ? field.value : field.innerText;
+    if (button.hasAttribute("data-strip")) { text = text.replace(/\s+/g, ""); }
+    navigator.clipboard.writeText(text).then(function () {
       status.textContent = button.getAttribute("data-done");
     }, function () {
-      field.select();
+      select();
       status.textContent = button.getAttribute("data-failed");
     });
   });
-  field.addEventListener("focus", function () { field.select(); });
+  if (isField) { field.addEventListener("focus", function () { field.select(); }); }
 })();
