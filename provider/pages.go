@@ -133,11 +133,13 @@ var formPaths = map[string]func(*http.Request) bool{
 	"/account/password": nil,
 	"/account/revoke":   nil,
 	// passkeys.go
-	"/account/passkeys/options": nil,
-	"/account/passkeys":         nil,
-	"/account/passkeys/remove":  nil,
-	"/login/passkey/options":    nil,
-	"/login/passkey":            nil,
+	"/account/passkeys/options":    nil,
+	"/account/passkeys":            nil,
+	"/account/passkeys/remove":     nil,
+	"/login/passkey/options":       nil,
+	"/login/passkey":               nil,
+	"/login/passkey/enrol/options": nil,
+	"/login/passkey/enrol":         nil,
 	// Second factors (enrol.go, accountmfa.go).
 	"/login/enrol":            nil,
 	"/login/continue":         nil,

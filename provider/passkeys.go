@@ -238,7 +238,7 @@ func (p *Provider) handlePasskeyRegister(w http.ResponseWriter, r *http.Request)
 		fail(problem, http.StatusBadRequest)
 		return
 	}
-	codes, err := p.registerPasskey(w, r, user, name, fail)
+	_, codes, err := p.registerPasskey(w, r, user, name, false, fail)
 	if err != nil {
 		return // answered
 	}
@@ -266,42 +266,44 @@ var errAnswered = errors.New("answered")
 
 // registerPasskey verifies the posted registration (state, credential)
 // for user and stores the passkey as name. The person's first factor
-// comes with recovery codes, returned to be shown once. On failure it has
-// called fail (or shown an error page) and returns errAnswered.
-func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user storage.User, name string, fail func(problem string, status int)) ([]string, error) {
+// comes with recovery codes, returned to be shown once. During a sign-in
+// (signIn) it must be their first factor: one they have must be proved
+// instead. On failure it has called fail (or shown an error page) and
+// returns errAnswered.
+func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user storage.User, name string, signIn bool, fail func(problem string, status int)) (*webauthn.Credential, []string, error) {
 	ctx := r.Context()
 	csrf, _ := p.checkCSRF(r)
 	st, err := p.passkeyStates.Open(passkey.KindRegister, csrf, r.PostFormValue("state"))
 	if err != nil || st.UserID != user.ID {
 		fail(msgPasskeyStale, http.StatusBadRequest)
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(r.PostFormValue("credential")))
 	if err != nil {
 		p.log.WarnContext(ctx, "passkey registration: unreadable answer", "request_id", requestID(ctx), "user_id", user.ID, "err", err)
 		fail(msgPasskeyFailed, http.StatusBadRequest)
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	wu, _, err := p.passkeyUser(ctx, user)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	cred, err := p.webauthn.CreateCredential(wu, st.Session, parsed)
 	if err != nil {
 		p.log.WarnContext(ctx, "passkey registration refused", "request_id", requestID(ctx), "user_id", user.ID, "err", webauthnErr(err))
 		fail(msgPasskeyFailed, http.StatusBadRequest)
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	sealed, err := passkey.Seal(p.mfaKeys, user.ID, cred)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	codes, hashes, err := mfa.NewRecoveryCodes(p.mfaKeys, user.ID)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	now := p.now().UTC()
 	first := false
@@ -310,6 +312,9 @@ func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user 
 			if bytes.Equal(pk.ID, cred.ID) {
 				return f, errPasskeyExists
 			}
+		}
+		if signIn && f.Enrolled() {
+			return f, errFactorExists
 		}
 		first = !f.Enrolled()
 		f.Passkeys = append(slices.Clone(f.Passkeys), storage.Passkey{ID: cred.ID, Name: name, CredentialSealed: sealed, CreatedAt: now})
@@ -322,10 +327,16 @@ func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user 
 	switch {
 	case errors.Is(err, errPasskeyExists):
 		fail(msgPasskeyExists, http.StatusConflict)
-		return nil, errAnswered
+		return nil, nil, errAnswered
+	case errors.Is(err, errFactorExists):
+		p.renderError(w, r, pageError{Status: http.StatusConflict, Title: msgAlreadySetUp, Message: msgEnrolledElsewhere})
+		return nil, nil, errAnswered
+	case errors.Is(err, storage.ErrNotFound):
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return nil, nil, errAnswered
 	case err != nil:
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-		return nil, errAnswered
+		return nil, nil, errAnswered
 	}
 	p.emit(r, audit.FactorEnrolled(user.ID, audit.MethodPasskey))
 	if first {
@@ -333,9 +344,9 @@ func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user 
 	}
 	p.log.InfoContext(ctx, "passkey added", "request_id", requestID(ctx), "user_id", user.ID, "synced", cred.Flags.BackupEligible, "first_factor", first)
 	if !first {
-		return nil, nil
+		return cred, nil, nil
 	}
-	return codes, nil
+	return cred, codes, nil
 }
 
 // showPasskeyCodes shows the recovery codes of a first passkey, once.

@@ -207,3 +207,76 @@ func TestBrowserPasskeyErrorsInWords(t *testing.T) {
 	}
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("button[value=allow]")))
 }
+
+func TestBrowserPasskeyAsSecondFactor(t *testing.T) {
+	f := newPasskeyFixture(t)
+	ctx := newTab(t)
+	addAuthenticator(t, ctx)
+	navigate(t, ctx, f.ts.URL+"/account")
+	fillLogin(t, ctx, "alice", alicePass, false)
+	registerPasskey(t, ctx, "Laptop", true)
+	navigate(t, ctx, f.ts.URL+"/logout")
+	submit(t, ctx, `button[name=confirm]`)
+
+	// The password first: whoever has a second factor is asked for it,
+	// and the page offers the passkey.
+	a := f.authRequest()
+	navigate(t, ctx, a.url)
+	fillLogin(t, ctx, "alice", alicePass, false)
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#passkey-second")))
+	expectText(t, ctx, "Confirm it is you", "Other ways to confirm", "Use a passkey")
+	screenshot(t, ctx, "second-factor-passkey")
+	run(t, ctx,
+		chromedp.Click(chromedp.CSS("#passkey-second")),
+		chromedp.WaitVisible(chromedp.CSS("button[value=allow]")),
+	)
+	submit(t, ctx, "button[value=allow]")
+	code := f.landed(t, ctx, a)
+	tok, err := f.oauth.Exchange(context.Background(), code, oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	amr := amrOf(idTokenClaims(t, tok))
+	for _, want := range []string{"pwd", "hwk", "user", "mfa"} {
+		if !slices.Contains(amr, want) {
+			t.Fatalf("ID token amr %v after a password and a passkey, want pwd, hwk, user and mfa", amr)
+		}
+	}
+}
+
+func TestBrowserPasskeyEnrolledDuringSignIn(t *testing.T) {
+	f := newPasskeyFixture(t, func(c *provider.Config) { c.MFA.RequiredForGroups = []string{"admins"} })
+	ctx := newTab(t)
+	addAuthenticator(t, ctx)
+	a := f.authRequest()
+	navigate(t, ctx, a.url)
+	fillLogin(t, ctx, "alice", alicePass, false)
+	// alice is an admin without a second factor: she must set one up,
+	// and may choose a passkey over an app.
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#passkey-register button")))
+	expectText(t, ctx, "Set up an authenticator app", "Or use a passkey", "Set up a passkey instead")
+	screenshot(t, ctx, "enrol-passkey")
+	run(t, ctx,
+		chromedp.Click(chromedp.CSS("#passkey-register button")),
+		chromedp.WaitVisible(chromedp.CSS(".recovery-codes")),
+	)
+	expectText(t, ctx, "Save your recovery codes")
+	fs, err := f.ts.Store.GetFactors(context.Background(), f.ts.alice.ID)
+	if err != nil || len(fs.Passkeys) != 1 || len(fs.RecoveryCodes) != 10 || fs.TOTP != nil {
+		t.Fatalf("factors after enrolling a passkey in the sign-in: %+v, %v", fs, err)
+	}
+	submit(t, ctx, "form button[type=submit]")
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("button[value=allow]")))
+	submit(t, ctx, "button[value=allow]")
+	code := f.landed(t, ctx, a)
+	tok, err := f.oauth.Exchange(context.Background(), code, oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	amr := amrOf(idTokenClaims(t, tok))
+	for _, want := range []string{"pwd", "hwk", "user", "mfa"} {
+		if !slices.Contains(amr, want) {
+			t.Fatalf("ID token amr %v after enrolling a passkey, want pwd, hwk, user and mfa", amr)
+		}
+	}
+}

@@ -57,6 +57,8 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"POST"}, "/account/passkeys/remove", p.handlePasskeyRemove, true},
 		{[]string{"POST"}, "/login/passkey/options", p.handlePasskeyLoginOptions, true},
 		{[]string{"POST"}, "/login/passkey", p.handlePasskeyLogin, true},
+		{[]string{"POST"}, "/login/passkey/enrol/options", p.handleLoginPasskeyEnrolOptions, true},
+		{[]string{"POST"}, "/login/passkey/enrol", p.handleLoginPasskeyEnrol, true},
 		{[]string{"POST"}, "/account/totp", p.handleAccountTOTP, true},
 		{[]string{"POST"}, "/account/totp/confirm", p.handleAccountTOTPConfirm, true},
 		{[]string{"POST"}, "/account/totp/remove", p.handleAccountTOTPRemove, true},

@@ -1,9 +1,10 @@
 // Passkeys: "Sign in with a passkey" (#passkey-form, on the sign-in
-// pages) and "Add a passkey" (#passkey-register, on the account page).
-// Each asks the server for the ceremony's options (the form's
-// data-options, posted with the form's own hidden fields), hands them to
-// the browser's WebAuthn API, and posts the form with the authenticator's
-// answer (credential) and the sealed ceremony state (state). What goes
+// pages), "Use a passkey" (#passkey-second, on the second-factor page)
+// and "Add a passkey" (#passkey-register, on the account page and the
+// enrolment page of a sign-in). Each asks the server for the ceremony's
+// options (data-options, posted with the form's csrf and interaction),
+// hands them to the browser's WebAuthn API, and posts the authenticator's
+// answer (credential) with the sealed ceremony state (state). What goes
 // wrong in the browser is said in words: the texts come translated from
 // the page (#passkey-error's data attributes). Without JavaScript, or
 // without WebAuthn, the buttons stay hidden.
@@ -87,14 +88,14 @@
     }
   }
 
-  // options posts the form's hidden fields to its data-options URL and
+  // options posts the csrf and interaction fields of form to url and
   // returns the answer: {options, state}, or a message to show.
-  function options(form) {
+  function options(url, form) {
     var body = new URLSearchParams();
     ["csrf", "interaction"].forEach(function (n) {
       if (form.elements[n]) { body.set(n, form.elements[n].value); }
     });
-    return fetch(form.dataset.options, {
+    return fetch(url, {
       method: "POST", body: body, credentials: "same-origin",
       headers: { "Accept": "application/json" }
     }).then(function (res) {
@@ -111,7 +112,7 @@
       if (button.disabled) { return; }
       button.disabled = true;
       if (box) { box.hidden = true; }
-      options(form).then(function (j) {
+      options(form.dataset.options, form).then(function (j) {
         return run(j.options).then(function (cred) {
           if (!cred) { throw { name: "NotAllowedError" }; }
           form.elements.state.value = j.state;
@@ -137,10 +138,48 @@
     });
   }
 
+  if (supported) {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-passkey-show]"), function (e) { e.hidden = false; });
+  }
+
+  // The second-factor page has one form (the code's); the passkey's
+  // answer goes in a form of its own, made here.
+  var second = document.getElementById("passkey-second");
+  if (second && supported && second.form) {
+    second.hidden = false;
+    second.addEventListener("click", function () {
+      var page = second.form;
+      if (second.disabled) { return; }
+      second.disabled = true;
+      if (box) { box.hidden = true; }
+      options(second.dataset.options, page).then(function (j) {
+        return navigator.credentials.get({ publicKey: requestOptions(j.options.publicKey) }).then(function (cred) {
+          if (!cred) { throw { name: "NotAllowedError" }; }
+          var f = document.createElement("form");
+          f.method = "post";
+          f.action = document.getElementById("passkey-option").dataset.action;
+          f.hidden = true;
+          [["csrf", page.elements.csrf.value], ["interaction", page.elements.interaction.value],
+           ["state", j.state], ["credential", credentialJSON(cred)]].forEach(function (kv) {
+            var i = document.createElement("input");
+            i.type = "hidden"; i.name = kv[0]; i.value = kv[1];
+            f.appendChild(i);
+          });
+          document.body.appendChild(f);
+          f.submit();
+        });
+      }).catch(function (err) {
+        second.disabled = false;
+        explain(err);
+      });
+    });
+  }
+
   var register = document.getElementById("passkey-register");
   if (register) {
     if (!supported) {
-      document.getElementById("passkey-unsupported").hidden = false;
+      var no = document.getElementById("passkey-unsupported");
+      if (no) { no.hidden = false; }
     } else {
       register.hidden = false;
       ceremony(register, register.querySelector("button[type=submit]"), function (o) {
