@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -475,4 +476,79 @@ func TestPasskeySignInCounterAndRemoval(t *testing.T) {
 	if page.Status != http.StatusUnauthorized || bytes.Contains([]byte(page.Body), []byte(`value="allow"`)) {
 		t.Fatalf("sign-in with a removed passkey: HTTP %d", page.Status)
 	}
+}
+
+func TestPasskeySecondFactor(t *testing.T) {
+	t.Parallel()
+	s := newPasskeyServer(t)
+	ctx := context.Background()
+	// bob, with a passkey of his own.
+	bob := storage.User{ID: rand.Text(), Username: "bob", PasswordHash: testHash("bob's long password"), CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := s.Store.CreateUser(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	bobKey := newSoftKey(t, "localhost", s.URL)
+	bobBrowser := providertest.NewBrowser(s.URL)
+	page, _ := bobBrowser.Get(ctx, s.URL+"/account")
+	form, _ := page.ParseForm()
+	if page, _ = bobBrowser.Submit(ctx, page, form, url.Values{"username": {"bob"}, "password": {"bob's long password"}}); page.Status != http.StatusOK {
+		t.Fatalf("bob signs in: HTTP %d", page.Status)
+	}
+	s.register(t, bobBrowser, bobKey, "Bob's key")
+
+	aliceKey := newSoftKey(t, "localhost", s.URL)
+	s.register(t, s.signedIn(t), aliceKey, "Alice's key")
+
+	// alice's password, then the second-factor page.
+	g := providertest.NewBrowser(s.URL)
+	page, err := g.Get(ctx, s.authURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ = page.ParseForm()
+	page, err = g.Submit(ctx, page, form, url.Values{"username": {"alice"}, "password": {alicePass}})
+	if err != nil || page.Status != http.StatusOK || !strings.Contains(page.Body, `id="passkey-option"`) || !strings.Contains(page.Body, `id="passkey-second"`) {
+		t.Fatalf("after the password: HTTP %d, want the second-factor page offering a passkey", page.Status)
+	}
+	form, err = page.ParseForm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	interaction := form.Values.Get("interaction")
+	opts, state := s.loginOptions(t, g, interaction)
+	allow, _ := opts["publicKey"].(map[string]any)["allowCredentials"].([]any)
+	if len(allow) != 1 || allow[0].(map[string]any)["id"] != b64.EncodeToString(aliceKey.id) || opts["publicKey"].(map[string]any)["userVerification"] != "required" {
+		t.Fatalf("second-factor options %v: want alice's passkey only, user verification required", opts)
+	}
+	// bob's passkey does not stand in for alice's.
+	page = post(t, g, s.URL+"/login/passkey", url.Values{"csrf": {csrfOf(t, g, s.URL)}, "interaction": {interaction}, "state": {state}, "credential": {bobKey.get(t, opts)}})
+	if page.Status != http.StatusUnauthorized || !strings.Contains(page.Body, "This passkey belongs to another account.") || !strings.Contains(page.Body, `id="passkey-option"`) {
+		t.Fatalf("bob's passkey for alice: HTTP %d, want 401 on the second-factor page", page.Status)
+	}
+	if _, ok, _ := sessionOf(t, s, g); ok {
+		t.Fatal("a failed second factor left a session")
+	}
+	opts, state = s.loginOptions(t, g, interaction)
+	page = post(t, g, s.URL+"/login/passkey", url.Values{"csrf": {csrfOf(t, g, s.URL)}, "interaction": {interaction}, "state": {state}, "credential": {aliceKey.get(t, opts)}})
+	if page.Status != http.StatusOK || !strings.Contains(page.Body, `value="allow"`) {
+		t.Fatalf("alice's passkey: HTTP %d, want the consent page", page.Status)
+	}
+	sess, ok, err := sessionOf(t, s, g)
+	if err != nil || !ok || strings.Join(sess.AMR, " ") != "pwd hwk user mfa" {
+		t.Fatalf("session after password and passkey: %+v %v %v, want amr pwd hwk user mfa", sess, ok, err)
+	}
+}
+
+// sessionOf is the browser session b's cookie names, if any.
+func sessionOf(t *testing.T, s *passkeyServer, b *providertest.Browser) (storage.BrowserSession, bool, error) {
+	t.Helper()
+	u, _ := url.Parse(s.URL)
+	for _, c := range b.HTTP.Jar.Cookies(u) {
+		if c.Name == "session" {
+			sum := sha256.Sum256([]byte(c.Value))
+			sess, err := s.Store.GetBrowserSession(context.Background(), hex.EncodeToString(sum[:]))
+			return sess, err == nil, err
+		}
+	}
+	return storage.BrowserSession{}, false, nil
 }
