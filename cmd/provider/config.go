@@ -101,9 +101,7 @@ type fileConfig struct {
 	Metrics metricsConfig `yaml:"metrics"`
 	// MFA is the second-factor policy and the passkeys' relying party.
 	MFA struct {
-		WebAuthn struct {
-			RPID string `yaml:"rp_id"`
-		} `yaml:"webauthn"`
+		WebAuthn webauthnConfig `yaml:"webauthn"` // passkeysconfig.go
 	} `yaml:"mfa"`
 
 	dir  string        // the config file's directory
