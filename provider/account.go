@@ -81,10 +81,12 @@ func (p *Provider) showAccountLogin(w http.ResponseWriter, r *http.Request, user
 		problem = p.tr(r, problem)
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	sealed := p.seal(it)
 	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
+		Passkey:     p.passkeySignIn(it, sealed),
 		Brand:       p.brand(),
 		Action:      p.path("/login"),
-		Interaction: p.seal(it),
+		Interaction: sealed,
 		CSRF:        it.CSRF,
 		Username:    username,
 		Error:       problem,
@@ -118,6 +120,10 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, user stor
 		ErrorField:        field,
 	}
 	if err := p.accountFactors(r, user, &page); err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	if page.Passkeys, err = p.accountPasskeys(r, user.ID, page.CSRF); err != nil { // passkeys.go
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}

@@ -312,10 +312,12 @@ func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.A
 	if problem != "" {
 		problem = p.tr(r, problem)
 	}
+	sealed := p.seal(it)
 	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
+		Passkey:     p.passkeySignIn(it, sealed),
 		Brand:       p.brand(),
 		Action:      p.path("/login"),
-		Interaction: p.seal(it),
+		Interaction: sealed,
 		CSRF:        it.CSRF,
 		ClientName:  clientName(ar),
 		Client:      clientInfo(ar.GetClient()),

@@ -751,4 +751,14 @@ func TestBrowserPagesScreenshots(t *testing.T) {
 		t.Fatal("white text on a yellow button")
 	}
 	screenshot(t, g, "login-light-brand")
+
+	// Passkeys (passkeys_browser_test.go shows the rest): the sign-in
+	// page's button, in German.
+	pk := newPasskeyFixture(t)
+	h := newTab(t)
+	addAuthenticator(t, h)
+	navigate(t, h, pk.authRequest(oauth2.SetAuthURLParam("ui_locales", "de")).url)
+	run(t, h, chromedp.WaitVisible(chromedp.CSS("#passkey-button")))
+	expectText(t, h, "Mit einem Passkey anmelden")
+	screenshot(t, h, "login-passkey-de")
 }

@@ -236,6 +236,7 @@ func (p *Provider) renderSignInEnrol(w http.ResponseWriter, r *http.Request, ar 
 	r = withUILocales(r, it.Params.Get("ui_locales"))
 	page.Action, page.CSRF, page.Interaction = p.path("/login/enrol"), it.CSRF, p.seal(it)
 	page.Required, page.Error = true, problem
+	page.HasWebAuthn = p.passkeysOn() // passkeyenrol.go
 	if ar != nil {
 		page.ClientName, page.Client = clientName(ar), clientInfo(ar.GetClient())
 	}

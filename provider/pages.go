@@ -132,6 +132,14 @@ var formPaths = map[string]func(*http.Request) bool{
 	"/consent":          nil,
 	"/account/password": nil,
 	"/account/revoke":   nil,
+	// passkeys.go
+	"/account/passkeys/options":    nil,
+	"/account/passkeys":            nil,
+	"/account/passkeys/remove":     nil,
+	"/login/passkey/options":       nil,
+	"/login/passkey":               nil,
+	"/login/passkey/enrol/options": nil,
+	"/login/passkey/enrol":         nil,
 	// Second factors (enrol.go, accountmfa.go).
 	"/login/enrol":            nil,
 	"/login/continue":         nil,

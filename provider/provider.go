@@ -17,9 +17,11 @@ import (
 	"github.com/smallsso/provider/provider/audit"
 	"github.com/smallsso/provider/provider/metrics"
 	"github.com/smallsso/provider/provider/mfa"
+	"github.com/smallsso/provider/provider/passkey"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 
@@ -180,6 +182,10 @@ type Provider struct {
 	metrics *metrics.Metrics
 	// ready is what /readyz answered last (readyz.go).
 	ready readyState
+	// webauthn is the passkeys' relying party (nil: passkeys are off),
+	// passkeyStates seals their ceremonies' state (passkeys.go).
+	webauthn      *webauthn.WebAuthn
+	passkeyStates *passkey.States
 }
 
 // New wires a provider. It does no I/O.
@@ -233,6 +239,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		metrics:       d.Metrics,
 	}
 	p.ui.Store(ui)
+	if p.webauthn, p.passkeyStates, err = newPasskeys(cfg, d); err != nil {
+		return nil, err
+	}
 	p.corsOrigins = &originSet{store: d.Store, ttl: cfg.CORSOriginsTTL, now: d.Now, log: d.Logger}
 	cc, err := newCCTokens(d.Secret)
 	if err != nil {

@@ -52,6 +52,13 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET"}, "/account", p.handleAccount, true},
 		{[]string{"POST"}, "/account/password", p.handleChangePassword, true},
 		{[]string{"POST"}, "/account/revoke", p.handleRevokeApp, true},
+		{[]string{"POST"}, "/account/passkeys/options", p.handlePasskeyRegisterOptions, true},
+		{[]string{"POST"}, "/account/passkeys", p.handlePasskeyRegister, true},
+		{[]string{"POST"}, "/account/passkeys/remove", p.handlePasskeyRemove, true},
+		{[]string{"POST"}, "/login/passkey/options", p.handlePasskeyLoginOptions, true},
+		{[]string{"POST"}, "/login/passkey", p.handlePasskeyLogin, true},
+		{[]string{"POST"}, "/login/passkey/enrol/options", p.handleLoginPasskeyEnrolOptions, true},
+		{[]string{"POST"}, "/login/passkey/enrol", p.handleLoginPasskeyEnrol, true},
 		{[]string{"POST"}, "/account/totp", p.handleAccountTOTP, true},
 		{[]string{"POST"}, "/account/totp/confirm", p.handleAccountTOTPConfirm, true},
 		{[]string{"POST"}, "/account/totp/remove", p.handleAccountTOTPRemove, true},
@@ -133,7 +140,7 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -91,6 +91,8 @@ type LoginPage struct {
 	// Account is set when the sign-in leads to the account page rather
 	// than to an application.
 	Account bool
+	// Passkey offers signing in with a passkey; nil when passkeys are off.
+	Passkey *PasskeySignIn
 }
 
 // ScopeLine is one requested permission. Description is a catalogue key
@@ -224,6 +226,9 @@ type AccountPage struct {
 	RecoveryCodesAction string
 	MFAError            string
 	MFAErrorField       string
+
+	// Passkeys is the passkeys section; nil when passkeys are off.
+	Passkeys *AccountPasskeys
 }
 
 // Set is the parsed pages, once per language.

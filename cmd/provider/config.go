@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/passkey"
 	"github.com/smallsso/provider/provider/userspec"
 
 	"go.yaml.in/yaml/v3"
@@ -98,7 +99,8 @@ type fileConfig struct {
 	// (observe.go).
 	Audit   auditConfig   `yaml:"audit"`
 	Metrics metricsConfig `yaml:"metrics"`
-	// MFA is the multi-factor policy (mfaconfig.go).
+	// MFA is the multi-factor policy and the passkeys' relying party
+	// (mfaconfig.go, passkeysconfig.go).
 	MFA mfaConfig `yaml:"mfa"`
 
 	dir  string        // the config file's directory
@@ -206,6 +208,9 @@ func (c *fileConfig) validate() []configProblem {
 	case "", "text", "json":
 	default:
 		add("log.format", "%q must be text or json", c.Log.Format)
+	}
+	if problem := passkey.RPIDProblem(c.Issuer, c.MFA.WebAuthn.RPID); problem != "" && c.Issuer != "" {
+		add("mfa.webauthn.rp_id", "%s", problem)
 	}
 	c.validateStorage(add) // storagepg.go
 	c.validateRegistration(add)

@@ -13,6 +13,8 @@ type mfaConfig struct {
 	// factor at every sign-in, and enrol one at their next sign-in if
 	// they have none.
 	RequiredForGroups []string `yaml:"required_for_groups"`
+	// WebAuthn is the passkeys' relying party (passkeysconfig.go).
+	WebAuthn webauthnConfig `yaml:"webauthn"`
 }
 
 // check reports bad entries under their key path.
@@ -34,5 +36,5 @@ func (m mfaConfig) check(add func(key, format string, args ...any)) {
 
 // providerConfig is the policy as the provider takes it.
 func (m mfaConfig) providerConfig() provider.MFAConfig {
-	return provider.MFAConfig{RequiredForGroups: m.RequiredForGroups}
+	return provider.MFAConfig{RequiredForGroups: m.RequiredForGroups, WebAuthnRPID: m.WebAuthn.RPID}
 }

@@ -92,7 +92,8 @@ type Form struct {
 	Buttons map[string][]string // submit button name → values
 }
 
-// ParseForm finds the single form on the page.
+// ParseForm finds the single form on the page, leaving out forms marked
+// hidden (a script shows them when the browser can use them).
 func (p *Page) ParseForm() (*Form, error) {
 	doc, err := html.Parse(strings.NewReader(p.Body))
 	if err != nil {
@@ -104,6 +105,9 @@ func (p *Page) ParseForm() (*Form, error) {
 		if n.Type == html.ElementNode {
 			switch n.Data {
 			case "form":
+				if hasAttr(n, "hidden") {
+					return // shown by a script only (passkeys): not the page's form
+				}
 				f = &Form{Action: attr(n, "action"), Method: strings.ToUpper(attr(n, "method")), Values: url.Values{}, Buttons: map[string][]string{}}
 				forms = append(forms, f)
 			case "input":
