@@ -44,13 +44,29 @@ const (
 var notices = map[string]string{"password": msgPasswordChanged, "revoked": msgAppRemoved}
 
 func (p *Provider) handleAccount(w http.ResponseWriter, r *http.Request) {
-	_, user, ok, err := p.accountUser(r)
+	s, user, state, err := p.accountSession(r)
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
-	if !ok {
+	switch state {
+	case accountSignedOut:
 		p.showAccountLogin(w, r, "", "", http.StatusOK)
+		return
+	case accountOwesFactor:
+		// A session from before the person enrolled a second factor (or
+		// a cookie taken from one) must prove it before it may change
+		// factors, mint recovery codes or see the account: a step-up,
+		// as for a request that needs mfa.
+		f, err := p.factorsOf(r.Context(), user.ID)
+		if err != nil {
+			p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+			return
+		}
+		it := interaction{Account: true, RequestedAt: p.now().Unix()}
+		p.pend(&it, user.ID, mfa.SessionAMR(s.AMR))
+		it.Remember, it.StepUpSID = s.Remember, s.SID
+		p.showSecondFactor(w, r, nil, it, user, f, false, "", http.StatusOK)
 		return
 	}
 	notice := ""
@@ -60,17 +76,47 @@ func (p *Provider) handleAccount(w http.ResponseWriter, r *http.Request) {
 	p.showAccount(w, r, user, notice, "", "", http.StatusOK)
 }
 
-// accountUser is the signed-in user of r, if any.
+// accountUser is the signed-in user of r, if any, whose session proved
+// every factor they have (see accountSession).
 func (p *Provider) accountUser(r *http.Request) (storage.BrowserSession, storage.User, bool, error) {
+	s, u, state, err := p.accountSession(r)
+	return s, u, err == nil && state == accountSignedIn, err
+}
+
+// The states of the account page's session.
+const (
+	accountSignedOut = iota
+	// accountOwesFactor: signed in, but the session has not proved the
+	// second factor the person has (it predates the factor).
+	accountOwesFactor
+	accountSignedIn
+)
+
+// accountSession is the signed-in user of r and what their session
+// proved.
+func (p *Provider) accountSession(r *http.Request) (storage.BrowserSession, storage.User, int, error) {
 	s, ok, err := p.currentSession(r.Context(), r)
 	if err != nil || !ok {
-		return s, storage.User{}, false, err
+		return s, storage.User{}, accountSignedOut, err
 	}
 	u, err := p.store.GetUser(r.Context(), s.UserID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return s, u, false, nil // deleted since they signed in
+		return s, u, accountSignedOut, nil // deleted since they signed in
 	}
-	return s, u, err == nil, err
+	if err != nil {
+		return s, u, accountSignedOut, err
+	}
+	if slices.Contains(mfa.SessionAMR(s.AMR), mfa.AMRMulti) {
+		return s, u, accountSignedIn, nil
+	}
+	f, err := p.factorsOf(r.Context(), u.ID)
+	if err != nil {
+		return s, u, accountSignedOut, err
+	}
+	if f.Enrolled() {
+		return s, u, accountOwesFactor, nil
+	}
+	return s, u, accountSignedIn, nil
 }
 
 // showAccountLogin is the sign-in form of the account page; problem is a
@@ -81,7 +127,7 @@ func (p *Provider) showAccountLogin(w http.ResponseWriter, r *http.Request, user
 		problem = p.tr(r, problem)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	sealed := p.seal(it)
+	sealed := p.seal(it, stageLogin)
 	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
 		Passkey:     p.passkeySignIn(it, sealed),
 		Brand:       p.brand(),
@@ -337,4 +383,21 @@ func (p *Provider) handleRevokeApp(w http.ResponseWriter, r *http.Request) {
 	p.emit(r, audit.RevokedByUser(clientID, user.ID))
 	p.log.InfoContext(ctx, "app access revoked", "request_id", requestID(ctx), "user_id", user.ID, "client_id", clientID)
 	http.Redirect(w, r, p.path("/account?done=revoked"), http.StatusSeeOther)
+}
+
+// proveInSession adds the methods a person just proved on the account
+// page (enrolling a factor takes one use of it) to their browser
+// session's amr, so the page does not ask them for it again at once.
+func (p *Provider) proveInSession(r *http.Request, methods ...string) {
+	ctx := r.Context()
+	s, ok, err := p.currentSession(ctx, r)
+	if err == nil && ok {
+		err = p.store.UpdateBrowserSession(ctx, s.ID, func(n storage.BrowserSession) (storage.BrowserSession, error) {
+			n.AMR = mfa.Combine(mfa.SessionAMR(n.AMR), methods...)
+			return n, nil
+		})
+	}
+	if err != nil {
+		p.log.WarnContext(ctx, "factor enrolled, but the session's amr was not updated", "request_id", requestID(ctx), "err", err)
+	}
 }

@@ -140,6 +140,7 @@ func (p *Provider) handleAccountTOTPConfirm(w http.ResponseWriter, r *http.Reque
 	}
 	p.emit(r, audit.FactorEnrolled(user.ID, audit.MethodTOTP))
 	p.log.InfoContext(ctx, "authenticator app enrolled", "request_id", requestID(ctx), "user_id", user.ID, "during", "account")
+	p.proveInSession(r, mfa.AMROTP)
 	if codes == nil {
 		http.Redirect(w, r, p.path("/account?done=totp"), http.StatusSeeOther)
 		return

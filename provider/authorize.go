@@ -307,12 +307,12 @@ func isOOB(ar fosite.AuthorizeRequester) bool {
 // one already translated, which passes through unchanged).
 func (p *Provider) showLogin(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, username, problem string, status int) {
 	it.CSRF = p.csrfToken(w, r)
-	it.UserID, it.AuthTime = "", 0
+	it.unpend()
 	r = withUILocales(r, it.Params.Get("ui_locales"))
 	if problem != "" {
 		problem = p.tr(r, problem)
 	}
-	sealed := p.seal(it)
+	sealed := p.seal(it, stageLogin)
 	p.render(w, r, status, templates.PageLogin, templates.LoginPage{
 		Passkey:     p.passkeySignIn(it, sealed),
 		Brand:       p.brand(),
@@ -332,7 +332,7 @@ func (p *Provider) showConsent(w http.ResponseWriter, r *http.Request, ar fosite
 	p.render(w, r, http.StatusOK, templates.PageConsent, templates.ConsentPage{
 		Brand:       p.brand(),
 		Action:      p.path("/consent"),
-		Interaction: p.seal(it),
+		Interaction: p.seal(it, stageConsent),
 		CSRF:        it.CSRF,
 		ClientName:  clientName(ar),
 		Client:      clientInfo(ar.GetClient()),

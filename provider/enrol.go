@@ -234,7 +234,7 @@ func (p *Provider) renderSignInEnrol(w http.ResponseWriter, r *http.Request, ar 
 	it.CSRF = p.csrfToken(w, r)
 	it.EnrolledAMR = nil
 	r = withUILocales(r, it.Params.Get("ui_locales"))
-	page.Action, page.CSRF, page.Interaction = p.path("/login/enrol"), it.CSRF, p.seal(it)
+	page.Action, page.CSRF, page.Interaction = p.path("/login/enrol"), it.CSRF, p.seal(it, stageEnrol)
 	page.Required, page.Error = true, problem
 	page.HasWebAuthn = p.passkeysOn() // passkeyenrol.go
 	if ar != nil {
@@ -248,8 +248,8 @@ func (p *Provider) renderSignInEnrol(w http.ResponseWriter, r *http.Request, ar 
 // token, the sealed interaction with its pending person, the
 // authorization request (none for the account page's sign-in) and the
 // person. On failure it has already answered.
-func (p *Provider) pendingForm(w http.ResponseWriter, r *http.Request) (interaction, fosite.AuthorizeRequester, storage.User, bool) {
-	it, ok := p.unsealForm(w, r)
+func (p *Provider) pendingForm(w http.ResponseWriter, r *http.Request, stage string) (interaction, fosite.AuthorizeRequester, storage.User, bool) {
+	it, ok := p.unsealForm(w, r, stage)
 	if !ok {
 		return it, nil, storage.User{}, false
 	}
@@ -285,7 +285,7 @@ func (p *Provider) pendingForm(w http.ResponseWriter, r *http.Request) (interact
 // codes (a first factor) or straight to the session.
 func (p *Provider) handleLoginEnrol(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	it, ar, user, ok := p.pendingForm(w, r)
+	it, ar, user, ok := p.pendingForm(w, r, stageEnrol)
 	if !ok {
 		return
 	}
@@ -344,19 +344,30 @@ func (p *Provider) afterSignInEnrolment(w http.ResponseWriter, r *http.Request, 
 		Codes:       codes,
 		Action:      p.path("/login/continue"),
 		CSRF:        it.CSRF,
-		Interaction: p.seal(it),
+		Interaction: p.seal(it, stageContinue),
 	})
 }
 
 // handleLoginContinue ends a sign-in whose person enrolled a factor and
 // saw their recovery codes.
 func (p *Provider) handleLoginContinue(w http.ResponseWriter, r *http.Request) {
-	it, ar, user, ok := p.pendingForm(w, r)
+	it, ar, user, ok := p.pendingForm(w, r, stageContinue)
 	if !ok {
 		return
 	}
 	if len(it.EnrolledAMR) == 0 {
 		// A sign-in that has proved no factor yet cannot skip it here.
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return
+	}
+	// The factor must still be there: an operator's `users mfa reset`
+	// since the codes were shown ends this sign-in too.
+	f, err := p.factorsOf(r.Context(), user.ID)
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	if !f.Enrolled() {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
 	}

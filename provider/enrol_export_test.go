@@ -30,8 +30,8 @@ func (p *Provider) EnrolmentPageForTest(authURL, userID, csrf string) *httptest.
 	if err != nil {
 		panic(err)
 	}
-	it := interaction{Params: ar.GetRequestForm(), RequestedAt: p.now().Unix(),
-		PendingUser: user.ID, PendingAMR: []string{mfa.AMRPassword}}
+	it := interaction{Params: ar.GetRequestForm(), RequestedAt: p.now().Unix()}
+	p.pend(&it, user.ID, []string{mfa.AMRPassword})
 	p.showEnrolment(w, r, ar, it, user)
 	return w
 }

@@ -259,6 +259,16 @@ func TestAccountTOTPRemoveKeepsCodesOfOtherFactors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The session proved the passkey (the account page asks a session
+	// that did not for it first: TestAccountStepsUpAnOlderSession).
+	sum := sha256.Sum256([]byte(sessionCookie(b, mustURL(t, ts.URL))))
+	err = ts.Store.UpdateBrowserSession(ctx, hex.EncodeToString(sum[:]), func(s storage.BrowserSession) (storage.BrowserSession, error) {
+		s.AMR = []string{"pwd", "hwk", "user", "mfa"}
+		return s, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	status, body := postAccountForm(t, b, ts.URL+"/account/totp", url.Values{})
 	page := &providertest.Page{URL: mustURL(t, ts.URL+"/account/totp"), Status: status, Body: body}
 	key, form := enrolPage(t, page)

@@ -41,7 +41,16 @@ type interaction struct {
 	// this sign-in and proved it with one use (enrol.go); /login/continue
 	// then completes the sign-in with PendingAMR and these methods.
 	EnrolledAMR []string `json:"em,omitempty"`
-	Expires     int64    `json:"e"`
+	// PendingUntil ends a sign-in part-way through (unix seconds): set
+	// once when PendingUser is, never moved by sealing the state again,
+	// so showing the page again does not keep a pending sign-in alive.
+	PendingUntil int64 `json:"pt,omitempty"`
+	// Stage is the form the state was sealed into (stage*): each
+	// handler takes only its own, so the state of one page (an
+	// enrolment's "continue", carrying EnrolledAMR) posted to another
+	// (the password form) is refused instead of carried along.
+	Stage   string `json:"st,omitempty"`
+	Expires int64  `json:"e"`
 	// Account marks a sign-in started on the account page: there is no
 	// authorization request, and success leads back to /account. Being
 	// sealed, the destination cannot be swapped for another.
@@ -51,9 +60,39 @@ type interaction struct {
 // interactionTTL is how long a person may take on the login and consent pages.
 const interactionTTL = 30 * time.Minute
 
+// pendingTTL is how long a person whose password was right has for the
+// second factor (or its enrolment) before they must start again.
+const pendingTTL = 15 * time.Minute
+
+// The stages of an interaction: which form it was sealed into.
+const (
+	stageLogin        = "login"    // the password form (and a passkey sign-in from it)
+	stageSecondFactor = "mfa"      // the second-factor page
+	stageEnrol        = "enrol"    // the enrolment of a factor during a sign-in
+	stageContinue     = "continue" // the recovery codes shown after that enrolment
+	stageConsent      = "consent"
+)
+
 var errBadInteraction = errors.New("interaction state is invalid or expired")
 
-func (p *Provider) seal(it interaction) string {
+// pend makes it a sign-in part-way through for userID, who proved amr so
+// far: whatever an earlier step carried (a finished enrolment, a
+// sign-in) is dropped.
+func (p *Provider) pend(it *interaction, userID string, amr []string) {
+	it.UserID, it.AuthTime, it.AMR, it.EnrolledAMR = "", 0, nil, nil
+	it.PendingUser, it.PendingAMR = userID, amr
+	it.PendingUntil = p.now().Add(pendingTTL).Unix()
+}
+
+// unpend drops every trace of a sign-in part-way through or finished.
+func (it *interaction) unpend() {
+	it.UserID, it.AuthTime, it.AMR, it.EnrolledAMR = "", 0, nil, nil
+	it.PendingUser, it.PendingAMR, it.PendingUntil, it.StepUpSID = "", nil, 0, ""
+}
+
+// seal protects it for the form of stage.
+func (p *Provider) seal(it interaction, stage string) string {
+	it.Stage = stage
 	it.Expires = p.now().Add(interactionTTL).Unix()
 	body, _ := json.Marshal(it) // only strings, numbers and url.Values
 	payload := base64.RawURLEncoding.EncodeToString(body)
@@ -75,6 +114,9 @@ func (p *Provider) unseal(s, csrf string) (interaction, error) {
 		return it, errBadInteraction
 	}
 	if p.now().Unix() > it.Expires || csrf == "" || !hmac.Equal([]byte(it.CSRF), []byte(csrf)) {
+		return it, errBadInteraction
+	}
+	if it.PendingUser != "" && p.now().Unix() > it.PendingUntil {
 		return it, errBadInteraction
 	}
 	return it, nil

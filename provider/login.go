@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,10 +36,11 @@ func (e *throttledError) Error() string {
 // to resume and leads back to /account).
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	it, ok := p.unsealForm(w, r)
+	it, ok := p.unsealForm(w, r, stageLogin)
 	if !ok {
 		return
 	}
+	it.unpend() // a password starts a sign-in over
 	var ar fosite.AuthorizeRequester
 	clientID := "account"
 	if !it.Account {
@@ -98,11 +100,11 @@ func (p *Provider) afterPassword(w http.ResponseWriter, r *http.Request, ar fosi
 	switch {
 	case f.Enrolled():
 		// Whoever has a second factor is always asked for it.
-		it.PendingUser, it.PendingAMR = user.ID, amr
+		p.pend(&it, user.ID, amr)
 		p.showSecondFactor(w, r, ar, it, user, f, false, "", http.StatusOK)
 		return
 	case p.requiresMFA(ar, user):
-		it.PendingUser, it.PendingAMR = user.ID, amr
+		p.pend(&it, user.ID, amr)
 		p.showEnrolment(w, r, ar, it, user)
 		return
 	}
@@ -150,7 +152,7 @@ func (p *Provider) completeSignIn(w http.ResponseWriter, r *http.Request, ar fos
 
 func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	it, ar, ok := p.resumeForm(w, r)
+	it, ar, ok := p.resumeForm(w, r, stageConsent)
 	if !ok {
 		return
 	}
@@ -188,8 +190,8 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 // resumeForm checks the CSRF token and the sealed interaction of a posted
 // form and rebuilds its authorization request. On failure it has already
 // answered.
-func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request) (interaction, fosite.AuthorizeRequester, bool) {
-	it, ok := p.unsealForm(w, r)
+func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request, stages ...string) (interaction, fosite.AuthorizeRequester, bool) {
+	it, ok := p.unsealForm(w, r, stages...)
 	if !ok {
 		return it, nil, false
 	}
@@ -207,13 +209,16 @@ func (p *Provider) resumeForm(w http.ResponseWriter, r *http.Request) (interacti
 
 // unsealForm checks the CSRF token and opens the sealed interaction of a
 // posted form. On failure it has already answered.
-func (p *Provider) unsealForm(w http.ResponseWriter, r *http.Request) (interaction, bool) {
+func (p *Provider) unsealForm(w http.ResponseWriter, r *http.Request, stages ...string) (interaction, bool) {
 	csrf, ok := p.checkCSRF(r)
 	if !ok {
 		p.renderError(w, r, pageError{Status: http.StatusForbidden, Message: msgCSRF})
 		return interaction{}, false
 	}
 	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
+	if err == nil && !slices.Contains(stages, it.Stage) {
+		err = errBadInteraction // the state of another page's form
+	}
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return it, false
@@ -250,7 +255,18 @@ func (p *Provider) authenticate(ctx context.Context, ip, username, password stri
 		attempt.failed()
 		return storage.User{}, errBadCredentials
 	}
-	if err := attempt.succeeded(ctx); err != nil {
+	// A right password of someone who still owes a second factor only
+	// gives its own tokens back: it forgives no failure and does not make
+	// the address a known one (which would exempt it from the account's
+	// budget). Else alternating a right password with wrong codes would
+	// buy endless code guesses. The right second factor does both.
+	settle := attempt.succeeded
+	if f, err := p.store.GetFactors(ctx, u.ID); err == nil && f.Enrolled() {
+		settle = attempt.cancel
+	} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		settle = attempt.cancel
+	}
+	if err := settle(ctx); err != nil {
 		// The password was right: the sign-in stands, only the
 		// bookkeeping of it is lost.
 		p.log.WarnContext(ctx, "sign-in throttle: success not recorded", "request_id", requestID(ctx), "err", err)

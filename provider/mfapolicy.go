@@ -93,7 +93,8 @@ func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		return true
 	}
 	it.UserID, it.AuthTime, it.AMR = "", 0, nil
-	it.PendingUser, it.PendingAMR, it.Remember, it.StepUpSID = user.ID, amr, s.Remember, s.SID
+	p.pend(&it, user.ID, amr)
+	it.Remember, it.StepUpSID = s.Remember, s.SID
 	if f.Enrolled() {
 		p.showSecondFactor(w, r, ar, it, user, f, false, "", http.StatusOK)
 	} else {

@@ -27,7 +27,7 @@ func (p *Provider) handleLoginPasskeyEnrolOptions(w http.ResponseWriter, r *http
 		return
 	}
 	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
-	if err != nil || it.PendingUser == "" {
+	if err != nil || it.PendingUser == "" || it.Stage != stageEnrol {
 		p.passkeyJSONError(w, r, http.StatusBadRequest, msgInteractionGone)
 		return
 	}
@@ -48,7 +48,7 @@ func (p *Provider) handleLoginPasskeyEnrol(w http.ResponseWriter, r *http.Reques
 		p.handleNotFound(w, r)
 		return
 	}
-	it, ar, user, ok := p.pendingForm(w, r)
+	it, ar, user, ok := p.pendingForm(w, r, stageEnrol)
 	if !ok {
 		return
 	}

@@ -339,6 +339,9 @@ func (p *Provider) registerPasskey(w http.ResponseWriter, r *http.Request, user 
 		return nil, nil, errAnswered
 	}
 	p.emit(r, audit.FactorEnrolled(user.ID, audit.MethodPasskey))
+	if !signIn {
+		p.proveInSession(r, passkey.AMR(cred), mfa.AMRUser)
+	}
 	if first {
 		p.emit(r, audit.RecoveryCodesMade(user.ID, "first_factor"))
 	}
@@ -465,7 +468,7 @@ func (p *Provider) handlePasskeyLoginOptions(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
-	if err != nil {
+	if err != nil || !passkeyStage(it) {
 		p.passkeyJSONError(w, r, http.StatusBadRequest, msgInteractionGone)
 		return
 	}
@@ -521,8 +524,12 @@ func (p *Provider) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		p.handleNotFound(w, r)
 		return
 	}
-	it, ok := p.unsealForm(w, r)
+	it, ok := p.unsealForm(w, r, stageLogin, stageSecondFactor)
 	if !ok {
+		return
+	}
+	if !passkeyStage(it) {
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
 	}
 	var ar fosite.AuthorizeRequester
@@ -721,4 +728,14 @@ func (p *Provider) passkeyLoginFailed(w http.ResponseWriter, r *http.Request, ar
 	default:
 		p.showLogin(w, r, ar, it, "", problem, status)
 	}
+}
+
+// passkeyStage says whether it may go to a passkey sign-in: the login
+// form's state for a passkey alone, the second-factor page's (with its
+// pending person) for a passkey as second factor.
+func passkeyStage(it interaction) bool {
+	if it.PendingUser == "" {
+		return it.Stage == stageLogin
+	}
+	return it.Stage == stageSecondFactor
 }

@@ -47,7 +47,7 @@ var errFactorGone = errors.New("second factor or session gone since the page was
 // catalogue message or one already translated.
 func (p *Provider) showSecondFactor(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User, f storage.Factors, recovery bool, problem string, status int) {
 	it.CSRF = p.csrfToken(w, r)
-	it.UserID, it.AuthTime, it.AMR = "", 0, nil
+	it.UserID, it.AuthTime, it.AMR, it.EnrolledAMR = "", 0, nil, nil
 	if !it.Account {
 		r = withUILocales(r, it.Params.Get("ui_locales"))
 	}
@@ -60,7 +60,7 @@ func (p *Provider) showSecondFactor(w http.ResponseWriter, r *http.Request, ar f
 	page := templates.SecondFactorPage{
 		Brand:             p.brand(),
 		Action:            p.path("/login/mfa"),
-		Interaction:       p.seal(it),
+		Interaction:       p.seal(it, stageSecondFactor),
 		CSRF:              it.CSRF,
 		Username:          user.Username,
 		Error:             problem,
@@ -84,7 +84,7 @@ func (p *Provider) showSecondFactor(w http.ResponseWriter, r *http.Request, ar f
 // kinds of code.
 func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	it, ok := p.unsealForm(w, r)
+	it, ok := p.unsealForm(w, r, stageSecondFactor)
 	if !ok {
 		return
 	}
