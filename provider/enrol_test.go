@@ -56,6 +56,8 @@ func wrongCode(t *testing.T, key string, now time.Time) string {
 	return ""
 }
 
+var shownKeyRE = regexp.MustCompile(`id="secret"><code[^>]*>([A-Z2-7 ]+)</code>`)
+
 var recoveryCodeRE = regexp.MustCompile(`<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>`)
 
 func shownRecoveryCodes(body string) []string {
@@ -73,7 +75,10 @@ func enrolPage(t *testing.T, page *providertest.Page) (string, *providertest.For
 	if page.Status != http.StatusOK && page.Status != http.StatusBadRequest {
 		t.Fatalf("enrolment page: HTTP %d:\n%s", page.Status, page.Body)
 	}
-	key := page.InputValue("secret")
+	var key string
+	if m := shownKeyRE.FindStringSubmatch(page.Body); m != nil {
+		key = m[1]
+	}
 	if len(strings.ReplaceAll(key, " ", "")) != 32 || !strings.Contains(key, " ") {
 		t.Fatalf("key shown %q: want 32 base32 characters in blocks", key)
 	}
