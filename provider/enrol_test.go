@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,5 +442,59 @@ func TestSignInEnrolment(t *testing.T) {
 	}
 	if sess.UserID != ts.alice.ID || !slices.Equal(sess.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Errorf("session of %s with amr %v, want alice's with [pwd otp mfa]", sess.UserID, sess.AMR)
+	}
+}
+
+// Confirms racing with the same key and code: one app, one generation of
+// recovery codes, and every other confirm refused.
+func TestAccountTOTPConfirmRace(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	b, _ := accountBrowser(t, ts)
+	status, body := postAccountForm(t, b, ts.URL+"/account/totp", url.Values{})
+	page := &providertest.Page{URL: mustURL(t, ts.URL+"/account/totp"), Status: status, Body: body}
+	key, form := enrolPage(t, page)
+	code := totpCode(t, key, time.Now())
+	const n = 6
+	type answer struct {
+		status int
+		codes  []string
+	}
+	answers := make(chan answer, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Submit, not postAccountForm: no t.Fatal off the test's goroutine.
+			p, err := b.Submit(context.Background(), page, form, url.Values{"code": {code}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			answers <- answer{p.Status, shownRecoveryCodes(p.Body)}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	var won []string
+	wins := 0
+	for a := range answers {
+		switch a.status {
+		case http.StatusOK:
+			wins++
+			won = a.codes
+		case http.StatusConflict, http.StatusTooManyRequests:
+		default:
+			t.Errorf("racing confirm: HTTP %d", a.status)
+		}
+	}
+	if wins != 1 || len(won) != mfa.RecoveryCodeCount {
+		t.Fatalf("%d confirms won (%d codes shown), want exactly one with 10 codes", wins, len(won))
+	}
+	f, _ := aliceFactors(t, ts)
+	keys := mfa.NewKeys(func() ([]byte, error) { return ts.Keys.Secret("provider") })
+	if _, err := mfa.UseRecoveryCode(keys, f, won[0], time.Now()); err != nil {
+		t.Fatalf("the codes shown are not the codes stored: %v", err)
 	}
 }
