@@ -1,12 +1,17 @@
 package provider_test
 
 import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 )
 
 // TestBrowserAccountTOTPEnrolment sets up an authenticator app on the
@@ -72,4 +77,62 @@ func TestBrowserAccountTOTPEnrolment(t *testing.T) {
 		t.Fatal("the account page shows a recovery code")
 	}
 	screenshot(t, ctx, "account-mfa")
+}
+
+// TestBrowserSignInEnrolment walks a sign-in that must set up an
+// authenticator app in Chromium: the enrolment page (the sign-in's own
+// door to it is the sign-in policy's; here the test puts the page the
+// provider renders for that request into the login page's tab), a code
+// typed and submitted with the keyboard, the recovery codes, Continue,
+// consent, and the code at the relying party, whose ID token says amr
+// pwd otp mfa.
+func TestBrowserSignInEnrolment(t *testing.T) {
+	f := newPagesFixture(t)
+	ctx := newTab(t)
+	// A CSRF cookie the test knows, so the page rendered outside the
+	// browser is bound to this browser.
+	csrf := strings.Repeat("c", 43)
+	navigate(t, ctx, f.ts.URL+"/healthz")
+	run(t, ctx, js(`document.cookie = "csrf=`+csrf+`; path=/"`))
+	a := f.authRequest()
+	navigate(t, ctx, a.url)
+	rec := f.ts.Provider.EnrolmentPageForTest(a.url, f.ts.alice.ID, csrf)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("enrolment page: HTTP %d:\n%s", rec.Code, rec.Body)
+	}
+	html, _ := json.Marshal(rec.Body.String())
+	run(t, ctx, js(`document.open(); document.write(`+string(html)+`); document.close()`))
+	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#code")))
+	expectText(t, ctx, "Team Notes", "Set up an authenticator app", "Your organisation asks for a second step when alice signs in.")
+	key := result(t, ctx, chromedp.Evaluate[string](`document.getElementById("secret").textContent`))
+	screenshot(t, ctx, "login-enrol")
+
+	run(t, ctx, chromedp.Focus(chromedp.CSS("#code")), chromedp.KeyEvent(totpCode(t, key, time.Now())))
+	if resp, err := chromedp.RunResponse(ctx, chromedp.KeyEvent("\r")); err != nil || resp.Status != http.StatusOK {
+		t.Fatalf("Enter in the code field: %v", err)
+	}
+	expectText(t, ctx, "Save your recovery codes", "I have saved them, continue")
+	screenshot(t, ctx, "login-recovery-codes")
+	submit(t, ctx, "form button[type=submit]")
+	submit(t, ctx, "button[value=allow]")
+	code := f.landed(t, ctx, a)
+	tok, err := f.oauth.Exchange(context.Background(), code, oauth2.VerifierOption(a.verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatal("no ID token")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		AMR []string `json:"amr"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || !slices.Equal(claims.AMR, []string{"pwd", "otp", "mfa"}) {
+		t.Fatalf("ID token amr %v (%v), want [pwd otp mfa]", claims.AMR, err)
+	}
 }
