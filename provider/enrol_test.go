@@ -498,3 +498,58 @@ func TestAccountTOTPConfirmRace(t *testing.T) {
 		t.Fatalf("the codes shown are not the codes stored: %v", err)
 	}
 }
+
+// The second-factor forms need the CSRF token and refuse cross-site posts,
+// like every form of the provider's own pages.
+func TestEnrolmentFormsAreGuarded(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	b, _ := accountBrowser(t, ts)
+	paths := []string{"/login/enrol", "/login/continue", "/account/totp", "/account/totp/confirm", "/account/totp/remove", "/account/recovery-codes"}
+	for _, path := range paths {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader("csrf=forged&code=123456&password=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := b.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s with a forged CSRF token: HTTP %d, want 403", path, resp.StatusCode)
+		}
+		status, body := postAccountFormHeaders(t, b, ts.URL+path, url.Values{"password": {alicePass}}, map[string]string{"Sec-Fetch-Site": "cross-site"})
+		if status != http.StatusForbidden || !strings.Contains(body, "sent from another website") {
+			t.Errorf("%s cross-site: HTTP %d, want refused", path, status)
+		}
+	}
+	if f, ok := aliceFactors(t, ts); ok && f.Enrolled() {
+		t.Fatal("a refused form changed the factors")
+	}
+	// The sign-in doors without a sign-in part-way through: a page, no 5xx.
+	for _, path := range []string{"/login/enrol", "/login/continue"} {
+		status, _ := postAccountForm(t, b, ts.URL+path, url.Values{"interaction": {"x.y"}})
+		if status != http.StatusBadRequest {
+			t.Errorf("%s with a bad interaction: HTTP %d, want 400", path, status)
+		}
+	}
+}
+
+// postAccountFormHeaders is postAccountForm with extra request headers.
+func postAccountFormHeaders(t *testing.T, b *providertest.Browser, action string, vals url.Values, headers map[string]string) (int, string) {
+	t.Helper()
+	for _, c := range b.HTTP.Jar.Cookies(mustURL(t, action)) {
+		if c.Name == "csrf" {
+			vals.Set("csrf", c.Value)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(vals.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	p, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Status, p.Body
+}
