@@ -194,6 +194,10 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		p.showLogin(w, r, ar, it, p.loginHint(ctx, form), "", http.StatusOK)
 		return
 	}
+	// A session that proved less than the request needs steps up.
+	if p.stepUp(w, r, ar, it, user, amr, prompts) {
+		return
+	}
 
 	if !consented {
 		// prompt=consent asks even for a client that skips consent: OIDC

@@ -51,7 +51,7 @@ func checkAuthzParams(ar fosite.AuthorizeRequester) error {
 		return err
 	}
 	if cr.acrUnmet() {
-		return errUnmetAuthentication.WithHintf("The only authentication context class offered is %s.", acrPassword)
+		return errUnmetAuthentication.WithHintf("The authentication context classes offered are %s.", strings.Join(mfa.ACRValues, " and "))
 	}
 	return nil
 }

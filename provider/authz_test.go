@@ -224,7 +224,7 @@ func TestClaimsParameter(t *testing.T) {
 func TestACRAndAMR(t *testing.T) {
 	t.Parallel()
 	op := newOIDCCOP(t)
-	if got := op.Strings("acr_values_supported"); !slices.Equal(got, []string{"password"}) {
+	if got := op.Strings("acr_values_supported"); !slices.Equal(got, []string{"password", "mfa"}) {
 		t.Fatalf("acr_values_supported = %v", got)
 	}
 	f := op.run(t, op.NewRequest(op.Basic, "openid"))

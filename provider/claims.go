@@ -7,6 +7,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/storage"
 	"github.com/smallsso/provider/templates"
 )
@@ -84,12 +85,12 @@ func scopeLines(scopes []string) []templates.ScopeLine {
 	return out
 }
 
-// acrPassword is the one authentication context class this provider
-// offers: the person typed their password on our login page (a fresh login
-// or the session such a login started). It is published in
-// acr_values_supported and put in the ID token when a client asks for acr
-// (acr_values, or the acr claim in the claims parameter).
-const acrPassword = "password"
+// acrPassword is the authentication context class of a password alone;
+// a second factor earns mfa.ACRMFA. Both are published in
+// acr_values_supported; the ID token carries the session's (mfa.ACR) when
+// a client asks for acr (acr_values, or the acr claim in the claims
+// parameter).
+const acrPassword = mfa.ACRPassword
 
 // claimsRequest is the `claims` authorization request parameter (OIDC Core
 // §5.5): which individual claims a client wants, in userinfo and in the ID
@@ -129,10 +130,11 @@ func (c *claimSpec) allows(v string) bool {
 }
 
 // acrUnmet reports whether the ID token must carry an acr we cannot give:
-// an essential acr restricted to values other than ours (§5.5.1.1).
+// an essential acr restricted to values other than ours (§5.5.1.1). An
+// essential acr of mfa alone is met by a second factor (mfapolicy.go).
 func (cr claimsRequest) acrUnmet() bool {
 	c := cr.IDToken["acr"]
-	return c != nil && c.Essential && !c.allows(acrPassword)
+	return c != nil && c.Essential && !c.allows(mfa.ACRPassword) && !c.allows(mfa.ACRMFA)
 }
 
 // wantsACR reports whether the client asked for the acr claim.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/mfa"
 )
 
 type discoveryDoc struct {
@@ -88,7 +89,7 @@ func (p *Provider) discovery() discoveryDoc {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            claimsSupported(),
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
-		ACRValuesSupported:                         []string{acrPassword},
+		ACRValuesSupported:                         mfa.ACRValues,
 		ClaimsParameterSupported:                   true,
 		AuthorizationResponseIssParameterSupported: true,
 		RequestParameterSupported:                  true,

@@ -32,6 +32,11 @@ type interaction struct {
 	PendingUser string   `json:"pu,omitempty"`
 	PendingAMR  []string `json:"pm,omitempty"`
 	Remember    bool     `json:"r,omitempty"`
+	// StepUpSID is set when the pending person is already signed in and
+	// steps up (a second factor for a request that needs one): the sid
+	// of the session to renew, which must still be this browser's when
+	// the factor is proved.
+	StepUpSID string `json:"ss,omitempty"`
 	// EnrolledAMR: the pending person enrolled a second factor during
 	// this sign-in and proved it with one use (enrol.go); /login/continue
 	// then completes the sign-in with PendingAMR and these methods.

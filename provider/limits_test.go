@@ -83,7 +83,7 @@ var bodyEndpoints = []struct {
 }{
 	{"POST", "/token", true}, {"POST", "/revoke", true}, {"POST", "/introspect", true}, {"POST", "/par", true},
 	{"POST", "/userinfo", true}, {"POST", "/register", true}, {"PUT", "/register/web", true},
-	{"POST", "/authorize", false}, {"POST", "/logout", false}, {"POST", "/login", false}, {"POST", "/consent", false},
+	{"POST", "/authorize", false}, {"POST", "/logout", false}, {"POST", "/login", false}, {"POST", "/login/mfa", false}, {"POST", "/consent", false},
 	{"POST", "/account/password", false}, {"POST", "/account/revoke", false},
 }
 

@@ -88,7 +88,25 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 // afterPassword goes on once the password was right: to the second
 // factor the person owes, or straight to a session.
 func (p *Provider) afterPassword(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User) {
-	p.completeSignIn(w, r, ar, it, user.ID, []string{mfa.AMRPassword})
+	f, err := p.factorsOf(r.Context(), user.ID)
+	if err != nil {
+		// Fails closed: without knowing the factors, no session.
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return
+	}
+	amr := []string{mfa.AMRPassword}
+	switch {
+	case f.Enrolled():
+		// Whoever has a second factor is always asked for it.
+		it.PendingUser, it.PendingAMR = user.ID, amr
+		p.showSecondFactor(w, r, ar, it, user, f, false, "", http.StatusOK)
+		return
+	case p.requiresMFA(ar, user):
+		it.PendingUser, it.PendingAMR = user.ID, amr
+		p.showEnrolment(w, r, ar, it, user)
+		return
+	}
+	p.completeSignIn(w, r, ar, it, user.ID, amr)
 }
 
 // completeSignIn starts the browser session of a person who proved
@@ -98,7 +116,19 @@ func (p *Provider) afterPassword(w http.ResponseWriter, r *http.Request, ar fosi
 func (p *Provider) completeSignIn(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, userID string, amr []string) {
 	ctx := r.Context()
 	now := p.now()
-	sess, err := p.startSession(ctx, w, r, userID, now, it.Remember, amr)
+	var sess storage.BrowserSession
+	var err error
+	if it.StepUpSID != "" {
+		// A step-up: the session the person has is renewed (new ID, same
+		// sid and clients) with what they proved now.
+		sess, err = p.renewSession(r, w, it.StepUpSID, userID, now, amr)
+	} else {
+		sess, err = p.startSession(ctx, w, r, userID, now, it.Remember, amr)
+	}
+	if errors.Is(err, errFactorGone) {
+		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
+		return
+	}
 	if err != nil {
 		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
@@ -114,7 +144,7 @@ func (p *Provider) completeSignIn(w http.ResponseWriter, r *http.Request, ar fos
 	}
 	r = withSession(r, sess)
 	it.UserID, it.AuthTime, it.AMR = userID, now.Unix(), amr
-	it.PendingUser, it.PendingAMR = "", nil
+	it.PendingUser, it.PendingAMR, it.StepUpSID = "", nil, ""
 	p.proceed(w, r, ar, it, false, nil)
 }
 

@@ -128,6 +128,7 @@ func (p *Provider) handleTheme(w http.ResponseWriter, r *http.Request) {
 // post to /authorize, /token and the rest from their own origins by design.
 var formPaths = map[string]func(*http.Request) bool{
 	"/login":            nil,
+	"/login/mfa":        nil,
 	"/consent":          nil,
 	"/account/password": nil,
 	"/account/revoke":   nil,

@@ -35,6 +35,7 @@ func (p *Provider) Handler() http.Handler {
 		{[]string{"GET"}, "/jwks", p.handleJWKS, false},
 		{[]string{"GET", "POST"}, "/authorize", p.handleAuthorize, true},
 		{[]string{"POST"}, "/login", p.handleLogin, true},
+		{[]string{"POST"}, "/login/mfa", p.handleSecondFactor, true},
 		{[]string{"POST"}, "/login/enrol", p.handleLoginEnrol, true},
 		{[]string{"POST"}, "/login/continue", p.handleLoginContinue, true},
 		{[]string{"POST"}, "/consent", p.handleConsent, true},

@@ -85,6 +85,7 @@ var sweepEndpoints = []struct {
 		"csrf": {"x"}}, ""},
 	{"POST", "/login", url.Values{"username": {"alice"}, "password": {"x"}, "interaction": {"x"}, "csrf": {"x"}, "remember": {"1"}}, ""},
 	{"POST", "/consent", url.Values{"decision": {"allow"}, "interaction": {"x"}, "csrf": {"x"}, "remember": {"1"}}, ""},
+	{"POST", "/login/mfa", url.Values{"code": {"123456"}, "interaction": {"x"}, "csrf": {"x"}, "cancel": {"yes"}, "switch": {"recovery"}, "shown": {"totp"}}, ""},
 	{"POST", "/account/password", url.Values{"current": {"x"}, "new": {"x"}, "confirm": {"x"}, "csrf": {"x"}}, ""},
 	{"POST", "/account/revoke", url.Values{"client_id": {"web"}, "csrf": {"x"}}, ""},
 }
@@ -183,7 +184,7 @@ func sweepProbes() []sweepProbe {
 	}
 	// Every route and odd path with every method.
 	paths := append([]string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/jwks", "/authorize",
-		"/login", "/consent", "/token", "/userinfo", "/revoke", "/introspect", "/par", "/logout", "/healthz", "/register",
+		"/login", "/login/mfa", "/consent", "/token", "/userinfo", "/revoke", "/introspect", "/par", "/logout", "/healthz", "/register",
 		"/register/web", "/account", "/account/password", "/account/revoke", "/static/theme.css", "/static/style.css"}, sweepPaths...)
 	for _, path := range paths {
 		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"} {

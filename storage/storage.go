@@ -162,6 +162,12 @@ type ClientSettings struct {
 	// dynamic registration; a client that came through /register never
 	// skips consent, whatever its record says.
 	SkipConsent bool `json:"skip_consent,omitempty" yaml:"skip_consent"`
+	// RequireMFA makes everyone who signs in to this client prove a
+	// second factor (enrolling one first if they have none). Set by the
+	// operator (config, CLI), never through dynamic registration; a
+	// client that came through /register never requires it, whatever
+	// its record says.
+	RequireMFA bool `json:"require_mfa,omitempty" yaml:"require_mfa"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty" yaml:"post_logout_redirect_uris"`
 	// LogoURI, ClientURI, PolicyURI and TosURI are shown to people on the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider/admin"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/secret"
 
 	"github.com/spf13/cobra"
@@ -47,18 +48,22 @@ func openAdmin(ctx context.Context, cfg *fileConfig) (admin.Admin, func(), error
 
 // directAdmin is the CLI working on the database itself (a bbolt file no
 // server holds, or PostgreSQL; pg is nil on bbolt) through local, whose
-// Store it closes when done. Only adding a client_secret_jwt client needs
-// the provider secret, so the keys are opened only then. A server audits
+// Store it closes when done. Only adding a client_secret_jwt client or an
+// authenticator app needs the provider secret, so the keys are opened only
+// then. A server audits
 // the changes made through its socket; here the CLI writes its own to the
 // audit log.
 func directAdmin(cfg *fileConfig, pg *postgres.Store, local *admin.Local) (admin.Admin, func(), error) {
-	local.Sealer = secret.NewSealerFunc(func() ([]byte, error) {
+	loadSecret := func() ([]byte, error) {
 		km, err := openKeysOn(cfg, pg, nil)
 		if err != nil {
 			return nil, err
 		}
 		return km.Secret("provider")
-	})
+	}
+	local.Sealer = secret.NewSealerFunc(loadSecret)
+	// Enrolling an authenticator app seals with the server's keys.
+	local.MFAKeys, local.TOTPIssuer = mfa.NewKeys(loadSecret), cfg.totpIssuer()
 	aw, file, err := openAuditLog(cfg, os.Stderr, nil)
 	if err != nil {
 		local.Store.Close()

@@ -388,7 +388,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", "", nil, []string{"provider: missing command"}},
 		{"unknown command", "", []string{"frobnicate"}, []string{"provider: ", "frobnicate"}},
-		{"noun without verb", "", []string{"users"}, []string{"provider: users: missing command (add, list, delete, set-password, hash)"}},
+		{"noun without verb", "", []string{"users"}, []string{"provider: users: missing command (add, list, delete, set-password, hash, totp, mfa)"}},
 		{"unknown verb", "", []string{"users", "frob"}, []string{"provider: users: ", `"frob"`}},
 		{"unknown verb with flags", "", []string{"users", "frob", "bob", "--config", F}, []string{"provider: users: ", `"frob"`}},
 		{"unknown command with flags", "", []string{"user", "list", "--config", F}, []string{"provider: ", `"user"`}},

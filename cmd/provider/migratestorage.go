@@ -121,6 +121,7 @@ func migrateStorage(ctx context.Context, fromCfg, toCfg *fileConfig, e *env) err
 	}
 	fmt.Fprintf(w, "  %s (%s)\n", plural(counts.TokensTotal(), "token record"), strings.Join(kinds, ", "))
 	fmt.Fprintf(w, "  %s, %s, %s\n", plural(counts.BrowserSessions, "browser session"), plural(counts.Consents, "consent"), plural(counts.JTIs, "JTI"))
+	fmt.Fprintf(w, "  second factors of %s\n", plural(counts.Factors, "user"))
 	fmt.Fprintf(w, "  keys: %s\n", keysDone)
 	fmt.Fprintf(w, "start the servers on NEW; OLD is unchanged, keep it until NEW serves well\n")
 	return nil

@@ -68,13 +68,16 @@ func TestMigrateStorageKeepsARefreshChain(t *testing.T) {
 				t.Errorf("migrate-storage from a running server's database: %q", line)
 			}
 			s.stop(t)
+			// Alice's authenticator app, sealed with OLD's provider
+			// secret, moves with her and still opens on NEW.
+			enrolled := parseTOTPAdd(t, runCLI(t, "", "users", "totp", "add", "alice", "--config", a.path).ok(t), "alice", false, true)
 
 			from := a
 			for i, to := range hops {
 				r := runCLI(t, "", "migrate-storage", "--from-config", from.path, "--to-config", to.path)
 				out := r.ok(t)
 				t.Logf("hop %d: migrate-storage said:\n%s", i, out)
-				for _, want := range []string{"1 client, 1 user, 0 trusted issuers\n", " token records (code ", "1 browser session, 1 consent, 0 JTIs\n", "  keys: "} {
+				for _, want := range []string{"1 client, 1 user, 0 trusted issuers\n", " token records (code ", "1 browser session, 1 consent, 0 JTIs\n", "  second factors of 1 user\n", "  keys: "} {
 					if !strings.Contains(out, want) {
 						t.Errorf("hop %d: output lacks %q:\n%s", i, want, out)
 					}
@@ -84,6 +87,8 @@ func TestMigrateStorageKeepsARefreshChain(t *testing.T) {
 				if !strings.Contains(line, "NEW") || !strings.Contains(line, "migrate-storage copies into") {
 					t.Errorf("hop %d: a second copy into the same target: %q", i, line)
 				}
+
+				checkEnrolled(t, to, "alice", enrolled)
 
 				s := startServer(t, to)
 				rp = newRelyingParty(t, to.issuer, "app", appSecret, appCallback, "openid", "offline_access")

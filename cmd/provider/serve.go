@@ -14,6 +14,7 @@ import (
 
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/storage"
@@ -129,7 +130,7 @@ func serve(ctx context.Context, cfg *fileConfig, e *env, ready chan<- string) er
 	}
 	srv := newHTTPServer(cfg, ts.handler(p.Handler()), log) // limits: timeouts, header bytes, concurrent requests
 	adminSrv := &http.Server{Handler: admin.Handler(admin.Audited(&admin.Local{Store: store, Sealer: sealer, SessionsEnded: p.SessionsEnded, PasswordChanged: p.PasswordChanged,
-		ClientsChanged: p.ClientsChanged}, obs.events, nil)), ReadHeaderTimeout: 10 * time.Second,
+		ClientsChanged: p.ClientsChanged, MFAKeys: mfa.NewKeys(func() ([]byte, error) { return providerSecret, nil }), TOTPIssuer: cfg.totpIssuer()}, obs.events, nil)), ReadHeaderTimeout: 10 * time.Second,
 		ConnContext: admin.ConnContext}
 
 	errc := make(chan error, 4) // the server, the admin socket, TLS redirect, metrics

@@ -14,7 +14,8 @@ import (
 
 func newUsersCmd(e *env) *cobra.Command {
 	return group("users", "Manage the people who can sign in",
-		newUsersAddCmd(e), newUsersListCmd(e), newUsersDeleteCmd(e), newUsersSetPasswordCmd(e), newUsersHashCmd(e))
+		newUsersAddCmd(e), newUsersListCmd(e), newUsersDeleteCmd(e), newUsersSetPasswordCmd(e), newUsersHashCmd(e),
+		newUsersTOTPCmd(e), newUsersMFACmd(e))
 }
 
 // newUsersHashCmd prints the password_hash of a password for the config
@@ -109,13 +110,14 @@ func newUsersListCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				factors := listFactors(cmd, a)
 				if asJSON {
-					return printJSON(e.stdout, users)
+					return printJSON(e.stdout, withFactors(users, factors))
 				}
 				w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "USERNAME\tEMAIL\tNAME\tGROUPS\tSUB")
+				fmt.Fprintln(w, "USERNAME\tEMAIL\tNAME\tGROUPS\tSUB\tMFA")
 				for _, u := range users {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(u.Name), dash(strings.Join(u.Groups, ",")), u.ID)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, dash(u.Email), dash(u.Name), dash(strings.Join(u.Groups, ",")), u.ID, mfaColumn(factors, u.ID))
 				}
 				return w.Flush()
 			})

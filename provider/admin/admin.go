@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/revoke"
 	"github.com/smallsso/provider/provider/secret"
 	"github.com/smallsso/provider/provider/userspec"
@@ -36,6 +37,11 @@ type Admin interface {
 	// Backup writes a consistent copy of the database to w, while the
 	// server goes on serving (backup.go).
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+	// Second factors (factors.go).
+	AddTOTP(ctx context.Context, username string) (TOTPEnrolment, error)
+	RemoveTOTP(ctx context.Context, username string) error
+	ResetMFA(ctx context.Context, username string) (FactorSummary, error)
+	ListFactors(ctx context.Context) ([]FactorSummary, error)
 }
 
 // Local runs admin commands on a store this process has open.
@@ -55,6 +61,13 @@ type Local struct {
 	// added or deleted: it lists the CORS origins again and starts the
 	// rate-limit buckets over at once (provider.ClientsChanged).
 	ClientsChanged func()
+	// MFAKeys seal TOTP secrets and key recovery-code hashes (the keys
+	// the server uses: from the provider secret); without them no
+	// authenticator app can be added.
+	MFAKeys *mfa.Keys
+	// TOTPIssuer labels the authenticator apps enrolled here (the name
+	// the apps show).
+	TOTPIssuer string
 }
 
 var _ Admin = (*Local)(nil)

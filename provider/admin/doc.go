@@ -1,7 +1,8 @@
 // Package admin owns the operator's surface: the Admin API the CLI uses
-// (users, clients, trusted issuers, online backups), Local, which applies
-// it to an open store, the admin socket (its server, and the client the CLI dials when a
-// running server holds the database), and the declarative sync that makes
+// (users, their second factors, clients, trusted issuers, online backups),
+// Local, which applies it to an open store, the admin socket (its server,
+// and the client the CLI dials when a running server holds the database),
+// and the declarative sync that makes
 // the store match the clients, users and trusted issuers of the config file.
 // Audited records every change in the audit log with its actor: the admin
 // socket's peer (SO_PEERCRED, set by ConnContext) or the CLI's user.

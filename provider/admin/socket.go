@@ -109,6 +109,7 @@ func Handler(a Admin) http.Handler {
 		reply(w, nil, a.DeleteTrustedIssuer(r.Context(), r.URL.Query().Get("id")))
 	}).Methods("DELETE")
 	r.HandleFunc("/backup", serveBackup(a)).Methods("GET")
+	factorRoutes(r, a)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, adminError{Error: "unknown admin request " + r.Method + " " + r.URL.Path + " (is the server older than this CLI?)", Kind: "internal"})
 	})

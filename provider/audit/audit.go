@@ -35,6 +35,9 @@ type Event struct {
 	Subject   string `json:"sub,omitempty"`
 	GrantType string `json:"grant_type,omitempty"`
 	Scope     string `json:"scope,omitempty"`
+	// Method is the factor a sign-in step used or failed with (totp,
+	// recovery_code, passkey): never the code or credential itself.
+	Method string `json:"method,omitempty"`
 
 	// ClientAddr is the HTTP client's address (after trusted_proxies);
 	// RequestID is the X-Request-Id the server gave the request.
@@ -114,6 +117,12 @@ const (
 	OpClientDel   = "client_delete"
 	OpTrustAdd    = "trust_add"
 	OpTrustDelete = "trust_delete"
+	// An operator enrolling or removing a person's authenticator app, or
+	// removing every second factor and recovery code (the object is the
+	// username; never a secret).
+	OpUserTOTPAdd    = "user_totp_add"
+	OpUserTOTPRemove = "user_totp_remove"
+	OpUserMFAReset   = "user_mfa_reset"
 	// OpBackup is a copy of the whole database taken through the admin
 	// socket: no change, but everything a thief would want.
 	OpBackup = "backup"

@@ -136,11 +136,8 @@ func NextKeyPublished(kid, alg string, err error) Event {
 	return Event{Name: KeyPublished, Outcome: Success, Object: kid, Reason: alg}
 }
 
-// Second-factor methods (Object of MFAEnrolled and MFARemoved).
-const (
-	MethodTOTP    = "totp"
-	MethodPasskey = "passkey"
-)
+// FactorEnrolled and FactorRemoved name the factor with the Method
+// constants of secondfactor.go (MethodTOTP, MethodPasskey), in Object.
 
 // FactorEnrolled is a person adding a second factor (method: MethodTOTP,
 // MethodPasskey), proved by one use of it.

@@ -77,6 +77,15 @@ func subtests() []subtest {
 
 		{"CheckWritable", testCheckWritable},
 
+		{"FactorsRoundTrip", testFactorsRoundTrip},
+		{"FactorsMissing", testFactorsMissing},
+		{"FactorsUpdateErrorAborts", testFactorsUpdateErrorAborts},
+		{"FactorsInTx", testFactorsInTx},
+		{"FactorsDeletedWithUser", testFactorsDeletedWithUser},
+		{"FactorsRecoveryCodeRace", testFactorsRecoveryCodeRace},
+		{"FactorsTOTPRace", testFactorsTOTPRace},
+		{"SessionAMR", testSessionAMR},
+
 		{"Walk", testWalk},
 		{"OddKeys", testOddKeys},
 	}

@@ -44,6 +44,7 @@ func testWalk(t *testing.T, s storage.Store) {
 	same(t, codes, []storage.TokenRequest{code}, "codes walked")
 
 	sess := session("s1", "u1")
+	sess.AMR = []string{"pwd", "otp", "mfa"}
 	ok(t, s.CreateBrowserSession(ctx, sess), "create session")
 	var sessions []storage.BrowserSession
 	ok(t, s.WalkBrowserSessions(ctx, func(b storage.BrowserSession) error {
@@ -72,8 +73,31 @@ func testWalk(t *testing.T, s storage.Store) {
 	}), "walk jtis")
 	same(t, jtis, []storage.JTI{j}, "jtis walked")
 
-	stop := errors.New("stop")
+	ok(t, s.CreateUser(ctx, user("u-alice", "alice")), "create alice")
+	ok(t, s.CreateUser(ctx, user("u-bob", "bob")), "create bob")
+	ok(t, s.CreateUser(ctx, user("u-carol", "carol")), "create carol")
+	fa, fb := factors("u-alice"), factors("u-bob")
+	fb.TOTP = nil
+	putFactors(t, s, fa)
+	putFactors(t, s, fb)
+	var fs []storage.Factors
+	ok(t, s.WalkFactors(ctx, func(f storage.Factors) error {
+		fs = append(fs, f)
+		return nil
+	}), "walk factors")
+	slices.SortFunc(fs, func(a, b storage.Factors) int { return strings.Compare(a.UserID, b.UserID) })
+	same(t, fs, []storage.Factors{fa, fb}, "factors walked")
 	calls := 0
+	stop := errors.New("stop")
+	isErr(t, s.WalkFactors(ctx, func(storage.Factors) error {
+		calls++
+		return stop
+	}), stop, "factors walk stopped by fn")
+	if calls != 1 {
+		t.Fatalf("factors walk went on after fn failed: %d calls", calls)
+	}
+
+	calls = 0
 	err := s.WalkTokens(ctx, storage.KindRefreshToken, func(storage.TokenRequest) error {
 		calls++
 		return stop

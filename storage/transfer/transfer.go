@@ -29,6 +29,8 @@ type Counts struct {
 	Tokens                         map[storage.TokenKind]int
 	BrowserSessions, Consents      int
 	JTIs                           int
+	// Factors counts the users whose second factors were copied.
+	Factors int
 }
 
 // TokensTotal is the number of token records of every kind.
@@ -46,7 +48,9 @@ var ErrNotEmpty = errors.New("the target already holds data")
 // Copy copies every record of from into to, which must be empty (Empty),
 // and returns how many of each family it copied: clients, users, trusted
 // issuers, token records of every kind (active or not, with the refresh
-// grace's replay answers), browser sessions, consents and JTIs. Nothing
+// grace's replay answers), browser sessions, consents, JTIs and second
+// factors (as stored: sealed with the provider secret, which the caller
+// copies with the keys). Nothing
 // else may write to either store meanwhile. On an error the target holds
 // part of the records: it is to be dropped, not resumed.
 func Copy(ctx context.Context, from, to storage.Store) (Counts, error) {
@@ -78,6 +82,19 @@ func Copy(ctx context.Context, from, to storage.Store) (Counts, error) {
 			return counts, err
 		}
 		counts.Users++
+	}
+	// After the users: a user's factors need the user.
+	err = from.WalkFactors(ctx, func(f storage.Factors) error {
+		if err := w.write("second factors", func(ctx context.Context) error {
+			return to.UpdateFactors(ctx, f.UserID, func(storage.Factors) (storage.Factors, error) { return f, nil })
+		}); err != nil {
+			return err
+		}
+		counts.Factors++
+		return nil
+	})
+	if err != nil {
+		return counts, err
 	}
 	issuers, err := from.ListTrustedIssuers(ctx)
 	if err != nil {
@@ -256,6 +273,11 @@ func Empty(ctx context.Context, s storage.Store) (string, error) {
 	}
 	if err := check("JTIs", func() error {
 		return s.WalkJTIs(ctx, func(storage.JTI) error { return errFound })
+	}); err != nil {
+		return "", err
+	}
+	if err := check("second factors", func() error {
+		return s.WalkFactors(ctx, func(storage.Factors) error { return errFound })
 	}); err != nil {
 		return "", err
 	}

@@ -70,7 +70,7 @@ func TestCopy(t *testing.T) {
 				wantCounts := transfer.Counts{
 					Clients: 2, Users: 2, TrustedIssuers: 1,
 					Tokens:          map[storage.TokenKind]int{},
-					BrowserSessions: 2, Consents: 2, JTIs: 2,
+					BrowserSessions: 2, Consents: 2, JTIs: 2, Factors: 1,
 				}
 				for _, k := range storage.TokenKinds {
 					wantCounts.Tokens[k] = len(want.tokens[k])
@@ -105,6 +105,13 @@ func checkIndexes(t *testing.T, s storage.Store) {
 	if cs, err := s.ListConsents(ctx, "u-alice"); err != nil || len(cs) != 2 {
 		t.Errorf("consents of alice: %d, %v", len(cs), err)
 	}
+	// The factors are alice's (deleted with her, below); bob has none.
+	if f, err := s.GetFactors(ctx, "u-alice"); err != nil || f.TOTP == nil || len(f.Passkeys) != 2 {
+		t.Errorf("factors of alice: %+v, %v", f, err)
+	}
+	if _, err := s.GetFactors(ctx, "u-bob"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("factors of bob: %v, want ErrNotFound", err)
+	}
 	// The JTI is known: a replay is refused.
 	if err := s.CreateJTI(ctx, storage.JTI{ID: "jti-live", ExpiresAt: now().Add(time.Hour)}, now()); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("copied JTI used again: %v, want ErrAlreadyExists", err)
@@ -128,6 +135,13 @@ func checkIndexes(t *testing.T, s storage.Store) {
 	if err != nil || len(r.Replay) != 0 || !r.ReplayUntil.IsZero() {
 		t.Errorf("rotated refresh token after its replay's end: replay %q until %v, err %v; want it stripped", r.Replay, r.ReplayUntil, err)
 	}
+	// The copied factors go with their user.
+	if err := s.DeleteUser(ctx, "u-alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetFactors(ctx, "u-alice"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("factors of alice after deleting her: %v, want ErrNotFound", err)
+	}
 }
 
 func TestCopyRefusesATargetWithData(t *testing.T) {
@@ -144,6 +158,15 @@ func TestCopyRefusesATargetWithData(t *testing.T) {
 		{"jti", func(s storage.Store) error {
 			return s.CreateJTI(ctx, storage.JTI{ID: "j", ExpiresAt: now().Add(time.Hour)}, now())
 		}, "JTIs"},
+		{"factors", func(s storage.Store) error {
+			if err := s.CreateUser(ctx, storage.User{ID: "u", Username: "u"}); err != nil {
+				return err
+			}
+			return s.UpdateFactors(ctx, "u", func(f storage.Factors) (storage.Factors, error) {
+				f.RecoveryCodes = []storage.RecoveryCode{{Hash: "h"}}
+				return f, nil
+			})
+		}, "1 user, second factors"},
 	} {
 		src, dst := openBolt(t), openBolt(t)
 		fill(t, src)
@@ -225,6 +248,7 @@ type records struct {
 	sessions []storage.BrowserSession
 	consents []storage.Consent
 	jtis     []storage.JTI
+	factors  []storage.Factors
 }
 
 // fill puts records of every family into s and returns them as dump
@@ -272,6 +296,17 @@ func fill(t *testing.T, s storage.Store) records {
 		GrantedAt: created(), ExpiresAt: now().Add(time.Hour)}))
 	must(s.CreateJTI(ctx, storage.JTI{ID: "jti-live", ExpiresAt: now().Add(time.Hour)}, now()))
 	must(s.CreateJTI(ctx, storage.JTI{ID: "jti-old", ExpiresAt: now().Add(time.Second)}, now()))
+	// Alice has every kind of factor; bob has none.
+	must(s.UpdateFactors(ctx, "u-alice", func(f storage.Factors) (storage.Factors, error) {
+		f.TOTP = &storage.TOTPFactor{SecretSealed: []byte("\x01sealed-totp\x00\xff"), LastStep: 59_000_000, CreatedAt: created()}
+		f.Passkeys = []storage.Passkey{
+			{ID: []byte{0, 1, 0xfe}, Name: "Laptop", CredentialSealed: []byte("\x01sealed-cred"), CreatedAt: created(), LastUsedAt: created().Add(time.Hour)},
+			{ID: []byte{0xff}, Name: "Key", CredentialSealed: []byte("\x01sealed-cred-2"), CreatedAt: created()},
+		}
+		f.RecoveryCodes = []storage.RecoveryCode{{Hash: "h1", UsedAt: created().Add(time.Minute)}, {Hash: "h2"}}
+		f.UpdatedAt = created().Add(2 * time.Hour)
+		return f, nil
+	}))
 	return dump(t, s)
 }
 
@@ -308,6 +343,11 @@ func dump(t *testing.T, s storage.Store) records {
 	if err := s.WalkJTIs(ctx, func(j storage.JTI) error { r.jtis = append(r.jtis, j); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.WalkFactors(ctx, func(f storage.Factors) error { r.factors = append(r.factors, f); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(r.factors, func(a, b storage.Factors) int { return cmp.Compare(a.UserID, b.UserID) })
+	r.factors = storagetest.Normalize(r.factors)
 	slices.SortFunc(r.clients, func(a, b storage.Client) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(r.users, func(a, b storage.User) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(r.issuers, func(a, b storage.TrustedIssuer) int { return cmp.Compare(a.ID, b.ID) })
