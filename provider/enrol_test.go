@@ -26,6 +26,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
@@ -552,4 +553,67 @@ func postAccountFormHeaders(t *testing.T, b *providertest.Browser, action string
 		t.Fatal(err)
 	}
 	return p.Status, p.Body
+}
+
+// Through the real sign-in: alice is in a group that must have a second
+// factor, so her first sign-in enrols an app; her next sign-in asks for a
+// code, and the code that enrolled the app is refused there.
+func TestSignInEnrolmentForRequiredGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ts := newTestServer(t, func(c *provider.Config) { c.MFA.RequiredForGroups = []string{"admins"} })
+	web := newRP(t, ts, "web", "web-secret", webRedirect, oidc.ScopeOpenID)
+	b := providertest.NewBrowser(ts.URL)
+	verifier := oauth2.GenerateVerifier()
+	state := randomString()
+	page := signInForm(t, b, web.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil)
+	key, form := enrolPage(t, page)
+	now := time.Now()
+	code := totpCode(t, key, now)
+	codesPage, err := b.Submit(ctx, page, form, url.Values{"code": {code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shownRecoveryCodes(codesPage.Body)) != mfa.RecoveryCodeCount {
+		t.Fatalf("after enrolling: HTTP %d:\n%s", codesPage.Status, codesPage.Body)
+	}
+	cont, err := codesPage.ParseForm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := b.Submit(ctx, codesPage, cont, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Location == nil {
+		consent, err := next.ParseForm()
+		if err != nil {
+			t.Fatalf("after Continue: HTTP %d:\n%s", next.Status, next.Body)
+		}
+		if next, err = b.Submit(ctx, next, consent, url.Values{"decision": {"allow"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next.Location == nil || next.Location.Query().Get("code") == "" || next.Location.Query().Get("state") != state {
+		t.Fatalf("no code at the client: HTTP %d at %s", next.Status, next.URL)
+	}
+
+	// Another browser: the password, then the second-factor page, where
+	// the enrolment's code is spent.
+	other := providertest.NewBrowser(ts.URL)
+	second := signInForm(t, other, web.oauth2.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), nil)
+	sf, err := second.ParseForm()
+	if err != nil || !sf.Values.Has("code") || strings.Contains(second.Body, "Set up an authenticator app") {
+		t.Fatalf("second sign-in: want the second-factor page, got HTTP %d:\n%s", second.Status, second.Body)
+	}
+	replay, err := other.Submit(ctx, second, sf, url.Values{"code": {code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replay.Location != nil || replay.Status < 400 || !strings.Contains(replay.Body, "That code was already used.") {
+		t.Fatalf("the enrolment code at the next sign-in: HTTP %d, location %v:\n%s", replay.Status, replay.Location, replay.Body)
+	}
+	if sessionCookie(other, mustURL(t, ts.URL)) != "" {
+		t.Fatal("the enrolment code signed someone in")
+	}
 }
