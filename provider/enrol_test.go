@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/smallsso/provider/provider"
 	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/provider/providertest"
 	"github.com/smallsso/provider/storage"
@@ -56,6 +58,8 @@ func wrongCode(t *testing.T, key string, now time.Time) string {
 	return ""
 }
 
+var shownKeyRE = regexp.MustCompile(`id="secret"><code[^>]*>([A-Z2-7 ]+)</code>`)
+
 var recoveryCodeRE = regexp.MustCompile(`<code>([A-Z0-9]{5}-[A-Z0-9]{5})</code>`)
 
 func shownRecoveryCodes(body string) []string {
@@ -73,7 +77,10 @@ func enrolPage(t *testing.T, page *providertest.Page) (string, *providertest.For
 	if page.Status != http.StatusOK && page.Status != http.StatusBadRequest {
 		t.Fatalf("enrolment page: HTTP %d:\n%s", page.Status, page.Body)
 	}
-	key := page.InputValue("secret")
+	var key string
+	if m := shownKeyRE.FindStringSubmatch(page.Body); m != nil {
+		key = m[1]
+	}
 	if len(strings.ReplaceAll(key, " ", "")) != 32 || !strings.Contains(key, " ") {
 		t.Fatalf("key shown %q: want 32 base32 characters in blocks", key)
 	}
@@ -446,5 +453,177 @@ func TestSignInEnrolment(t *testing.T) {
 	}
 	if sess.UserID != ts.alice.ID || !slices.Equal(sess.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Errorf("session of %s with amr %v, want alice's with [pwd otp mfa]", sess.UserID, sess.AMR)
+	}
+}
+
+// Confirms racing with the same key and code: one app, one generation of
+// recovery codes, and every other confirm refused.
+func TestAccountTOTPConfirmRace(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	b, _ := accountBrowser(t, ts)
+	status, body := postAccountForm(t, b, ts.URL+"/account/totp", url.Values{})
+	page := &providertest.Page{URL: mustURL(t, ts.URL+"/account/totp"), Status: status, Body: body}
+	key, form := enrolPage(t, page)
+	code := totpCode(t, key, time.Now())
+	const n = 6
+	type answer struct {
+		status int
+		codes  []string
+	}
+	answers := make(chan answer, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Submit, not postAccountForm: no t.Fatal off the test's goroutine.
+			p, err := b.Submit(context.Background(), page, form, url.Values{"code": {code}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			answers <- answer{p.Status, shownRecoveryCodes(p.Body)}
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	var won []string
+	wins := 0
+	for a := range answers {
+		switch a.status {
+		case http.StatusOK:
+			wins++
+			won = a.codes
+		case http.StatusConflict, http.StatusTooManyRequests:
+		default:
+			t.Errorf("racing confirm: HTTP %d", a.status)
+		}
+	}
+	if wins != 1 || len(won) != mfa.RecoveryCodeCount {
+		t.Fatalf("%d confirms won (%d codes shown), want exactly one with 10 codes", wins, len(won))
+	}
+	f, _ := aliceFactors(t, ts)
+	keys := mfa.NewKeys(func() ([]byte, error) { return ts.Keys.Secret("provider") })
+	if _, err := mfa.UseRecoveryCode(keys, f, won[0], time.Now()); err != nil {
+		t.Fatalf("the codes shown are not the codes stored: %v", err)
+	}
+}
+
+// The second-factor forms need the CSRF token and refuse cross-site posts,
+// like every form of the provider's own pages.
+func TestEnrolmentFormsAreGuarded(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	b, _ := accountBrowser(t, ts)
+	paths := []string{"/login/enrol", "/login/continue", "/account/totp", "/account/totp/confirm", "/account/totp/remove", "/account/recovery-codes"}
+	for _, path := range paths {
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader("csrf=forged&code=123456&password=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := b.HTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s with a forged CSRF token: HTTP %d, want 403", path, resp.StatusCode)
+		}
+		status, body := postAccountFormHeaders(t, b, ts.URL+path, url.Values{"password": {alicePass}}, map[string]string{"Sec-Fetch-Site": "cross-site"})
+		if status != http.StatusForbidden || !strings.Contains(body, "sent from another website") {
+			t.Errorf("%s cross-site: HTTP %d, want refused", path, status)
+		}
+	}
+	if f, ok := aliceFactors(t, ts); ok && f.Enrolled() {
+		t.Fatal("a refused form changed the factors")
+	}
+	// The sign-in doors without a sign-in part-way through: a page, no 5xx.
+	for _, path := range []string{"/login/enrol", "/login/continue"} {
+		status, _ := postAccountForm(t, b, ts.URL+path, url.Values{"interaction": {"x.y"}})
+		if status != http.StatusBadRequest {
+			t.Errorf("%s with a bad interaction: HTTP %d, want 400", path, status)
+		}
+	}
+}
+
+// postAccountFormHeaders is postAccountForm with extra request headers.
+func postAccountFormHeaders(t *testing.T, b *providertest.Browser, action string, vals url.Values, headers map[string]string) (int, string) {
+	t.Helper()
+	for _, c := range b.HTTP.Jar.Cookies(mustURL(t, action)) {
+		if c.Name == "csrf" {
+			vals.Set("csrf", c.Value)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(vals.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	p, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Status, p.Body
+}
+
+// Through the real sign-in: alice is in a group that must have a second
+// factor, so her first sign-in enrols an app; her next sign-in asks for a
+// code, and the code that enrolled the app is refused there.
+func TestSignInEnrolmentForRequiredGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ts := newTestServer(t, func(c *provider.Config) { c.MFA.RequiredForGroups = []string{"admins"} })
+	web := newRP(t, ts, "web", "web-secret", webRedirect, oidc.ScopeOpenID)
+	b := providertest.NewBrowser(ts.URL)
+	verifier := oauth2.GenerateVerifier()
+	state := randomString()
+	page := signInForm(t, b, web.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), nil)
+	key, form := enrolPage(t, page)
+	now := time.Now()
+	code := totpCode(t, key, now)
+	codesPage, err := b.Submit(ctx, page, form, url.Values{"code": {code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shownRecoveryCodes(codesPage.Body)) != mfa.RecoveryCodeCount {
+		t.Fatalf("after enrolling: HTTP %d:\n%s", codesPage.Status, codesPage.Body)
+	}
+	cont, err := codesPage.ParseForm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := b.Submit(ctx, codesPage, cont, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Location == nil {
+		consent, err := next.ParseForm()
+		if err != nil {
+			t.Fatalf("after Continue: HTTP %d:\n%s", next.Status, next.Body)
+		}
+		if next, err = b.Submit(ctx, next, consent, url.Values{"decision": {"allow"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next.Location == nil || next.Location.Query().Get("code") == "" || next.Location.Query().Get("state") != state {
+		t.Fatalf("no code at the client: HTTP %d at %s", next.Status, next.URL)
+	}
+
+	// Another browser: the password, then the second-factor page, where
+	// the enrolment's code is spent.
+	other := providertest.NewBrowser(ts.URL)
+	second := signInForm(t, other, web.oauth2.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), nil)
+	sf, err := second.ParseForm()
+	if err != nil || !sf.Values.Has("code") || strings.Contains(second.Body, "Set up an authenticator app") {
+		t.Fatalf("second sign-in: want the second-factor page, got HTTP %d:\n%s", second.Status, second.Body)
+	}
+	replay, err := other.Submit(ctx, second, sf, url.Values{"code": {code}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replay.Location != nil || replay.Status < 400 || !strings.Contains(replay.Body, "That code was already used.") {
+		t.Fatalf("the enrolment code at the next sign-in: HTTP %d, location %v:\n%s", replay.Status, replay.Location, replay.Body)
+	}
+	if sessionCookie(other, mustURL(t, ts.URL)) != "" {
+		t.Fatal("the enrolment code signed someone in")
 	}
 }

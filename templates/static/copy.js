@@ -2,6 +2,14 @@
 // the text can still be selected by hand. Its messages come translated in
 // data attributes. It copies a field's value, or an element's text (a list
 // of codes); data-strip drops the spaces that group a key for reading.
+// A #print button, hidden likewise, prints the page.
+(function () {
+  var print = document.getElementById("print");
+  if (print && window.print) {
+    print.hidden = false;
+    print.addEventListener("click", function () { window.print(); });
+  }
+})();
 (function () {
   var button = document.getElementById("copy");
   if (!button || !navigator.clipboard) { return; }
