@@ -41,15 +41,9 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	it.unpend() // a password starts a sign-in over
-	var ar fosite.AuthorizeRequester
-	clientID := "account"
-	if !it.Account {
-		var err error
-		if ar, err = p.resume(r, it); err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-		clientID = ar.GetClient().GetID()
+	ar, clientID, ok := p.resumeSignIn(w, r, it)
+	if !ok {
+		return
 	}
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	password := r.PostFormValue("password")
@@ -185,6 +179,21 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 	}
+}
+
+// resumeSignIn rebuilds the authorization request a sign-in form
+// carries, with the client's ID for logs and audit; an account page
+// sign-in has none ("account"). On failure it has already answered.
+func (p *Provider) resumeSignIn(w http.ResponseWriter, r *http.Request, it interaction) (fosite.AuthorizeRequester, string, bool) {
+	if it.Account {
+		return nil, "account", true
+	}
+	ar, err := p.resume(r, it)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return nil, "", false
+	}
+	return ar, ar.GetClient().GetID(), true
 }
 
 // resumeForm checks the CSRF token and the sealed interaction of a posted

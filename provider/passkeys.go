@@ -532,15 +532,9 @@ func (p *Provider) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
 	}
-	var ar fosite.AuthorizeRequester
-	clientID := "account"
-	if !it.Account {
-		var err error
-		if ar, err = p.resume(r, it); err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-		clientID = ar.GetClient().GetID()
+	ar, clientID, ok := p.resumeSignIn(w, r, it)
+	if !ok {
+		return
 	}
 	second := it.PendingUser != ""
 	if !second {

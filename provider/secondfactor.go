@@ -92,15 +92,9 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 		return
 	}
-	var ar fosite.AuthorizeRequester
-	clientID := "account"
-	if !it.Account {
-		var err error
-		if ar, err = p.resume(r, it); err != nil {
-			p.authorizeError(w, r, ar, err)
-			return
-		}
-		clientID = ar.GetClient().GetID()
+	ar, clientID, ok := p.resumeSignIn(w, r, it)
+	if !ok {
+		return
 	}
 	user, err := p.store.GetUser(ctx, it.PendingUser)
 	if errors.Is(err, storage.ErrNotFound) {
