@@ -256,7 +256,10 @@ func (p *Provider) pendingForm(w http.ResponseWriter, r *http.Request, stage str
 	gone := func() {
 		p.renderError(w, r, pageError{Status: http.StatusBadRequest, Message: msgInteractionGone})
 	}
-	if it.PendingUser == "" {
+	// A step-up's enrolment belongs to the session it steps up: signed
+	// out meanwhile, the page left open on a shared computer must not
+	// let the next person add their factor to the account.
+	if it.PendingUser == "" || !p.stepUpSessionLive(r, it) {
 		gone()
 		return it, nil, storage.User{}, false
 	}

@@ -27,7 +27,7 @@ func (p *Provider) handleLoginPasskeyEnrolOptions(w http.ResponseWriter, r *http
 		return
 	}
 	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
-	if err != nil || it.PendingUser == "" || it.Stage != stageEnrol {
+	if err != nil || it.PendingUser == "" || it.Stage != stageEnrol || !p.stepUpSessionLive(r, it) {
 		p.passkeyJSONError(w, r, http.StatusBadRequest, msgInteractionGone)
 		return
 	}

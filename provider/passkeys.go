@@ -46,6 +46,7 @@ const (
 	msgPasskeyNameLong  = "The name is too long: at most 64 characters."
 	msgPasskeySignedOut = "You were signed out. Reload the page and sign in again."
 	msgPasskeyPassword  = "Please enter your password to remove the passkey."
+	msgPasskeyAddPass   = "Please enter your password to add a passkey."
 	msgPasskeyDefault   = "Passkey %s"
 )
 
@@ -220,12 +221,18 @@ func (p *Provider) passkeyRegisterOptions(w http.ResponseWriter, r *http.Request
 }
 
 // handlePasskeyRegister: POST /account/passkeys (csrf, state,
-// credential, name) registers the passkey the browser created.
+// credential, name, password) registers the passkey the browser created.
+//
+// It takes the password (checked like a sign-in, throttle included): a
+// passkey signs in on its own and outlives a password change, so a
+// session alone (a cookie taken from an open browser) must not be enough
+// to add one.
 func (p *Provider) handlePasskeyRegister(w http.ResponseWriter, r *http.Request) {
 	if !p.passkeysOn() {
 		p.handleNotFound(w, r)
 		return
 	}
+	ctx := r.Context()
 	_, user, ok := p.accountForm(w, r)
 	if !ok {
 		return
@@ -236,6 +243,27 @@ func (p *Provider) handlePasskeyRegister(w http.ResponseWriter, r *http.Request)
 	name, problem := p.passkeyName(r)
 	if problem != "" {
 		fail(problem, http.StatusBadRequest)
+		return
+	}
+	password := r.PostFormValue("password")
+	if password == "" {
+		fail(msgPasskeyAddPass, http.StatusBadRequest)
+		return
+	}
+	_, err := p.authenticate(ctx, p.clientIP(r), user.Username, password)
+	var throttled *throttledError
+	switch {
+	case errors.As(err, &throttled):
+		p.emit(r, audit.FactorEnrolledRefused(user.ID, audit.MethodPasskey, audit.ReasonThrottled))
+		fail(p.tr(r, msgThrottled, minutesToWait(throttled.wait)), http.StatusTooManyRequests)
+		return
+	case errors.Is(err, errBadCredentials) || errors.Is(err, errUnknownUser):
+		p.log.WarnContext(ctx, "passkey registration: wrong password", "request_id", requestID(ctx), "user_id", user.ID)
+		p.emit(r, audit.FactorEnrolledRefused(user.ID, audit.MethodPasskey, audit.ReasonBadPassword))
+		fail(msgWrongPassword, http.StatusUnauthorized)
+		return
+	case err != nil:
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
 		return
 	}
 	_, codes, err := p.registerPasskey(w, r, user, name, false, fail)
@@ -551,6 +579,22 @@ func (p *Provider) handlePasskeyLogin(w http.ResponseWriter, r *http.Request) {
 	st, err := p.passkeyStates.Open(passkey.KindLogin, csrf, r.PostFormValue("state"))
 	if err != nil || st.UserID != it.PendingUser {
 		fail("", msgPasskeyStale, http.StatusBadRequest)
+		return
+	}
+	// A ceremony answers once: its challenge is spent before the
+	// assertion is checked, so the same post sent again (the back
+	// button's "resubmit" after the person signed out) signs nobody in.
+	// Passkeys that keep no counter (synced ones) make this the only
+	// replay defence.
+	now := p.now()
+	err = p.store.CreateJTI(ctx, storage.JTI{ID: "webauthn:" + st.Session.Challenge, ExpiresAt: now.Add(passkey.StateTTL + time.Minute)}, now)
+	switch {
+	case errors.Is(err, storage.ErrAlreadyExists):
+		p.log.WarnContext(ctx, "passkey sign-in: ceremony answered again", "request_id", requestID(ctx), "client_id", clientID)
+		fail("", msgPasskeyStale, http.StatusBadRequest)
+		return
+	case err != nil:
+		p.renderError(w, r, pageError{Status: http.StatusServiceUnavailable, Message: msgInternal, Err: err})
 		return
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(r.PostFormValue("credential")))

@@ -72,6 +72,7 @@ func registerPasskey(t *testing.T, ctx context.Context, name string, first bool)
 		chromedp.WaitVisible(chromedp.CSS("#passkey-register button")),
 		js(`document.getElementById("passkey-name").value = ""`),
 		chromedp.SendKeys(chromedp.CSS("#passkey-name"), name),
+		chromedp.SendKeys(chromedp.CSS("#passkey-add-password"), alicePass),
 		chromedp.Click(chromedp.CSS("#passkey-register button")),
 	)
 	if first {
@@ -144,6 +145,7 @@ func TestBrowserPasskeyRegisterThenSignInWithItAlone(t *testing.T) {
 	// The same authenticator again: the browser refuses (it is in the
 	// exclude list), and the page says so in words.
 	run(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#passkey-add-password"), alicePass),
 		chromedp.Click(chromedp.CSS("#passkey-register button")),
 		chromedp.WaitVisible(chromedp.CSS("#passkey-error")),
 	)

@@ -230,7 +230,7 @@ func (s *passkeyServer) registerOptions(t *testing.T, b *providertest.Browser) (
 func (s *passkeyServer) register(t *testing.T, b *providertest.Browser, k *softKey, name string) *providertest.Page {
 	t.Helper()
 	opts, state := s.registerOptions(t, b)
-	return post(t, b, s.URL+"/account/passkeys", url.Values{"csrf": {csrfOf(t, b, s.URL)}, "state": {state}, "credential": {k.create(t, opts)}, "name": {name}})
+	return post(t, b, s.URL+"/account/passkeys", url.Values{"csrf": {csrfOf(t, b, s.URL)}, "state": {state}, "credential": {k.create(t, opts)}, "name": {name}, "password": {alicePass}})
 }
 
 func (s *passkeyServer) factors(t *testing.T) storage.Factors {
@@ -336,7 +336,7 @@ func TestPasskeyCeremonyStateRefused(t *testing.T) {
 	k := newSoftKey(t, "localhost", s.URL)
 	refused := func(name string, b *providertest.Browser, state, credential string) {
 		t.Helper()
-		page := post(t, b, s.URL+"/account/passkeys", url.Values{"csrf": {csrfOf(t, b, s.URL)}, "state": {state}, "credential": {credential}, "name": {"x"}})
+		page := post(t, b, s.URL+"/account/passkeys", url.Values{"csrf": {csrfOf(t, b, s.URL)}, "state": {state}, "credential": {credential}, "name": {"x"}, "password": {alicePass}})
 		if page.Status != http.StatusBadRequest || !strings.Contains(page.Body, "Too much time passed, or the page was open in another window.") {
 			t.Errorf("%s: HTTP %d, want 400 and the passkeys section saying to try again", name, page.Status)
 		}

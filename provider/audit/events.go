@@ -145,6 +145,12 @@ func FactorEnrolled(sub, method string) Event {
 	return Event{Name: MFAEnrolled, Outcome: Success, Subject: sub, Object: method}
 }
 
+// FactorEnrolledRefused is an addition of a second factor refused before
+// it was made (reason: bad_password, throttled).
+func FactorEnrolledRefused(sub, method, reason string) Event {
+	return Event{Name: MFAEnrolled, Outcome: Failure, Subject: sub, Object: method, Reason: reason}
+}
+
 // FactorRemoved is a person removing a second factor; a refused removal
 // has a reason (bad_password, throttled).
 func FactorRemoved(sub, method, reason string) Event {
