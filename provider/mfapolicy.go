@@ -66,11 +66,21 @@ func requestAsksMFA(ar fosite.AuthorizeRequester) bool {
 }
 
 // stepUp asks a signed-in person (s, user) whose session did not prove a
-// second factor for one, when ar needs it: the second-factor page if they
-// have a factor, the enrolment otherwise. It reports whether it answered.
-// A request with prompt=none cannot show a page: login_required.
+// second factor for one, when ar needs it or they have one (a session
+// from before they enrolled it, or a cookie copied from one, gets no more
+// than a sign-in would): the second-factor page if they have a factor,
+// the enrolment otherwise. It reports whether it answered. A request with
+// prompt=none cannot show a page: login_required.
 func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, it interaction, user storage.User, amr []string, prompts fosite.Arguments) bool {
-	if slices.Contains(amr, mfa.AMRMulti) || !p.requiresMFA(ar, user) {
+	if slices.Contains(amr, mfa.AMRMulti) {
+		return false
+	}
+	f, err := p.factorsOf(r.Context(), user.ID)
+	if err != nil {
+		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
+		return true
+	}
+	if !f.Enrolled() && !p.requiresMFA(ar, user) {
 		return false
 	}
 	if prompts.Has("none") {
@@ -87,12 +97,6 @@ func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.showLogin(w, r, ar, it, user.Username, "", http.StatusOK)
 		return true
 	}
-	f, err := p.factorsOf(r.Context(), user.ID)
-	if err != nil {
-		p.renderError(w, r, pageError{Status: http.StatusInternalServerError, Message: msgInternal, Err: err})
-		return true
-	}
-	it.UserID, it.AuthTime, it.AMR = "", 0, nil
 	p.pend(&it, user.ID, amr)
 	it.Remember, it.StepUpSID = s.Remember, s.SID
 	if f.Enrolled() {

@@ -209,3 +209,36 @@ func TestAccountStepsUpAnOlderSession(t *testing.T) {
 		t.Fatalf("session after the step-up: amr %v, %v", s.AMR, err)
 	}
 }
+
+// A session from before the person enrolled a factor (or a cookie copied
+// from one) gets no code for any client until the factor is proved: the
+// person has a factor, so a sign-in would have asked for it.
+func TestAuthorizeStepsUpASessionOlderThanTheFactor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ts := newTestServer(t)
+	web := newRP(t, ts, "web", "web-secret", webRedirect, oidc.ScopeOpenID)
+	b := providertest.NewBrowser(ts.URL)
+	authURL := func() string {
+		return web.oauth2.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oidc.Nonce(randomString()))
+	}
+	if page, err := b.SignInPage(ctx, authURL(), "alice", alicePass, "allow"); err != nil || page.Location == nil {
+		t.Fatalf("password sign-in before any factor: %v", err)
+	}
+	e := enrolTOTP(t, ts, ts.alice)
+	page, err := b.Get(ctx, authURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isSecondFactorPage(page) {
+		t.Fatalf("a password-only session of a person with a factor: HTTP %d %v, want the second-factor page", page.Status, page.Location)
+	}
+	form, _ := page.ParseForm()
+	done, err := b.Submit(ctx, page, form, url.Values{"code": {e.code(t, time.Now())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done.Location == nil || !strings.Contains(done.Location.String(), "code=") {
+		t.Fatalf("after the code: HTTP %d %v, want a code at the client", done.Status, done.Location)
+	}
+}
