@@ -45,7 +45,7 @@ type Metrics struct {
 var (
 	grantTypes = []string{"authorization_code", "refresh_token", "client_credentials", "password",
 		"urn:ietf:params:oauth:grant-type:jwt-bearer", "implicit"}
-	signinReasons = []string{badCredentials, audit.ReasonThrottled, audit.ReasonError}
+	signinReasons = []string{badCredentials, badSecondFactor, audit.ReasonThrottled, audit.ReasonError}
 	outcomes      = []string{audit.Success, audit.Failure, audit.Denied}
 )
 
@@ -144,6 +144,10 @@ func (m *Metrics) Janitor(n int, err error) {
 // of a wrong password alike (the audit log tells them apart).
 const badCredentials = "bad_credentials"
 
+// badSecondFactor is every refused second factor: a wrong or spent code,
+// a passkey refused.
+const badSecondFactor = "bad_second_factor"
+
 // Record implements audit.Sink: every event is counted, and some feed
 // their own metric.
 func (m *Metrics) Record(_ context.Context, e audit.Event) {
@@ -157,6 +161,10 @@ func (m *Metrics) Record(_ context.Context, e audit.Event) {
 			// One label for both: whoever may scrape the metrics must not
 			// learn which usernames exist, which the login page hides.
 			reason = badCredentials
+		}
+		switch reason {
+		case audit.ReasonBadCode, audit.ReasonCodeUsed, audit.ReasonBadPasskey, audit.ReasonUnknownPasskey, audit.ReasonPasskeyCloned:
+			reason = badSecondFactor
 		}
 		m.signinFailures.WithLabelValues(bounded(reason, signinReasons)).Inc()
 	case e.Name == audit.RateLimited:

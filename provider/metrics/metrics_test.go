@@ -25,6 +25,8 @@ func TestRecordCountsEventsWithBoundedLabels(t *testing.T) {
 	m.Record(ctx, audit.SignInFailed("app", "nobody", audit.ReasonUnknownUser))
 	m.Record(ctx, audit.SignInFailed("app", "alice", audit.ReasonThrottled))
 	m.Record(ctx, audit.SignInFailed("app", "alice", "attacker-chosen"))
+	m.Record(ctx, audit.SecondFactorFailed("app", "alice", "sub", audit.MethodTOTP, audit.ReasonBadCode))
+	m.Record(ctx, audit.SecondFactorFailed("app", "alice", "sub", audit.MethodRecoveryCode, audit.ReasonCodeUsed))
 	m.Record(ctx, audit.PasswordChange("sub", audit.ReasonThrottled))
 	m.Record(ctx, audit.RateLimitedClient("app", "token"))
 	m.Record(ctx, audit.Event{Name: "not-an-event", Outcome: "odd"})
@@ -38,10 +40,11 @@ func TestRecordCountsEventsWithBoundedLabels(t *testing.T) {
 		{testutil.ToFloat64(m.tokens.WithLabelValues("other")), 1, "tokens other"},
 		{testutil.ToFloat64(m.signinFailures.WithLabelValues("bad_credentials")), 2, "failures bad_credentials (a wrong password and an unknown user alike)"},
 		{testutil.ToFloat64(m.signinFailures.WithLabelValues("other")), 1, "failures other"},
+		{testutil.ToFloat64(m.signinFailures.WithLabelValues("bad_second_factor")), 2, "failures bad_second_factor (a wrong code and a spent one alike)"},
 		{testutil.ToFloat64(m.throttled.WithLabelValues("signin")), 2, "throttled signin"},
 		{testutil.ToFloat64(m.throttled.WithLabelValues("rate_limit")), 1, "throttled rate_limit"},
 		{testutil.ToFloat64(m.events.WithLabelValues("other", "other")), 1, "events other"},
-		{testutil.ToFloat64(m.events.WithLabelValues("signin", "failure")), 4, "events signin failure"},
+		{testutil.ToFloat64(m.events.WithLabelValues("signin", "failure")), 6, "events signin failure"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
