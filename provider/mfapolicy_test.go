@@ -168,6 +168,17 @@ func TestStepUpWithACRValues(t *testing.T) {
 		t.Fatalf("password sign-in: %+v", first)
 	}
 	oldCookie := sessionCookieOf(b, ts.URL)
+	// acr_values listing password too accepts the password session (of
+	// a person without a factor: one with a factor their session did not
+	// prove steps up whatever the request says).
+	f, authURL = rp.start(oauth2.SetAuthURLParam("acr_values", "password mfa"))
+	page, err := b.Get(context.Background(), authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := rp.exchange(t, ts, f, finish(t, b, page)); c.ACR != "password" {
+		t.Fatalf("acr_values=password mfa: acr %q", c.ACR)
+	}
 
 	alice := enrolTOTP(t, ts, ts.alice)
 	clock.Advance(2 * time.Minute)
@@ -183,16 +194,6 @@ func TestStepUpWithACRValues(t *testing.T) {
 			t.Fatalf("prompt=none with unmet mfa: HTTP %d %v, want login_required", res.Status, res.Location)
 		}
 	}
-	// acr_values listing password too accepts the password session.
-	f, authURL = rp.start(oauth2.SetAuthURLParam("acr_values", "password mfa"))
-	page, err := b.Get(context.Background(), authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := rp.exchange(t, ts, f, finish(t, b, page)); c.ACR != "password" {
-		t.Fatalf("acr_values=password mfa: acr %q", c.ACR)
-	}
-
 	f, authURL = rp.start(acrMFA)
 	page, err = b.Get(context.Background(), authURL)
 	if err != nil {
