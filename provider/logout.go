@@ -142,8 +142,12 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 			p.emit(r, audit.LoggedOut(lr.clientID(), hintSubject(lr.hint)))
 		}
 	}
-	// The cookie goes even when its session had already ended.
+	// The cookie goes even when its session had already ended. So does
+	// the CSRF cookie: every sealed form state (a sign-in part-way
+	// through, a passkey ceremony) is bound to it, and none of them may
+	// outlive the sign-out in a browser someone else uses next.
 	p.setCookie(w, "session", "", -1)
+	p.setCookie(w, "csrf", "", -1)
 	if lr.redirect != "" && len(frames) == 0 {
 		status := http.StatusFound
 		if r.Method == http.MethodPost {

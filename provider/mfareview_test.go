@@ -242,3 +242,42 @@ func TestAuthorizeStepsUpASessionOlderThanTheFactor(t *testing.T) {
 		t.Fatalf("after the code: HTTP %d %v, want a code at the client", done.Status, done.Location)
 	}
 }
+
+// Sign-out ends the CSRF cookie too: a sealed form state taken before it
+// (here a login page's, to which every sign-in form is bound) is refused
+// after it, in a browser someone else may use next.
+func TestSignOutEndsTheFormStatesOfTheBrowser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ts := newTestServer(t)
+	r := logoutClient(t, ts, "rp-csrf", "", "")
+	b := providertest.NewBrowser(ts.URL)
+	s := signIn(t, ts, b, r)
+	web := newRP(t, ts, "web", "web-secret", webRedirect, oidc.ScopeOpenID)
+	authURL := web.oauth2.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oidc.Nonce(randomString()),
+		oauth2.SetAuthURLParam("prompt", "login"))
+	before, err := b.Get(ctx, authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, err := before.ParseForm()
+	if err != nil || !form.Values.Has("password") {
+		t.Fatalf("login page before sign-out: %v", err)
+	}
+	resp, err := b.HTTP.PostForm(ts.URL+"/logout", url.Values{"id_token_hint": {s.idToken}, "post_logout_redirect_uri": {byeURI}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	after, err := b.Submit(ctx, before, form, url.Values{"username": {"alice"}, "password": {alicePass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Status != http.StatusForbidden || after.Location != nil {
+		t.Fatalf("a login form from before the sign-out: HTTP %d %v, want 403", after.Status, after.Location)
+	}
+	// A fresh page gets a fresh token and works.
+	if page, err := b.SignInPage(ctx, authURL, "alice", alicePass, "allow"); err != nil || page.Location == nil {
+		t.Fatalf("signing in again: %v", err)
+	}
+}
