@@ -21,7 +21,6 @@ import (
 	"html/template"
 	"image/png"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -52,17 +51,8 @@ var (
 	errFactorExists = errors.New("a second factor is already enrolled")
 )
 
-// totpLabel is the issuer name authenticator apps show beside the account:
-// the organisation's name, else the issuer's host.
-func (p *Provider) totpLabel() string {
-	if name := strings.TrimSpace(p.brand().OrgName); name != "" {
-		return name
-	}
-	if u, err := url.Parse(p.cfg.Issuer); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return "OpenID Provider"
-}
+// totpLabel is the issuer name authenticator apps show beside the account.
+func (p *Provider) totpLabel() string { return mfa.IssuerLabel(p.brand().OrgName, p.cfg.Issuer) }
 
 // newTOTPCandidate makes a fresh key for user: its base32 secret and the
 // secret sealed for them, as the page carries it (base64url).

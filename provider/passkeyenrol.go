@@ -17,18 +17,10 @@ import (
 // handleLoginPasskeyEnrolOptions: POST /login/passkey/enrol/options
 // (csrf, interaction): registration options for the pending person.
 func (p *Provider) handleLoginPasskeyEnrolOptions(w http.ResponseWriter, r *http.Request) {
-	if !p.passkeysOn() {
-		p.passkeyJSONError(w, r, http.StatusNotFound, msgNotFound)
-		return
-	}
-	csrf, ok := p.checkCSRF(r)
+	it, csrf, ok := p.passkeyInteraction(w, r, func(it interaction) bool {
+		return it.PendingUser != "" && it.Stage == stageEnrol && p.stepUpSessionLive(r, it)
+	})
 	if !ok {
-		p.passkeyJSONError(w, r, http.StatusForbidden, msgPasskeyStale)
-		return
-	}
-	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
-	if err != nil || it.PendingUser == "" || it.Stage != stageEnrol || !p.stepUpSessionLive(r, it) {
-		p.passkeyJSONError(w, r, http.StatusBadRequest, msgInteractionGone)
 		return
 	}
 	user, err := p.store.GetUser(r.Context(), it.PendingUser)

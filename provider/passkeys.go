@@ -486,18 +486,8 @@ func webauthnErr(err error) string {
 // passkeys; otherwise any passkey of this site may answer (discoverable).
 func (p *Provider) handlePasskeyLoginOptions(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !p.passkeysOn() {
-		p.passkeyJSONError(w, r, http.StatusNotFound, msgNotFound)
-		return
-	}
-	csrf, ok := p.checkCSRF(r)
+	it, csrf, ok := p.passkeyInteraction(w, r, passkeyStage)
 	if !ok {
-		p.passkeyJSONError(w, r, http.StatusForbidden, msgPasskeyStale)
-		return
-	}
-	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
-	if err != nil || !passkeyStage(it) {
-		p.passkeyJSONError(w, r, http.StatusBadRequest, msgInteractionGone)
 		return
 	}
 	uv := webauthn.WithUserVerification(protocol.VerificationRequired)
@@ -776,4 +766,25 @@ func passkeyStage(it interaction) bool {
 		return it.Stage == stageLogin
 	}
 	return it.Stage == stageSecondFactor
+}
+
+// passkeyInteraction opens the sealed interaction a page's script posts
+// to a ceremony's options endpoint, with the CSRF token it is bound to,
+// when accept takes it. On failure it has already answered in JSON.
+func (p *Provider) passkeyInteraction(w http.ResponseWriter, r *http.Request, accept func(interaction) bool) (interaction, string, bool) {
+	if !p.passkeysOn() {
+		p.passkeyJSONError(w, r, http.StatusNotFound, msgNotFound)
+		return interaction{}, "", false
+	}
+	csrf, ok := p.checkCSRF(r)
+	if !ok {
+		p.passkeyJSONError(w, r, http.StatusForbidden, msgPasskeyStale)
+		return interaction{}, "", false
+	}
+	it, err := p.unseal(r.PostFormValue("interaction"), csrf)
+	if err != nil || !accept(it) {
+		p.passkeyJSONError(w, r, http.StatusBadRequest, msgInteractionGone)
+		return interaction{}, "", false
+	}
+	return it, csrf, true
 }

@@ -7,7 +7,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/skip2/go-qrcode"
@@ -15,20 +14,12 @@ import (
 
 	"github.com/smallsso/provider/provider/admin"
 	"github.com/smallsso/provider/provider/clientspec"
+	"github.com/smallsso/provider/provider/mfa"
 	"github.com/smallsso/provider/storage"
 )
 
-// totpIssuer is the name authenticator apps show for the provider: the
-// organisation's name when the config has one, else the issuer's host.
-func (c *fileConfig) totpIssuer() string {
-	if name := strings.TrimSpace(c.UI.OrgName); name != "" {
-		return name
-	}
-	if u, err := url.Parse(c.Issuer); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return "provider"
-}
+// totpIssuer is the name authenticator apps show for the provider.
+func (c *fileConfig) totpIssuer() string { return mfa.IssuerLabel(c.UI.OrgName, c.Issuer) }
 
 func newUsersTOTPCmd(e *env) *cobra.Command {
 	return group("totp", "Enrol or remove a person's authenticator app (TOTP)", newUsersTOTPAddCmd(e), newUsersTOTPRemoveCmd(e))

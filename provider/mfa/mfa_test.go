@@ -174,3 +174,16 @@ func TestKeysLoadOnce(t *testing.T) {
 		t.Fatalf("%d loads of the provider secret for recovery codes", loads)
 	}
 }
+
+func TestIssuerLabel(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ org, issuer, want string }{
+		{"Example Org", "https://sso.example.org", "Example Org"},
+		{"  ", "https://sso.example.org:8443/base", "sso.example.org"},
+		{"", "::bad", "OpenID Provider"},
+	} {
+		if got := IssuerLabel(tc.org, tc.issuer); got != tc.want {
+			t.Errorf("IssuerLabel(%q, %q) = %q, want %q", tc.org, tc.issuer, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,6 +41,20 @@ func NewTOTPKey(issuer, username string) (*otp.Key, error) {
 		Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1,
 		SecretSize: 20,
 	})
+}
+
+// IssuerLabel is the name authenticator apps show beside the account:
+// the organisation's name, else the issuer's host name (without a port).
+// The account page and the CLI both label keys with it, so one person's
+// app never shows the provider under two names.
+func IssuerLabel(orgName, issuer string) string {
+	if name := strings.TrimSpace(orgName); name != "" {
+		return name
+	}
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "OpenID Provider"
 }
 
 // TOTPKeyFromSecret rebuilds the key (for its URI and QR code) from the

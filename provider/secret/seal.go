@@ -21,7 +21,8 @@ import (
 // sealed with binds it to its owner.
 type Sealer struct {
 	load    func() ([]byte, error)
-	purpose string
+	purpose string // in error messages
+	label   string // what the key is derived with
 	once    sync.Once
 	aead    cipher.AEAD
 	err     error
@@ -39,22 +40,14 @@ func NewSealer(providerSecret []byte) *Sealer {
 // NewSealerFunc loads the provider secret on first use only, so admin
 // commands that never seal do not have to open the key directory.
 func NewSealerFunc(load func() ([]byte, error)) *Sealer {
-	return &Sealer{load: load, purpose: "client secrets"}
+	return &Sealer{load: load, purpose: "client secrets", label: "client-secret-seal"}
 }
 
 // NewPurposeSealer seals values of another purpose (its name is in error
 // messages too) with a key of their own derived from the provider secret,
 // loaded on first use.
 func NewPurposeSealer(purpose string, load func() ([]byte, error)) *Sealer {
-	return &Sealer{load: load, purpose: purpose}
-}
-
-// keyLabel keeps the client secrets' key what it always was.
-func (s *Sealer) keyLabel() string {
-	if s.purpose == "client secrets" {
-		return "client-secret-seal"
-	}
-	return "seal\x00" + s.purpose
+	return &Sealer{load: load, purpose: purpose, label: "seal\x00" + purpose}
 }
 
 func (s *Sealer) cipher() (cipher.AEAD, error) {
@@ -71,7 +64,7 @@ func (s *Sealer) cipher() (cipher.AEAD, error) {
 			s.err = fmt.Errorf("seal %s: the provider secret must be at least 32 bytes", s.purpose)
 			return
 		}
-		block, err := aes.NewCipher(DeriveKey(secret, s.keyLabel()))
+		block, err := aes.NewCipher(DeriveKey(secret, s.label))
 		if err != nil {
 			s.err = err
 			return
