@@ -128,7 +128,7 @@ func (p *Provider) handleAccountTOTPConfirm(w http.ResponseWriter, r *http.Reque
 	}
 	codes, err := p.enrolTOTP(ctx, user.ID, sealedBytes, step, false)
 	switch {
-	case errors.Is(err, errTOTPExists):
+	case errors.Is(err, mfa.ErrTOTPExists):
 		p.showAccountMFAError(w, r, user, msgTOTPExists, "", http.StatusConflict)
 		return
 	case errors.Is(err, storage.ErrNotFound):

@@ -44,8 +44,6 @@ const (
 )
 
 var (
-	// errTOTPExists: the account already has an authenticator app.
-	errTOTPExists = errors.New("an authenticator app is already enrolled")
 	// errFactorExists: a sign-in's enrolment found a factor the person
 	// must prove instead.
 	errFactorExists = errors.New("a second factor is already enrolled")
@@ -163,7 +161,7 @@ func (p *Provider) checkEnrolCode(r *http.Request, username, secret string) (int
 // codes is then the new generation to show, once. signIn refuses any
 // enrolled factor (errFactorExists: a person who has one must prove it,
 // not add another); otherwise only an authenticator app already there is
-// refused (errTOTPExists).
+// refused (mfa.ErrTOTPExists).
 func (p *Provider) enrolTOTP(ctx context.Context, userID string, sealed []byte, step int64, signIn bool) (codes []string, err error) {
 	now := p.now().UTC()
 	fresh, stored, err := mfa.NewRecoveryCodes(p.mfaKeys, userID)
@@ -172,18 +170,14 @@ func (p *Provider) enrolTOTP(ctx context.Context, userID string, sealed []byte, 
 	}
 	err = p.store.UpdateFactors(ctx, userID, func(f storage.Factors) (storage.Factors, error) {
 		codes = nil // fn may run again
-		switch {
-		case signIn && f.Enrolled():
+		if signIn && f.Enrolled() {
 			return f, errFactorExists
-		case f.TOTP != nil:
-			return f, errTOTPExists
 		}
-		if !f.Enrolled() || len(f.RecoveryCodes) == 0 {
-			f.RecoveryCodes, codes = stored, fresh
+		f, withCodes, err := mfa.WithTOTP(f, sealed, step, stored, now)
+		if withCodes {
+			codes = fresh
 		}
-		f.TOTP = &storage.TOTPFactor{SecretSealed: sealed, LastStep: step, CreatedAt: now}
-		f.UpdatedAt = now
-		return f, nil
+		return f, err
 	})
 	if err != nil {
 		return nil, err

@@ -67,30 +67,25 @@ func (a *Local) AddTOTP(ctx context.Context, username string) (TOTPEnrolment, er
 		return TOTPEnrolment{}, err
 	}
 	// Made before the update (which may run its function twice), used
-	// only if the app is the person's first factor.
+	// only if the person had no factor or no codes.
 	codes, hashes, err := mfa.NewRecoveryCodes(a.MFAKeys, u.ID)
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
 	now := a.now().UTC()
-	first := false
+	withCodes := false
 	err = a.Store.UpdateFactors(ctx, u.ID, func(f storage.Factors) (storage.Factors, error) {
-		if f.TOTP != nil {
-			return f, clientspec.Invalidf("%s already has an authenticator app: remove it first (provider users totp remove %s)", u.Username, u.Username)
-		}
-		first = !f.Enrolled()
-		f.TOTP = &storage.TOTPFactor{SecretSealed: sealed, CreatedAt: now}
-		if first {
-			f.RecoveryCodes = hashes
-		}
-		f.UpdatedAt = now
-		return f, nil
+		f, withCodes, err = mfa.WithTOTP(f, sealed, 0, hashes, now)
+		return f, err
 	})
+	if errors.Is(err, mfa.ErrTOTPExists) {
+		return TOTPEnrolment{}, clientspec.Invalidf("%s already has an authenticator app: remove it first (provider users totp remove %s)", u.Username, u.Username)
+	}
 	if err != nil {
 		return TOTPEnrolment{}, err
 	}
 	out := TOTPEnrolment{URI: key.URL()}
-	if first {
+	if withCodes {
 		out.RecoveryCodes = codes
 	}
 	return out, nil

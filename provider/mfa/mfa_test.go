@@ -187,3 +187,21 @@ func TestIssuerLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestWithTOTP(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	codes := []storage.RecoveryCode{{Hash: "h"}}
+	f, withCodes, err := WithTOTP(storage.Factors{UserID: "u"}, []byte("k"), 7, codes, now)
+	if err != nil || !withCodes || f.TOTP == nil || f.TOTP.LastStep != 7 || len(f.RecoveryCodes) != 1 {
+		t.Fatalf("first factor: %+v %v %v", f, withCodes, err)
+	}
+	if _, _, err := WithTOTP(f, []byte("k2"), 0, codes, now); !errors.Is(err, ErrTOTPExists) {
+		t.Fatalf("second app: %v", err)
+	}
+	withPasskey := storage.Factors{UserID: "u", Passkeys: []storage.Passkey{{ID: []byte("p")}}, RecoveryCodes: []storage.RecoveryCode{{Hash: "old"}}}
+	f, withCodes, err = WithTOTP(withPasskey, []byte("k"), 0, codes, now)
+	if err != nil || withCodes || f.RecoveryCodes[0].Hash != "old" {
+		t.Fatalf("beside a passkey with codes: %+v %v %v", f, withCodes, err)
+	}
+}

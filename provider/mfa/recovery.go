@@ -109,3 +109,23 @@ func randIndex(n int) int {
 		}
 	}
 }
+
+// WithTOTP returns f with an authenticator app added: its sealed key, and
+// step, the time step of the code that proved it (0 when none did yet),
+// so that code is not good again. When f had no factor, or no recovery
+// codes, it also stores codes (a fresh generation, made before the
+// update) and says so: the caller shows them once. ErrTOTPExists when f
+// has an app already: replacing it silently would lock out whoever uses
+// the old one.
+func WithTOTP(f storage.Factors, sealed []byte, step int64, codes []storage.RecoveryCode, now time.Time) (storage.Factors, bool, error) {
+	if f.TOTP != nil {
+		return f, false, ErrTOTPExists
+	}
+	withCodes := !f.Enrolled() || len(f.RecoveryCodes) == 0
+	if withCodes {
+		f.RecoveryCodes = codes
+	}
+	f.TOTP = &storage.TOTPFactor{SecretSealed: sealed, LastStep: step, CreatedAt: now}
+	f.UpdatedAt = now
+	return f, withCodes, nil
+}

@@ -28,6 +28,8 @@ const (
 var (
 	// ErrWrongCode means the code is not one the factor accepts now.
 	ErrWrongCode = errors.New("wrong code")
+	// ErrTOTPExists means the person has an authenticator app already.
+	ErrTOTPExists = errors.New("an authenticator app is already enrolled")
 	// ErrCodeUsed means the code was right but was already used (or a
 	// later one was): a code is good once.
 	ErrCodeUsed = errors.New("code already used")
